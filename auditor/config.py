@@ -1,0 +1,268 @@
+"""The TOML audit spec, validated into a frozen config. Unknown keys are errors."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+GATE_LEVELS = ("high", "medium", "low", "none")
+FORMATS = ("html", "pdf", "json")
+TASKS = ("classification", "regression")
+
+
+@dataclass(frozen=True)
+class AuditSection:
+    name: str = "audit"
+    seed: int = 0
+    fail_on: str = "high"
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    path: str = ""
+    trusted: bool = False
+    task: str | None = None
+    positive_class: Any = None
+    threshold: float = 0.5
+    favorable: Any = None
+
+
+@dataclass(frozen=True)
+class DataSection:
+    test: str = ""
+    target: str = ""
+    train: str | None = None
+    features: tuple[str, ...] = ()
+    protected: tuple[str, ...] = ()
+    reference: Mapping[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    categorical: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExpectSection:
+    monotone: Mapping[str, int] = field(default_factory=dict)
+    immutable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChecksSection:
+    skip: tuple[str, ...] = ()
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    title: str = ""
+    owner: str = ""
+    formats: tuple[str, ...] = FORMATS
+    out: str = "reports"
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """A validated audit spec. Paths are absolute (resolved against the config's folder)."""
+
+    audit: AuditSection
+    model: ModelSection
+    data: DataSection
+    expect: ExpectSection = field(default_factory=ExpectSection)
+    checks: ChecksSection = field(default_factory=ChecksSection)
+    report: ReportSection = field(default_factory=ReportSection)
+    source: str = ""  # path of the config file, or "" when built in code
+    sha256: str = ""  # of the config file's bytes
+
+    def with_overrides(self, *, seed: int | None = None, fail_on: str | None = None,
+                       formats: tuple[str, ...] | None = None) -> "AuditConfig":
+        cfg = self
+        if seed is not None:
+            cfg = replace(cfg, audit=replace(cfg.audit, seed=int(seed)))
+        if fail_on is not None:
+            _check_choice("--fail-on", fail_on, GATE_LEVELS)
+            cfg = replace(cfg, audit=replace(cfg.audit, fail_on=fail_on))
+        if formats is not None:
+            for f in formats:
+                _check_choice("--format", f, FORMATS)
+            cfg = replace(cfg, report=replace(cfg.report, formats=tuple(formats)))
+        return cfg
+
+
+_SECTIONS = {
+    "audit": AuditSection,
+    "model": ModelSection,
+    "data": DataSection,
+    "expect": ExpectSection,
+    "checks": ChecksSection,
+    "report": ReportSection,
+}
+_REQUIRED = {("model", "path"), ("data", "test"), ("data", "target")}
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _expect_type(key: str, value: Any, kind: type | tuple[type, ...], what: str) -> None:
+    if isinstance(value, bool) and kind in (int, float, (int, float)):
+        raise ConfigError(f"config key '{key}' must be {what}; got {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(f"config key '{key}' must be {what}; got {value!r}")
+
+
+def _str_list(key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"config key '{key}' must be a list of column names (strings)")
+    return tuple(value)
+
+
+def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sha256: str = "") -> AuditConfig:
+    """Validate a parsed TOML mapping. Raises ConfigError naming the first bad key."""
+    for section in raw:
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown config section [{section}]{_suggest(section, list(_SECTIONS))}")
+        if not isinstance(raw[section], dict):
+            raise ConfigError(f"config key '{section}' must be a table ([{section}])")
+    values: dict[str, dict[str, Any]] = {}
+    for section, cls in _SECTIONS.items():
+        table = dict(raw.get(section, {}))
+        valid = [f.name for f in fields(cls) if f.name != "options"]
+        if section == "checks":
+            # [checks."<id>"] tables are per-check options; everything else must be a known key
+            opts = {k: v for k, v in table.items() if isinstance(v, dict)}
+            table = {k: v for k, v in table.items() if not isinstance(v, dict)}
+            values[section] = {"options": opts}
+        else:
+            values[section] = {}
+        for key, value in table.items():
+            if key not in valid:
+                raise ConfigError(f"unknown config key '{section}.{key}'{_suggest(key, valid)}")
+            values[section][key] = value
+    for section, key in sorted(_REQUIRED):
+        if not values[section].get(key):
+            raise ConfigError(f"missing required config key '{section}.{key}'")
+
+    a = values["audit"]
+    if "name" in a:
+        _expect_type("audit.name", a["name"], str, "a string")
+    if "seed" in a:
+        _expect_type("audit.seed", a["seed"], int, "an integer")
+    if "fail_on" in a:
+        _check_choice("audit.fail_on", a["fail_on"], GATE_LEVELS)
+
+    m = values["model"]
+    _expect_type("model.path", m["path"], str, "a string")
+    m["path"] = _resolve_model_path(m["path"], base_dir)
+    if "trusted" in m:
+        _expect_type("model.trusted", m["trusted"], bool, "true or false")
+    if "task" in m:
+        _check_choice("model.task", m["task"], TASKS)
+    if "threshold" in m:
+        _expect_type("model.threshold", m["threshold"], (int, float), "a number")
+        if not 0.0 < float(m["threshold"]) < 1.0:
+            raise ConfigError("config key 'model.threshold' must be between 0 and 1")
+        m["threshold"] = float(m["threshold"])
+
+    d = values["data"]
+    for key in ("test", "train", "target", "id"):
+        if key in d:
+            _expect_type(f"data.{key}", d[key], str, "a string")
+    for key in ("test", "train"):
+        if key in d:
+            d[key] = str((base_dir / d[key]).resolve())
+    for key in ("features", "protected", "categorical"):
+        if key in d:
+            d[key] = _str_list(f"data.{key}", d[key])
+    if "reference" in d:
+        _expect_type("data.reference", d["reference"], dict, "a table such as { sex = \"male\" }")
+        for col in d["reference"]:
+            if col not in d.get("protected", ()):
+                raise ConfigError(f"config key 'data.reference.{col}' names a column that is not in data.protected")
+
+    e = values["expect"]
+    if "monotone" in e:
+        _expect_type("expect.monotone", e["monotone"], dict, "a table such as { income = 1 }")
+        for col, direction in e["monotone"].items():
+            if direction not in (1, -1) or isinstance(direction, bool):
+                raise ConfigError(f"config key 'expect.monotone.{col}' must be 1 or -1; got {direction!r}")
+    if "immutable" in e:
+        e["immutable"] = _str_list("expect.immutable", e["immutable"])
+
+    c = values["checks"]
+    if "skip" in c:
+        c["skip"] = _str_list("checks.skip", c["skip"])
+
+    r = values["report"]
+    for key in ("title", "owner", "out"):
+        if key in r:
+            _expect_type(f"report.{key}", r[key], str, "a string")
+    if "formats" in r:
+        r["formats"] = _str_list("report.formats", r["formats"])
+        for f in r["formats"]:
+            _check_choice("report.formats", f, FORMATS)
+    r["out"] = str((base_dir / r.get("out", "reports")).resolve())
+
+    return AuditConfig(
+        audit=AuditSection(**a),
+        model=ModelSection(**m),
+        data=DataSection(**d),
+        expect=ExpectSection(**e),
+        checks=ChecksSection(**c),
+        report=ReportSection(**r),
+        source=source,
+        sha256=sha256,
+    )
+
+
+def _resolve_model_path(spec: str, base_dir: Path) -> str:
+    """Files are resolved against the config folder; ``module:NAME`` is left as is."""
+    file_part, sep, name = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    if sep and file_part.endswith(".py"):
+        return f"{(base_dir / file_part).resolve()}:{name}"
+    if sep and len(file_part) > 1 and "/" not in file_part and "\\" not in file_part:
+        return spec  # package.module:NAME
+    return str((base_dir / spec).resolve())
+
+
+def load_config(path: str | Path) -> AuditConfig:
+    """Read and validate a config file. Raises ConfigError with one clear line."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    data = p.read_bytes()
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    return parse_config(raw, base_dir=p.resolve().parent, source=str(p.resolve()),
+                        sha256=hashlib.sha256(data).hexdigest())
+
+
+def validate_check_options(config: AuditConfig, known: Mapping[str, tuple[str, ...]]) -> None:
+    """Check ids in ``skip`` and ``[checks."<id>"]`` and their option names against the registry.
+
+    ``known`` maps each check id to the names of its options.
+    """
+    ids = sorted(known)
+    for cid in config.checks.skip:
+        if cid not in known:
+            raise ConfigError(f"unknown check id '{cid}' in checks.skip{_suggest(cid, ids)}")
+    for cid, opts in config.checks.options.items():
+        if cid not in known:
+            raise ConfigError(f"unknown check id [checks.\"{cid}\"]{_suggest(cid, ids)}")
+        for key in opts:
+            if key not in known[cid]:
+                valid = list(known[cid])
+                hint = _suggest(key, valid) or (f" (valid: {', '.join(valid)})" if valid else " (this check has no options)")
+                raise ConfigError(f"unknown config key 'checks.\"{cid}\".{key}'{hint}")

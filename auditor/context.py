@@ -1,0 +1,270 @@
+"""The validated, read-only audit inputs with cached, batched predictions.
+
+Every check reads the same context. The model is called once per dataset (in batches) and the
+result is cached, so no check recomputes predictions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .config import AuditConfig
+from .errors import AuditInputError
+from .inputs import LoadedModel, LoadedTable
+
+Split = Literal["train", "test"]
+MIN_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The model's outputs on one dataset.
+
+    ``score`` is P(positive class) for classification and the prediction for regression;
+    ``label`` is the decision at the configured threshold (classification) or the prediction.
+    """
+
+    score: np.ndarray
+    label: np.ndarray
+    proba: np.ndarray | None = None
+
+
+@dataclass(eq=False)
+class AuditContext:
+    """Inputs every check shares. Treat as read-only: frames are copies owned by the audit."""
+
+    config: AuditConfig
+    model: LoadedModel
+    test: pd.DataFrame
+    train: pd.DataFrame | None
+    test_file: LoadedTable | None
+    train_file: LoadedTable | None
+    task: str
+    target: str
+    features: tuple[str, ...]
+    categorical: tuple[str, ...]
+    numeric: tuple[str, ...]
+    protected: tuple[str, ...]
+    positive_class: Any = None
+    classes: tuple[Any, ...] = ()
+    threshold: float = 0.5
+    favorable: Any = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    # ---- data views -------------------------------------------------------------------------
+    @property
+    def seed(self) -> int:
+        return self.config.audit.seed
+
+    def frame(self, split: Split) -> pd.DataFrame:
+        df = self.test if split == "test" else self.train
+        if df is None:
+            raise ValueError(f"no {split} data in this audit")
+        return df
+
+    def X(self, split: Split = "test") -> pd.DataFrame:
+        return self.frame(split)[list(self.features)]
+
+    def y(self, split: Split = "test") -> np.ndarray:
+        """The raw target values."""
+        return self.frame(split)[self.target].to_numpy()
+
+    def y_binary(self, split: Split = "test") -> np.ndarray:
+        """1 where the target is the positive class (classification only)."""
+        return _matches(self.frame(split)[self.target], self.positive_class).astype(int)
+
+    @property
+    def has_train(self) -> bool:
+        return self.train is not None
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task == "classification"
+
+    # ---- randomness ---------------------------------------------------------------------------
+    def rng(self, check_id: str) -> np.random.Generator:
+        """A generator seeded from the audit seed and the check id: independent and repeatable."""
+        digest = hashlib.sha256(f"{self.seed}:{check_id}".encode()).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+    def sample_rows(self, split: Split, n: int, check_id: str) -> pd.DataFrame:
+        """A seeded random sample of at most ``n`` rows (all rows when there are fewer)."""
+        df = self.frame(split)
+        if len(df) <= n:
+            return df
+        idx = np.sort(self.rng(check_id + ":sample").choice(len(df), size=n, replace=False))
+        return df.iloc[idx]
+
+    # ---- predictions --------------------------------------------------------------------------
+    def predictions(self, split: Split = "test") -> Predictions:
+        """Cached predictions on a whole dataset, computed in one batched call."""
+        if split not in self._cache:
+            self._cache[split] = self.predict_frame(self.X(split))
+        return self._cache[split]
+
+    def predict_frame(self, X: pd.DataFrame) -> Predictions:
+        """Predictions for any frame of feature columns (for checks that make their own rows)."""
+        adapter = self.model.adapter
+        if self.is_classification:
+            proba = adapter.predict_proba(X)
+            pos = self.classes.index(self.positive_class) if self.positive_class in self.classes else proba.shape[1] - 1
+            score = proba[:, pos]
+            label = (score >= self.threshold).astype(int)
+            return Predictions(score=score, label=label, proba=proba)
+        pred = np.asarray(adapter.predict(X), dtype=float)
+        return Predictions(score=pred, label=pred)
+
+    def score_fn(self):
+        """A batched function DataFrame -> score, for analysis code that perturbs rows."""
+        return lambda X: self.predict_frame(X[list(self.features)]).score
+
+    @cached_property
+    def base_rate(self) -> float:
+        return float(self.y_binary("test").mean()) if self.is_classification else float("nan")
+
+
+def _matches(values: pd.Series, wanted: Any) -> np.ndarray:
+    """Compare target values with a configured class, tolerant of 1 vs "1" vs 1.0."""
+    arr = values.to_numpy()
+    direct = arr == wanted
+    if np.any(direct):
+        return np.asarray(direct, dtype=bool)
+    return np.asarray(values.astype(str).to_numpy() == str(wanted), dtype=bool) | \
+        np.asarray(_num_equal(values, wanted), dtype=bool)
+
+
+def _num_equal(values: pd.Series, wanted: Any) -> np.ndarray:
+    try:
+        return pd.to_numeric(values, errors="coerce").to_numpy() == float(wanted)
+    except (TypeError, ValueError):
+        return np.zeros(len(values), dtype=bool)
+
+
+def _same_class(a: Any, b: Any) -> bool:
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
+                  train: LoadedTable | None) -> AuditContext:
+    """Validate inputs against each other and the config; raise AuditInputError on the first problem."""
+    d = config.data
+    tdf = test.frame
+    trdf = train.frame if train is not None else None
+    target = d.target
+    if len(tdf) == 0:
+        raise AuditInputError(f"test data file {test.path} has no rows")
+    if target not in tdf.columns:
+        raise AuditInputError(f"target column '{target}' not found in test data {test.path}")
+    if trdf is not None and target not in trdf.columns:
+        raise AuditInputError(f"target column '{target}' not found in train data {train.path}")
+    if d.id and d.id not in tdf.columns:
+        raise AuditInputError(f"id column '{d.id}' not found in test data {test.path}")
+    for col in d.protected:
+        if col not in tdf.columns:
+            raise AuditInputError(f"protected column '{col}' not found in test data {test.path}")
+    for name, df, tab in (("test", tdf, test), ("train", trdf, train)):
+        if df is None:
+            continue
+        if len(df) < MIN_ROWS:
+            raise AuditInputError(f"{name} data {tab.path} has {len(df)} rows; at least {MIN_ROWS} are needed")
+        n_missing = int(df[target].isna().sum())
+        if n_missing == len(df):
+            raise AuditInputError(f"target column '{target}' is empty in {name} data {tab.path}")
+        if df[target].nunique(dropna=True) < 2:
+            raise AuditInputError(
+                f"target column '{target}' is constant in {name} data {tab.path} "
+                f"(only the value {df[target].dropna().iloc[0]!r}); an audit needs both outcomes")
+        if n_missing:
+            raise AuditInputError(f"target column '{target}' has {n_missing} missing values in {name} data {tab.path}")
+
+    adapter = model.adapter
+    features = _resolve_features(config, adapter.feature_names(), tdf.columns)
+    for col in features:
+        if col not in tdf.columns:
+            raise AuditInputError(f"feature column '{col}' not found in test data {test.path}")
+        if trdf is not None and col not in trdf.columns:
+            raise AuditInputError(f"feature column '{col}' not found in train data {train.path}")
+    for col in d.categorical:
+        if col not in features:
+            raise AuditInputError(f"data.categorical names '{col}', which is not a model feature")
+    for col in list(config.expect.monotone) + list(config.expect.immutable):
+        if col not in features:
+            raise AuditInputError(f"[expect] names '{col}', which is not a model feature")
+
+    categorical = tuple(c for c in features if c in d.categorical or not pd.api.types.is_numeric_dtype(tdf[c])
+                        or pd.api.types.is_bool_dtype(tdf[c]))
+    numeric = tuple(c for c in features if c not in categorical)
+
+    task = config.model.task or ("classification" if adapter.has_proba() else "regression")
+    if task == "classification" and not adapter.has_proba():
+        raise AuditInputError("model has no predict_proba, so it cannot be audited as a classifier; set [model] task = \"regression\" if it predicts numbers")
+    if task == "regression" and not pd.api.types.is_numeric_dtype(tdf[target]):
+        raise AuditInputError(f"target column '{target}' is not numeric, so the model cannot be audited as a regressor")
+
+    classes: tuple[Any, ...] = ()
+    positive = favorable = None
+    if task == "classification":
+        observed = sorted(pd.concat([tdf[target]] + ([trdf[target]] if trdf is not None else [])).unique().tolist(),
+                          key=str)
+        classes = tuple(adapter.classes) if adapter.classes else tuple(sorted(observed, key=_sort_key))
+        if adapter.classes:
+            # align the target's type with the model's (e.g. "1" in a CSV vs 1 in the model)
+            classes = tuple(next((o for o in observed if _same_class(o, c)), c) for c in classes)
+        positive = config.model.positive_class
+        if positive is None:
+            positive = classes[-1]
+        else:
+            match = [c for c in classes if _same_class(c, positive)]
+            if not match:
+                raise AuditInputError(
+                    f"model.positive_class {positive!r} is not one of the model's classes ({', '.join(map(str, classes))})")
+            positive = match[0]
+        if not _matches(tdf[target], positive).any():
+            raise AuditInputError(f"positive class {positive!r} never occurs in the test target '{target}'")
+        favorable = config.model.favorable if config.model.favorable is not None else positive
+        match = [c for c in classes if _same_class(c, favorable)]
+        if not match:
+            raise AuditInputError(f"model.favorable {favorable!r} is not one of the model's classes")
+        favorable = match[0]
+
+    ctx = AuditContext(
+        config=config, model=model, test=tdf.copy(), train=None if trdf is None else trdf.copy(),
+        test_file=test, train_file=train, task=task, target=target, features=features,
+        categorical=categorical, numeric=numeric, protected=tuple(d.protected),
+        positive_class=positive, classes=classes, threshold=config.model.threshold, favorable=favorable,
+    )
+    # one batched call on the test data now: a model that cannot score its own test data
+    # is an input problem, not a check failure
+    try:
+        preds = ctx.predictions("test")
+    except Exception as exc:  # noqa: BLE001 - any model failure
+        raise AuditInputError(
+            f"the model failed to predict on the test data: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if len(preds.score) != len(tdf):
+        raise AuditInputError(f"the model returned {len(preds.score)} predictions for {len(tdf)} test rows")
+    return ctx
+
+
+def _sort_key(v: Any) -> tuple[int, Any]:
+    return (0, v) if isinstance(v, (int, float, np.integer, np.floating)) else (1, str(v))
+
+
+def _resolve_features(config: AuditConfig, model_names: tuple[str, ...] | None, columns: pd.Index) -> tuple[str, ...]:
+    d = config.data
+    if d.features:
+        return tuple(d.features)
+    if model_names:
+        return tuple(model_names)
+    excluded = {d.target, *( [d.id] if d.id else [] )}
+    return tuple(c for c in columns if c not in excluded and c not in d.protected)

@@ -1,0 +1,143 @@
+"""From a config (or in-memory objects) to an AuditResult: load, validate, run, collect."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .checks import CheckRegistry, default_registry
+from .config import AuditConfig, AuditSection, DataSection, ModelSection, ReportSection, parse_config, validate_check_options
+from .context import AuditContext, build_context
+from .inputs import LoadedModel, LoadedTable, load_model, load_table
+from .model import PythonModel
+from .result import AuditInfo, AuditResult, DatasetInfo, environment
+from .runner import Progress, run_checks
+
+
+@dataclass
+class Audit:
+    """A prepared audit: validated context and the registry to run."""
+
+    context: AuditContext
+    registry: CheckRegistry
+    tracebacks: dict[str, str] = field(default_factory=dict)
+
+    def run(self, *, progress: Progress | None = None) -> AuditResult:
+        started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        t0 = time.perf_counter()
+        out = run_checks(self.context, self.registry, progress=progress)
+        self.tracebacks = out.tracebacks
+        return AuditResult(info=audit_info(self.context), checks=tuple(out.results), started_at=started,
+                           duration_s=time.perf_counter() - t0)
+
+
+def prepare(config: AuditConfig, registry: CheckRegistry | None = None) -> Audit:
+    """Load and validate every input named by the config. Raises AuditInputError (exit 2)."""
+    registry = registry or default_registry()
+    validate_check_options(config, registry.option_names())
+    model = load_model(config.model.path, trusted=config.model.trusted)
+    test = load_table(config.data.test, role="test")
+    train = load_table(config.data.train, role="train") if config.data.train else None
+    return Audit(context=build_context(config, model, test, train), registry=registry)
+
+
+def _frame_table(df: pd.DataFrame, role: str) -> LoadedTable:
+    import hashlib
+
+    digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()).hexdigest()
+    return LoadedTable(path=f"<in-memory {role} DataFrame>", sha256=digest, frame=df)
+
+
+def prepare_objects(model: Any, *, test: pd.DataFrame, target: str, train: pd.DataFrame | None = None,
+                    protected: tuple[str, ...] | list[str] = (), features: tuple[str, ...] | list[str] = (),
+                    task: str | None = None, positive_class: Any = None, threshold: float = 0.5,
+                    favorable: Any = None, seed: int = 0, name: str = "audit", fail_on: str = "high",
+                    checks: dict[str, dict[str, Any]] | None = None, skip: tuple[str, ...] | list[str] = (),
+                    expect: dict[str, Any] | None = None, categorical: tuple[str, ...] | list[str] = (),
+                    id: str | None = None, reference: dict[str, Any] | None = None,
+                    title: str = "", owner: str = "",
+                    registry: CheckRegistry | None = None) -> Audit:
+    """Prepare an audit of in-memory objects (the notebook API and tests)."""
+    raw: dict[str, Any] = {
+        "audit": {"name": name, "seed": seed, "fail_on": fail_on},
+        "model": {"path": "<in-memory model>", "threshold": threshold},
+        "data": {"test": "<in-memory>", "target": target, "protected": list(protected),
+                 "features": list(features), "categorical": list(categorical)},
+        "checks": {"skip": list(skip), **(checks or {})},
+        "report": {"title": title, "owner": owner},
+    }
+    if task:
+        raw["model"]["task"] = task
+    for key, value in (("positive_class", positive_class), ("favorable", favorable)):
+        if value is not None:
+            raw["model"][key] = value
+    if id:
+        raw["data"]["id"] = id
+    if reference:
+        raw["data"]["reference"] = dict(reference)
+    if expect:
+        raw["expect"] = dict(expect)
+    config = parse_config(raw, base_dir=Path.cwd())
+    # in-memory inputs have no files: keep the placeholders instead of resolved paths
+    config = _replace_paths(config, train is not None)
+    registry = registry or default_registry()
+    validate_check_options(config, registry.option_names())
+    import hashlib
+    import pickle
+
+    try:
+        model_digest = hashlib.sha256(pickle.dumps(model)).hexdigest()
+    except Exception:  # noqa: BLE001 - unpicklable objects get no content hash
+        model_digest = ""
+    loaded = LoadedModel(path="<in-memory model>", sha256=model_digest, adapter=PythonModel(model))
+    ctx = build_context(config, loaded, _frame_table(test, "test"),
+                        _frame_table(train, "train") if train is not None else None)
+    return Audit(context=ctx, registry=registry)
+
+
+def _replace_paths(config: AuditConfig, has_train: bool) -> AuditConfig:
+    from dataclasses import replace
+
+    data = replace(config.data, test="<in-memory test DataFrame>",
+                   train="<in-memory train DataFrame>" if has_train else None)
+    return replace(config, model=replace(config.model, path="<in-memory model>"), data=data)
+
+
+def audit_info(ctx: AuditContext) -> AuditInfo:
+    cfg = ctx.config
+
+    def ds(tab: LoadedTable | None, df: pd.DataFrame | None) -> DatasetInfo | None:
+        if tab is None or df is None:
+            return None
+        return DatasetInfo(path=tab.path, sha256=tab.sha256, rows=int(len(df)), columns=int(df.shape[1]))
+
+    config_text = ""
+    if cfg.source:
+        try:
+            config_text = Path(cfg.source).read_text(encoding="utf-8")
+        except OSError:
+            config_text = ""
+    return AuditInfo(
+        name=cfg.audit.name, title=cfg.report.title or f"Model audit: {cfg.audit.name}", owner=cfg.report.owner,
+        seed=cfg.audit.seed, fail_on=cfg.audit.fail_on, model_path=ctx.model.path, model_sha256=ctx.model.sha256,
+        model_kind=ctx.model.adapter.kind, task=ctx.task, target=ctx.target, features=ctx.features,
+        categorical=ctx.categorical, protected=ctx.protected,
+        positive_class=_plain(ctx.positive_class), favorable=_plain(ctx.favorable), threshold=ctx.threshold,
+        test=ds(ctx.test_file, ctx.test), train=ds(ctx.train_file, ctx.train),
+        config_path=cfg.source, config_sha256=cfg.sha256, config_text=config_text, environment=environment(),
+    )
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+def run_config(config: AuditConfig, *, registry: CheckRegistry | None = None,
+               progress: Progress | None = None) -> tuple[AuditResult, Audit]:
+    audit = prepare(config, registry)
+    return audit.run(progress=progress), audit

@@ -1,0 +1,179 @@
+"""Core result types: severities, findings, evidence and per-check results.
+
+Everything here holds plain data only (strings, numbers, tuples), never a live model
+or DataFrame, so a result can be serialised, compared and rendered without the inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Mapping, Sequence
+
+
+class Severity(str, Enum):
+    """How much a finding matters to a validator. ``high`` blocks sign-off."""
+
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"high": 3, "medium": 2, "low": 1, "info": 0}[self.value]
+
+    @classmethod
+    def ordered(cls) -> tuple["Severity", ...]:
+        return (cls.HIGH, cls.MEDIUM, cls.LOW, cls.INFO)
+
+
+class Status(str, Enum):
+    OK = "ok"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+def clean_number(value: Any) -> Any:
+    """Plain JSON-friendly scalar: numpy scalars to Python, NaN/inf to None."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
+        try:
+            value = value.item()
+        except (ValueError, AttributeError):
+            return str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int):
+        return value
+    return str(value)
+
+
+def clean_mapping(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {str(k): clean_number(v) for k, v in values.items()}
+
+
+@dataclass(frozen=True)
+class Table:
+    """A small table of evidence. ``omitted`` counts rows left out to keep reports short."""
+
+    name: str
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    caption: str = ""
+    omitted: int = 0
+
+    @classmethod
+    def from_records(
+        cls,
+        name: str,
+        title: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        columns: Sequence[str] | None = None,
+        caption: str = "",
+        max_rows: int | None = None,
+    ) -> "Table":
+        cols = tuple(columns) if columns is not None else (tuple(records[0].keys()) if records else ())
+        kept = records if max_rows is None else records[:max_rows]
+        rows = tuple(tuple(clean_number(r.get(c)) for c in cols) for r in kept)
+        return cls(name=name, title=title, columns=cols, rows=rows, caption=caption,
+                   omitted=len(records) - len(kept))
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row)) for row in self.rows]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure rendered to SVG text (drawn by a function in ``auditor.plots``)."""
+
+    name: str
+    title: str
+    svg: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One judged result: what is wrong (or notable), how bad, and what to do."""
+
+    id: str
+    check: str
+    severity: Severity
+    title: str
+    summary: str
+    features: tuple[str, ...] = ()
+    groups: tuple[tuple[str, str], ...] = ()
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    remediation: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()  # names of tables/figures of the same check
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "check": self.check,
+            "severity": self.severity.value,
+            "title": self.title,
+            "summary": self.summary,
+            "features": list(self.features),
+        }
+        if self.groups:
+            out["groups"] = [{"column": c, "value": v} for c, v in self.groups]
+        out["metrics"] = clean_mapping(self.metrics)
+        out["remediation"] = list(self.remediation)
+        return out
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a check shows besides its findings: headline metrics, tables, figures, notes."""
+
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    tables: tuple[Table, ...] = ()
+    figures: tuple[Figure, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. the sample used, method details
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of running one check id."""
+
+    id: str
+    title: str
+    family: str
+    status: Status
+    duration_s: float = 0.0
+    reason: str = ""  # why skipped
+    error: str = ""  # why it failed
+    evidence: Evidence = field(default_factory=Evidence)
+    findings: tuple[Finding, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "status": self.status.value,
+                               "duration_s": round(float(self.duration_s), 3)}
+        if self.status is Status.SKIPPED:
+            out["reason"] = self.reason
+        if self.status is Status.ERROR:
+            out["error"] = self.error
+        if self.status is Status.OK:
+            out["metrics"] = clean_mapping(self.evidence.metrics)
+            out["tables"] = {t.name: t.records() for t in self.evidence.tables}
+            if self.evidence.notes:
+                out["notes"] = list(self.evidence.notes)
+        return out
+
+
+def severity_counts(findings: Sequence[Finding]) -> dict[str, int]:
+    counts = {s.value: 0 for s in Severity.ordered()}
+    for f in findings:
+        counts[f.severity.value] += 1
+    return counts
+
+
+def sort_findings(findings: Sequence[Finding]) -> list[Finding]:
+    """Most severe first, then by check and id: a stable, reportable order."""
+    return sorted(findings, key=lambda f: (-f.severity.rank, f.check, f.id))

@@ -1,0 +1,159 @@
+"""A uniform, batched view of the model under audit, whatever its source.
+
+Every adapter takes a pandas DataFrame of the feature columns (in order) and returns
+numpy arrays. Callers batch: one call per dataset, never one per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+import pandas as pd
+
+BATCH_ROWS = 50_000
+
+
+class ModelAdapter(Protocol):
+    kind: str
+    classes: tuple[Any, ...] | None
+
+    def has_proba(self) -> bool: ...
+    def predict(self, X: pd.DataFrame) -> np.ndarray: ...
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray: ...
+    def feature_names(self) -> tuple[str, ...] | None: ...
+
+
+def _batched(fn, X: pd.DataFrame) -> np.ndarray:
+    if len(X) <= BATCH_ROWS:
+        return np.asarray(fn(X))
+    parts = [np.asarray(fn(X.iloc[i:i + BATCH_ROWS])) for i in range(0, len(X), BATCH_ROWS)]
+    return np.concatenate(parts, axis=0)
+
+
+def _kind_of(obj: Any) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _sklearn_module_name(obj: Any) -> str:
+    mod = type(obj).__module__
+    for pkg in ("sklearn", "lightgbm", "xgboost", "catboost"):
+        if mod == pkg or mod.startswith(pkg + "."):
+            return f"{pkg}.{type(obj).__qualname__}" if pkg != "sklearn" else _kind_of(obj)
+    return _kind_of(obj)
+
+
+@dataclass
+class PythonModel:
+    """Any object with ``predict`` (and ``predict_proba``) taking a DataFrame: sklearn, LightGBM,
+    XGBoost, or a user's own class."""
+
+    obj: Any
+    kind: str = ""
+    classes: tuple[Any, ...] | None = None
+
+    def __post_init__(self) -> None:
+        self.kind = self.kind or _sklearn_module_name(self.obj)
+        cls = getattr(self.obj, "classes_", None)
+        if cls is not None:
+            self.classes = tuple(np.asarray(cls).tolist())
+
+    def has_proba(self) -> bool:
+        return callable(getattr(self.obj, "predict_proba", None))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(_batched(self.obj.predict, X)).reshape(len(X), -1).squeeze(axis=1) \
+            if len(X) else np.empty(0)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        out = _batched(self.obj.predict_proba, X)
+        out = np.asarray(out, dtype=float)
+        if out.ndim == 1:  # some objects return P(positive) only
+            out = np.column_stack([1.0 - out, out])
+        return out
+
+    def feature_names(self) -> tuple[str, ...] | None:
+        names = getattr(self.obj, "feature_names_in_", None)
+        if names is None:
+            names = getattr(self.obj, "feature_name_", None)  # LightGBM
+        if names is None and hasattr(self.obj, "get_booster"):
+            try:
+                names = self.obj.get_booster().feature_names
+            except Exception:  # noqa: BLE001 - not fitted or no names
+                names = None
+        return tuple(str(n) for n in names) if names is not None else None
+
+
+class OnnxModel:
+    """An ONNX graph run with onnxruntime.
+
+    Two input layouts are supported: one tensor holding all features (numeric), or one input
+    per column named like the column (as skl2onnx writes pipelines with string columns).
+    """
+
+    def __init__(self, path: str) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+        self.inputs = self.session.get_inputs()
+        self.outputs = self.session.get_outputs()
+        self.kind = "onnx"
+        self._label_out = self.outputs[0].name
+        self._proba_out = self.outputs[1].name if len(self.outputs) > 1 else None
+        self.classes: tuple[Any, ...] | None = None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "classes" in meta:
+            self.classes = tuple(meta["classes"].split(","))
+
+    def has_proba(self) -> bool:
+        return self._proba_out is not None
+
+    def feature_names(self) -> tuple[str, ...] | None:
+        if len(self.inputs) > 1:
+            return tuple(i.name for i in self.inputs)
+        return None
+
+    def _feed(self, X: pd.DataFrame) -> dict[str, np.ndarray]:
+        if len(self.inputs) == 1:
+            return {self.inputs[0].name: X.to_numpy(dtype=np.float32)}
+        feed = {}
+        for inp in self.inputs:
+            col = X[inp.name]
+            if "string" in inp.type:
+                feed[inp.name] = col.astype(str).to_numpy(dtype=object).reshape(-1, 1)
+            elif "int64" in inp.type:
+                feed[inp.name] = col.to_numpy(dtype=np.int64).reshape(-1, 1)
+            elif "double" in inp.type:
+                feed[inp.name] = col.to_numpy(dtype=np.float64).reshape(-1, 1)
+            else:
+                feed[inp.name] = col.to_numpy(dtype=np.float32).reshape(-1, 1)
+        return feed
+
+    def _run(self, X: pd.DataFrame) -> tuple[np.ndarray, Any]:
+        names = [self._label_out] + ([self._proba_out] if self._proba_out else [])
+        res = self.session.run(names, self._feed(X))
+        return np.asarray(res[0]).reshape(len(X), -1).squeeze(axis=1), (res[1] if len(res) > 1 else None)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return _batched(lambda part: self._run(part)[0], X)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        def one(part: pd.DataFrame) -> np.ndarray:
+            _, proba = self._run(part)
+            if isinstance(proba, list):  # ZipMap: a list of {class: probability}
+                keys = sorted(proba[0].keys()) if proba else []
+                if self.classes is None:
+                    self.classes = tuple(keys)
+                return np.array([[row[k] for k in keys] for row in proba], dtype=float)
+            return np.asarray(proba, dtype=float)
+
+        return _batched(one, X)
+
+
+def describe_classes(classes: Sequence[Any] | None) -> str:
+    return ", ".join(map(str, classes)) if classes else "unknown"

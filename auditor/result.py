@@ -1,0 +1,169 @@
+"""The audit result: every check's outcome, the gate verdict, and the reproducibility manifest."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .findings import CheckResult, Finding, Severity, Status, severity_counts, sort_findings
+
+SCHEMA_VERSION = "1.0"
+MANIFEST_PACKAGES = ("auditor", "numpy", "pandas", "scipy", "scikit-learn", "shap", "fairlearn",
+                     "adversarial-robustness-toolbox", "matplotlib", "jinja2", "weasyprint", "skops",
+                     "onnxruntime", "lightgbm", "xgboost-cpu", "xgboost")
+
+
+def environment() -> dict[str, Any]:
+    packages = {}
+    for name in MANIFEST_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"python": platform.python_version(), "platform": platform.platform(terse=True), "packages": packages}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    path: str
+    sha256: str
+    rows: int
+    columns: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "rows": self.rows, "columns": self.columns}
+
+
+@dataclass(frozen=True)
+class AuditInfo:
+    """What was audited: plain values only, copied out of the context."""
+
+    name: str
+    title: str
+    owner: str
+    seed: int
+    fail_on: str
+    model_path: str
+    model_sha256: str
+    model_kind: str
+    task: str
+    target: str
+    features: tuple[str, ...]
+    categorical: tuple[str, ...]
+    protected: tuple[str, ...]
+    positive_class: Any
+    favorable: Any
+    threshold: float
+    test: DatasetInfo
+    train: DatasetInfo | None
+    config_path: str
+    config_sha256: str
+    config_text: str
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    info: AuditInfo
+    checks: tuple[CheckResult, ...]
+    started_at: str
+    duration_s: float
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sort_findings([f for c in self.checks for f in c.findings])
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return severity_counts(self.findings)
+
+    @property
+    def status(self) -> str:
+        return "incomplete" if any(c.status is Status.ERROR for c in self.checks) else "complete"
+
+    @property
+    def gate_failed(self) -> bool:
+        if self.info.fail_on == "none":
+            return False
+        level = Severity(self.info.fail_on).rank
+        return any(f.severity.rank >= level for f in self.findings)
+
+    @property
+    def gate(self) -> str:
+        return "failed" if self.gate_failed else "passed"
+
+    @property
+    def exit_code(self) -> int:
+        if self.status == "incomplete":
+            return 3
+        return 1 if self.gate_failed else 0
+
+    def check(self, check_id: str) -> CheckResult:
+        for c in self.checks:
+            if c.id == check_id:
+                return c
+        raise KeyError(check_id)
+
+    def to_json(self) -> dict[str, Any]:
+        i = self.info
+        inputs: dict[str, Any] = {
+            "model": {"path": i.model_path, "sha256": i.model_sha256, "kind": i.model_kind, "task": i.task},
+            "test": i.test.to_json(),
+        }
+        if i.train is not None:
+            inputs["train"] = i.train.to_json()
+        inputs["config_sha256"] = i.config_sha256
+        inputs["environment"] = i.environment
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "auditor_version": __version__,
+            "audit": {"name": i.name, "seed": i.seed, "fail_on": i.fail_on, "status": self.status,
+                      "gate": self.gate, "started_at": self.started_at, "duration_s": round(self.duration_s, 3)},
+            "inputs": inputs,
+            "checks": [c.to_json() for c in self.checks],
+            "findings": [f.to_json() for f in self.findings],
+            "summary": self.counts,
+        }
+
+    # ---- writing ------------------------------------------------------------------------------
+    def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("html", "pdf", "json")) -> dict[str, Path]:
+        """Write the report files into ``out_dir`` atomically: on any failure nothing is left behind."""
+        from .render import write_report
+
+        out = Path(out_dir)
+        created = not out.exists()
+        tmp = Path(tempfile.mkdtemp(prefix=".auditor-", dir=out.parent if out.parent.exists() else None))
+        try:
+            written = write_report(self, tmp, formats)
+            out.mkdir(parents=True, exist_ok=True)
+            paths = {}
+            for fmt, p in written.items():
+                dest = out / p.name
+                os.replace(p, dest)
+                paths[fmt] = dest
+            return paths
+        except BaseException:
+            if created and out.exists() and not any(out.iterdir()):
+                out.rmdir()
+            raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def to_html(self) -> str:
+        from .render.html import render_html
+        from .render.view import build_view
+
+        return render_html(build_view(self))
+
+    def _repr_html_(self) -> str:
+        from .render.html import render_summary_html
+        from .render.view import build_view
+
+        return render_summary_html(build_view(self))
