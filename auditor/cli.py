@@ -1,0 +1,253 @@
+"""The ``auditor`` console script: argument parsing, exit codes, progress and the final summary.
+
+Exit codes (contract): 0 gate passed; 1 a finding at or above the gate level; 2 the audit could
+not start (one line on stderr, no report folder); 3 the audit ran but a check ended in error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .findings import CheckResult
+    from .result import AuditResult
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Model-risk audit reports for trained tabular models (HTML, PDF and findings.json).",
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+SEVERITY_STYLE = {"high": "bold red", "medium": "dark_orange", "low": "yellow", "info": "cyan"}
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _console() -> "Console":
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"auditor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    """Audit a trained model: data integrity, performance, sensitivity, fairness, security, explanations."""
+
+
+@app.command()
+def run(
+    config: Path = typer.Argument(..., help="The audit spec (TOML).", show_default=False),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write exactly into this folder (created if missing)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override [audit] seed."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Gate level: high | medium | low | none."),
+    formats: Optional[str] = typer.Option(None, "--format", help="Comma-separated: html,pdf,json."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty --out folder."),
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
+) -> None:
+    """Run the audit described by CONFIG and write the report."""
+    raise typer.Exit(_main(config, out=out, seed=seed, fail_on=fail_on, formats=formats, force=force,
+                           debug=debug, demo=False))
+
+
+@app.command()
+def demo(
+    out: Optional[Path] = typer.Option(None, "--out", help="Write exactly into this folder (created if missing)."),
+    force: bool = typer.Option(False, "--force", help="Write into a non-empty --out folder."),
+    debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
+) -> None:
+    """Audit the shipped sample credit model on its shipped data (offline)."""
+    from .resources import sample_models_dir
+
+    raise typer.Exit(_main(sample_models_dir() / "audit.toml", out=out, seed=None, fail_on=None, formats=None,
+                           force=force, debug=debug, demo=True))
+
+
+def _main(config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None, formats: str | None,
+          force: bool, debug: bool, demo: bool) -> int:
+    console = _console()
+    if not debug:
+        warnings.simplefilter("ignore")
+    try:
+        return _audit(console, config_path, out=out, seed=seed, fail_on=fail_on, formats=formats, force=force,
+                      debug=debug, demo=demo)
+    except _Fail as exc:
+        console.print(f"[bold red]error:[/] {_esc(str(exc))}", markup=True, highlight=False)
+        return exc.code
+    except KeyboardInterrupt:
+        console.print("[bold red]interrupted[/]")
+        return EXIT_INPUT
+    except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless --debug
+        if debug:
+            raise
+        console.print(f"[bold red]error:[/] internal error: {type(exc).__name__}: {_esc(str(exc))} "
+                      "(run with --debug for details)",
+                      markup=True)
+        return EXIT_INCOMPLETE
+
+
+def _audit(console: "Console", config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None,
+           formats: str | None, force: bool, debug: bool, demo: bool) -> int:
+    from dataclasses import replace
+
+    from .config import load_config
+    from .errors import AuditInputError
+
+    try:
+        config = load_config(config_path)
+        fmt = tuple(f.strip().lower() for f in formats.split(",") if f.strip()) if formats is not None else None
+        if fmt is not None and not fmt:
+            raise AuditInputError("--format needs at least one of html, pdf, json")
+        config = config.with_overrides(seed=seed, fail_on=fail_on, formats=fmt)
+        if demo:
+            config = replace(config, report=replace(config.report, out=str(Path.cwd() / "reports")))
+        out_dir = _out_dir(config, out, force)
+    except AuditInputError as exc:
+        raise _Fail(str(exc)) from None
+
+    from .engine import prepare
+
+    t0 = time.perf_counter()
+    with console.status("Loading model and data…", spinner="dots"):
+        try:
+            audit = prepare(config)
+        except AuditInputError as exc:
+            if debug:
+                raise
+            raise _Fail(str(exc)) from None
+    ctx = audit.context
+    console.print(f"[bold]auditor {__version__}[/] · {config.audit.name} · {ctx.model.adapter.kind} · {ctx.task} · "
+                  f"test {len(ctx.test):,} rows" + (f", train {len(ctx.train):,} rows" if ctx.train is not None else "")
+                  + f" · {len(ctx.features)} features · seed {config.audit.seed}")
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=max(1, min(4, os.cpu_count() or 1))):
+        result = audit.run(progress=_progress(console))
+    if debug:
+        for cid, tb in audit.tracebacks.items():
+            console.print(f"[bold red]{cid} traceback:[/]\n{tb}", markup=True, highlight=False)
+
+    with console.status("Writing the report…", spinner="dots"):
+        written = result.write(out_dir, config.report.formats)
+    _summary(console, result, written, time.perf_counter() - t0)
+    return result.exit_code
+
+
+def _out_dir(config, out: Path | None, force: bool) -> Path:
+    from .errors import AuditInputError
+
+    if out is not None:
+        out = out.expanduser().resolve()
+        if out.exists() and not out.is_dir():
+            raise AuditInputError(f"--out {out} exists and is not a folder")
+        if out.is_dir() and any(out.iterdir()) and not force:
+            raise AuditInputError(f"--out folder {out} is not empty; an audit report is never overwritten "
+                                  "silently (use --force to write into it)")
+        return out
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in config.audit.name) or "audit"
+    path = Path(config.report.out) / f"{safe}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path(config.report.out) / f"{safe}-{stamp}-{n}"
+    return path
+
+
+class _RichProgress:
+    """Live progress on stderr: the running check and its elapsed time; one line per finished check."""
+
+    def __init__(self, console: "Console") -> None:
+        self.console = console
+        self.status = None
+        self.t0 = 0.0
+
+    def started(self, check_id: str, title: str) -> None:
+        self.t0 = time.perf_counter()
+        if self.console.is_terminal:
+            self.status = self.console.status(f"{check_id} · {title}", spinner="dots")
+            self.status.start()
+
+    def finished(self, result: "CheckResult") -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+        status = result.status.value
+        style = {"ok": "green", "error": "bold red", "skipped": "dim"}[status]
+        worst = max((f.severity.rank for f in result.findings), default=-1)
+        sev = {3: "high", 2: "medium", 1: "low", 0: "info"}.get(worst, "")
+        if status == "ok":
+            extra = f"{len(result.findings)} finding(s)" + (f", worst [{SEVERITY_STYLE[sev]}]{sev}[/]" if sev else "")
+        else:
+            extra = _esc(result.reason if status == "skipped" else result.error)
+        self.console.print(f"  [{style}]{status:<7}[/] {result.id:<32} {result.duration_s:6.1f}s  {extra}",
+                           markup=True, highlight=False)
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _progress(console: "Console") -> _RichProgress:
+    return _RichProgress(console)
+
+
+def _summary(console: "Console", result: "AuditResult", written: dict[str, Path], seconds: float) -> None:
+    from rich.markup import escape
+
+    counts = result.counts
+    gate = result.gate
+    gate_style = "bold red" if gate == "failed" else "bold green"
+    console.print()
+    if result.status == "incomplete":
+        errored = [c.id for c in result.checks if c.status.value == "error"]
+        console.print(f"[bold red]INCOMPLETE[/]: {len(errored)} check(s) ended in error: {', '.join(errored)}")
+    console.print(f"Gate [{gate_style}]{gate.upper()}[/] (fail on {result.info.fail_on}) · "
+                  + " · ".join(f"[{SEVERITY_STYLE[k]}]{v} {k}[/]" for k, v in counts.items())
+                  + f" · {seconds:.1f}s")
+    for f in result.findings[:5]:
+        if f.severity.value == "info":
+            break
+        console.print(f"  [{SEVERITY_STYLE[f.severity.value]}]{f.severity.value:<6}[/] {escape(f.title)}")
+    if written:
+        folder = next(iter(written.values())).parent
+        console.print(f"Report: {folder}  ({', '.join(p.name for p in written.values())})")
+
+
+def main() -> None:
+    try:
+        app(prog_name="auditor")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_INPUT)
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

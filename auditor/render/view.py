@@ -1,0 +1,314 @@
+"""The report view: an audit result turned into plain values for the templates.
+
+``build_view(result)`` returns a dict of strings, numbers, booleans, lists and dicts only (figures
+as ``data:`` URIs of their SVG text). The HTML and PDF renderings are made from this one view;
+numbers stay numbers here and are formatted by the template filters.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from .. import __version__
+from ..checks.base import FAMILY_TITLES
+from ..findings import CheckResult, Finding, Figure, Severity, Status, Table, clean_number
+
+TOP_FINDINGS = 8
+MAX_TABLE_ROWS = 60  # WeasyPrint costs about 10 ms per row; findings.json keeps every row
+SMALL_TABLE_ROWS = 15  # tables up to this many rows are kept on one page
+
+SEVERITY_LABELS = {"high": "High", "medium": "Medium", "low": "Low", "info": "Info"}
+STATUS_LABELS = {"ok": "Ran", "skipped": "Skipped", "error": "Error"}
+
+
+def build_view(result: Any) -> dict[str, Any]:
+    """Everything the report shows, as plain values. ``result`` is an ``AuditResult``."""
+    info = result.info
+    findings = list(result.findings)
+    anchors = {id(f): f"finding-{n + 1}" for n, f in enumerate(findings)}
+    checks = list(result.checks)
+    check_titles = {c.id: c.title for c in checks}
+    errored = [{"id": c.id, "title": c.title, "error": c.error, "anchor": check_anchor(c.id)}
+               for c in checks if c.status is Status.ERROR]
+    status_counts = {s.value: sum(c.status is s for c in checks) for s in Status}
+
+    families = _families(checks, anchors)
+    sections = [{"anchor": "summary", "title": "Executive summary", "children": []},
+                {"anchor": "scope", "title": "Scope", "children": []}]
+    sections += [{"anchor": fam["anchor"], "title": fam["title"],
+                  "children": [{"anchor": c["anchor"], "title": c["title"]} for c in fam["checks"]]}
+                 for fam in families]
+    sections.append({"anchor": "appendix", "title": "Appendix: reproducibility and sign-off", "children": []})
+    for n, sec in enumerate(sections, start=1):
+        sec["number"] = str(n)
+    numbers = {sec["anchor"]: sec["number"] for sec in sections}
+    for fam in families:
+        fam["number"] = numbers[fam["anchor"]]
+
+    counts = result.counts
+    return {
+        "meta": {
+            "title": _text(info.title) or f"Model audit: {_text(info.name)}",
+            "name": _text(info.name),
+            "model_name": _model_name(info.model_path),
+            "owner": _text(info.owner),
+            "started_at": _text(result.started_at),
+            "audit_date": format_timestamp(result.started_at),
+            "duration_s": _float(result.duration_s),
+            "auditor_version": __version__,
+        },
+        "verdict": _verdict(result, status_counts, len(checks)),
+        "errored": errored,
+        "counts": [{"severity": s.value, "label": SEVERITY_LABELS[s.value], "count": int(counts[s.value])}
+                   for s in Severity.ordered()],
+        "n_findings": len(findings),
+        "top_findings": [_finding(f, anchors, check_titles) for f in findings[:TOP_FINDINGS]],
+        "more_findings": max(0, len(findings) - TOP_FINDINGS),
+        "check_counts": {"total": len(checks), **status_counts},
+        "scope": _scope(result, checks),
+        "families": families,
+        "toc": sections,
+        "appendix": _appendix(result),
+        "signoff": [{"role": r} for r in ("Prepared by", "Reviewed by", "Approved by")],
+    }
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _float(value: Any) -> float | None:
+    v = clean_number(value)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def _plain(value: Any) -> Any:
+    """A table cell or metric value as a plain scalar (str, int, float, bool or None)."""
+    v = clean_number(value)
+    return v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
+
+
+def slug(text: str) -> str:
+    out = "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in text.lower())
+    return "-".join(p for p in out.split("-") if p) or "x"
+
+
+def check_anchor(check_id: str) -> str:
+    return f"check-{slug(check_id)}"
+
+
+def format_timestamp(ts: str) -> str:
+    """``2026-01-01T09:30:00Z`` -> ``2026-01-01 09:30 UTC``; anything else unchanged."""
+    try:
+        dt = datetime.fromisoformat(str(ts).replace("Z", "+00:00"))
+    except ValueError:
+        return _text(ts)
+    suffix = " UTC" if dt.utcoffset() is not None and not dt.utcoffset() else ""
+    return dt.strftime("%Y-%m-%d %H:%M") + suffix
+
+
+def _model_name(path: str) -> str:
+    p = _text(path)
+    return p.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or p
+
+
+def _label(key: str) -> str:
+    return str(key).replace("_", " ")
+
+
+def _metrics(values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": str(k), "label": _label(k), "value": _plain(v)} for k, v in values.items()]
+
+
+def _verdict(result: Any, status_counts: dict[str, int], total: int) -> dict[str, Any]:
+    fail_on = result.info.fail_on
+    gate = result.gate
+    if fail_on == "none":
+        gate_text = "No gate: the audit was run with fail_on = none."
+        at_or_above = 0
+    else:
+        level = Severity(fail_on).rank
+        at_or_above = sum(f.severity.rank >= level for f in result.findings)
+        if gate == "failed":
+            gate_text = (f"{at_or_above} finding{'s' if at_or_above != 1 else ''} at or above "
+                         f"the gate level ({fail_on}).")
+        else:
+            gate_text = f"No finding at or above the gate level ({fail_on})."
+    n_err, n_skip = status_counts["error"], status_counts["skipped"]
+    if result.status == "incomplete":
+        status_text = (f"{n_err} of {total} checks ended in an error; their results are missing "
+                       f"from this report and the audit cannot support sign-off as it stands.")
+    else:
+        status_text = (f"All {total} checks ran or were skipped with a reason "
+                       f"({status_counts['ok']} ran, {n_skip} skipped).")
+    return {"gate": gate, "fail_on": fail_on, "gate_text": gate_text, "at_or_above_gate": at_or_above,
+            "status": result.status, "status_text": status_text, "exit_code": int(result.exit_code)}
+
+
+def _finding(f: Finding, anchors: Mapping[int, str], check_titles: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "anchor": anchors.get(id(f), ""),
+        "check": f.check,
+        "check_title": check_titles.get(f.check, f.check),
+        "check_anchor": check_anchor(f.check),
+        "severity": f.severity.value,
+        "severity_label": SEVERITY_LABELS[f.severity.value],
+        "title": _text(f.title),
+        "summary": _text(f.summary),
+        "features": [_text(x) for x in f.features],
+        "groups": [{"column": _text(c), "value": _text(v)} for c, v in f.groups],
+        "metrics": _metrics(f.metrics),
+        "remediation": [_text(r) for r in f.remediation],
+        "evidence": [_text(e) for e in f.evidence],
+    }
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _table(t: Table, anchor: str) -> dict[str, Any]:
+    rows = [[_plain(v) for v in row] for row in t.rows[:MAX_TABLE_ROWS]]
+    omitted = int(t.omitted) + max(0, len(t.rows) - MAX_TABLE_ROWS)
+    numeric = []
+    for j in range(len(t.columns)):
+        cells = [r[j] for r in rows if j < len(r) and r[j] is not None]
+        numeric.append(bool(cells) and all(_is_number(c) for c in cells))
+    return {"name": _text(t.name), "title": _text(t.title), "caption": _text(t.caption), "anchor": anchor,
+            "columns": [{"name": _text(c), "numeric": numeric[j]} for j, c in enumerate(t.columns)],
+            "rows": rows, "omitted": omitted, "small": len(rows) <= SMALL_TABLE_ROWS}
+
+
+def svg_data_uri(svg: str) -> str:
+    """An SVG as a ``data:`` URI: its text stays inert inside an ``<img>``."""
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def _figure(fig: Figure, anchor: str) -> dict[str, Any]:
+    return {"name": _text(fig.name), "title": _text(fig.title), "caption": _text(fig.caption),
+            "anchor": anchor, "src": svg_data_uri(fig.svg)}
+
+
+def _check(c: CheckResult, anchors: Mapping[int, str], check_titles: Mapping[str, str]) -> dict[str, Any]:
+    anchor = check_anchor(c.id)
+    ev = c.evidence
+    tables = [_table(t, f"{anchor}-t{i + 1}") for i, t in enumerate(ev.tables)]
+    figures = [_figure(fg, f"{anchor}-f{i + 1}") for i, fg in enumerate(ev.figures)]
+    evidence_index = {t["name"]: t for t in tables} | {fg["name"]: fg for fg in figures}
+    findings = []
+    for f in c.findings:
+        fv = _finding(f, anchors, check_titles)
+        fv["evidence_links"] = [{"title": evidence_index[e]["title"] or e, "anchor": evidence_index[e]["anchor"]}
+                                for e in fv["evidence"] if e in evidence_index]
+        findings.append(fv)
+    findings.sort(key=lambda x: (-Severity(x["severity"]).rank, x["id"]))
+    return {
+        "id": c.id,
+        "title": _text(c.title) or c.id,
+        "anchor": anchor,
+        "status": c.status.value,
+        "status_label": STATUS_LABELS[c.status.value],
+        "duration_s": _float(c.duration_s),
+        "reason": _text(c.reason),
+        "error": _text(c.error),
+        "metrics": _metrics(ev.metrics),
+        "findings": findings,
+        "tables": tables,
+        "figures": figures,
+        "notes": [_text(n) for n in ev.notes],
+    }
+
+
+def _families(checks: Iterable[CheckResult], anchors: Mapping[int, str]) -> list[dict[str, Any]]:
+    checks = list(checks)
+    titles = {c.id: c.title for c in checks}
+    present = {c.family for c in checks}
+    order = [f for f in FAMILY_TITLES if f in present] + sorted(present - set(FAMILY_TITLES))
+    out = []
+    for fam in order:
+        members = [_check(c, anchors, titles) for c in checks if c.family == fam]
+        n_findings = {s.value: sum(f["severity"] == s.value for m in members for f in m["findings"])
+                      for s in Severity.ordered()}
+        out.append({
+            "key": fam,
+            "title": FAMILY_TITLES.get(fam, fam.replace("_", " ").capitalize()),
+            "anchor": f"family-{slug(fam)}",
+            "checks": members,
+            "status_counts": {s: sum(m["status"] == s for m in members) for s in STATUS_LABELS},
+            "finding_counts": [{"severity": s, "label": SEVERITY_LABELS[s], "count": n}
+                               for s, n in n_findings.items() if n],
+        })
+    return out
+
+
+def _dataset(ds: Any) -> dict[str, Any] | None:
+    if ds is None:
+        return None
+    return {"path": _text(ds.path), "sha256": _text(ds.sha256), "rows": int(ds.rows), "columns": int(ds.columns)}
+
+
+def _scope(result: Any, checks: list[CheckResult]) -> dict[str, Any]:
+    i = result.info
+    classification = i.task == "classification"
+    categorical, protected = set(i.categorical), set(i.protected)
+    return {
+        "model": {
+            "path": _text(i.model_path),
+            "kind": _text(i.model_kind),
+            "sha256": _text(i.model_sha256),
+            "sha256_short": _text(i.model_sha256)[:12],
+            "task": _text(i.task),
+            "classification": classification,
+            "positive_class": _plain(i.positive_class) if classification else None,
+            "favorable": _plain(i.favorable) if classification else None,
+            "threshold": _float(i.threshold) if classification else None,
+        },
+        "data": {
+            "test": _dataset(i.test),
+            "train": _dataset(i.train),
+            "target": _text(i.target),
+        },
+        "features": [{"name": _text(f), "categorical": f in categorical, "protected": f in protected}
+                     for f in i.features],
+        "n_features": len(i.features),
+        "n_categorical": sum(f in categorical for f in i.features),
+        "protected": [{"name": _text(p), "is_feature": p in set(i.features)} for p in i.protected],
+        "checks": [{"id": c.id, "title": _text(c.title) or c.id, "anchor": check_anchor(c.id),
+                    "status": c.status.value, "status_label": STATUS_LABELS[c.status.value],
+                    "duration_s": _float(c.duration_s),
+                    "detail": _text(c.error if c.status is Status.ERROR else c.reason),
+                    "n_findings": len(c.findings)} for c in checks],
+        "samples": [{"id": c.id, "title": _text(c.title) or c.id, "anchor": check_anchor(c.id),
+                     "notes": [_text(n) for n in c.evidence.notes]} for c in checks if c.evidence.notes],
+    }
+
+
+def _appendix(result: Any) -> dict[str, Any]:
+    i = result.info
+    env = i.environment if isinstance(i.environment, Mapping) else {}
+    packages = env.get("packages", {})
+    packages = packages if isinstance(packages, Mapping) else {}
+    hashes = [{"role": "Model", "path": _text(i.model_path), "sha256": _text(i.model_sha256)},
+              {"role": "Test data", "path": _text(i.test.path), "sha256": _text(i.test.sha256)}]
+    if i.train is not None:
+        hashes.append({"role": "Training data", "path": _text(i.train.path), "sha256": _text(i.train.sha256)})
+    hashes.append({"role": "Config", "path": _text(i.config_path), "sha256": _text(i.config_sha256)})
+    return {
+        "auditor_version": __version__,
+        "python": _text(env.get("python", "")),
+        "platform": _text(env.get("platform", "")),
+        "packages": [{"name": _text(k), "version": _text(v)} for k, v in sorted(packages.items())],
+        "seed": int(i.seed),
+        "fail_on": _text(i.fail_on),
+        "started_at": _text(result.started_at),
+        "duration_s": _float(result.duration_s),
+        "hashes": hashes,
+        "config_path": _text(i.config_path),
+        "config_sha256": _text(i.config_sha256),
+        "config_text": _text(i.config_text),
+    }

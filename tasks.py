@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Set up and run auditor from a fresh clone with nothing but Python 3.11+.
+
+    python3 tasks.py demo     # create .venv, install auditor, run `auditor demo`
+    python3 tasks.py test     # create .venv, install auditor with test extras, run the whole test suite
+
+The virtual environment is reused while pyproject.toml is unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".auditor-installed"
+
+
+def _run(cmd: list[str], **kw) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kw)
+
+
+def setup() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"auditor needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if PY.exists() and STAMP.exists() and STAMP.read_text().strip() == want:
+        return
+    if not PY.exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    _run([PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+    _run([PY, "-m", "pip", "install", "--quiet", "-e", ".[test]"])
+    STAMP.write_text(want)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    # two cores here: keep BLAS/OpenMP from oversubscribing while tests run
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    env.setdefault("MKL_NUM_THREADS", "1")
+    return env
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test", "setup"):
+        print(__doc__)
+        return 2
+    setup()
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "setup":
+        return 0
+    if cmd == "demo":
+        return subprocess.run([str(BIN / "auditor"), "demo", *rest], cwd=ROOT).returncode
+    return subprocess.run([str(PY), "-m", "pytest", *rest], cwd=ROOT, env=_env()).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

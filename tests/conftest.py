@@ -1,0 +1,49 @@
+"""Shared test helpers: small seeded data, and running one check on in-memory objects."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from auditor.checks.base import Check  # noqa: E402
+from auditor.engine import prepare_objects  # noqa: E402
+from auditor.findings import CheckResult  # noqa: E402
+from auditor.runner import run_checks  # noqa: E402
+from auditor.checks.base import CheckRegistry  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SCHEMA = ROOT.parent / "shared" / "contract" / "findings.schema.json"
+
+
+def run_check(check_cls: type[Check], model: Any, *, test: pd.DataFrame, target: str,
+              train: pd.DataFrame | None = None, options: dict[str, Any] | None = None,
+              **kwargs: Any) -> CheckResult:
+    """Run one check through the real runner on in-memory inputs and return its result."""
+    registry = CheckRegistry([check_cls])
+    checks = {check_cls.id: options} if options else None
+    audit = prepare_objects(model, test=test, train=train, target=target, checks=checks,
+                            registry=registry, **kwargs)
+    out = run_checks(audit.context, registry)
+    result = out.results[0]
+    if result.status.value == "error":
+        raise AssertionError(f"{check_cls.id} errored: {result.error}\n{out.tracebacks.get(check_cls.id, '')}")
+    return result
+
+
+def severities(result: CheckResult) -> list[str]:
+    return [f.severity.value for f in result.findings]
+
+
+@pytest.fixture(scope="session")
+def german() -> pd.DataFrame:
+    return pd.read_csv(SHARED_DATA / "german.csv")

@@ -1,0 +1,199 @@
+"""End-to-end tests of the real CLI on real files: bad input, exit codes, the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.linear_model import LogisticRegression
+
+from auditor.checks.base import CONTRACT_CHECKS
+from conftest import ROOT, SCHEMA
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=ENV, timeout=600)
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.fixture()
+def project(tmp_path: Path) -> Path:
+    """A small, valid audit folder: numeric data, a logistic model saved with skops, a config."""
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame({"income": rng.normal(50, 10, n), "debt": rng.normal(10, 3, n),
+                      "region": rng.choice(["north", "south"], n)})
+    logit = 0.08 * (X["income"] - 50) - 0.3 * (X["debt"] - 10)
+    X["default"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    X.iloc[:300].to_csv(tmp_path / "train.csv", index=False)
+    X.iloc[300:].to_csv(tmp_path / "test.csv", index=False)
+    model = LogisticRegression().fit(X.iloc[:300][["income", "debt"]], X.iloc[:300]["default"])
+    sio.dump(model, tmp_path / "model.skops")
+    joblib.dump(model, tmp_path / "model.joblib")
+    (tmp_path / "audit.toml").write_text(
+        '[audit]\nname = "small"\n[model]\npath = "model.skops"\n'
+        '[data]\ntrain = "train.csv"\ntest = "test.csv"\ntarget = "default"\nfeatures = ["income", "debt"]\n'
+        '[checks]\nskip = ["explain.importance"]\n')
+    return tmp_path
+
+
+def write_config(project: Path, text: str) -> Path:
+    path = project / "audit.toml"
+    path.write_text(text)
+    return path
+
+
+def test_help_is_fast_and_lists_commands() -> None:
+    proc = cli("--help")
+    assert proc.returncode == 0
+    assert "run" in proc.stdout and "demo" in proc.stdout
+
+
+def test_unknown_config_key_names_it_and_suggests(project: Path) -> None:
+    text = (project / "audit.toml").read_text().replace("target =", "targte =")
+    line = one_line_error(cli("run", str(write_config(project, text)), "--out", str(project / "out")))
+    assert "data.targte" in line and "target" in line
+    assert not (project / "out").exists()
+
+
+def test_unknown_check_option_is_an_error(project: Path) -> None:
+    text = (project / "audit.toml").read_text() + '[checks."data.drift"]\npsi_hgh = 0.3\n'
+    line = one_line_error(cli("run", str(write_config(project, text)), "--out", str(project / "out")))
+    assert "psi_hgh" in line
+    assert not (project / "out").exists()
+
+
+def test_missing_column_is_named(project: Path) -> None:
+    text = (project / "audit.toml").read_text().replace('"debt"]', '"debts"]')
+    line = one_line_error(cli("run", str(write_config(project, text)), "--out", str(project / "out")))
+    assert "'debts'" in line
+    assert not (project / "out").exists()
+
+
+def test_untrusted_pickle_is_refused(project: Path) -> None:
+    text = (project / "audit.toml").read_text().replace("model.skops", "model.joblib")
+    line = one_line_error(cli("run", str(write_config(project, text)), "--out", str(project / "out")))
+    assert "model.joblib" in line and "trusted" in line
+    assert not (project / "out").exists()
+
+
+def test_missing_file_is_named(project: Path) -> None:
+    text = (project / "audit.toml").read_text().replace("test.csv", "tset.csv")
+    line = one_line_error(cli("run", str(write_config(project, text)), "--out", str(project / "out")))
+    assert "tset.csv" in line
+    assert not (project / "out").exists()
+
+
+def test_missing_config_file(project: Path) -> None:
+    line = one_line_error(cli("run", str(project / "nope.toml")))
+    assert "nope.toml" in line
+
+
+def test_constant_target_is_refused(project: Path) -> None:
+    df = pd.read_csv(project / "test.csv")
+    df["default"] = 0
+    df.to_csv(project / "test.csv", index=False)
+    line = one_line_error(cli("run", str(project / "audit.toml"), "--out", str(project / "out")))
+    assert "constant" in line and "'default'" in line
+    assert not (project / "out").exists()
+
+
+def test_nonempty_out_needs_force(project: Path) -> None:
+    out = project / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("evidence")
+    line = one_line_error(cli("run", str(project / "audit.toml"), "--out", str(out)))
+    assert "--force" in line
+
+
+def test_run_writes_requested_formats_and_gate(project: Path) -> None:
+    out = project / "out"
+    proc = cli("run", str(project / "audit.toml"), "--out", str(out), "--format", "json,html")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "report.html"]
+    doc = json.loads((out / "findings.json").read_text())
+    assert doc["audit"]["gate"] == "passed"
+    statuses = {c["id"]: c["status"] for c in doc["checks"]}
+    assert statuses["explain.importance"] == "skipped"
+    assert [c for c in doc["checks"] if c["id"] == "explain.importance"][0]["reason"] == "skipped by config"
+
+
+def test_leaked_target_copy_fails_the_gate(project: Path) -> None:
+    """A planted defect through the whole CLI: a feature that is a copy of the target."""
+    for name in ("train.csv", "test.csv"):
+        df = pd.read_csv(project / name)
+        df["outcome_code"] = df["default"]
+        df.to_csv(project / name, index=False)
+    train = pd.read_csv(project / "train.csv")
+    sio.dump(LogisticRegression().fit(train[["income", "debt", "outcome_code"]], train["default"]),
+             project / "model.skops")
+    text = (project / "audit.toml").read_text().replace('"debt"]', '"debt", "outcome_code"]')
+    out = project / "out"
+    proc = cli("run", str(write_config(project, text)), "--out", str(out), "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads((out / "findings.json").read_text())
+    leak = [f for f in doc["findings"] if f["check"] == "data.leakage" and "outcome_code" in f["features"]]
+    assert leak and leak[0]["severity"] == "high"
+
+
+def test_python_object_model_needs_trust(project: Path) -> None:
+    (project / "my_model.py").write_text(
+        "import numpy as np\n"
+        "class Model:\n"
+        "    def predict_proba(self, X):\n"
+        "        p = 1 / (1 + np.exp(-0.08 * (X['income'].to_numpy() - 50)))\n"
+        "        return np.column_stack([1 - p, p])\n"
+        "    def predict(self, X):\n"
+        "        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)\n")
+    text = (project / "audit.toml").read_text().replace('path = "model.skops"', 'path = "my_model.py:Model"')
+    line = one_line_error(cli("run", str(write_config(project, text)), "--out", str(project / "out")))
+    assert "trusted" in line
+    text = text.replace('path = "my_model.py:Model"', 'path = "my_model.py:Model"\ntrusted = true')
+    proc = cli("run", str(write_config(project, text)), "--out", str(project / "out"), "--format", "json")
+    assert proc.returncode in (0, 1), proc.stderr
+    doc = json.loads((project / "out" / "findings.json").read_text())
+    assert doc["inputs"]["model"]["kind"] == "python:Model"
+
+
+def _stable(doc: dict) -> dict:
+    checks = [{k: v for k, v in c.items() if k != "duration_s"} for c in doc["checks"]]
+    return {"checks": checks, "findings": doc["findings"]}
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_is_valid_and_deterministic(tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    first, second = tmp_path / "a", tmp_path / "b"
+    proc = cli("demo", "--out", str(first))
+    assert proc.returncode in (0, 1), proc.stderr
+    assert sorted(p.name for p in first.iterdir()) == ["findings.json", "report.html", "report.pdf"]
+    doc = json.loads((first / "findings.json").read_text())
+    jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
+    ids = [c["id"] for c in doc["checks"]]
+    for check_id, _ in CONTRACT_CHECKS:
+        assert ids.count(check_id) == 1, check_id
+    assert all(c["status"] != "error" for c in doc["checks"]), [c for c in doc["checks"] if c["status"] == "error"]
+    # a well-built model on clean data: no high finding
+    assert doc["summary"]["high"] == 0, [f["title"] for f in doc["findings"] if f["severity"] == "high"]
+    assert (first / "report.pdf").read_bytes().startswith(b"%PDF")
+    proc = cli("demo", "--out", str(second))
+    assert proc.returncode in (0, 1), proc.stderr
+    assert _stable(doc) == _stable(json.loads((second / "findings.json").read_text()))
