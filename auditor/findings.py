@@ -112,6 +112,14 @@ class Finding:
     remediation: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()  # names of tables/figures of the same check
 
+    def __post_init__(self) -> None:
+        # accept any sequence from checks, store immutable tuples of plain strings
+        object.__setattr__(self, "features", tuple(str(f) for f in self.features))
+        object.__setattr__(self, "remediation", tuple(self.remediation))
+        object.__setattr__(self, "evidence", tuple(self.evidence))
+        object.__setattr__(self, "groups", tuple((str(c), str(v)) for c, v in self.groups))
+        object.__setattr__(self, "severity", Severity(self.severity))
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id,

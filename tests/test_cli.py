@@ -51,7 +51,7 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "audit.toml").write_text(
         '[audit]\nname = "small"\n[model]\npath = "model.skops"\n'
         '[data]\ntrain = "train.csv"\ntest = "test.csv"\ntarget = "default"\nfeatures = ["income", "debt"]\n'
-        '[checks]\nskip = ["explain.importance"]\n')
+        '[checks]\nskip = ["explain.importance", "sensitivity.adversarial", "sensitivity.partial_dependence"]\n')
     return tmp_path
 
 
@@ -126,11 +126,11 @@ def test_nonempty_out_needs_force(project: Path) -> None:
 
 def test_run_writes_requested_formats_and_gate(project: Path) -> None:
     out = project / "out"
-    proc = cli("run", str(project / "audit.toml"), "--out", str(out), "--format", "json,html")
+    proc = cli("run", str(project / "audit.toml"), "--out", str(out), "--format", "json,html", "--fail-on", "none")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["findings.json", "report.html"]
     doc = json.loads((out / "findings.json").read_text())
-    assert doc["audit"]["gate"] == "passed"
+    assert doc["audit"]["gate"] == "passed" and doc["audit"]["fail_on"] == "none"
     statuses = {c["id"]: c["status"] for c in doc["checks"]}
     assert statuses["explain.importance"] == "skipped"
     assert [c for c in doc["checks"] if c["id"] == "explain.importance"][0]["reason"] == "skipped by config"

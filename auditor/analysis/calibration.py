@@ -88,7 +88,6 @@ def expected_calibration_error(y: np.ndarray, p: np.ndarray, *, n_bins: int = 10
     p = np.asarray(p, dtype=float)
     bins = equal_count_bins(p, n_bins)
     k = bins.max() + 1
-    count = np.bincount(bins, minlength=k)
     gap = np.abs(np.bincount(bins, p, minlength=k) - np.bincount(bins, y, minlength=k))
     return float(gap.sum() / len(y))  # sum_k n_k/n * |mean_p - mean_y| = sum_k |sum p - sum y| / n
 

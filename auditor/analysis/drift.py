@@ -46,7 +46,13 @@ class Bins:
 
 @dataclass(frozen=True)
 class FeatureDrift:
-    """Drift of one column. ``p_value`` is from KS (numeric) or chi-square (categorical)."""
+    """Drift of one column.
+
+    ``p_value`` is the test of "same distribution": chi-square over the levels (categorical);
+    for numeric columns the KS test of the values, combined (Bonferroni, x2) with a chi-square
+    test of the missing-value share when either sample has missing values, so a change in
+    missingness alone is not invisible.
+    """
 
     feature: str
     kind: str  # "numeric" | "categorical"
@@ -57,6 +63,8 @@ class FeatureDrift:
     p_value: float
     test: str  # "ks" | "chi2"
     ks_statistic: float = float("nan")
+    ks_pvalue: float = float("nan")
+    missing_pvalue: float = float("nan")  # chi-square on missing vs present (numeric, when any missing)
     wasserstein: float = float("nan")  # raw, in the feature's units
     wasserstein_norm: float = float("nan")  # divided by the reference standard deviation
     mean_reference: float = float("nan")
@@ -197,16 +205,33 @@ def numeric_drift(reference: Any, current: Any, *, feature: str = "", n_bins: in
         w_norm = w / sd if sd > 0 else (0.0 if w == 0 else float("nan"))
     else:
         ks_stat = p = w = w_norm = float("nan")
+    ks_p = p
+    miss_p = _missing_pvalue(np.isnan(ref), np.isnan(cur))
+    if np.isfinite(miss_p):
+        p = min(1.0, 2.0 * float(np.nanmin([p, miss_p])))
     return FeatureDrift(
         feature=feature, kind="numeric", n_reference=int(ref.size), n_current=int(cur.size),
         psi=psi(rs, cs, epsilon=epsilon), js_distance=js_distance(rs, cs), p_value=p, test="ks",
-        ks_statistic=ks_stat, wasserstein=w, wasserstein_norm=w_norm,
+        ks_statistic=ks_stat, ks_pvalue=ks_p, missing_pvalue=miss_p, wasserstein=w, wasserstein_norm=w_norm,
         mean_reference=float(rf.mean()) if rf.size else float("nan"),
         mean_current=float(cf.mean()) if cf.size else float("nan"),
         missing_reference=float(np.isnan(ref).mean()) if ref.size else 0.0,
         missing_current=float(np.isnan(cur).mean()) if cur.size else 0.0,
         bins=bins,
     )
+
+
+def _missing_pvalue(ref_missing: np.ndarray, cur_missing: np.ndarray) -> float:
+    """Chi-square p-value of "same missing share"; NaN when neither sample has missing values."""
+    from scipy.stats import chi2_contingency
+
+    a, b = int(ref_missing.sum()), int(cur_missing.sum())
+    if a + b == 0 or ref_missing.size == 0 or cur_missing.size == 0:
+        return float("nan")
+    table = np.array([[a, ref_missing.size - a], [b, cur_missing.size - b]], dtype=float)
+    if (table.sum(axis=0) == 0).any():
+        return 1.0
+    return float(chi2_contingency(table, correction=True).pvalue)
 
 
 def categorical_drift(reference: Any, current: Any, *, feature: str = "",

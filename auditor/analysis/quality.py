@@ -31,14 +31,19 @@ def type_kind(values: pd.Series) -> str:
 
 
 def numeric_parse_share(values: pd.Series) -> float:
-    """Share of the non-missing values that parse as numbers (0 when there are none)."""
+    """Share of the non-missing values that parse as numbers (0 when there are none).
+
+    Text with a leading zero before a digit ("007", "02134") is a code, not a number.
+    """
     v = values.dropna()
     if v.empty:
         return 0.0
     if pd.api.types.is_numeric_dtype(v):
         return 1.0
     text = v.astype(str).str.strip()
-    return float(pd.to_numeric(text, errors="coerce").notna().mean())
+    parsed = pd.to_numeric(text, errors="coerce").notna().to_numpy()
+    code = text.str.match(r"^[+-]?0\d").to_numpy(dtype=bool)
+    return float((parsed & ~code).mean())
 
 
 def trim(text: Any, width: int = 24) -> str:

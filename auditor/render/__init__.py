@@ -15,7 +15,9 @@ FORMATS: tuple[str, ...] = tuple(FILENAMES)
 
 def write_report(result: Any, out_dir: Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
     """Write the requested formats (``html``, ``pdf``, ``json``) into ``out_dir``; return their paths."""
-    wanted = list(dict.fromkeys(str(f).strip().lower() for f in formats))
+    if isinstance(formats, str):
+        formats = formats.split(",")
+    wanted = list(dict.fromkeys(str(f).strip().lower() for f in formats if str(f).strip()))
     unknown = [f for f in wanted if f not in FILENAMES]
     if unknown:
         raise ValueError(f"unknown report format(s): {', '.join(unknown)} (choose from {', '.join(FORMATS)})")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 DASH = "\u2013"
 
@@ -82,6 +82,14 @@ def fmt_value(value: Any) -> str:
     return fmt_num(value) if value is None or isinstance(value, (int, float)) else str(value)
 
 
+def soft_breaks(value: Any) -> Markup:
+    """Escaped text with break opportunities after ``_``, ``.`` and ``/`` (long identifiers in narrow columns)."""
+    text = str(escape(str(value)))
+    for ch in ("_", ".", "/"):
+        text = text.replace(ch, ch + "<wbr>")
+    return Markup(text)
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
@@ -90,7 +98,8 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 def _environment(folder: str) -> Environment:
     env = Environment(loader=FileSystemLoader(folder), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
-    env.filters.update(num=fmt_num, pct=fmt_pct, duration=fmt_duration, value=fmt_value, plural=plural)
+    env.filters.update(num=fmt_num, pct=fmt_pct, duration=fmt_duration, value=fmt_value, plural=plural,
+                       wbr=soft_breaks)
     return env
 
 

@@ -8,6 +8,7 @@ numbers stay numbers here and are formatted by the template filters.
 from __future__ import annotations
 
 import base64
+import re
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
@@ -40,7 +41,10 @@ def build_view(result: Any) -> dict[str, Any]:
     sections += [{"anchor": fam["anchor"], "title": fam["title"],
                   "children": [{"anchor": c["anchor"], "title": c["title"]} for c in fam["checks"]]}
                  for fam in families]
-    sections.append({"anchor": "appendix", "title": "Appendix: reproducibility and sign-off", "children": []})
+    sections.append({"anchor": "appendix", "title": "Appendix: reproducibility and sign-off",
+                     "children": [{"anchor": "manifest", "title": "Reproducibility manifest"},
+                                  {"anchor": "configuration", "title": "Audit configuration"},
+                                  {"anchor": "signoff", "title": "Sign-off"}]})
     for n, sec in enumerate(sections, start=1):
         sec["number"] = str(n)
     numbers = {sec["anchor"]: sec["number"] for sec in sections}
@@ -179,9 +183,56 @@ def _table(t: Table, anchor: str) -> dict[str, Any]:
     for j in range(len(t.columns)):
         cells = [r[j] for r in rows if j < len(r) and r[j] is not None]
         numeric.append(bool(cells) and all(_is_number(c) for c in cells))
+    widths = column_widths([_text(c) for c in t.columns], rows)
     return {"name": _text(t.name), "title": _text(t.title), "caption": _text(t.caption), "anchor": anchor,
-            "columns": [{"name": _text(c), "numeric": numeric[j]} for j, c in enumerate(t.columns)],
-            "rows": rows, "omitted": omitted, "small": len(rows) <= SMALL_TABLE_ROWS}
+            "columns": [{"name": _text(c), "numeric": numeric[j], "width": widths[j]}
+                        for j, c in enumerate(t.columns)],
+            "rows": rows, "omitted": omitted, "small": len(rows) <= SMALL_TABLE_ROWS, "wide": len(t.columns) > 8}
+
+
+TABLE_CHARS = 115  # about how many characters of table text fit across the page (A4, 7.8 pt)
+WIDE_TABLE_CHARS = 135  # the same for wide tables, set smaller
+
+
+def column_widths(columns: list[str], rows: list[list[Any]]) -> list[float]:
+    """Column widths in percent from the length of their text, so tables can use a fixed layout.
+
+    A fixed table layout is several times cheaper for WeasyPrint than the automatic one, and long
+    unbroken names wrap inside their column instead of pushing the table off the page. Each column
+    first gets its minimum (its longest header part, its longest number: neither should be split),
+    then the room left goes to the columns whose text would like more.
+    """
+    if not columns:
+        return []
+    cap = 36 if len(columns) <= 6 else 20
+    minimum, desired = [], []
+    for j, name in enumerate(columns):
+        # headers may wrap at spaces and after _ . / (the template adds <wbr> there); +1: bold
+        header = max((len(w) for w in re.split(r"(?<=[_./])|\s+", name)), default=1) + 1
+        cells = [r[j] for r in rows if j < len(r)]
+        numbers = [_shown_length(v) for v in cells if v is None or isinstance(v, (int, float))]
+        words = [len(w) for v in cells if isinstance(v, str) for w in v.split()]
+        texts = [len(v) for v in cells if isinstance(v, str)]
+        low = max([header, 3, *numbers, min(max(words, default=0), 12)]) + 2  # + 2: cell padding
+        minimum.append(low)
+        desired.append(max(low, min(max(texts, default=0), cap) + 2))
+    budget = WIDE_TABLE_CHARS if len(columns) > 8 else TABLE_CHARS
+    room, wish = budget - sum(minimum), sum(desired) - sum(minimum)
+    share = 0.0 if room <= 0 or wish <= 0 else min(1.0, room / wish)
+    widths = [lo + (d - lo) * share for lo, d in zip(minimum, desired)]
+    total = float(sum(widths))
+    return [round(100.0 * w / total, 1) for w in widths]
+
+
+def _shown_length(value: Any) -> int:
+    """About how many characters a cell takes once the ``num`` filter has formatted it."""
+    if isinstance(value, bool) or value is None:
+        return 3
+    if isinstance(value, int):
+        return len(f"{value:,}")
+    if isinstance(value, float):
+        return len(f"{value:,.0f}") if abs(value) >= 1e4 else (9 if value < 0 else 8)
+    return len(_text(value))
 
 
 def svg_data_uri(svg: str) -> str:

@@ -1,0 +1,214 @@
+"""Signs of target leakage: single-feature predictive power and identifier-like columns.
+
+Pure numerics. Single-feature power is *out of sample*: a depth-limited decision tree is fitted
+on one feature of the training data and scored on the test data (or, without training data,
+by k-fold cross-validation on the test data), so a column that merely memorises the training
+rows (an identifier) gets no power, while a copy of the target gets nearly perfect power.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+MISSING_LEVEL = "\x00missing"  # a level text no real value uses
+ID_TOKENS = frozenset({"id", "ids", "uuid", "guid", "key", "index", "idx", "identifier", "rowid"})
+
+
+@dataclass(frozen=True)
+class FeaturePower:
+    """How well one feature alone predicts the target out of sample.
+
+    ``metric`` is ``"auc"`` (classification, positive class vs rest) or ``"r2"`` (regression).
+    """
+
+    feature: str
+    kind: str  # "numeric" | "categorical"
+    metric: str
+    value: float
+    method: str  # "train/test" | "k-fold CV on test"
+
+
+@dataclass(frozen=True)
+class IdLikeStats:
+    """How much a column looks like a row identifier.
+
+    ``value_kind`` is ``"integer"`` (integers, including integral floats), ``"text"`` or ``"float"``
+    (continuous). ``unique_share`` is the smallest share of distinct values among non-missing
+    values over the frames; ``density`` (integers only) is the number of distinct values divided
+    by the span max - min + 1 over all frames, near 1 for a running number.
+    """
+
+    feature: str
+    value_kind: str
+    unique_share: float
+    density: float
+    name_hint: bool
+
+
+# ---- encoding ----------------------------------------------------------------------------------
+
+def _level_text(values: pd.Series) -> pd.Series:
+    return values.astype("string").fillna(MISSING_LEVEL).astype(str)
+
+
+def _ordinal_mapping(levels: pd.Series, y: np.ndarray, *, smoothing: float = 5.0) -> pd.Series:
+    """Level -> code, ordering levels by their (smoothed) mean target so a shallow tree can
+    separate any grouping of them. Learned on training rows only."""
+    y = np.asarray(y, dtype=float)
+    prior = float(y.mean())
+    stats = pd.DataFrame({"level": levels.to_numpy(), "y": y}).groupby("level", sort=True)["y"].agg(["sum", "count"])
+    stats["m"] = (stats["sum"] + smoothing * prior) / (stats["count"] + smoothing)
+    stats["name"] = stats.index.astype(str)
+    stats = stats.sort_values(["m", "name"], kind="mergesort")
+    return pd.Series(np.arange(len(stats), dtype=float), index=stats.index)
+
+
+def _encode(train_values: pd.Series, y_train: np.ndarray, other: pd.Series, *, categorical: bool
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """One feature as a float column for train and another split; unseen levels become NaN."""
+    if categorical:
+        tr = _level_text(train_values)
+        te = _level_text(other)
+        mapping = _ordinal_mapping(tr, y_train)
+        return (tr.map(mapping).to_numpy(dtype=float), te.map(mapping).to_numpy(dtype=float))
+
+    def num(s: pd.Series) -> np.ndarray:
+        x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+        return np.where(np.isfinite(x), x, np.nan)  # a new array: never write into the user's data
+
+    return num(train_values), num(other)
+
+
+def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, task: str,
+                 max_depth: int, min_leaf: int, seed: int) -> np.ndarray:
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    Xtr, Xte = x_train.reshape(-1, 1), x_test.reshape(-1, 1)
+    if task == "classification":
+        if np.unique(y_train).size < 2:
+            return np.full(len(x_test), float(np.mean(y_train)))
+        tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=seed)
+        tree.fit(Xtr, y_train)
+        return tree.predict_proba(Xte)[:, list(tree.classes_).index(1)]
+    tree = DecisionTreeRegressor(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=seed)
+    tree.fit(Xtr, y_train)
+    return tree.predict(Xte)
+
+
+def _score(y: np.ndarray, pred: np.ndarray, task: str) -> float:
+    from sklearn.metrics import r2_score, roc_auc_score
+
+    if task == "classification":
+        if np.unique(y).size < 2:
+            return float("nan")
+        return float(roc_auc_score(y, pred))
+    return float(r2_score(y, pred))
+
+
+def _min_leaf(n: int, fraction: float) -> int:
+    return max(1, int(round(fraction * n)))
+
+
+# ---- single-feature power ----------------------------------------------------------------------
+
+def single_feature_power(X_test: pd.DataFrame, y_test: np.ndarray, *, task: str,
+                         X_train: pd.DataFrame | None = None, y_train: np.ndarray | None = None,
+                         categorical: Sequence[str] = (), max_depth: int = 3, min_leaf_fraction: float = 0.01,
+                         cv_folds: int = 5, seed: int = 0) -> tuple[FeaturePower, ...]:
+    """Out-of-sample power of each column of ``X_test`` alone, in column order.
+
+    ``y`` is 0/1 for classification (positive class vs rest) and numeric for regression.
+    Categorical columns are ordinal-coded by mean target on the fitting rows (missing is a level,
+    unseen levels are missing); numeric columns keep their value (missing handled by the tree).
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    cats = set(categorical)
+    metric = "auc" if task == "classification" else "r2"
+    y_test = np.asarray(y_test, dtype=float)
+    folds: list[tuple[np.ndarray, np.ndarray]] = []
+    if X_train is None:
+        n = len(X_test)
+        if task == "classification":
+            k = int(min(cv_folds, np.bincount(y_test.astype(int)).min()))
+            splitter = StratifiedKFold(n_splits=max(k, 2), shuffle=True, random_state=seed)
+        else:
+            splitter = KFold(n_splits=min(cv_folds, n), shuffle=True, random_state=seed)
+        folds = list(splitter.split(np.zeros((n, 1)), y_test if task == "classification" else None))
+        method = f"{len(folds)}-fold CV on test"
+    else:
+        y_train = np.asarray(y_train, dtype=float)
+        method = "train/test"
+
+    out = []
+    for col in X_test.columns:
+        is_cat = col in cats or not pd.api.types.is_numeric_dtype(X_test[col]) or \
+            pd.api.types.is_bool_dtype(X_test[col]) or \
+            (X_train is not None and not pd.api.types.is_numeric_dtype(X_train[col]))
+        if X_train is not None:
+            xtr, xte = _encode(X_train[col], y_train, X_test[col], categorical=is_cat)
+            pred = _fit_predict(xtr, y_train, xte, task=task, max_depth=max_depth,
+                                min_leaf=_min_leaf(len(xtr), min_leaf_fraction), seed=seed)
+        else:
+            pred = np.empty(len(X_test))
+            s = X_test[col].reset_index(drop=True)
+            for fit_idx, hold_idx in folds:
+                xtr, xte = _encode(s.iloc[fit_idx], y_test[fit_idx], s.iloc[hold_idx], categorical=is_cat)
+                pred[hold_idx] = _fit_predict(xtr, y_test[fit_idx], xte, task=task, max_depth=max_depth,
+                                              min_leaf=_min_leaf(len(xtr), min_leaf_fraction), seed=seed)
+        out.append(FeaturePower(feature=col, kind="categorical" if is_cat else "numeric", metric=metric,
+                                value=_score(y_test, pred, task), method=method))
+    return tuple(out)
+
+
+# ---- identifier-like columns -------------------------------------------------------------------
+
+def name_tokens(name: str) -> tuple[str, ...]:
+    """Lower-case word tokens of a column name (snake, kebab, camel and Pascal case)."""
+    return tuple(t.lower() for t in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", str(name)))
+
+
+def has_id_name(name: str) -> bool:
+    return any(t in ID_TOKENS for t in name_tokens(name))
+
+
+def _value_kind(values: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(values):
+        return "other"
+    if pd.api.types.is_integer_dtype(values):
+        return "integer"
+    if pd.api.types.is_float_dtype(values):
+        v = values.to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        return "integer" if v.size and np.all(v == np.round(v)) else "float"
+    if pd.api.types.is_string_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype):
+        return "text"
+    return "other"
+
+
+def id_like_stats(frames: Sequence[pd.DataFrame], columns: Sequence[str]) -> tuple[IdLikeStats, ...]:
+    """Uniqueness, density and name of each column, measured over every frame given."""
+    out = []
+    for col in columns:
+        parts = [f[col] for f in frames if col in f.columns]
+        kinds = {_value_kind(p) for p in parts}
+        kind = kinds.pop() if len(kinds) == 1 else "other"
+        shares = []
+        for p in parts:
+            nn = p.dropna()
+            shares.append(nn.nunique() / len(nn) if len(nn) else 0.0)
+        density = float("nan")
+        if kind == "integer":
+            allv = np.concatenate([pd.to_numeric(p, errors="coerce").to_numpy(dtype=float) for p in parts])
+            allv = allv[np.isfinite(allv)]
+            if allv.size:
+                span = float(allv.max() - allv.min() + 1)
+                density = float(np.unique(allv).size / span)
+        out.append(IdLikeStats(feature=col, value_kind=kind, unique_share=float(min(shares)) if shares else 0.0,
+                               density=density, name_hint=has_id_name(col)))
+    return tuple(out)

@@ -1,0 +1,638 @@
+"""Partial dependence (PDP), individual conditional expectation (ICE) and accumulated local
+effects (ALE), model-agnostic and batched.
+
+Any ``score_fn`` (DataFrame -> 1-d score: P(positive) or the regression prediction) works:
+sklearn pipelines with string columns, ONNX graphs, user Python objects. For one feature and a
+grid of G values the sample of n rows is repeated G times with the feature set to each value,
+and the model is called once on those n x G rows (plus 2 n rows for ALE). Grid points beyond
+the observed range, a missing value and an unseen level are scored in the same call; when the
+model refuses them, the call is retried point kind by point kind and the refusal is recorded.
+
+Nothing here knows about severities or findings: results are frozen dataclasses of arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+ScoreFn = Callable[[pd.DataFrame], np.ndarray]
+
+IN_RANGE = "in_range"
+BELOW = "below"
+ABOVE = "above"
+MISSING = "missing"
+UNSEEN = "unseen"
+EXTRA_KINDS = (BELOW, ABOVE, MISSING, UNSEEN)
+KIND_LABELS = {IN_RANGE: "in range", BELOW: "below observed range", ABOVE: "above observed range",
+               MISSING: "missing value", UNSEEN: "unseen level"}
+UNSEEN_LEVEL = "__unseen__"
+LINK_EPS = 0.01  # probabilities are clipped to [eps, 1 - eps] before the logit link
+
+
+# ---- grid -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Grid:
+    """The values one feature is set to, each tagged with its kind (in_range, below, above,
+    missing, unseen). Numeric grids are ordered below < in range < above, then missing;
+    categorical grids list the observed levels, then the unseen level, then missing."""
+
+    feature: str
+    categorical: bool
+    values: tuple[Any, ...]
+    kinds: tuple[str, ...]
+    levels_dropped: int = 0  # categorical levels beyond the cap, not on the grid
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def mask(self, kind: str) -> np.ndarray:
+        return np.array([k == kind for k in self.kinds], dtype=bool)
+
+    @property
+    def in_range(self) -> np.ndarray:
+        return self.mask(IN_RANGE)
+
+    def values_of(self, kind: str) -> list[Any]:
+        return [v for v, k in zip(self.values, self.kinds) if k == kind]
+
+    @property
+    def ordered(self) -> bool:
+        """Whether the in-range values have an order (numeric features, numeric levels)."""
+        vals = self.values_of(IN_RANGE)
+        return not self.categorical or all(_is_number(v) for v in vals)
+
+
+def make_grid(reference: pd.Series, *, categorical: bool, grid_size: int = 20,
+              outside_fraction: float = 0.1, outside_points: int = 2, max_levels: int = 12,
+              missing: bool = True, unseen: bool = True) -> Grid | None:
+    """The grid for one feature from its observed values (``None`` when nothing is observed).
+
+    Numeric: up to ``grid_size`` quantiles of the observed values (observed values themselves,
+    so integer features stay integer), ``outside_points`` points each side beyond min and max up
+    to ``outside_fraction`` of the span, and NaN. Categorical: the ``max_levels`` most frequent
+    levels, an unseen level and a missing value (None).
+    """
+    name = str(reference.name)
+    s = reference.dropna()
+    if categorical:
+        counts = s.astype(object).value_counts()
+        if counts.empty:
+            return None
+        order = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+        levels = [_plain(k) for k, _ in order[:max_levels]]
+        numeric_levels = all(_is_number(v) for v in levels)
+        if numeric_levels:
+            levels = sorted(levels, key=float)
+        values: list[Any] = list(levels)
+        kinds = [IN_RANGE] * len(levels)
+        if unseen:
+            if numeric_levels:
+                top = max(float(v) for v in counts.index)
+                new = top + 1
+                values.append(int(new) if float(new).is_integer() else new)
+            else:
+                values.append(UNSEEN_LEVEL)
+            kinds.append(UNSEEN)
+        if missing:
+            values.append(np.nan if numeric_levels else None)
+            kinds.append(MISSING)
+        return Grid(name, True, tuple(values), tuple(kinds), levels_dropped=max(0, len(order) - max_levels))
+
+    v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return None
+    uniq = np.unique(v)
+    if len(uniq) <= grid_size:
+        inside = uniq
+    else:
+        inside = np.unique(np.quantile(v, np.linspace(0.0, 1.0, grid_size), method="inverted_cdf"))
+    lo, hi = float(v.min()), float(v.max())
+    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    integer = bool(np.all(np.mod(v, 1) == 0))
+    steps = [outside_fraction * span * k / outside_points for k in range(1, outside_points + 1)] \
+        if outside_points > 0 and outside_fraction > 0 else []
+    below = sorted({_outward(lo - d, integer, down=True) for d in steps})
+    above = sorted({_outward(hi + d, integer, down=False) for d in steps})
+    below = [b for b in below if b < lo]
+    above = [a for a in above if a > hi]
+    values = [*below, *inside.tolist(), *above]
+    kinds = [BELOW] * len(below) + [IN_RANGE] * len(inside) + [ABOVE] * len(above)
+    if missing:
+        values.append(np.nan)
+        kinds.append(MISSING)
+    return Grid(name, False, tuple(float(x) for x in values), tuple(kinds))
+
+
+def _outward(x: float, integer: bool, *, down: bool) -> float:
+    if not integer:
+        return float(x)
+    return float(np.floor(x) if down else np.ceil(x))
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+# ---- batched scoring --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Part:
+    """Rows ``rows`` of the sample with the feature set to ``values`` (one per row)."""
+
+    group: str
+    rows: np.ndarray
+    values: np.ndarray
+
+
+def _column(values: np.ndarray, dtype: Any) -> Any:
+    """The feature column for a batch, in the original dtype where the values allow it."""
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = list(dtype.categories)
+        extra = [v for v in pd.unique(pd.Series(values, dtype=object).dropna()) if v not in cats]
+        return pd.Categorical(values, categories=cats + extra)
+    if pd.api.types.is_bool_dtype(dtype):
+        ok = all(isinstance(v, (bool, np.bool_)) for v in values)
+        return values.astype(bool) if ok else values.astype(object)
+    if pd.api.types.is_numeric_dtype(dtype):
+        arr = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            try:
+                return pd.array(arr, dtype=dtype)
+            except (TypeError, ValueError):
+                return arr
+        if np.dtype(dtype).kind in "iu" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            return arr.astype(dtype)
+        return arr
+    try:
+        return pd.array(values, dtype=dtype)
+    except (TypeError, ValueError):
+        return values.astype(object)
+
+
+def _frame(X: pd.DataFrame, feature: str, parts: Sequence[_Part]) -> pd.DataFrame:
+    rows = np.concatenate([p.rows for p in parts])
+    values = np.concatenate([np.asarray(p.values, dtype=object) for p in parts])
+    out = X.iloc[rows].reset_index(drop=True)
+    out[feature] = _column(values, X[feature].dtype)
+    return out
+
+
+def _call(score_fn: ScoreFn, frame: pd.DataFrame) -> np.ndarray:
+    scores = np.asarray(score_fn(frame), dtype=float).reshape(-1)
+    if len(scores) != len(frame):
+        raise ValueError(f"the model returned {len(scores)} scores for {len(frame)} rows")
+    return scores
+
+
+def _score_parts(score_fn: ScoreFn, X: pd.DataFrame, feature: str,
+                 parts: Sequence[_Part]) -> tuple[list[np.ndarray | None], dict[str, str]]:
+    """Scores for every part from one model call; on failure, one call per group, recording
+    which groups the model refuses (the in-range group must succeed)."""
+    try:
+        scores = _call(score_fn, _frame(X, feature, parts))
+        bounds = np.cumsum([0] + [len(p.rows) for p in parts])
+        return [scores[bounds[i]:bounds[i + 1]] for i in range(len(parts))], {}
+    except Exception:  # noqa: BLE001 - retried below to find which points the model refuses
+        if all(p.group == IN_RANGE for p in parts):
+            raise
+    out: list[np.ndarray | None] = [None] * len(parts)
+    errors: dict[str, str] = {}
+    groups = [IN_RANGE] + sorted({p.group for p in parts} - {IN_RANGE})
+    for group in groups:
+        idx = [i for i, p in enumerate(parts) if p.group == group]
+        if not idx:
+            continue
+        sub = [parts[i] for i in idx]
+        try:
+            scores = _call(score_fn, _frame(X, feature, sub))
+        except Exception as exc:  # noqa: BLE001 - the model refusing a value is a result
+            if group == IN_RANGE:
+                raise
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            errors[group] = f"{type(exc).__name__}: {text}"[:200].rstrip(": ")
+            continue
+        bounds = np.cumsum([0] + [len(p.rows) for p in sub])
+        for j, i in enumerate(idx):
+            out[i] = scores[bounds[j]:bounds[j + 1]]
+    return out, errors
+
+
+def ice_curves(score_fn: ScoreFn, X: pd.DataFrame, feature: str, values: Sequence[Any]) -> np.ndarray:
+    """ICE matrix (rows of ``X`` x ``values``) from one model call; the PDP is its column mean."""
+    n = len(X)
+    parts = [_Part(IN_RANGE, np.arange(n), np.full(n, v, dtype=object)) for v in values]
+    scores, _ = _score_parts(score_fn, X, feature, parts)
+    return np.column_stack(scores) if parts else np.empty((n, 0))
+
+
+# ---- ALE --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class ALEResult:
+    """First-order ALE of one numeric feature, centred to mean zero over the data.
+
+    ``edges`` are the bin edges (quantiles of the observed values), ``values`` the centred
+    accumulated effect at each edge, ``counts`` the rows in each bin.
+    """
+
+    feature: str
+    edges: np.ndarray
+    values: np.ndarray
+    counts: np.ndarray
+
+
+def ale_edges(x: np.ndarray, bins: int) -> np.ndarray:
+    """Quantile bin edges that are observed values, so no bin is empty."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    uniq = np.unique(x)
+    if len(uniq) <= bins + 1:
+        return uniq
+    return np.unique(np.quantile(x, np.linspace(0.0, 1.0, bins + 1), method="inverted_cdf"))
+
+
+def _ale_parts(x: np.ndarray, edges: np.ndarray) -> tuple[list[_Part], np.ndarray, np.ndarray]:
+    """The two ALE parts (each row at its bin's lower and upper edge) and each row's bin."""
+    ok = np.flatnonzero(np.isfinite(x))
+    k = np.clip(np.searchsorted(edges, x[ok], side="left"), 1, len(edges) - 1) - 1  # first bin holds z_0
+    lower = _Part(IN_RANGE, ok, edges[k].astype(object))
+    upper = _Part(IN_RANGE, ok, edges[k + 1].astype(object))
+    return [lower, upper], ok, k
+
+
+def _ale_from_scores(feature: str, edges: np.ndarray, bins_of_rows: np.ndarray, lower: np.ndarray,
+                     upper: np.ndarray) -> ALEResult:
+    K = len(edges) - 1
+    counts = np.bincount(bins_of_rows, minlength=K).astype(float)
+    sums = np.bincount(bins_of_rows, weights=upper - lower, minlength=K)
+    local = np.divide(sums, counts, out=np.zeros(K), where=counts > 0)
+    acc = np.concatenate([[0.0], np.cumsum(local)])
+    mean = float(np.sum(counts * (acc[:-1] + acc[1:]) / 2.0) / counts.sum()) if counts.sum() else 0.0
+    return ALEResult(feature, np.asarray(edges, dtype=float), acc - mean, counts.astype(int))
+
+
+def accumulated_local_effects(score_fn: ScoreFn, X: pd.DataFrame, feature: str, *, bins: int = 20,
+                              edges: Sequence[float] | None = None) -> ALEResult | None:
+    """First-order ALE (Apley and Zhu) with quantile bins, centred; ``None`` for a constant feature."""
+    x = pd.to_numeric(X[feature], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    e = np.asarray(edges, dtype=float) if edges is not None else ale_edges(x, bins)
+    if len(e) < 2:
+        return None
+    parts, _, k = _ale_parts(x, e)
+    scores, _ = _score_parts(score_fn, X, feature, parts)
+    return _ale_from_scores(feature, e, k, scores[0], scores[1])
+
+
+# ---- one feature ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class FeatureDependence:
+    """PDP, ICE (and ALE for numeric features) of one feature on a row sample.
+
+    ``ice`` is (rows x grid points); columns the model refused (or answered with non-finite
+    scores) hold NaN. ``status`` says, per point kind beyond the in-range grid, ``ok``,
+    ``rejected`` or ``non-finite``; ``errors`` holds the model's message for refusals.
+    ``hist_edges``/``hist_counts`` describe the observed distribution (numeric), and
+    ``level_counts`` the observed count of each in-range level (categorical).
+    """
+
+    feature: str
+    grid: Grid
+    ice: np.ndarray
+    base_score: np.ndarray
+    ice_rows: tuple[int, ...]
+    status: Mapping[str, str]
+    errors: Mapping[str, str]
+    ale: ALEResult | None = None
+    hist_edges: np.ndarray | None = None
+    hist_counts: np.ndarray | None = None
+    level_counts: tuple[int, ...] = ()
+    missing_observed: int = 0
+
+    @property
+    def categorical(self) -> bool:
+        return self.grid.categorical
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.ice.shape[0])
+
+    @property
+    def pdp(self) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return self.ice.mean(axis=0) if self.n_rows else np.full(len(self.grid), np.nan)
+
+    @property
+    def mean_score(self) -> float:
+        return float(np.mean(self.base_score)) if len(self.base_score) else float("nan")
+
+    def part(self, kind: str) -> tuple[list[Any], np.ndarray, np.ndarray]:
+        """(values, PDP, ICE columns) of the grid points of one kind."""
+        m = self.grid.mask(kind)
+        return self.grid.values_of(kind), self.pdp[m], self.ice[:, m]
+
+
+def representative_rows(score: np.ndarray, n_curves: int = 10) -> tuple[int, ...]:
+    """Rows at the quantiles (5 %, 15 %, ..., 95 % for 10 curves) of the predicted score."""
+    n = len(score)
+    if n == 0 or n_curves <= 0:
+        return ()
+    order = np.argsort(np.asarray(score, dtype=float), kind="stable")
+    qs = (np.arange(n_curves) + 0.5) / n_curves
+    picked = order[np.round(qs * (n - 1)).astype(int)]
+    return tuple(int(i) for i in dict.fromkeys(picked.tolist()))
+
+
+def feature_dependence(score_fn: ScoreFn, X: pd.DataFrame, feature: str, *, grid: Grid,
+                       reference: pd.Series | None = None, base_score: np.ndarray | None = None,
+                       ale_bins: int | None = 20, n_curves: int = 10, hist_bins: int = 30) -> FeatureDependence:
+    """PDP, ICE and ALE of ``feature`` on the rows of ``X`` over ``grid``: one model call.
+
+    ``reference`` (the observed values the grid came from) feeds the distribution shown under
+    the curves; it defaults to ``X[feature]``.
+    """
+    X = X.reset_index(drop=True)
+    n = len(X)
+    G = len(grid)
+    parts = [_Part(kind, np.arange(n), np.full(n, v, dtype=object)) for v, kind in zip(grid.values, grid.kinds)]
+    ale_info = None
+    if not grid.categorical and ale_bins:
+        x = pd.to_numeric(X[feature], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        edges = ale_edges(x, ale_bins)
+        if len(edges) >= 2:
+            ale_parts, _, k = _ale_parts(x, edges)
+            ale_info = (edges, k)
+            parts = parts + ale_parts
+    scores, errors = _score_parts(score_fn, X, feature, parts)
+    ice = np.full((n, G), np.nan)
+    status: dict[str, str] = {}
+    for j, kind in enumerate(grid.kinds):
+        s = scores[j]
+        if s is None:
+            status[kind] = "rejected"
+            continue
+        if not np.all(np.isfinite(s)):
+            if kind == IN_RANGE:
+                raise ValueError(f"the model returned non-finite scores for observed values of '{feature}'")
+            status[kind] = "non-finite"
+            continue
+        ice[:, j] = s
+        if kind != IN_RANGE:
+            status.setdefault(kind, "ok")
+    ale = None
+    if ale_info is not None:
+        edges, k = ale_info
+        ale = _ale_from_scores(feature, edges, k, scores[G], scores[G + 1])
+    if base_score is None:
+        base_score = _call(score_fn, X)
+    ref = X[feature] if reference is None else reference
+    hist_edges = hist_counts = None
+    level_counts: tuple[int, ...] = ()
+    if grid.categorical:
+        counts = ref.dropna().astype(object).value_counts()
+        level_counts = tuple(int(counts.get(v, 0)) for v in grid.values_of(IN_RANGE))
+    else:
+        v = pd.to_numeric(ref, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        v = v[np.isfinite(v)]
+        if len(v):
+            hist_counts, hist_edges = np.histogram(v, bins=min(hist_bins, max(1, len(np.unique(v)))))
+    return FeatureDependence(
+        feature=feature, grid=grid, ice=ice, base_score=np.asarray(base_score, dtype=float),
+        ice_rows=representative_rows(base_score, n_curves), status=status, errors=errors, ale=ale,
+        hist_edges=hist_edges, hist_counts=hist_counts, level_counts=level_counts,
+        missing_observed=int(ref.isna().sum()))
+
+
+# ---- summary numbers ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DependenceMetrics:
+    """Plain numbers describing one feature's dependence, for judging and tables.
+
+    Score units throughout (probability, or the regression prediction), except
+    ``interaction_share`` which is measured on the link scale (logit for probabilities).
+
+    * ``effect``: mean over rows of the ICE curve's range over the in-range grid;
+    * ``pdp_range``: range of the PDP over the in-range grid;
+    * ``ice_spread``: RMS distance of row-centred ICE curves from the centred PDP;
+    * ``interaction_share``: share of the centred ICE variance the PDP does not explain
+      (0: all curves parallel, 1: the average hides everything); ``partner`` is the other
+      feature most associated with how curves deviate, with ``partner_strength`` in [0, 1];
+    * monotonicity (``monotone`` = declared sign, 0 if none): ``pdp_drop`` the largest fall
+      against the declared direction between ``drop_from`` and ``drop_to``, and
+      ``ice_breach_share`` the share of rows whose ICE curve falls by more than the tolerance;
+    * beyond the range: ``max_step`` the largest step between adjacent in-range PDP values;
+      ``below_change``/``above_change`` the PDP change from the nearest in-range point (the
+      largest in magnitude; ``below_value``/``above_value`` where), ``below_trend``/``above_trend``
+      the PDP change over the last in-range points in the same outward direction;
+      ``missing_change``/``unseen_change`` how far the PDP at a missing value / unseen level lies
+      outside the in-range PDP values (0 when inside). NaN where not scored.
+    """
+
+    feature: str
+    categorical: bool
+    in_range_points: int
+    effect: float
+    pdp_range: float
+    ice_spread: float
+    interaction_share: float
+    partner: str | None
+    partner_strength: float
+    monotone: int
+    monotone_checked: bool
+    pdp_drop: float
+    drop_from: Any
+    drop_to: Any
+    ice_breach_share: float
+    max_step: float
+    below_change: float
+    below_value: float
+    below_trend: float
+    above_change: float
+    above_value: float
+    above_trend: float
+    missing_change: float
+    unseen_change: float
+    status: Mapping[str, str] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)
+    levels_dropped: int = 0
+
+
+def link_scale(score: np.ndarray, link: str) -> np.ndarray:
+    if link == "logit":
+        p = np.clip(score, LINK_EPS, 1 - LINK_EPS)
+        return np.log(p / (1 - p))
+    return np.asarray(score, dtype=float)
+
+
+def max_drawdown(y: np.ndarray) -> tuple[float, int, int]:
+    """Largest fall of ``y`` from an earlier value: (amount, index of the peak, index of the trough)."""
+    y = np.asarray(y, dtype=float)
+    if len(y) < 2:
+        return 0.0, 0, 0
+    peak = np.maximum.accumulate(y)
+    drop = peak - y
+    k = int(np.argmax(drop))
+    i = int(np.argmax(y[:k + 1]))
+    return float(drop[k]), i, k
+
+
+def row_drawdowns(M: np.ndarray) -> np.ndarray:
+    """Largest fall along each row of ``M``."""
+    if M.shape[1] < 2:
+        return np.zeros(M.shape[0])
+    return np.max(np.maximum.accumulate(M, axis=1) - M, axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class PartnerIndex:
+    """The sample's features prepared once for finding interaction partners: numeric columns as
+    ranks (missing values at the mean rank), categorical ones as integer codes."""
+
+    names: tuple[str, ...]
+    ranks: np.ndarray  # (rows, numeric features), centred and scaled to unit norm
+    numeric: tuple[str, ...]
+    codes: tuple[np.ndarray, ...]  # per categorical feature
+    categorical: tuple[str, ...]
+
+    @classmethod
+    def from_frame(cls, X: pd.DataFrame, categorical: Sequence[str] = ()) -> "PartnerIndex":
+        cats = set(categorical)
+        numeric, cols, cat_names, codes = [], [], [], []
+        for col in X.columns:
+            s = X[col].reset_index(drop=True)
+            if col in cats or not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+                cat_names.append(str(col))
+                codes.append(pd.factorize(s.astype(object), use_na_sentinel=False)[0])
+                continue
+            r = pd.to_numeric(s, errors="coerce").rank().to_numpy(dtype=float, na_value=np.nan)
+            r = np.where(np.isnan(r), np.nanmean(r) if np.isfinite(r).any() else 0.0, r)
+            r = r - r.mean()
+            norm = float(np.sqrt(np.sum(r ** 2)))
+            if norm == 0:
+                continue
+            numeric.append(str(col))
+            cols.append(r / norm)
+        ranks = np.column_stack(cols) if cols else np.empty((len(X), 0))
+        return cls(tuple(X.columns.astype(str)), ranks, tuple(numeric), tuple(codes), tuple(cat_names))
+
+
+def interaction_partner(deviation: np.ndarray, partners: PartnerIndex, feature: str) -> tuple[str | None, float]:
+    """The other feature most associated with how rows' ICE curves deviate from the PDP.
+
+    The deviations are summarised per row by their first principal component; the association
+    is |Spearman correlation| for numeric features and the correlation ratio for categorical ones.
+    """
+    if deviation.size == 0 or not np.any(deviation):
+        return None, 0.0
+    u, _, _ = np.linalg.svd(deviation - deviation.mean(axis=0), full_matrices=False)
+    score = u[:, 0]
+    r = pd.Series(score).rank().to_numpy(dtype=float)
+    r = r - r.mean()
+    norm = float(np.sqrt(np.sum(r ** 2)))
+    if norm == 0:
+        return None, 0.0
+    candidates: list[tuple[float, str]] = []
+    if partners.ranks.shape[1]:
+        corr = np.abs(partners.ranks.T @ (r / norm))
+        candidates += [(float(c), name) for c, name in zip(corr, partners.numeric) if name != feature]
+    y = score - score.mean()
+    total = float(np.sum(y ** 2))
+    for name, code in zip(partners.categorical, partners.codes):
+        if name == feature or total == 0:
+            continue
+        counts = np.bincount(code)
+        sums = np.bincount(code, weights=y)
+        between = float(np.sum(np.divide(sums ** 2, counts, out=np.zeros(len(counts)), where=counts > 0)))
+        candidates.append((float(np.sqrt(min(1.0, between / total))), name))
+    if not candidates:
+        return None, 0.0
+    best = max(candidates, key=lambda c: (c[0], c[1]))
+    return (best[1], best[0]) if best[0] > 0 else (None, 0.0)
+
+
+def dependence_metrics(dep: FeatureDependence, *, monotone: int = 0, tolerance: float = 0.01,
+                       link: str = "identity", partners: PartnerIndex | None = None) -> DependenceMetrics:
+    """Summarise one feature's PDP/ICE into plain numbers (``partners``: the sample's features,
+    to name the likeliest interaction partner)."""
+    grid = dep.grid
+    inside = grid.in_range
+    vals = grid.values_of(IN_RANGE)
+    ice_in = dep.ice[:, inside]
+    pdp_in = dep.pdp[inside]
+    order = np.arange(len(vals))
+    if grid.categorical and grid.ordered:
+        order = np.argsort([float(v) for v in vals], kind="stable")
+    ice_in, pdp_in, vals = ice_in[:, order], pdp_in[order], [vals[i] for i in order]
+    G = len(vals)
+    n = ice_in.shape[0]
+    nan = float("nan")
+
+    effect = float(np.mean(np.ptp(ice_in, axis=1))) if n and G else 0.0
+    pdp_range = float(np.ptp(pdp_in)) if G else 0.0
+    centred = ice_in - ice_in.mean(axis=1, keepdims=True) if G else ice_in
+    dev = centred - centred.mean(axis=0) if n else centred
+    ice_spread = float(np.sqrt(np.mean(dev ** 2))) if dev.size else 0.0
+
+    L = link_scale(ice_in, link)
+    Lc = L - L.mean(axis=1, keepdims=True) if G else L
+    Ld = Lc - Lc.mean(axis=0) if n else Lc
+    total = float(np.sum(Lc ** 2))
+    share = float(np.sum(Ld ** 2) / total) if total > 1e-12 * max(1, Lc.size) else 0.0
+    partner, strength = (None, 0.0)
+    if partners is not None and share > 0:
+        partner, strength = interaction_partner(Ld, partners, dep.feature)
+
+    checked = bool(monotone) and grid.ordered and G >= 2
+    pdp_drop, drop_from, drop_to, breach_share = 0.0, None, None, 0.0
+    if checked:
+        s = float(np.sign(monotone))
+        pdp_drop, i, k = max_drawdown(s * pdp_in)
+        if pdp_drop > 0:
+            drop_from, drop_to = _plain(vals[i]), _plain(vals[k])
+        breach_share = float(np.mean(row_drawdowns(s * ice_in) > tolerance)) if n else 0.0
+
+    steps = np.abs(np.diff(np.sort(pdp_in))) if grid.categorical else np.abs(np.diff(pdp_in))
+    max_step = float(steps.max()) if len(steps) else 0.0
+
+    def side(kind: str) -> tuple[float, float, float]:
+        if grid.categorical or G == 0 or dep.status.get(kind) != "ok":
+            return nan, nan, nan
+        outside = dep.grid.values_of(kind)
+        p = dep.pdp[grid.mask(kind)]
+        edge = pdp_in[0] if kind == BELOW else pdp_in[-1]
+        deltas = p - edge
+        j = int(np.argmax(np.abs(deltas)))
+        back = min(2, G - 1)
+        trend = float(pdp_in[0] - pdp_in[back]) if kind == BELOW else float(pdp_in[-1] - pdp_in[-1 - back])
+        return float(deltas[j]), float(outside[j]), trend
+
+    def envelope(kind: str) -> float:
+        if G == 0 or dep.status.get(kind) != "ok":
+            return nan
+        p = float(dep.pdp[grid.mask(kind)][0])
+        lo, hi = float(np.min(pdp_in)), float(np.max(pdp_in))
+        return p - hi if p > hi else (p - lo if p < lo else 0.0)
+
+    below = side(BELOW)
+    above = side(ABOVE)
+    return DependenceMetrics(
+        feature=dep.feature, categorical=grid.categorical, in_range_points=G, effect=effect,
+        pdp_range=pdp_range, ice_spread=ice_spread, interaction_share=share, partner=partner,
+        partner_strength=strength, monotone=int(np.sign(monotone)) if monotone else 0,
+        monotone_checked=checked, pdp_drop=pdp_drop, drop_from=drop_from, drop_to=drop_to,
+        ice_breach_share=breach_share, max_step=max_step,
+        below_change=below[0], below_value=below[1], below_trend=below[2],
+        above_change=above[0], above_value=above[1], above_trend=above[2],
+        missing_change=envelope(MISSING), unseen_change=envelope(UNSEEN),
+        status=dict(dep.status), errors=dict(dep.errors), levels_dropped=grid.levels_dropped)

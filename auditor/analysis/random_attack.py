@@ -1,0 +1,484 @@
+"""Random and hostile inputs: feed the model batches of odd rows and record what comes back.
+
+Every perturbed row is a real row with one column (or, in the combined batches, every column)
+replaced. Families of inputs:
+
+* ``in_range``: values drawn independently and uniformly within each feature's observed range
+  (numeric) or levels (categorical);
+* ``extreme``: huge (±1e9, ±1e12), tiny (±1e-12), zero, negative, and the observed minimum and
+  maximum pushed beyond by 10 spans (numeric columns);
+* ``infinite``: ±inf (numeric columns);
+* ``missing``: a missing value in the column;
+* ``unseen_category``: a level never observed (categorical columns);
+* ``empty_string``: ``""`` (categorical columns stored as text);
+* ``wrong_type``: a string in a numeric column, a number in a text column (object dtype);
+* ``jitter``: the in-range random rows with one numeric column moved by a tiny relative amount,
+  to measure how far the score moves.
+
+Calls are batched: one call per family for all columns at once, and one call per family for
+the per-column groups concatenated. Only a call that raises is split, by halving its list of
+groups (column and value), until each crash is pinned to one column and value: at most two
+calls per group, and never one call per row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .domain import FeatureDomain
+
+FAMILIES: tuple[str, ...] = ("in_range", "extreme", "infinite", "missing", "unseen_category",
+                             "empty_string", "wrong_type", "jitter")
+#: families whose inputs a well-specified model must accept (missing is configurable)
+VALID_FAMILIES = frozenset({"in_range", "extreme", "missing", "unseen_category", "empty_string", "jitter"})
+COMBINED = ""  # the column label of a batch where every column is perturbed at once
+
+_TEXT_WRONG_TYPE = 12345  # a number in a text column
+_NUMERIC_WRONG_TYPE = "abc"  # a string in a numeric column
+_UNSEEN = "__unseen_level__"
+_REPR_CHARS = 40
+_MESSAGE_CHARS = 160
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the model did with one group of perturbed rows sharing family, column and value.
+
+    ``column`` is ``""`` for the combined batch (every column perturbed at once). ``crash`` is
+    ``"Type: first line of the message"`` when the call raised, else ``""``. The counts are over
+    the perturbed rows of the group: ``non_finite`` rows with a NaN or infinite output,
+    ``out_of_range`` rows with a probability outside [0, 1], ``bad_sum`` rows whose
+    probabilities do not sum to one.
+    """
+
+    family: str
+    column: str
+    value: str
+    schema_valid: bool
+    rows: int
+    crash: str = ""
+    non_finite: int = 0
+    out_of_range: int = 0
+    bad_sum: int = 0
+    example_output: str = ""
+
+    @property
+    def bad_rows(self) -> int:
+        return self.rows if self.crash else self.non_finite + self.out_of_range + self.bad_sum
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Failure kinds seen in this group: crash, non_finite, out_of_range, bad_sum."""
+        if self.crash:
+            return ("crash",)
+        return tuple(k for k, n in (("non_finite", self.non_finite), ("out_of_range", self.out_of_range),
+                                    ("bad_sum", self.bad_sum)) if n)
+
+
+@dataclass(frozen=True)
+class JitterOutcome:
+    """Absolute score changes when ``column`` (``""``: every numeric column) of the in-range random
+    rows moves by a tiny relative amount. NaN where either score was not finite."""
+
+    column: str
+    changes: tuple[float, ...]
+
+    @property
+    def max_change(self) -> float:
+        finite = [c for c in self.changes if math.isfinite(c)]
+        return max(finite) if finite else float("nan")
+
+    def n_above(self, tolerance: float) -> int:
+        return sum(1 for c in self.changes if math.isfinite(c) and c > tolerance)
+
+
+@dataclass(frozen=True)
+class RandomAttackResult:
+    """All groups tried, in a stable order (family, column in feature order, value)."""
+
+    outcomes: tuple[Outcome, ...]
+    jitter: tuple[JitterOutcome, ...]
+    calls: int
+    rows_tried: tuple[tuple[str, int], ...]  # (family, rows), in FAMILIES order
+    n_random: int
+    rows_per_column: int
+    jitter_relative: float
+    tolerance: float
+    missing_valid: bool
+
+    @property
+    def total_rows(self) -> int:
+        return sum(n for _, n in self.rows_tried)
+
+    def rows_in(self, family: str) -> int:
+        return dict(self.rows_tried).get(family, 0)
+
+    @property
+    def failures(self) -> tuple[Outcome, ...]:
+        return tuple(o for o in self.outcomes if o.kinds)
+
+
+# ---- perturbations --------------------------------------------------------------------------
+
+def _is_text(s: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)
+
+
+def extreme_values(d: FeatureDomain) -> list[float]:
+    """Huge, tiny, zero, negative, and the observed range pushed out by ten spans."""
+    span = d.span if math.isfinite(d.span) and d.span > 0 else max(abs(d.high), 1.0) if math.isfinite(d.high) else 1.0
+    values = [1e9, -1e9, 1e12, -1e12, 1e-12, -1e-12, 0.0, -1.0]
+    if math.isfinite(d.low):
+        values += [d.low - 10 * span, d.high + 10 * span]
+    return list(dict.fromkeys(values))
+
+
+def _unseen_level(d: FeatureDomain, text: bool) -> Any | None:
+    if text:
+        seen = {str(v) for v in d.levels}
+        value = _UNSEEN
+        while value in seen:
+            value += "_"
+        return value
+    numbers = [v for v in d.levels if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)]
+    if not numbers or len(numbers) != len(d.levels):
+        return None
+    top = max(float(v) for v in numbers)
+    return int(top) + 1 if all(float(v).is_integer() for v in numbers) else top + 1.0
+
+
+def family_values(family: str, d: FeatureDomain, text: bool, is_bool: bool) -> list[Any]:
+    """The fixed values a family puts into one column (empty: the family does not apply)."""
+    numeric = not d.categorical
+    if family == "extreme":
+        return extreme_values(d) if numeric else []
+    if family == "infinite":
+        return [math.inf, -math.inf] if numeric else []
+    if family == "missing":
+        return [np.nan]
+    if family == "unseen_category":
+        if not d.categorical or is_bool:
+            return []
+        level = _unseen_level(d, text)
+        return [] if level is None else [level]
+    if family == "empty_string":
+        return [""] if d.categorical and text and not is_bool else []
+    if family == "wrong_type":
+        return [_TEXT_WRONG_TYPE] if text and not is_bool else [_NUMERIC_WRONG_TYPE]
+    raise ValueError(f"unknown family {family!r}")
+
+
+def random_in_range(d: FeatureDomain, n: int, rng: np.random.Generator) -> list[Any] | None:
+    """``n`` values drawn uniformly within the observed range or levels (None: no observed values)."""
+    if d.categorical:
+        if not d.levels:
+            return None
+        idx = rng.integers(0, len(d.levels), size=n)
+        return [d.levels[i] for i in idx]
+    if not math.isfinite(d.low):
+        return None
+    v = rng.uniform(d.low, d.high, size=n) if d.high > d.low else np.full(n, d.low)
+    if d.integer:
+        v = np.round(v)
+    return v.tolist()
+
+
+def column_series(values: Sequence[Any], like: pd.Series, *, object_dtype: bool = False) -> pd.Series:
+    """A replacement column for ``like`` holding ``values``, in the closest sensible dtype.
+
+    Wrong types always get object dtype (so pandas does not coerce them away); numbers keep an
+    integer dtype only when every value is a whole number within its range; text keeps its dtype.
+    """
+    idx = like.index
+    dtype = like.dtype
+    if object_dtype:
+        return pd.Series(list(values), index=idx, dtype=object)
+    if isinstance(dtype, pd.CategoricalDtype):
+        cats = list(dtype.categories)
+        extra = [v for v in dict.fromkeys(values) if not _missing(v) and v not in cats]
+        return pd.Series(pd.Categorical(list(values), categories=cats + extra), index=idx)
+    if pd.api.types.is_bool_dtype(dtype):
+        if all(isinstance(v, (bool, np.bool_)) for v in values):
+            return pd.Series(list(values), index=idx, dtype=dtype)
+        return pd.Series(list(values), index=idx, dtype=object)
+    if pd.api.types.is_numeric_dtype(dtype):
+        arr = np.asarray(values, dtype=float)
+        if isinstance(dtype, np.dtype) and dtype.kind in "iu" and np.all(np.isfinite(arr)) \
+                and np.all(arr == np.round(arr)):
+            info = np.iinfo(dtype)
+            if arr.size == 0 or (arr.min() >= info.min and arr.max() <= info.max):
+                return pd.Series(arr.astype(dtype), index=idx)
+        return pd.Series(arr, index=idx, dtype="float64")
+    try:
+        return pd.Series(list(values), index=idx, dtype=dtype)
+    except (TypeError, ValueError):
+        return pd.Series(list(values), index=idx, dtype=object)
+
+
+def _missing(v: Any) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _short_repr(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        text = repr(float(v))
+    elif isinstance(v, np.generic):
+        text = repr(v.item())
+    else:
+        text = repr(v)
+    return text if len(text) <= _REPR_CHARS else text[:_REPR_CHARS - 1] + "…"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: first line of the message``, trimmed."""
+    msg = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
+    if len(msg) > _MESSAGE_CHARS:
+        msg = msg[:_MESSAGE_CHARS - 1] + "…"
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+# ---- running batches -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Group:
+    family: str
+    column: str
+    value: str
+    schema_valid: bool
+    frame: pd.DataFrame
+    hit: np.ndarray  # which rows of the frame carry the perturbation
+
+
+class _Caller:
+    """Calls the model on a frame and checks the shape of what comes back."""
+
+    def __init__(self, predict: Callable[[pd.DataFrame], Any], *, proba: bool) -> None:
+        self.predict = predict
+        self.proba = proba
+        self.calls = 0
+
+    def __call__(self, X: pd.DataFrame) -> np.ndarray | str:
+        self.calls += 1
+        try:
+            out = np.asarray(self.predict(X), dtype=float)
+        except Exception as exc:  # noqa: BLE001 - any failure of the model is the measurement
+            return describe_exception(exc)
+        if out.ndim == 1 and out.shape[0] == len(X):
+            out = out.reshape(-1, 1)
+        if out.ndim != 2 or out.shape[0] != len(X):
+            return f"BadOutput: returned shape {tuple(out.shape)} for {len(X)} rows"
+        return out
+
+
+def _row_flags(out: np.ndarray, proba: bool, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    finite = np.all(np.isfinite(out), axis=1)
+    non_finite = ~finite
+    if not proba:
+        zeros = np.zeros(len(out), dtype=bool)
+        return non_finite, zeros, zeros
+    with np.errstate(invalid="ignore"):
+        out_of_range = finite & np.any((out < -tol) | (out > 1 + tol), axis=1)
+        bad_sum = finite & ~out_of_range & (np.abs(out.sum(axis=1) - 1.0) > tol)
+    return non_finite, out_of_range, bad_sum
+
+
+def _format_output(row: np.ndarray) -> str:
+    text = np.array2string(np.asarray(row, dtype=float), precision=4, separator=", ")
+    text = text if row.size > 1 else text.strip("[]")
+    return text if len(text) <= _REPR_CHARS else text[:_REPR_CHARS - 1] + "…"
+
+
+def _evaluate(g: _Group, out: np.ndarray | str, proba: bool, tol: float) -> Outcome:
+    rows = int(g.hit.sum())
+    if isinstance(out, str):
+        return Outcome(g.family, g.column, g.value, g.schema_valid, rows, crash=out)
+    sub = out[g.hit]
+    nf, oor, bs = _row_flags(sub, proba, tol)
+    bad = nf | oor | bs
+    example = _format_output(sub[np.argmax(bad)]) if bad.any() else ""
+    return Outcome(g.family, g.column, g.value, g.schema_valid, rows, non_finite=int(nf.sum()),
+                   out_of_range=int(oor.sum()), bad_sum=int(bs.sum()), example_output=example)
+
+
+def _run(groups: list[_Group], call: _Caller, tol: float) -> tuple[list[Outcome], list[np.ndarray | None]]:
+    """Outcomes per group, calling once for all; a call that raises is split in halves."""
+    if not groups:
+        return [], []
+    frame = groups[0].frame if len(groups) == 1 else pd.concat([g.frame for g in groups], ignore_index=True)
+    out = call(frame)
+    if isinstance(out, str) and len(groups) > 1:
+        mid = len(groups) // 2
+        a, ao = _run(groups[:mid], call, tol)
+        b, bo = _run(groups[mid:], call, tol)
+        return a + b, ao + bo
+    outcomes: list[Outcome] = []
+    outputs: list[np.ndarray | None] = []
+    start = 0
+    for g in groups:
+        part = out if isinstance(out, str) else out[start:start + len(g.frame)]
+        start += len(g.frame)
+        outcomes.append(_evaluate(g, part, call.proba, tol))
+        outputs.append(None if isinstance(part, str) else part)
+    return outcomes, outputs
+
+
+# ---- the attack ----------------------------------------------------------------------------------
+
+def random_attack(X: pd.DataFrame, domains: Mapping[str, FeatureDomain],
+                  predict: Callable[[pd.DataFrame], Any], *, proba: bool, score_column: int = 0,
+                  rng: np.random.Generator, n_random: int = 200, rows_per_column: int = 20,
+                  jitter: float = 1e-6, tolerance: float = 1e-6, missing_valid: bool = True,
+                  families: Sequence[str] = FAMILIES) -> RandomAttackResult:
+    """Feed ``predict`` (a batched DataFrame -> outputs function: the probability matrix when
+    ``proba``, else predictions) families of random and hostile rows built from the real rows
+    ``X`` and the observed ``domains``; record crashes and bad outputs per family, column and
+    value. ``tolerance`` bounds how far probabilities may stray outside [0, 1] or from summing
+    to one. ``score_column`` picks the score column of a probability matrix for the jitter test.
+    """
+    if len(X) == 0:
+        raise ValueError("random_attack needs at least one real row")
+    columns = [c for c in X.columns if c in domains]
+    call = _Caller(predict, proba=proba)
+    valid = set(VALID_FAMILIES) if missing_valid else set(VALID_FAMILIES) - {"missing"}
+    text = {c: _is_text(X[c]) for c in columns}
+    is_bool = {c: pd.api.types.is_bool_dtype(X[c].dtype) for c in columns}
+    base = X.iloc[rng.choice(len(X), size=rows_per_column + 1, replace=len(X) < rows_per_column + 1)]
+    base = base.reset_index(drop=True)
+    outcomes: list[Outcome] = []
+    rows_tried: dict[str, int] = {}
+    random_rows: pd.DataFrame | None = None
+    random_out: np.ndarray | None = None
+
+    for family in families:
+        if family == "jitter":
+            continue
+        groups: list[_Group] = []
+        if family == "in_range":
+            joint, ok = _random_rows(X, domains, columns, n_random, rng)
+            for c in columns:
+                vals = random_in_range(domains[c], rows_per_column, rng)
+                if vals is None:
+                    continue
+                frame = base.iloc[:rows_per_column].copy()
+                frame[c] = column_series(vals, frame[c])
+                groups.append(_Group(family, c, f"random {_range_text(domains[c])}", True, frame,
+                                     np.ones(len(frame), dtype=bool)))
+            joint_group = _Group(family, COMBINED, "random rows", True, joint, np.ones(len(joint), dtype=bool)) \
+                if ok else None
+        else:
+            per_value: dict[str, list[Any]] = {}
+            for c in columns:
+                vals = family_values(family, domains[c], text[c], is_bool[c])
+                if not vals:
+                    continue
+                per_value[c] = vals
+                r = max(1, rows_per_column // len(vals))
+                for i, v in enumerate(vals):
+                    rows = base.iloc[[(i * r + k) % rows_per_column for k in range(r)] + [rows_per_column]].copy()
+                    hit = np.arange(len(rows)) < r  # the last row is an unperturbed carrier
+                    filled = [v if h else orig for h, orig in zip(hit, rows[c].tolist())]
+                    rows[c] = column_series(filled, rows[c], object_dtype=family == "wrong_type")
+                    groups.append(_Group(family, c, _short_repr(v), family in valid, rows, hit))
+            joint_group = None
+            if per_value:
+                joint = base.iloc[:rows_per_column].copy()
+                for c, vals in per_value.items():
+                    picks = [vals[i] for i in rng.integers(0, len(vals), size=len(joint))]
+                    joint[c] = column_series(picks, joint[c], object_dtype=family == "wrong_type")
+                joint_group = _Group(family, COMBINED, "every column at once", family in valid, joint,
+                                     np.ones(len(joint), dtype=bool))
+        if joint_group is None and not groups:
+            continue
+        if joint_group is not None:
+            res, outs = _run([joint_group], call, tolerance)
+            outcomes += res
+            if family == "in_range" and outs[0] is not None:
+                random_rows, random_out = joint_group.frame, outs[0]
+        res, _ = _run(groups, call, tolerance)
+        outcomes += res
+        rows_tried[family] = sum(int(g.hit.sum()) for g in groups) + (
+            len(joint_group.frame) if joint_group is not None else 0)
+
+    jitter_outcomes: list[JitterOutcome] = []
+    if "jitter" in families and random_rows is not None and random_out is not None:
+        jitter_outcomes, jitter_groups, n_rows = _jitter(random_rows, random_out, domains, columns, call,
+                                                          score_column=score_column, relative=jitter,
+                                                          tolerance=tolerance)
+        outcomes += jitter_groups
+        rows_tried["jitter"] = n_rows
+
+    return RandomAttackResult(
+        outcomes=tuple(outcomes), jitter=tuple(jitter_outcomes), calls=call.calls,
+        rows_tried=tuple((f, rows_tried[f]) for f in FAMILIES if f in rows_tried),
+        n_random=n_random, rows_per_column=rows_per_column, jitter_relative=jitter, tolerance=tolerance,
+        missing_valid=missing_valid)
+
+
+def _range_text(d: FeatureDomain) -> str:
+    if d.categorical:
+        return f"level of {len(d.levels)}"
+    return f"in [{d.low:.4g}, {d.high:.4g}]"
+
+
+def _random_rows(X: pd.DataFrame, domains: Mapping[str, FeatureDomain], columns: list[str], n: int,
+                 rng: np.random.Generator) -> tuple[pd.DataFrame, bool]:
+    """``n`` rows with every feature drawn independently within its observed range or levels."""
+    frame = X.iloc[rng.choice(len(X), size=n, replace=len(X) < n)].reset_index(drop=True).copy()
+    for c in columns:
+        vals = random_in_range(domains[c], n, rng)
+        if vals is not None:
+            frame[c] = column_series(vals, frame[c])
+    return frame, n > 0
+
+
+def _jitter(rows: pd.DataFrame, out: np.ndarray, domains: Mapping[str, FeatureDomain], columns: list[str],
+            call: _Caller, *, score_column: int, relative: float,
+            tolerance: float) -> tuple[list[JitterOutcome], list[Outcome], int]:
+    """Move each numeric column (then all of them at once) up and down by ``relative`` of its
+    value (of its span where the value is zero) and measure the score change.
+
+    The change of a row is the smaller of the two moves: a step function (a tree split) that
+    happens to sit exactly at the value moves the score one way only, while an unstable model
+    moves it both ways.
+    """
+    numeric = [c for c in columns if not domains[c].categorical and math.isfinite(domains[c].low)]
+    if not numeric:
+        return [], [], 0
+    base_score = out[:, min(score_column, out.shape[1] - 1)]
+    n = len(rows)
+
+    def moved(cols: list[str]) -> pd.DataFrame:
+        parts = []
+        for sign in (1.0, -1.0):
+            frame = rows.copy()
+            for c in cols:
+                x = pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=float)
+                span = domains[c].span if domains[c].span > 0 else 1.0
+                frame[c] = pd.Series(x + sign * relative * np.where(x != 0, np.abs(x), span),
+                                     index=rows.index, dtype="float64")
+            parts.append(frame)
+        return pd.concat(parts, ignore_index=True)
+
+    hit = np.ones(2 * n, dtype=bool)
+    label = f"×(1 ± {relative:g})"
+    groups = [_Group("jitter", c, label, True, moved([c]), hit) for c in numeric]
+    if len(numeric) > 1:
+        groups.append(_Group("jitter", COMBINED, label, True, moved(numeric), hit))
+    res, outs = _run(groups, call, tolerance)
+    jitter: list[JitterOutcome] = []
+    for g, part in zip(groups, outs):
+        if part is None:
+            continue
+        score = part[:, min(score_column, part.shape[1] - 1)]
+        with np.errstate(invalid="ignore"):
+            change = np.minimum(np.abs(score[:n] - base_score), np.abs(score[n:] - base_score))
+        jitter.append(JitterOutcome(g.column, tuple(float(v) if np.isfinite(v) else float("nan") for v in change)))
+    return jitter, res, 2 * n * len(groups)

@@ -1,0 +1,455 @@
+"""benchmark.comparison: the model against simple, interpretable benchmarks trained on the same data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ..analysis.benchmark import (BenchmarkFit, Disagreement, MetricComparison, PairedComparison, Segment,
+                                  compare_paired, disagreement, fit_benchmarks)
+from ..findings import Evidence, Finding, Severity, Table
+from .base import Check
+
+if TYPE_CHECKING:
+    from ..context import AuditContext
+
+_LABELS = {"auc": "AUC", "accuracy": "Accuracy", "log_loss": "Log loss", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+_MAX_SEGMENT_ROWS = 15
+_SHORT_TESTS = {"McNemar (exact)": "McNemar", "paired t-test on per-row log loss": "paired t",
+                "paired t-test on squared errors": "paired t (squared errors)",
+                "paired t-test on absolute errors": "paired t (absolute errors)"}
+
+
+@dataclass(frozen=True)
+class BenchmarkMeasurement:
+    task: str
+    threshold: float
+    confidence: float
+    n_train_total: int
+    n_train_used: int
+    n_test: int
+    model_kind: str  # the final estimator's class name, when it can be seen
+    model_is_linear: bool  # the model under audit is itself a linear model
+    fits: tuple[BenchmarkFit, ...]  # fits[0] is the linear benchmark
+    comparisons: tuple[PairedComparison, ...]  # one per fit, same order
+    disagreement: Disagreement  # model against fits[0]
+    y: np.ndarray  # test target (0/1 for classification)
+    model_score: np.ndarray
+    margin: float  # regression disagreement margin in target units
+    examples: tuple[dict[str, Any], ...]  # feature values etc. of disagreement examples, plain values
+    example_columns: tuple[str, ...]
+
+
+def _signed(x: float, digits: int = 3, fmt: str = "f") -> str:
+    return f"{x:+.{digits}{fmt}}".replace("-", "−")
+
+
+def _num(x: float, task: str) -> str:
+    return f"{x:.3f}" if task == "classification" else f"{x:.4g}"
+
+
+def _delta(c: MetricComparison, task: str, confidence: float) -> str:
+    d = c.difference
+    if task == "classification":
+        digits = 3 if max(abs(d.value), abs(d.low), abs(d.high)) >= 0.01 else 5
+        return (f"Δ {_signed(d.value, digits)}, {confidence:.0%} CI {_signed(d.low, digits)} to "
+                f"{_signed(d.high, digits)}")
+    return f"Δ {_signed(d.value, 3, 'g')}, {confidence:.0%} CI {_signed(d.low, 3, 'g')} to {_signed(d.high, 3, 'g')}"
+
+
+def _sig(x: float, digits: int = 3) -> float:
+    """Rounded to significant digits for a narrow report column (findings keep full precision)."""
+    return float(f"{x:.{digits}g}") if np.isfinite(x) else x
+
+
+def _p(p: float) -> str:
+    return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
+
+
+def _segment_text(s: Segment) -> str:
+    lv = s.level
+    if lv.startswith("≤ ") or lv.startswith("> "):
+        return f"{s.feature} {lv}"
+    if lv.startswith("("):
+        return f"{s.feature} in {lv}"
+    return f"{s.feature} = {lv}"
+
+
+def _final_estimator(obj: Any) -> Any:
+    for _ in range(5):
+        if hasattr(obj, "best_estimator_"):
+            obj = obj.best_estimator_
+        elif hasattr(obj, "steps"):
+            obj = obj.steps[-1][1]
+        elif hasattr(obj, "regressor_"):
+            obj = obj.regressor_
+        else:
+            break
+    return obj
+
+
+@dataclass
+class BenchmarkCheck(Check):
+    """The model against simple, interpretable benchmarks trained on the same training rows and
+    features: a penalized logistic (ridge for regression) regression with regularisation chosen by a
+    small internal CV, and a shallow decision tree. Compared on the test data with paired uncertainty
+    (AUC: DeLong; accuracy: exact McNemar; other metrics: paired bootstrap); the rows and
+    single-feature segments where the linear benchmark is right and the model wrong are analysed.
+
+    ``high`` when the model is significantly worse than a benchmark on the primary metric (AUC or
+    RMSE; CI of the difference entirely on the worse side) by at least ``high_min_auc_gap`` (RMSE:
+    ratio ``high_min_rmse_ratio``). ``medium`` when it is not significantly better than every
+    benchmark (complexity without benefit; also when significantly worse by less than that margin),
+    and for each feature with a segment where the benchmark's wins concentrate (Fisher exact against
+    the other rows, Benjamini–Hochberg q <= ``segment_alpha``), the benchmark is right more often than
+    the model there (exact sign test p <= ``segment_alpha``), the segment has at least
+    ``min_segment_rows`` rows, and the accuracy gap is >= ``segment_min_accuracy_gap`` (RMSE ratio
+    >= ``segment_min_rmse_ratio``). ``info`` when the model is significantly better than every benchmark.
+    Skipped without training data.
+    """
+
+    id: ClassVar[str] = "benchmark.comparison"
+    title: ClassVar[str] = "Benchmark model comparison"
+
+    max_train_rows: int = 20000
+    cv_folds: int = 3
+    tree_depth: int = 4  # 0 leaves the tree benchmark out
+    tree_min_leaf: int = 20
+    min_category_count: int = 10
+    n_resamples: int = 200
+    confidence: float = 0.95
+    high_min_auc_gap: float = 0.01
+    high_min_rmse_ratio: float = 1.02
+    regression_margin: float = 0.1  # in standard deviations of the test target
+    n_bins: int = 5
+    min_segment_rows: int = 30
+    segment_alpha: float = 0.05
+    segment_min_accuracy_gap: float = 0.05
+    segment_min_rmse_ratio: float = 1.1
+    max_segment_findings: int = 3
+    max_examples: int = 10
+    max_example_features: int = 6
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        if not ctx.has_train:
+            return ("no training data given ([data] train): the benchmark must be trained on the model's own "
+                    "training data")
+        if ctx.is_classification and np.bincount(ctx.y_binary("train"), minlength=2).min() < 2 * self.cv_folds:
+            return "the training data has too few rows of one class to train and tune a benchmark"
+        return None
+
+    # -- measurement --
+    def measure(self, ctx: "AuditContext") -> BenchmarkMeasurement:
+        rng = ctx.rng(self.id)
+        task = ctx.task
+        n_total = len(ctx.frame("train"))
+        pos = np.arange(n_total)
+        if n_total > self.max_train_rows:
+            pos = np.sort(ctx.rng(self.id + ":train").choice(n_total, size=self.max_train_rows, replace=False))
+        X_train = ctx.X("train").iloc[pos]
+        y_train = ctx.y_binary("train")[pos] if ctx.is_classification else np.asarray(ctx.y("train"), float)[pos]
+        X_test = ctx.X("test")
+        y = ctx.y_binary("test") if ctx.is_classification else np.asarray(ctx.y("test"), dtype=float)
+        score = np.asarray(ctx.predictions("test").score, dtype=float)
+
+        fits = fit_benchmarks(X_train, y_train, X_test, task=task, numeric=ctx.numeric, categorical=ctx.categorical,
+                              cv_folds=self.cv_folds, min_category_count=self.min_category_count,
+                              tree_depth=self.tree_depth, tree_min_leaf=self.tree_min_leaf,
+                              seed=int(rng.integers(2 ** 31 - 1)))
+        comparisons = tuple(
+            compare_paired(y, score, f.score, task=task, benchmark=f.name, threshold=ctx.threshold,
+                           n_resamples=self.n_resamples, confidence=self.confidence, rng=rng) for f in fits)
+        margin = self.regression_margin * float(np.std(y)) if task == "regression" else 0.0
+        dis = disagreement(X_test, y, score, fits[0].score, task=task, threshold=ctx.threshold, margin=margin,
+                           n_bins=self.n_bins, min_support=self.min_segment_rows, max_examples=self.max_examples,
+                           categorical=ctx.categorical)
+
+        final = _final_estimator(getattr(ctx.model.adapter, "obj", None))
+        kind = type(final).__name__ if final is not None else str(getattr(ctx.model.adapter, "kind", ""))
+        is_linear = final is not None and type(final).__module__.startswith("sklearn.linear_model")
+
+        # example rows as plain values, segment features first
+        seg_features = [s.feature for s in dis.segments if s.q_value <= self.segment_alpha]
+        ordered = list(dict.fromkeys(seg_features + list(ctx.features)))[: self.max_example_features]
+        id_col = ctx.config.data.id
+        raw_y = ctx.y("test")
+        Xf = ctx.frame("test")
+        examples = []
+        for i in dis.examples:
+            rec: dict[str, Any] = {"row": int(i)}
+            if id_col:
+                rec[id_col] = Xf[id_col].iloc[i]
+            rec.update({c: X_test[c].iloc[i] for c in ordered})
+            rec["target"] = raw_y[i]
+            rec["model_score"] = float(score[i])
+            rec["benchmark_score"] = float(fits[0].score[i])
+            examples.append(rec)
+        columns = ("row", *((id_col,) if id_col else ()), *ordered, "target", "model_score", "benchmark_score")
+        return BenchmarkMeasurement(
+            task=task, threshold=float(ctx.threshold), confidence=self.confidence, n_train_total=n_total,
+            n_train_used=len(pos), n_test=len(y), model_kind=kind, model_is_linear=bool(is_linear), fits=fits,
+            comparisons=comparisons, disagreement=dis, y=y, model_score=score, margin=margin,
+            examples=tuple(examples), example_columns=columns)
+
+    # -- judgement --
+    def judge(self, m: BenchmarkMeasurement) -> list[Finding]:
+        out = self._overall(m)
+        out += self._segments(m)
+        return out
+
+    def _material(self, c: MetricComparison) -> bool:
+        """Is a significant shortfall large enough to block sign-off?"""
+        if c.metric == "auc":
+            return -c.difference.value >= self.high_min_auc_gap
+        return c.benchmark > 0 and c.model / c.benchmark >= self.high_min_rmse_ratio
+
+    def _overall(self, m: BenchmarkMeasurement) -> list[Finding]:
+        pairs = [(f, c.primary) for f, c in zip(m.fits, m.comparisons) if np.isfinite(c.primary.difference.value)]
+        if not pairs:
+            return []
+        task = m.task
+        name = _LABELS[pairs[0][1].metric]
+        sign = 1 if pairs[0][1].higher_is_better else -1  # +1: larger is better
+
+        def advantage(c: MetricComparison) -> float:  # how much better the model is (oriented)
+            return sign * c.difference.value
+
+        worse = [(f, c) for f, c in pairs if c.model_worse]
+        common = dict(evidence=("comparison", "benchmarks", "benchmark_comparison"))
+        if worse:
+            f, c = min(worse, key=lambda fc: advantage(fc[1]))
+            metrics = self._finding_metrics(f, c)
+            if self._material(c):
+                return [Finding(
+                    id=f"{self.id}/worse", check=self.id, severity=Severity.HIGH,
+                    title=(f"Model {name} {_num(c.model, task)} significantly worse than a {f.noun} benchmark "
+                           f"({_num(c.benchmark, task)}; {_delta(c, task, m.confidence)})"),
+                    summary=(f"A {f.noun} trained on {m.n_train_used:,} rows of the same training data with the same "
+                             f"features scores {name} {_num(c.benchmark, task)} on the {m.n_test:,} test rows; the "
+                             f"model scores {_num(c.model, task)} ({_delta(c, task, m.confidence)}; {c.test} "
+                             f"{_p(c.p_value)}). A simpler, interpretable model does significantly better, so the "
+                             "model's complexity costs accuracy instead of adding it. Typical causes are overfitting, "
+                             "poor tuning, or a mismatch between how the model was trained and how it is scored."),
+                    metrics=metrics,
+                    remediation=(f"Do not prefer this model over the {f.noun} without a documented reason.",
+                                 "Review the model's tuning (regularisation, depth, learning rate, early stopping) and "
+                                 "the train/test gap (performance.overfit).",
+                                 "Consider the benchmark as the production model or as a challenger."),
+                    **common)]
+            return [self._not_better(m, f, c, significantly_worse=True)]
+        not_better = [(f, c) for f, c in pairs if not c.model_better]
+        if not_better:
+            f, c = min(not_better, key=lambda fc: advantage(fc[1]))
+            return [self._not_better(m, f, c, significantly_worse=False)]
+        f, c = min(pairs, key=lambda fc: advantage(fc[1]))
+        every = "every benchmark" if len(pairs) > 1 else f"a {f.noun} benchmark"
+        closest = f"closest: {f.noun} {_num(c.benchmark, task)}" if len(pairs) > 1 else _num(c.benchmark, task)
+        return [Finding(
+            id=f"{self.id}/better", check=self.id, severity=Severity.INFO,
+            title=(f"Model {name} {_num(c.model, task)} significantly better than {every} "
+                   f"({closest}; {_delta(c, task, m.confidence)})"),
+            summary=(f"On the {m.n_test:,} test rows the model beats the simple benchmarks trained on the same data; "
+                     f"the smallest margin is against the {f.noun} ({name} {_num(c.benchmark, task)}; "
+                     f"{_delta(c, task, m.confidence)}; {c.test} {_p(c.p_value)}). The model's complexity buys a "
+                     "measurable gain."),
+            metrics=self._finding_metrics(f, c), **common)]
+
+    def _not_better(self, m: BenchmarkMeasurement, f: BenchmarkFit, c: MetricComparison, *,
+                    significantly_worse: bool) -> Finding:
+        task = m.task
+        name = _LABELS[c.metric]
+        verdict = "not better than" if significantly_worse else "not significantly better than"
+        if significantly_worse:
+            detail = (f"The model is slightly but significantly worse ({_delta(c, task, m.confidence)}; {c.test} "
+                      f"{_p(c.p_value)}), by less than the margin that would block sign-off.")
+        else:
+            detail = (f"The difference is within the noise ({_delta(c, task, m.confidence)}; {c.test} "
+                      f"{_p(c.p_value)}).")
+        linear = (f" The model under audit is itself a linear model ({m.model_kind}), so matching a linear benchmark "
+                  "is expected; this records that the model is about as good as the simple benchmark rather than a "
+                  "defect." if m.model_is_linear and f.name in ("logistic", "ridge") else
+                  " The model is about as good as the simple benchmark: its extra complexity brings no demonstrable "
+                  "gain on this test data, while it costs interpretability and is harder to validate and monitor.")
+        return Finding(
+            id=f"{self.id}/not_better", check=self.id, severity=Severity.MEDIUM,
+            title=(f"Model {name} {_num(c.model, task)} {verdict} a {f.noun} benchmark "
+                   f"({_num(c.benchmark, task)}; {_delta(c, task, m.confidence)})"),
+            summary=(f"A {f.noun} trained on {m.n_train_used:,} rows of the same training data with the same features "
+                     f"scores {name} {_num(c.benchmark, task)} on the {m.n_test:,} test rows against the model's "
+                     f"{_num(c.model, task)}. {detail}{linear}"),
+            metrics=self._finding_metrics(f, c),
+            remediation=("Justify the model's complexity with a benefit the benchmark lacks, or prefer the simpler, "
+                         "interpretable model.",
+                         "If the test set is small, a larger holdout may resolve a difference this one cannot."),
+            evidence=("comparison", "benchmarks", "benchmark_comparison"))
+
+    def _finding_metrics(self, f: BenchmarkFit, c: MetricComparison) -> dict[str, Any]:
+        return {f"model_{c.metric}": c.model, f"benchmark_{c.metric}": c.benchmark,
+                "difference": c.difference.value, "difference_ci_low": c.difference.low,
+                "difference_ci_high": c.difference.high, "p_value": c.p_value, "benchmark": f.name}
+
+    def _segment_significant(self, s: Segment, task: str, overall: float) -> bool:
+        if (s.q_value > self.segment_alpha or s.sign_p_value > self.segment_alpha or s.n < self.min_segment_rows
+                or s.share <= overall):
+            return False
+        if task == "classification":
+            return s.benchmark_metric - s.model_metric >= self.segment_min_accuracy_gap
+        return s.benchmark_metric > 0 and s.model_metric / s.benchmark_metric >= self.segment_min_rmse_ratio
+
+    def _segments(self, m: BenchmarkMeasurement) -> list[Finding]:
+        d = m.disagreement
+        overall = d.benchmark_wins / d.n if d.n else 0.0
+        best: dict[str, Segment] = {}
+        for s in d.segments:  # sorted by p-value: the first per feature is its strongest
+            if s.feature not in best and self._segment_significant(s, m.task, overall):
+                best[s.feature] = s
+        chosen = sorted(best.values(), key=lambda s: (s.q_value, s.p_value, s.feature))[: self.max_segment_findings]
+        ref = m.fits[0]
+        out = []
+        for s in chosen:
+            where = _segment_text(s)
+            if m.task == "classification":
+                perf = f"accuracy {s.benchmark_metric:.2f} vs {s.model_metric:.2f}"
+                wins = (f"the benchmark's decision is right and the model's wrong on {s.benchmark_wins} rows, the "
+                        f"reverse on {s.model_wins}")
+                metric_names = ("model_accuracy", "benchmark_accuracy")
+                there = f"accuracy there is {s.benchmark_metric:.2f} against the model's {s.model_metric:.2f}"
+            else:
+                perf = f"RMSE {s.benchmark_metric:.4g} vs {s.model_metric:.4g}"
+                wins = (f"the benchmark is closer by more than {m.margin:.3g} on {s.benchmark_wins} rows, the model "
+                        f"on {s.model_wins}")
+                metric_names = ("model_rmse", "benchmark_rmse")
+                there = f"RMSE there is {s.benchmark_metric:.4g} against the model's {s.model_metric:.4g}"
+            out.append(Finding(
+                id=f"{self.id}/segment/{s.feature}", check=self.id, severity=Severity.MEDIUM,
+                title=f"The {ref.noun} benchmark beats the model where {where} ({s.n} rows; {perf})",
+                summary=(f"In the {s.n} test rows where {where}, {wins} ({s.share:.0%} of the segment against "
+                         f"{overall:.0%} overall; Fisher exact {_p(s.p_value)}, Benjamini–Hochberg "
+                         f"{_p(s.q_value).replace('p', 'q', 1)} over {len(d.segments)} segments). "
+                         f"The benchmark's {there} (exact sign test {_p(s.sign_p_value)}): the model handles "
+                         "this region worse than a simple model does."),
+                features=(s.feature,),
+                metrics={"rows": s.n, "benchmark_right_model_wrong": s.benchmark_wins,
+                         "model_right_benchmark_wrong": s.model_wins, "share": s.share, "overall_share": overall,
+                         metric_names[0]: s.model_metric, metric_names[1]: s.benchmark_metric,
+                         "p_value": s.p_value, "q_value": s.q_value, "sign_test_p_value": s.sign_p_value},
+                remediation=(f"Inspect how the model treats {s.feature} in this range (partial dependence, residuals) "
+                             "and how well the training data covers it.",
+                             "Look for a data problem, a spurious interaction or overfitting in this segment."),
+                evidence=("disagreement_segments", "disagreement_examples")))
+        return out
+
+    # -- evidence --
+    def evidence(self, m: BenchmarkMeasurement) -> Evidence:
+        from ..plots.benchmark import comparison_figure
+
+        task = m.task
+        d = m.disagreement
+        ref, refc = m.fits[0], m.comparisons[0]
+        # headline numbers only; every metric of every benchmark is in the tables
+        prim = refc.primary.metric
+        metrics: dict[str, Any] = {f"model_{prim}": refc.primary.model}
+        for f, c in zip(m.fits, m.comparisons):
+            p = c.primary
+            metrics[f"{f.name}_{prim}"] = p.benchmark
+            metrics[f"{prim}_difference_vs_{f.name}"] = p.difference.value
+            metrics[f"{prim}_difference_vs_{f.name}_ci_low"] = p.difference.low
+            metrics[f"{prim}_difference_vs_{f.name}_ci_high"] = p.difference.high
+            metrics[f"{prim}_p_value_vs_{f.name}"] = p.p_value
+        if task == "classification":
+            metrics.update({"mcnemar_p_value": refc.get("accuracy").p_value,
+                            "benchmark_right_model_wrong": d.benchmark_wins,
+                            "model_right_benchmark_wrong": d.model_wins})
+        else:
+            metrics.update({"benchmark_closer": d.benchmark_wins, "model_closer": d.model_wins,
+                            "margin": m.margin})
+        metrics["n_train_used"] = m.n_train_used
+
+        names = [mc.metric for mc in refc.metrics]
+        bench_rows = [{"benchmark": "Model under audit", "settings": m.model_kind or "as supplied",
+                       "train_rows": None, **{n: refc.get(n).model for n in names}}]
+        for f, c in zip(m.fits, m.comparisons):
+            bench_rows.append({"benchmark": f.label, "settings": f.settings, "train_rows": f.n_train,
+                               **{n: c.get(n).benchmark for n in names}})
+        benchmarks = Table.from_records(
+            "benchmarks", "Benchmarks, their settings and test metrics", bench_rows,
+            columns=("benchmark", "settings", "train_rows", *names),
+            caption="Trained on the model's training data with the model's features; metrics on the test data.")
+
+        comp_rows = []
+        for f, c in zip(m.fits, m.comparisons):
+            for mc in c.metrics:
+                comp_rows.append({"benchmark": f.noun, "metric": _LABELS[mc.metric], "model": mc.model,
+                                  "benchmark_value": mc.benchmark, "difference": mc.difference.value,
+                                  "ci_low": mc.difference.low, "ci_high": mc.difference.high,
+                                  "p_value": mc.p_value, "test": _SHORT_TESTS.get(mc.test, mc.test)})
+        comparison = Table.from_records(
+            "comparison", f"Model − benchmark on the test data, with {m.confidence:.0%} intervals", comp_rows,
+            columns=("benchmark", "metric", "model", "benchmark_value", "difference", "ci_low", "ci_high",
+                     "p_value", "test"),
+            caption=("Differences are model − benchmark: positive is better for "
+                     + ("AUC and accuracy, negative for log loss. AUC interval: DeLong; other intervals: paired "
+                        "bootstrap. Tests: DeLong, exact McNemar, paired t-test on per-row log loss."
+                        if task == "classification" else
+                        "R², negative for RMSE and MAE. Intervals: paired bootstrap. Tests: paired t-tests on "
+                        "per-row squared (RMSE, R²) and absolute (MAE) errors.")))
+
+        if task == "classification":
+            cols = ("benchmark_wins", "model_wins", "model_accuracy", "benchmark_accuracy")
+            wins = "rows where the benchmark's decision is right and the model's wrong (model wins: the reverse)"
+        else:
+            cols = ("benchmark_wins", "model_wins", "model_rmse", "benchmark_rmse")
+            wins = (f"rows where the benchmark's absolute error is smaller by more than {m.margin:.3g} "
+                    "(model wins: the reverse)")
+        seg_rows = [{"feature": s.feature, "segment": s.level, "rows": s.n, cols[0]: s.benchmark_wins,
+                     cols[1]: s.model_wins, "share": _sig(s.share), "lift": _sig(s.lift),
+                     cols[2]: _sig(s.model_metric, 4), cols[3]: _sig(s.benchmark_metric, 4),
+                     "p_value": _sig(s.p_value), "q_value": _sig(s.q_value), "sign_p_value": _sig(s.sign_p_value)}
+                    for s in d.segments]
+        overall = d.benchmark_wins / d.n if d.n else 0.0
+        segments = Table.from_records(
+            "disagreement_segments", f"Segments where the {ref.noun} benchmark's wins concentrate", seg_rows,
+            columns=("feature", "segment", "rows", *cols[:2], "share", "lift", *cols[2:], "p_value", "q_value",
+                     "sign_p_value"),
+            max_rows=_MAX_SEGMENT_ROWS,
+            caption=(f"Single-feature segments with at least {self.min_segment_rows} rows, by p-value. Benchmark "
+                     f"wins: {wins}. Share: benchmark wins / rows ({overall:.1%} overall); lift: share / overall. "
+                     "p: one-sided Fisher exact test of the share against the other rows; q: Benjamini–Hochberg "
+                     f"over {len(d.segments)} segments; sign p: one-sided exact sign test of benchmark wins "
+                     "against model wins within the segment."))
+        examples = Table.from_records(
+            "disagreement_examples",
+            ("Examples: benchmark right, model wrong" if task == "classification"
+             else "Examples: benchmark closer than the model"),
+            list(m.examples), columns=m.example_columns,
+            caption=("Test rows (0-based position) where the model misses most clearly and the benchmark does not; "
+                     + ("scores are P(positive)." if task == "classification" else "scores are predictions.")))
+
+        fig = comparison_figure(task=task, y=m.y, model_score=m.model_score,
+                                benchmarks=[(f.noun, f.score) for f in m.fits],
+                                bench_wins=d.benchmark_wins_mask, model_wins=d.model_wins_mask,
+                                threshold=m.threshold)
+
+        notes = [
+            (f"Benchmarks trained on {m.n_train_used:,} of {m.n_train_total:,} training rows (seeded random sample; "
+             f"max_train_rows = {self.max_train_rows:,})." if m.n_train_used < m.n_train_total else
+             f"Benchmarks trained on all {m.n_train_total:,} training rows."),
+            ("Differences are model − benchmark on the same test rows. " +
+             ("AUC: DeLong's test with its normal-approximation interval; accuracy: paired bootstrap interval and "
+              "exact McNemar test on the discordant rows; log loss: paired bootstrap interval and paired t-test."
+              if task == "classification" else
+              "RMSE, MAE, R²: paired bootstrap intervals; paired t-tests on per-row squared (RMSE, R²) and absolute "
+              "(MAE) errors.")
+             + f" Bootstrap: {refc.n_resamples} resamples, the same rows for model and benchmark."),
+            (f"Right/wrong for both models is the decision at threshold {m.threshold:g}." if task == "classification"
+             else f"A model is counted closer on a row when its absolute error is smaller by more than "
+                  f"{m.margin:.4g} ({self.regression_margin:g} × the standard deviation of the test target)."),
+            f"Disagreement analysed against the {ref.noun} benchmark.",
+        ]
+        return Evidence(metrics=metrics, tables=(benchmarks, comparison, segments, examples), figures=(fig,),
+                        notes=tuple(notes))
+
+
+CHECKS = (BenchmarkCheck,)

@@ -1,0 +1,507 @@
+"""``sensitivity.adversarial``: small, plausible input changes that flip the decision or swing the score."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ...analysis.adversarial import (AdversarialResult, Axis, FlipRule, Perturbation, RowOutcome, ScoreScale,
+                                     ScoreSurface, SearchOptions, adversarial_search, plausible_axes,
+                                     score_surface, select_start_rows, typical_row)
+from ...analysis.domain import feature_domains
+from ...findings import Evidence, Finding, Severity, Table
+from ..base import Check
+
+if TYPE_CHECKING:
+    from ...context import AuditContext
+
+_KIND_NAMES = {"high": "high score", "low": "low score", "near": "near threshold", "random": "random sample"}
+
+
+def _kind_name(kind: str, task: str) -> str:
+    return "near median prediction" if kind == "near" and task != "classification" else _KIND_NAMES[kind]
+
+
+@dataclass(frozen=True)
+class AdversarialMeasurement:
+    """The search result plus what judging needs: the task, the flip rule, the 0-1 judging scale."""
+
+    task: str
+    threshold: float  # classification decision threshold (nan for regression)
+    result: AdversarialResult
+    surface: ScoreSurface | None
+    surface_queries: int
+    prediction_range: tuple[float, float]  # observed min/max of the test scores
+    n_test: int
+    immutable: tuple[str, ...]
+    protected: tuple[str, ...]
+
+
+@dataclass
+class AdversarialCheck(Check):
+    """Searches for small, plausible changes to real test rows that flip the decision or swing the score.
+
+    Starting rows are high-score, low-score and near-threshold prototypes plus a seeded random
+    sample. Features move within their observed range plus ``margin`` of the span (integers stay
+    integers, categorical features take known levels); declared immutable features and protected
+    attributes never move. The smallest flip (classification: crossing the threshold; regression:
+    a move of more than ``flip_std`` standard deviations of the test predictions) is found by
+    batched single-feature sweeps with bisection, pairs, a seeded genetic search and ART's
+    HopSkipJump on the continuous features; extremes by batched coordinate ascent. Distances are
+    in feature standard deviations (+1 per categorical change); a change is *small* at
+    ``small_distance`` or less.
+
+    Severity (shares are over the random sample; regression reads scores as percentile ranks):
+    ``high`` when at least ``high_share`` (and ``min_rows``) of the confident decisions
+    (|score - threshold| >= ``confident_margin``) flip under a small change, or as many rows swing
+    from below ``extreme_low`` to above ``extreme_high`` (or back) under a small change;
+    ``medium`` for fewer such rows (at least ``min_rows`` flips, or any swing), or a knife-edge
+    step: a change of at most ``knife_width`` of a feature's span moving the score by
+    ``knife_jump`` or more, for at least ``min_rows`` rows and ``knife_share`` of the searched rows;
+    ``low`` for a single confident flip or a rarer knife edge. Flips of less confident rows are
+    reported as ``info`` (within ``hair_margin`` of the threshold they are expected).
+    """
+
+    id = "sensitivity.adversarial"
+    title = "Adversarial example search"
+
+    rows: int = 80
+    prototype_share: float = 0.3
+    max_features: int = 8
+    pair_features: int = 4
+    grid: int = 25
+    margin: float = 0.10
+    small_distance: float = 0.25
+    hair_margin: float = 0.05
+    confident_margin: float = 0.25
+    high_share: float = 0.05
+    min_rows: int = 2
+    extreme_low: float = 0.1
+    extreme_high: float = 0.9
+    knife_width: float = 0.02
+    knife_jump: float = 0.3
+    knife_share: float = 0.1
+    flip_std: float = 1.0
+    range_excess: float = 0.5
+    max_queries: int = 200_000
+    population: int = 32
+    generations: int = 5
+    extremes_rows: int = 20
+    hsj_rows: int = 5
+    hsj_max_iter: int = 5
+    hsj_max_eval: int = 50
+    hsj_init_eval: int = 10
+    surface_grid: int = 30
+    max_examples: int = 10
+
+    # ---- measure --------------------------------------------------------------------------------
+    def _axes(self, ctx: "AuditContext") -> tuple[tuple[Axis, ...], Any, tuple[str, ...]]:
+        X = ctx.X("test")
+        frame = pd.concat([ctx.X("train"), X], ignore_index=True) if ctx.has_train else X
+        domains = feature_domains(frame, categorical=ctx.categorical, features=ctx.features)
+        fixed = tuple(f for f in ctx.features
+                      if f in set(ctx.config.expect.immutable) or f in set(ctx.protected))
+        movable = [f for f in ctx.features if f not in fixed]
+        return plausible_axes(domains, movable, margin=self.margin), domains, fixed
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        axes, _, fixed = self._axes(ctx)
+        if not axes:
+            why = " (held fixed: " + ", ".join(fixed) + ")" if fixed else ""
+            return f"no feature can be changed: every feature is constant or held fixed{why}"
+        return None
+
+    def measure(self, ctx: "AuditContext") -> AdversarialMeasurement:
+        X = ctx.X("test")
+        scores = ctx.predictions("test").score
+        axes, domains, fixed = self._axes(ctx)
+        if ctx.is_classification:
+            rule = FlipRule("threshold", float(ctx.threshold))
+            scale, center = ScoreScale(), float(ctx.threshold)
+        else:
+            rule = FlipRule("amount", float(self.flip_std * np.std(scores)))
+            scale, center = ScoreScale.rank_of(scores), float(np.median(scores))
+        rng = ctx.rng(self.id)
+        positions, kinds = select_start_rows(scores, n=self.rows, prototype_share=self.prototype_share,
+                                             center=center, rng=rng)
+        labels = _labels(ctx, positions)
+        surface_rows = self.surface_grid ** 2
+        options = SearchOptions(
+            margin=self.margin, grid=self.grid, max_features=self.max_features, pair_features=self.pair_features,
+            small_distance=self.small_distance, knife_width=self.knife_width, knife_jump=self.knife_jump,
+            population=self.population, generations=self.generations, extremes_rows=self.extremes_rows,
+            max_queries=max(self.max_queries - surface_rows - 1, 0), hsj_rows=self.hsj_rows,
+            hsj_max_iter=self.hsj_max_iter, hsj_max_eval=self.hsj_max_eval, hsj_init_eval=self.hsj_init_eval)
+        result = adversarial_search(ctx.score_fn(), X.iloc[positions], labels=labels, kinds=kinds,
+                                    positions=positions, domains=domains, fixed=fixed, rule=rule, scale=scale,
+                                    options=options, rng=rng)
+        surface, used = None, 0
+        by_name = {a.name: a for a in result.axes}
+        top = [by_name[f] for f in result.searched[:2]]
+        if top:
+            base = typical_row(X, result.axes)
+            surface = score_surface(ctx.score_fn(), X.iloc[[base]], top[0], top[1] if len(top) > 1 else None,
+                                    n=self.surface_grid, label=_labels(ctx, np.array([base]))[0])
+            used = len(surface.x_values) * max(len(surface.y_values), 1) + 1
+        return AdversarialMeasurement(
+            task=ctx.task, threshold=float(ctx.threshold) if ctx.is_classification else float("nan"),
+            result=result, surface=surface, surface_queries=used,
+            prediction_range=(float(np.min(scores)), float(np.max(scores))), n_test=len(X),
+            immutable=tuple(f for f in ctx.config.expect.immutable if f in ctx.features),
+            protected=tuple(f for f in ctx.protected if f in ctx.features))
+
+    # ---- judge ------------------------------------------------------------------------------------
+    def _band(self, m: AdversarialMeasurement, row: RowOutcome) -> str:
+        """How confident the original decision was: near (within a hair), moderate, confident."""
+        if m.task != "classification":
+            return "confident"
+        gap = abs(row.score - m.threshold)
+        if gap < self.hair_margin:
+            return "near"
+        return "confident" if gap >= self.confident_margin else "moderate"
+
+    def _small(self, p: Perturbation | None) -> bool:
+        return p is not None and p.distance <= self.small_distance + 1e-9
+
+    def _swing(self, m: AdversarialMeasurement, row: RowOutcome) -> Perturbation | None:
+        """The small change that takes the score from one extreme to the other, if any."""
+        unit = m.result.scale
+        u0 = float(unit([row.score])[0])
+        if u0 < self.extreme_low and row.swing_up is not None and \
+                float(unit([row.swing_up.score_after])[0]) > self.extreme_high:
+            return row.swing_up
+        if u0 > self.extreme_high and row.swing_down is not None and \
+                float(unit([row.swing_down.score_after])[0]) < self.extreme_low:
+            return row.swing_down
+        return None
+
+    def _stats(self, m: AdversarialMeasurement) -> dict[str, Any]:
+        rows = m.result.rows
+        sample = [r for r in rows if r.kind == "random"]
+        confident = [r for r in sample if self._band(m, r) == "confident"]
+        flips = [r for r in confident if self._small(r.flip)]
+        moderate = [r for r in sample if self._band(m, r) == "moderate" and self._small(r.flip)]
+        near = [r for r in rows if self._band(m, r) == "near" and self._small(r.flip)]
+        swings = [r for r in rows if self._swing(m, r) is not None]
+        swings_sample = [r for r in swings if r.kind == "random"]
+        dists = [r.flip.distance for r in rows if r.flip is not None]
+        return {"sample": sample, "confident": confident, "flips": flips, "moderate": moderate, "near": near,
+                "swings": swings, "swings_sample": swings_sample, "distances": dists,
+                "share": len(flips) / len(confident) if confident else 0.0,
+                "share_all": (sum(self._small(r.flip) for r in sample) / len(sample)) if sample else 0.0}
+
+    def judge(self, m: AdversarialMeasurement) -> list[Finding]:
+        st = self._stats(m)
+        findings = [self._flip_finding(m, st)]
+        if st["swings"]:
+            findings.append(self._swing_finding(m, st))
+        findings += self._knife_findings(m)
+        if m.task != "classification":
+            extra = self._extremes_finding(m)
+            if extra is not None:
+                findings.append(extra)
+        return findings
+
+    def _flip_finding(self, m: AdversarialMeasurement, st: dict[str, Any]) -> Finding:
+        k, n, share = len(st["flips"]), len(st["confident"]), st["share"]
+        if k >= self.min_rows and share >= self.high_share:
+            sev = Severity.HIGH
+        elif k >= self.min_rows:
+            sev = Severity.MEDIUM
+        elif k == 1:
+            sev = Severity.LOW
+        else:
+            sev = Severity.INFO
+        rows = st["flips"] or st["moderate"] or st["near"]
+        feats = _features_by_count([r.flip for r in rows])
+        dists = st["distances"]
+        cls = m.task == "classification"
+        what = "confident decisions" if cls else "predictions"
+        change = "flip" if cls else f"move by more than {m.result.rule.value:.4g}"
+        title = (f"{k} of {n} {what} ({share:.0%}) {change} under a small, plausible change"
+                 + (f", mostly via {', '.join(feats[:3])}" if k and feats else ""))
+        summary = (f"Starting from {len(st['sample'])} randomly sampled test rows, the search changed features within "
+                   f"their observed ranges (plus a {self.margin:.0%} margin) to find the smallest change that "
+                   + ("flips the decision at the threshold " + f"{m.threshold:g}. " if cls else
+                      f"moves the prediction by more than {m.result.rule.value:.4g} (one standard deviation of the "
+                      "test predictions). ")
+                   + f"A change is small at {self.small_distance:g} standard deviations of one feature or less. "
+                   + (f"{k} of the {n} {what}" + (f" (|score - threshold| >= {self.confident_margin:g})" if cls else "")
+                      + f" {'flip' if cls else 'move that far'} under such a change."))
+        if cls and st["moderate"]:
+            j = len(st["moderate"])
+            summary += f" {j} less confident sampled row{'s' if j != 1 else ''} also flip{'' if j != 1 else 's'} " \
+                       "under a small change."
+        if cls and st["near"]:
+            j = len(st["near"])
+            summary += (f" {j} row{'s' if j != 1 else ''} within {self.hair_margin:g} of the threshold "
+                        f"flip{'' if j != 1 else 's'} under a small change; that is expected.")
+        if dists:
+            summary += (f" Over all {len(m.result.rows)} searched rows, the smallest flipping change has a median of "
+                        f"{np.median(dists):.2f} and a minimum of {np.min(dists):.3g}.")
+        remediation = () if sev in (Severity.INFO,) else (
+            "Inspect the listed examples: are these decisions meant to hinge on such small changes?",
+            "Smooth or constrain the model in the features named (monotone constraints, coarser splits, "
+            "regularisation), or add a review band around the threshold.")
+        return Finding(
+            id=f"{self.id}/flip", check=self.id, severity=sev, title=title, summary=summary, features=tuple(feats),
+            metrics={"confident_rows": n, "confident_small_flips": k, "confident_small_flip_share": share,
+                     "small_flip_share_all": st["share_all"], "moderate_small_flips": len(st["moderate"]),
+                     "near_threshold_small_flips": len(st["near"]),
+                     "median_flip_distance": float(np.median(dists)) if dists else None,
+                     "min_flip_distance": float(np.min(dists)) if dists else None,
+                     "small_distance": self.small_distance},
+            remediation=remediation, evidence=("examples", "flip_distances"))
+
+    def _swing_finding(self, m: AdversarialMeasurement, st: dict[str, Any]) -> Finding:
+        swings, in_sample = st["swings"], st["swings_sample"]
+        share = len(in_sample) / len(st["sample"]) if st["sample"] else 0.0
+        sev = Severity.HIGH if len(in_sample) >= self.min_rows and share >= self.high_share else Severity.MEDIUM
+        feats = _features_by_count([self._swing(m, r) for r in swings])
+        scale = "score" if m.task == "classification" else "prediction percentile"
+        worst = min(swings, key=lambda r: self._swing(m, r).distance)  # type: ignore[union-attr]
+        p = self._swing(m, worst)
+        assert p is not None
+        title = (f"Scores swing from one extreme to the other under a small change for {len(swings)} rows "
+                 f"(via {', '.join(feats[:3])})")
+        summary = (f"For {len(swings)} searched rows ({len(in_sample)} of {len(st['sample'])} sampled), a change of "
+                   f"at most {self.small_distance:g} standard deviations takes the {scale} from below "
+                   f"{self.extreme_low:g} to above {self.extreme_high:g} or back, inside the plausible range. "
+                   f"Example: row {worst.label}, {_changes_text(p)}: {p.score_before:.3g} -> {p.score_after:.3g}.")
+        return Finding(
+            id=f"{self.id}/swing", check=self.id, severity=sev, title=title, summary=summary, features=tuple(feats),
+            metrics={"rows": len(swings), "sampled_rows": len(in_sample), "sampled_share": share,
+                     "min_distance": p.distance},
+            remediation=("Check the named features for steps or interactions the model should not have.",),
+            evidence=("examples",))
+
+    def _knife_findings(self, m: AdversarialMeasurement) -> list[Finding]:
+        out = []
+        edges = [k for k in m.result.knife_edges if k.jump >= self.knife_jump and k.width_share <= self.knife_width + 1e-9]
+        for feature in sorted({k.feature for k in edges}):
+            ks = [k for k in edges if k.feature == feature]
+            n_rows = len({k.label for k in ks})
+            where = float(np.median([(k.value_low + k.value_high) / 2 for k in ks]))
+            jump = float(np.median([k.jump for k in ks]))
+            width = float(np.max([k.width_share for k in ks]))
+            share = n_rows / len(m.result.rows) if m.result.rows else 0.0
+            sev = Severity.MEDIUM if n_rows >= self.min_rows and share >= self.knife_share else Severity.LOW
+            scale = "score" if m.task == "classification" else "prediction percentile"
+            out.append(Finding(
+                id=f"{self.id}/knife_edge/{feature}", check=self.id, severity=sev,
+                title=f"Knife-edge step in {feature} near {_fmt(where)}: the {scale} jumps by {jump:.2f}",
+                summary=(f"For {n_rows} searched rows, moving {feature} by at most {width:.1%} of its observed span "
+                         f"around {_fmt(where)} changes the {scale} by {jump:.2f} (median; up to "
+                         f"{max(k.jump for k in ks):.2f}), with all other features unchanged. A step this sharp makes "
+                         f"decisions hinge on the exact value of {feature}."),
+                features=(feature,),
+                metrics={"rows": n_rows, "row_share": share, "location": where, "median_jump": jump,
+                         "max_jump": float(max(k.jump for k in ks)), "width_share": width},
+                remediation=(f"Check whether the step in {feature} is intended (a policy cut-off) or an artefact "
+                             "of the training data; smooth it or document it.",),
+                evidence=("knife_edges", "score_surface")))
+        return out
+
+    def _extremes_finding(self, m: AdversarialMeasurement) -> Finding | None:
+        lo, hi = m.prediction_range
+        reached = [p for r in m.result.rows for p in (r.reach_max, r.reach_min) if p is not None]
+        if not reached or hi <= lo:
+            return None
+        top = max(p.score_after for p in reached)
+        bottom = min(p.score_after for p in reached)
+        excess = max(top - hi, lo - bottom, 0.0) / (hi - lo)
+        if excess <= self.range_excess:
+            return None
+        return Finding(
+            id=f"{self.id}/extremes", check=self.id, severity=Severity.LOW,
+            title=f"Within plausible inputs the prediction reaches {bottom:.4g} to {top:.4g}, "
+                  f"beyond the test range {lo:.4g} to {hi:.4g}",
+            summary=(f"Coordinate ascent over the searched features, within their observed ranges plus a "
+                     f"{self.margin:.0%} margin, drives the prediction {excess:.0%} of the test prediction range "
+                     "beyond it. Combinations of plausible values can produce implausible predictions."),
+            features=tuple(_features_by_count(reached)[:5]), metrics={"max_reached": top, "min_reached": bottom,
+                                                              "range_excess": excess},
+            remediation=("Consider capping predictions or constraining extrapolation in the named features.",),
+            evidence=("extremes",))
+
+    # ---- evidence ---------------------------------------------------------------------------------
+    def evidence(self, m: AdversarialMeasurement) -> Evidence:
+        from ...plots.adversarial import plot_flip_distances, plot_score_surface
+
+        res = m.result
+        st = self._stats(m)
+        cls = m.task == "classification"
+        tables = [self._examples_table(m, st), self._extremes_table(m), self._knife_table(m),
+                  self._importance_table(m)]
+        if res.hop_skip_jump.ran:
+            tables.append(Table.from_records(
+                "hop_skip_jump", "HopSkipJump (ART) second opinion on the continuous features",
+                [{"row": h.label, "flipped": h.flipped, "hsj_distance": h.distance,
+                  "search_distance": None if not np.isfinite(h.own_distance) else h.own_distance,
+                  "score_after": h.score_after} for h in res.hop_skip_jump.rows],
+                caption=("Distances after clipping to the plausible bounds and rounding integers; only re-scored, "
+                         "verified flips count. search_distance: the domain-aware search's smallest flip before "
+                         "HopSkipJump ran.")))
+        figures = []
+        if m.surface is not None:
+            figures.append(plot_score_surface(m.surface, threshold=m.threshold if cls else None,
+                                              score_label="P(positive)" if cls else "prediction"))
+        groups: dict[str, list[float]] = {}
+        names = {"confident": "confident", "moderate": "moderately confident", "near": "near threshold"} if cls \
+            else {"confident": "rows"}
+        for band, label in names.items():
+            groups[label] = [r.flip.distance for r in res.rows if r.flip is not None and self._band(m, r) == band]
+        n_without = sum(r.flip is None for r in res.rows)
+        figures.append(plot_flip_distances(groups, small_distance=self.small_distance, n_without=n_without))
+        hsj = [h.distance for h in res.hop_skip_jump.rows if h.flipped]
+        kinds = Counter(r.kind for r in res.rows)
+        metrics: dict[str, Any] = {
+            "rows_searched": len(res.rows), "rows_sampled": len(st["sample"]), "confident_rows": len(st["confident"]),
+            "confident_small_flip_share": st["share"], "small_flip_share_all": st["share_all"],
+            "rows_with_flip": len(st["distances"]),
+            "median_flip_distance": float(np.median(st["distances"])) if st["distances"] else None,
+            "min_flip_distance": float(np.min(st["distances"])) if st["distances"] else None,
+            "swing_rows": len(st["swings"]),
+            "knife_edge_features": len({k.feature for k in res.knife_edges if k.jump >= self.knife_jump}),
+            "queries": res.queries + m.surface_queries, "model_calls": res.calls + (2 if m.surface else 0),
+            "hsj_rows": len(res.hop_skip_jump.rows),
+            "hsj_median_distance": float(np.median(hsj)) if hsj else None,
+        }
+        reach = [p for r in res.rows for p in (r.reach_max, r.reach_min) if p is not None]
+        if reach:
+            metrics["score_max_reached"] = max(p.score_after for p in reach)
+            metrics["score_min_reached"] = min(p.score_after for p in reach)
+        rule = (f"a flip is a decision crossing the threshold {m.threshold:g}" if cls else
+                f"a flip is a prediction change of more than {res.rule.value:.4g} ({self.flip_std:g} std of the "
+                "test predictions); scores are judged as percentile ranks of the test predictions")
+        notes = [
+            f"Starting rows: {len(res.rows)} of {m.n_test} test rows: "
+            + ", ".join(f"{kinds[k]} {_kind_name(k, m.task)}" for k in ("high", "low", "near", "random") if kinds[k])
+            + f" (seeded). Shares are over the {len(st['sample'])} randomly sampled rows.",
+            f"Model queries: {metrics['queries']:,} rows in {metrics['model_calls']:,} batched calls "
+            f"(budget {self.max_queries:,} rows).",
+            f"Searched features (most important first): {', '.join(res.searched) or 'none'}; bounds: observed range "
+            f"plus {self.margin:.0%} of the span, integers kept whole, categorical features limited to known levels.",
+            "Held fixed: " + (", ".join(res.fixed) if res.fixed else "nothing") +
+            (f" (immutable: {', '.join(m.immutable)})" if m.immutable else "") +
+            (f" (protected: {', '.join(m.protected)})" if m.protected else "") + ".",
+            f"Distance: change / std summed over numeric features, +1 per changed categorical feature; small means "
+            f"at most {self.small_distance:g}; {rule}.",
+        ]
+        hsj_r = res.hop_skip_jump
+        if hsj_r.ran:
+            notes.append(f"HopSkipJump (ART BlackBoxClassifier, L2, max_iter {self.hsj_max_iter}, max_eval "
+                         f"{self.hsj_max_eval}, init_eval {self.hsj_init_eval}) on {len(hsj_r.rows)} rows over "
+                         f"{', '.join(hsj_r.features)}; categorical and fixed features held by mask; "
+                         f"{hsj_r.queries:,} of the queries in {hsj_r.calls:,} calls.")
+        else:
+            notes.append(f"HopSkipJump not run: {hsj_r.note}.")
+        notes += [n for n in res.notes if not n.startswith("HopSkipJump")]
+        return Evidence(metrics=metrics, tables=tuple(tables), figures=tuple(figures), notes=tuple(notes))
+
+    def _examples_table(self, m: AdversarialMeasurement, st: dict[str, Any]) -> Table:
+        order = {"confident": 0, "moderate": 1, "near": 2}
+        picks: list[tuple[tuple, RowOutcome, Perturbation, str]] = []
+        for r in m.result.rows:
+            swing = self._swing(m, r)
+            if swing is not None:
+                picks.append(((0, swing.distance, r.label), r, swing, "swing"))
+            elif r.flip is not None:
+                band = self._band(m, r)
+                picks.append(((1 + order[band], r.flip.distance, r.label), r, r.flip, "flip"))
+        picks.sort(key=lambda t: (t[0][0], t[0][1], str(t[0][2])))
+        records = []
+        for _, r, p, what in picks:
+            records.append({"row": r.label, "start": _kind_name(r.kind, m.task), "found": what,
+                            "changed": ", ".join(p.features), "before": _values_text(p, "before"),
+                            "after": _values_text(p, "after"), "distance": p.distance,
+                            "score_before": p.score_before, "score_after": p.score_after, "method": p.method})
+        return Table.from_records(
+            "examples", "Most striking adversarial examples", records,
+            columns=("row", "start", "found", "changed", "before", "after", "distance", "score_before",
+                     "score_after", "method"), max_rows=self.max_examples,
+            caption="Swings (extreme to extreme under a small change) first, then the smallest flips of confident, "
+                    "moderately confident and near-threshold rows. Distance in feature standard deviations "
+                    "(+1 per categorical change).")
+
+    def _extremes_table(self, m: AdversarialMeasurement) -> Table:
+        records = []
+        for direction, attr in (("max", "reach_max"), ("min", "reach_min")):
+            found = [(r, getattr(r, attr)) for r in m.result.rows if getattr(r, attr) is not None]
+            sign = -1 if direction == "max" else 1
+            found.sort(key=lambda t: (sign * t[1].score_after, t[1].distance, t[0].label))
+            for r, p in found[:3]:
+                records.append({"direction": direction, "row": r.label, "changed": ", ".join(p.features),
+                                "before": _values_text(p, "before"), "after": _values_text(p, "after"),
+                                "distance": p.distance, "score_before": p.score_before, "score_after": p.score_after})
+        return Table.from_records(
+            "extremes", "Score extremes reached within plausible bounds", records,
+            columns=("direction", "row", "changed", "before", "after", "distance", "score_before", "score_after"),
+            caption="Coordinate ascent (max) and descent (min) over the searched features from a subset of the "
+                    "starting rows; the three most extreme results each way.")
+
+    def _knife_table(self, m: AdversarialMeasurement) -> Table:
+        records = []
+        for feature in sorted({k.feature for k in m.result.knife_edges}):
+            ks = [k for k in m.result.knife_edges if k.feature == feature]
+            records.append({"feature": feature, "rows": len({k.label for k in ks}),
+                            "location": float(np.median([(k.value_low + k.value_high) / 2 for k in ks])),
+                            "median_jump": float(np.median([k.jump for k in ks])),
+                            "max_jump": float(max(k.jump for k in ks)),
+                            "width_share": float(max(k.width_share for k in ks))})
+        return Table.from_records(
+            "knife_edges", "Knife-edge steps", records,
+            columns=("feature", "rows", "location", "median_jump", "max_jump", "width_share"),
+            caption=f"A step: the score changes by at least {self.knife_jump:g} across at most {self.knife_width:.0%} "
+                    "of the feature's observed span, all other features unchanged.")
+
+    def _importance_table(self, m: AdversarialMeasurement) -> Table:
+        searched = set(m.result.searched)
+        records = [{"feature": f, "sensitivity": v, "role": "searched" if f in searched else "not searched"}
+                   for f, v in m.result.importance]
+        for f in m.result.fixed:
+            why = "immutable" if f in m.immutable else "protected"
+            records.append({"feature": f, "sensitivity": None, "role": f"held fixed ({why})"})
+        return Table.from_records(
+            "importance", "Features by sensitivity", records, columns=("feature", "sensitivity", "role"),
+            caption="Sensitivity: mean over the starting rows of the score range when the feature alone sweeps its "
+                    "plausible range.")
+
+
+CHECKS = (AdversarialCheck,)
+
+
+# ---- helpers ----------------------------------------------------------------------------------------
+def _labels(ctx: "AuditContext", positions: np.ndarray) -> list[str]:
+    frame = ctx.frame("test")
+    id_col = ctx.config.data.id
+    if id_col and id_col in frame.columns:
+        return [str(v) for v in frame[id_col].to_numpy()[positions]]
+    return [str(v) for v in frame.index.to_numpy()[positions]]
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "missing"
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return str(v)
+    if float(v).is_integer():
+        return f"{int(v)}"
+    return f"{float(v):.6g}"
+
+
+def _values_text(p: Perturbation, which: str) -> str:
+    return "; ".join(f"{c.feature}={_fmt(getattr(c, which))}" for c in p.changes)
+
+
+def _changes_text(p: Perturbation) -> str:
+    return "; ".join(f"{c.feature} {_fmt(c.before)} -> {_fmt(c.after)}" for c in p.changes)
+
+
+def _features_by_count(perturbations: Sequence[Perturbation | None]) -> list[str]:
+    counts = Counter(f for p in perturbations if p is not None for f in p.features)
+    return [f for f, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]

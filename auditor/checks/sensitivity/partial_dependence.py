@@ -1,0 +1,523 @@
+"""``sensitivity.partial_dependence``: PDP, ICE and ALE per feature, judged against the owner's
+declared monotonicity and for interactions, erratic behaviour beyond the observed range or on
+missing values, and features the model ignores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ...analysis.partial_dependence import (ABOVE, BELOW, IN_RANGE, KIND_LABELS, MISSING, UNSEEN,
+                                            DependenceMetrics, FeatureDependence, PartnerIndex, dependence_metrics,
+                                            feature_dependence, make_grid)
+from ...findings import Evidence, Finding, Severity, Table
+from ..base import Check
+
+if TYPE_CHECKING:
+    from ...context import AuditContext
+
+
+@dataclass(frozen=True, eq=False)
+class PartialDependenceMeasurement:
+    """Per-feature dependence results (most important first) and what they were computed on.
+
+    ``scale`` converts the check's thresholds (stated in probability units) to score units:
+    1 for classification, the target's standard deviation for regression.
+    """
+
+    task: str
+    scale: float
+    link: str
+    rows_sampled: int
+    rows_available: int
+    sample_split: str
+    domain_split: str
+    dependences: tuple[FeatureDependence, ...]
+    metrics: tuple[DependenceMetrics, ...]
+    not_analysed: tuple[tuple[str, str], ...] = ()  # (feature, reason)
+    monotone_unchecked: tuple[str, ...] = ()  # declared monotone but unordered categorical
+
+
+@dataclass
+class PartialDependenceCheck(Check):
+    """Partial dependence (PDP), ICE curves and ALE for every model feature, on a seeded sample.
+
+    Each feature is set to every point of a grid (observed quantiles or levels, points beyond
+    the observed range, a missing value, an unseen level) for every sampled row, in one batched
+    model call per feature. Thresholds are in probability units; for regression they are
+    multiplied by the target's standard deviation.
+
+    Findings:
+    * ``monotone``: the in-range PDP or ICE curves break a monotonicity declared in
+      ``[expect] monotone``: medium when the PDP falls by more than ``tolerance`` or at least
+      ``monotone_ice_medium`` of ICE curves do; high when the PDP falls by ``monotone_pdp_high``
+      or more, or at least ``monotone_ice_high`` of ICE curves breach.
+    * ``interaction``: ICE curves spread widely around the PDP (interaction share, on the logit
+      scale for probabilities) at least ``interaction_low``, and either a typical distance of ICE
+      curves from the PDP of at least ``interaction_medium_spread``, or of at least
+      ``interaction_min_spread`` with a clear partner feature (association at least
+      ``interaction_partner_min``): low; medium when the share reaches ``interaction_medium`` and
+      the distance ``interaction_medium_spread``; never high.
+    * ``erratic``: beyond the observed range the PDP jumps from the nearest in-range point (by
+      more than ``jump_factor`` times the largest in-range step and at least ``jump_min``) or
+      reverses the in-range trend by at least ``jump_min``; or, for a missing value or an unseen
+      level, it lies at least ``jump_min`` outside every in-range PDP value: medium; high when
+      the change reaches ``jump_high``.
+    * ``no_effect``: the mean ICE range is at most ``no_effect_max``: low.
+    """
+
+    id: ClassVar[str] = "sensitivity.partial_dependence"
+    title: ClassVar[str] = "Partial dependence, ICE and ALE"
+
+    rows: int = 500
+    grid_size: int = 20
+    outside_fraction: float = 0.1
+    outside_points: int = 2
+    max_levels: int = 12
+    ale_bins: int = 20
+    ice_curves: int = 10
+    max_figure_features: int = 12
+    max_model_rows: int = 2_000_000
+    tolerance: float = 0.01
+    monotone_pdp_high: float = 0.05
+    monotone_ice_medium: float = 0.10
+    monotone_ice_high: float = 0.25
+    interaction_low: float = 0.25
+    interaction_medium: float = 0.5
+    interaction_min_spread: float = 0.02
+    interaction_medium_spread: float = 0.05
+    interaction_partner_min: float = 0.5
+    jump_factor: float = 3.0
+    jump_min: float = 0.05
+    jump_high: float = 0.3
+    no_effect_max: float = 0.002
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        if not ctx.features:
+            return "the model has no input features"
+        return None
+
+    # ---- measure --------------------------------------------------------------------------
+    def sample_size(self, n_features: int) -> int:
+        """Rows to sample: ``rows``, fewer if the model would otherwise score more than
+        ``max_model_rows`` rows in all (every grid point, and two ALE points, per row and feature)."""
+        per_row = n_features * (self.grid_size + 2 * self.outside_points + 2 + (2 if self.ale_bins else 0))
+        return max(20, min(int(self.rows), int(self.max_model_rows) // max(per_row, 1)))
+
+    def measure(self, ctx: "AuditContext") -> PartialDependenceMeasurement:
+        domain_split = "train" if ctx.has_train else "test"
+        domain = ctx.frame(domain_split)
+        sample = ctx.sample_rows("test", self.sample_size(len(ctx.features)), self.id)[list(ctx.features)]
+        sample = sample.reset_index(drop=True)
+        base = ctx.predict_frame(sample).score
+        scale = 1.0
+        if not ctx.is_classification:
+            y = np.asarray(ctx.y(domain_split), dtype=float)
+            sd = float(np.nanstd(y))
+            scale = sd if np.isfinite(sd) and sd > 0 else 1.0
+        link = "logit" if ctx.is_classification else "identity"
+        monotone = dict(ctx.config.expect.monotone)
+
+        def score(X):
+            return ctx.predict_frame(X).score
+
+        partners = PartnerIndex.from_frame(sample, ctx.categorical)
+        deps: list[FeatureDependence] = []
+        mets: list[DependenceMetrics] = []
+        skipped: list[tuple[str, str]] = []
+        for feature in ctx.features:
+            categorical = feature in ctx.categorical
+            grid = make_grid(domain[feature], categorical=categorical, grid_size=self.grid_size,
+                             outside_fraction=self.outside_fraction, outside_points=self.outside_points,
+                             max_levels=self.max_levels)
+            if grid is None:
+                skipped.append((feature, f"no observed values in the {domain_split} data"))
+                continue
+            dep = feature_dependence(score, sample, feature, grid=grid, reference=domain[feature],
+                                     base_score=base, ale_bins=self.ale_bins, n_curves=self.ice_curves)
+            deps.append(dep)
+            mets.append(dependence_metrics(dep, monotone=int(monotone.get(feature, 0)),
+                                           tolerance=self.tolerance * scale, link=link, partners=partners))
+        order = sorted(range(len(mets)), key=lambda i: (-_importance(mets[i]), mets[i].feature))
+        unchecked = tuple(sorted(f for f in monotone if any(m.feature == f and not m.monotone_checked
+                                                           for m in mets)))
+        return PartialDependenceMeasurement(
+            task=ctx.task, scale=scale, link=link, rows_sampled=len(sample), rows_available=len(ctx.test),
+            sample_split="test", domain_split=domain_split, dependences=tuple(deps[i] for i in order),
+            metrics=tuple(mets[i] for i in order), not_analysed=tuple(skipped), monotone_unchecked=unchecked)
+
+    # ---- judge ----------------------------------------------------------------------------
+    def judge(self, m: PartialDependenceMeasurement) -> list[Finding]:
+        out: list[Finding] = []
+        for fm in m.metrics:
+            for rule in (self._monotone, self._interaction, self._erratic, self._no_effect):
+                f = rule(fm, m)
+                if f is not None:
+                    out.append(f)
+        return out
+
+    def _finding(self, kind: str, fm: DependenceMetrics, severity: Severity, title: str, summary: str,
+                 metrics: dict[str, Any], remediation: tuple[str, ...], evidence: tuple[str, ...]) -> Finding:
+        return Finding(id=f"{self.id}/{kind}/{fm.feature}", check=self.id, severity=severity, title=title,
+                       summary=summary, features=(fm.feature,), metrics=metrics, remediation=remediation,
+                       evidence=evidence)
+
+    def _monotone(self, fm: DependenceMetrics, m: PartialDependenceMeasurement) -> Finding | None:
+        if not fm.monotone_checked:
+            return None
+        tol = self.tolerance * m.scale
+        pdp_breach = fm.pdp_drop > tol
+        if fm.pdp_drop >= self.monotone_pdp_high * m.scale or fm.ice_breach_share >= self.monotone_ice_high:
+            severity = Severity.HIGH
+        elif pdp_breach or fm.ice_breach_share >= self.monotone_ice_medium:
+            severity = Severity.MEDIUM
+        else:
+            return None
+        declared = "increasing" if fm.monotone > 0 else "decreasing"
+        what = _score_word(m)
+        if pdp_breach:
+            moved = "falls" if fm.monotone > 0 else "rises"
+            title = (f"{_cap(what)} {moved} by {_num(fm.pdp_drop)} as {fm.feature} goes from "
+                     f"{_num(fm.drop_from)} to {_num(fm.drop_to)}, though declared {declared}")
+            where = (f"On average (PDP) the {what} {moved} by {_num(fm.pdp_drop)} between {fm.feature} = "
+                     f"{_num(fm.drop_from)} and {_num(fm.drop_to)}. ")
+        else:
+            title = (f"{_pct(fm.ice_breach_share)} of individual curves break the declared {declared} "
+                     f"effect of {fm.feature}")
+            where = ("The average curve (PDP) keeps the declared direction within tolerance, but individual "
+                     "rows do not. ")
+        summary = (f"The model owner declared the {what} {declared} in {fm.feature}. {where}"
+                   f"{_pct(fm.ice_breach_share)} of the sampled rows' ICE curves move against the declared "
+                   f"direction by more than {_num(tol)} within the observed range.")
+        metrics = {"pdp_fall": fm.pdp_drop, "from_value": _number_or_none(fm.drop_from),
+                   "to_value": _number_or_none(fm.drop_to), "ice_breach_share": fm.ice_breach_share,
+                   "tolerance": tol, "declared": fm.monotone}
+        remediation = (
+            "Train with a monotonic constraint on this feature (monotonic_cst in scikit-learn's gradient "
+            "boosting, monotone_constraints in LightGBM and XGBoost).",
+            "If the non-monotone effect is genuine, revisit the declaration with the model owner and document why.",
+        )
+        return self._finding("monotone", fm, severity, title, summary, metrics, remediation,
+                             ("features", *self._figure_of(m, fm.feature)))
+
+    def _interaction(self, fm: DependenceMetrics, m: PartialDependenceMeasurement) -> Finding | None:
+        if fm.interaction_share < self.interaction_low:
+            return None
+        wide = fm.ice_spread >= self.interaction_medium_spread * m.scale
+        # a moderate spread counts only with a clear partner: without one it is usually a model
+        # fitting noise (curves wiggle idiosyncratically), not an interaction to review
+        paired = (fm.ice_spread >= self.interaction_min_spread * m.scale
+                  and fm.partner_strength >= self.interaction_partner_min)
+        if not (wide or paired):
+            return None
+        severity = Severity.MEDIUM if wide and fm.interaction_share >= self.interaction_medium else Severity.LOW
+        partner = (f", most strongly with {fm.partner}"
+                   if fm.partner and fm.partner_strength >= self.interaction_partner_min else "")
+        scale_word = "on the log-odds scale " if m.link == "logit" else ""
+        title = (f"The effect of {fm.feature} differs strongly between rows "
+                 f"(interaction share {fm.interaction_share:.2f})")
+        summary = (f"Individual (ICE) curves for {fm.feature} spread widely around the average curve: "
+                   f"{_pct(fm.interaction_share)} of their variation {scale_word}is not explained by the "
+                   f"partial dependence (typical distance from it {_num(fm.ice_spread)}). The feature's effect "
+                   f"depends on other features{partner}, so the PDP alone misdescribes it. This is worth a "
+                   f"reviewer's attention, not a defect by itself.")
+        metrics = {"interaction_share": fm.interaction_share, "ice_spread": fm.ice_spread,
+                   "partner_strength": fm.partner_strength}
+        remediation = (
+            f"Check that the interaction{' with ' + fm.partner if partner else ''} is plausible for the business; "
+            "inspect a two-way partial dependence plot.",
+            "Describe the feature's effect by segment rather than by the PDP alone in the model documentation.",
+        )
+        return self._finding("interaction", fm, severity, title, summary, metrics, remediation,
+                             ("features", *self._figure_of(m, fm.feature)))
+
+    def _erratic(self, fm: DependenceMetrics, m: PartialDependenceMeasurement) -> Finding | None:
+        jump_min = self.jump_min * m.scale
+        tol = self.tolerance * m.scale
+        items: list[tuple[str, float, str]] = []  # (kind, change, reason)
+        for kind, change, trend in ((BELOW, fm.below_change, fm.below_trend), (ABOVE, fm.above_change, fm.above_trend)):
+            if not np.isfinite(change) or abs(change) < jump_min:
+                continue
+            if abs(change) > self.jump_factor * fm.max_step:
+                items.append((kind, change, "jump"))
+            elif np.isfinite(trend) and abs(trend) > tol and change * trend < 0:
+                items.append((kind, change, "reversal"))
+        for kind, change in ((MISSING, fm.missing_change), (UNSEEN, fm.unseen_change)):
+            # already measured as the distance outside every in-range PDP value
+            if np.isfinite(change) and abs(change) >= jump_min:
+                items.append((kind, change, "outside"))
+        if not items:
+            return None
+        worst = max(items, key=lambda it: abs(it[1]))
+        severity = Severity.HIGH if abs(worst[1]) >= self.jump_high * m.scale else Severity.MEDIUM
+        what = _score_word(m)
+        title = f"{_cap(_where(worst[0], fm.feature))}, the {what} {_verb(worst)}"
+        parts = [f"{_where(kind, fm.feature)} the {what} changes by {_signed(change)} "
+                 f"({_REASONS[reason]})" for kind, change, reason in items]
+        summary = (f"{_cap('; '.join(parts))}. The largest step between neighbouring points within the "
+                   f"observed range is {_num(fm.max_step)}. Inputs like these reach a deployed model through "
+                   f"data errors, new populations or missing fields, and the model answers them unpredictably.")
+        metrics = {f"{kind}_change": change for kind, change, _ in items}
+        metrics["max_in_range_step"] = fm.max_step
+        remediation = (
+            "Validate inputs before scoring: clip or reject values outside the training range, and map "
+            "unseen levels to an explicit 'other' level.",
+            "Impute missing values explicitly in the pipeline, the same way in training and scoring.",
+        )
+        return self._finding("erratic", fm, severity, title, summary, metrics, remediation,
+                             ("beyond_range", *self._figure_of(m, fm.feature)))
+
+    def _no_effect(self, fm: DependenceMetrics, m: PartialDependenceMeasurement) -> Finding | None:
+        if fm.in_range_points < 2 or fm.effect > self.no_effect_max * m.scale:
+            return None
+        title = f"The model ignores {fm.feature}"
+        summary = (f"Changing {fm.feature} across its observed values moves the sampled rows' {_score_word(m)} "
+                   f"by {_num(fm.effect)} on average: the feature has no effect on the model's output.")
+        remediation = (
+            f"Drop {fm.feature} from the model inputs, or check the pipeline: the column may be dropped, "
+            "mis-encoded or replaced by another before it reaches the model.",
+        )
+        return self._finding("no_effect", fm, Severity.LOW, title, summary, {"effect": fm.effect},
+                             remediation, ("features", *self._figure_of(m, fm.feature)))
+
+    # ---- evidence -------------------------------------------------------------------------
+    def evidence(self, m: PartialDependenceMeasurement) -> Evidence:
+        from ...plots.partial_dependence import pdp_ice_figure
+
+        findings = self.judge(m)
+        kinds = [f.id.split("/")[1] for f in findings]
+        rejected = [fm.feature for fm in m.metrics if fm.status.get(MISSING) == "rejected"]
+        metrics = {
+            "features_analysed": len(m.metrics), "rows_sampled": m.rows_sampled,
+            "grid_points_max": max((fm.in_range_points for fm in m.metrics), default=0),
+            "outside_points": self.outside_points, "monotone_declared": sum(1 for fm in m.metrics if fm.monotone),
+            "monotone_breaches": kinds.count("monotone"), "interactions": kinds.count("interaction"),
+            "erratic": kinds.count("erratic"), "no_effect": kinds.count("no_effect"),
+            "missing_rejected": len(rejected),
+        }
+        shown = m.dependences[:self.max_figure_features]
+        declared = {fm.feature: fm.monotone for fm in m.metrics if fm.monotone}
+        breaches = {f.features[0]: (f.metrics["from_value"], f.metrics["to_value"]) for f in findings
+                    if f.id.split("/")[1] == "monotone" and f.metrics.get("from_value") is not None}
+        capped = (f" The {len(shown)} most important of {len(m.dependences)} features are shown."
+                  if len(shown) < len(m.dependences) else "")
+        caption = ("Thick line: partial dependence (PDP), the average prediction when every sampled row has the "
+                   "feature set to the value on the x axis. Thin lines: ICE curves of rows at the deciles of the "
+                   "predicted score. Dashed: ALE, shifted to the mean prediction. Shaded: beyond the observed "
+                   "range, a missing value and an unseen level (open markers). Grey area: the feature's observed "
+                   "distribution. Red band: where the PDP breaks a declared monotonicity. Most important feature "
+                   "first." + capped)
+        figures = []
+        chunks = [shown[i:i + FIGURE_PANELS] for i in range(0, len(shown), FIGURE_PANELS)]
+        for k, chunk in enumerate(chunks):
+            part = f" ({k + 1} of {len(chunks)})" if len(chunks) > 1 else ""
+            figures.append(pdp_ice_figure(
+                chunk, name=_figure_name(k), title=f"Partial dependence and ICE per feature{part}",
+                score_label="P(positive)" if m.task == "classification" else "prediction", declared=declared,
+                breaches=breaches, caption=caption if k == 0 else "As above." + capped))
+        return Evidence(metrics=metrics, tables=(self._summary_table(m), self._beyond_table(m)),
+                        figures=tuple(figures), notes=self._notes(m, rejected))
+
+    def _figure_of(self, m: PartialDependenceMeasurement, feature: str) -> tuple[str, ...]:
+        """The name of the figure showing ``feature`` (none when it is beyond the figure cap)."""
+        order = [d.feature for d in m.dependences[:self.max_figure_features]]
+        return (_figure_name(order.index(feature) // FIGURE_PANELS),) if feature in order else ()
+
+    def _summary_table(self, m: PartialDependenceMeasurement) -> Table:
+        records = []
+        for fm in m.metrics:
+            out_change = _largest(fm.below_change, fm.above_change)
+            records.append({
+                "feature": fm.feature, "effect": _r(fm.effect), "pdp_range": _r(fm.pdp_range),
+                "ice_spread": _r(fm.ice_spread), "interaction_share": _r(fm.interaction_share),
+                "monotone": {1: "increasing", -1: "decreasing"}.get(fm.monotone, ""),
+                "monotone_fall": _r(fm.pdp_drop) if fm.monotone_checked else None,
+                "ice_breach_share": _r(fm.ice_breach_share) if fm.monotone_checked else None,
+                "out_of_range_change": _r(out_change) if not fm.categorical else None,
+                "missing_change": _r(_status_or(fm, MISSING, fm.missing_change)),
+                "unseen_change": _r(_status_or(fm, UNSEEN, fm.unseen_change)) if fm.categorical else None,
+                "has_effect": bool(fm.effect > self.no_effect_max * m.scale),
+            })
+        return Table.from_records(
+            "features", "Per-feature dependence summary (most important first)", records,
+            caption=("effect: mean over sampled rows of the ICE curve's range within the observed values "
+                     "(the sort key); ice_spread: typical distance of centred ICE curves from the PDP; "
+                     "interaction_share: share of ICE variation the PDP does not explain; monotone_fall: largest "
+                     "PDP fall against the declared direction; ice_breach_share: share of ICE curves breaching it "
+                     "beyond the tolerance; *_change: PDP change beyond the observed range, for a missing value or "
+                     "an unseen level ('rejected' when the model refuses the value)."))
+
+    def _beyond_table(self, m: PartialDependenceMeasurement) -> Table:
+        records = []
+        for dep, fm in zip(m.dependences, m.metrics):
+            pdp = dep.pdp
+            inside = dep.grid.in_range
+            pdp_in = pdp[inside]
+            vals_in = dep.grid.values_of(IN_RANGE)
+            for j, (value, kind) in enumerate(zip(dep.grid.values, dep.grid.kinds)):
+                if kind == IN_RANGE:
+                    continue
+                status = dep.status.get(kind, "ok")
+                change = None
+                if status == "ok" and len(pdp_in):
+                    if kind in (BELOW, ABOVE):
+                        nums = np.asarray(vals_in, dtype=float)
+                        change = float(pdp[j] - pdp_in[int(np.argmin(nums) if kind == BELOW else np.argmax(nums))])
+                    else:
+                        lo, hi = float(np.min(pdp_in)), float(np.max(pdp_in))
+                        change = float(pdp[j] - hi if pdp[j] > hi else (pdp[j] - lo if pdp[j] < lo else 0.0))
+                records.append({"feature": dep.feature, "point": KIND_LABELS[kind], "value": _display(value),
+                                "pdp": _r(float(pdp[j])) if status == "ok" else None, "change": _r(change),
+                                "status": status})
+        return Table.from_records(
+            "beyond_range", "Predictions beyond the observed range, for missing values and unseen levels",
+            records, max_rows=5 * self.max_figure_features,
+            caption=("change: PDP at the point minus the PDP at the nearest end of the observed range; for a "
+                     "missing value or unseen level, how far the PDP lies outside the range of in-range PDP "
+                     "values (0 when inside)."))
+
+    def _budget_note(self, m: PartialDependenceMeasurement) -> str:
+        capped = m.rows_sampled < min(self.rows, m.rows_available)
+        return f", reduced to keep within max_model_rows = {self.max_model_rows:,}" if capped else ""
+
+    def _notes(self, m: PartialDependenceMeasurement, rejected: list[str]) -> tuple[str, ...]:
+        notes = [
+            f"PDP and ICE on a seeded random sample of {m.rows_sampled} of {m.rows_available} {m.sample_split} rows "
+            f"(option rows = {self.rows}{self._budget_note(m)}); every feature is set to each grid value for "
+            f"every sampled row, one batched model call per feature.",
+            f"Grid: up to {self.grid_size} quantiles of the feature in the {m.domain_split} data, "
+            f"{self.outside_points} points each side beyond the observed range (up to "
+            f"{self.outside_fraction:.0%} of its span) and a missing value (NaN); categorical features: the "
+            f"{self.max_levels} most frequent levels, an unseen level and a missing value (None).",
+            f"ALE: first-order accumulated local effects of numeric features over up to {self.ale_bins} "
+            "quantile bins of the sample, centred on the mean prediction.",
+        ]
+        if m.link == "logit":
+            notes.append("Interaction share is measured on the log-odds scale (probabilities clipped to "
+                         "[0.01, 0.99]), so the logistic link alone does not count as an interaction; other "
+                         "thresholds are in probability units.")
+        else:
+            notes.append(f"Thresholds are scaled by the target's standard deviation ({m.scale:.4g}).")
+        if rejected:
+            errs = {fm.errors.get(MISSING, "") for fm in m.metrics if fm.feature in rejected}
+            notes.append(f"The model rejects missing values for: {', '.join(rejected)} "
+                         f"({'; '.join(sorted(e for e in errs if e))}).")
+        unseen_rejected = [fm.feature for fm in m.metrics if fm.status.get(UNSEEN) == "rejected"]
+        if unseen_rejected:
+            notes.append(f"The model rejects an unseen level for: {', '.join(unseen_rejected)}.")
+        out_rejected = [fm.feature for fm in m.metrics if "rejected" in (fm.status.get(BELOW), fm.status.get(ABOVE))]
+        if out_rejected:
+            notes.append(f"The model rejects values beyond the observed range for: {', '.join(out_rejected)}.")
+        nonfinite = [fm.feature for fm in m.metrics if "non-finite" in fm.status.values()]
+        if nonfinite:
+            notes.append(f"The model returns non-finite scores beyond the observed range or for missing values "
+                         f"of: {', '.join(nonfinite)}.")
+        capped = [f"{fm.feature} ({fm.levels_dropped} more)" for fm in m.metrics if fm.levels_dropped]
+        if capped:
+            notes.append(f"Rare levels left off the grid: {', '.join(capped)}.")
+        if m.monotone_unchecked:
+            notes.append(f"Declared monotone but categorical without an order, so not checked: "
+                         f"{', '.join(m.monotone_unchecked)}.")
+        for feature, reason in m.not_analysed:
+            notes.append(f"{feature} not analysed: {reason}.")
+        if len(m.dependences) > self.max_figure_features:
+            notes.append(f"The figure shows the {self.max_figure_features} most important of "
+                         f"{len(m.dependences)} features (option max_figure_features); the tables list all.")
+        return tuple(notes)
+
+
+CHECKS = (PartialDependenceCheck,)
+
+FIGURE_PANELS = 6  # panels per figure: two rows of three fit an A4 page unscaled
+
+
+def _figure_name(k: int) -> str:
+    return "pdp_ice" if k == 0 else f"pdp_ice_{k + 1}"
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def _importance(fm: DependenceMetrics) -> float:
+    return fm.effect
+
+
+def _score_word(m: PartialDependenceMeasurement) -> str:
+    return "predicted probability" if m.task == "classification" else "prediction"
+
+
+def _num(x: Any) -> str:
+    if x is None:
+        return "n/a"
+    if not isinstance(x, (int, float, np.integer, np.floating)) or isinstance(x, bool):
+        return str(x)
+    x = float(x)
+    if not np.isfinite(x):
+        return "n/a"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if x == int(x) and abs(x) < 1000:
+        return str(int(x))
+    return f"{x:.3g}"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _signed(x: float) -> str:
+    return ("+" if x > 0 else "") + _num(x)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _where(kind: str, feature: str) -> str:
+    return {BELOW: f"below the observed range of {feature}", ABOVE: f"above the observed range of {feature}",
+            MISSING: f"for a missing {feature}", UNSEEN: f"for an unseen level of {feature}"}[kind]
+
+
+_REASONS = {"jump": "from the nearest observed value, a jump",
+            "reversal": "from the nearest observed value, against the in-range trend",
+            "outside": "beyond every value the observed range produces"}
+
+
+def _verb(item: tuple[str, float, str]) -> str:
+    _, change, reason = item
+    if reason == "reversal":
+        return f"turns against the in-range trend ({_signed(change)})"
+    if reason == "outside":
+        return f"lies {_num(abs(change))} {'above' if change > 0 else 'below'} anything the observed values give"
+    return f"jumps by {_signed(change)}"
+
+
+def _largest(a: float, b: float) -> float | None:
+    vals = [v for v in (a, b) if np.isfinite(v)]
+    return max(vals, key=abs) if vals else None
+
+
+def _status_or(fm: DependenceMetrics, kind: str, value: float) -> Any:
+    status = fm.status.get(kind)
+    if status is None:
+        return None
+    return value if status == "ok" else status
+
+
+def _number_or_none(v: Any) -> Any:
+    return float(v) if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) else v
+
+
+def _r(x: Any) -> Any:
+    """Four significant digits for tables; text and None unchanged."""
+    if isinstance(x, (float, np.floating)) and np.isfinite(x):
+        return float(f"{float(x):.4g}")
+    return x
+
+
+def _display(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "missing"
+    return value
+
