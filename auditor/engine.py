@@ -130,6 +130,9 @@ def audit_info(ctx: AuditContext) -> AuditInfo:
         positive_class=_plain(ctx.positive_class), favorable=_plain(ctx.favorable), threshold=ctx.threshold,
         test=ds(ctx.test_file, ctx.test), train=ds(ctx.train_file, ctx.train),
         config_path=cfg.source, config_sha256=cfg.sha256, config_text=config_text, environment=environment(),
+        id_column=cfg.data.id, reference=tuple(sorted((str(k), str(v)) for k, v in cfg.data.reference.items())),
+        monotone=tuple(sorted((str(k), int(v)) for k, v in cfg.expect.monotone.items())),
+        immutable=tuple(cfg.expect.immutable),
     )
 
 

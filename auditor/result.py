@@ -67,6 +67,10 @@ class AuditInfo:
     config_sha256: str
     config_text: str
     environment: dict[str, Any] = field(default_factory=dict)
+    id_column: str | None = None
+    reference: tuple[tuple[str, str], ...] = ()  # protected column -> reference group
+    monotone: tuple[tuple[str, int], ...] = ()  # declared monotone features and direction
+    immutable: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ MAX_TABLE_ROWS = 60  # WeasyPrint costs about 10 ms per row; findings.json keeps
 SMALL_TABLE_ROWS = 15  # tables up to this many rows are kept on one page
 
 SEVERITY_LABELS = {"high": "High", "medium": "Medium", "low": "Low", "info": "Info"}
+NOT_IMPLEMENTED = "not implemented in this version"
 STATUS_LABELS = {"ok": "Ran", "skipped": "Skipped", "error": "Error"}
 
 
@@ -70,7 +71,8 @@ def build_view(result: Any) -> dict[str, Any]:
         "n_findings": len(findings),
         "top_findings": [_finding(f, anchors, check_titles) for f in findings[:TOP_FINDINGS]],
         "more_findings": max(0, len(findings) - TOP_FINDINGS),
-        "check_counts": {"total": len(checks), **status_counts},
+        "check_counts": {"total": len(checks), **status_counts,
+                         "not_implemented": sum(c.reason == NOT_IMPLEMENTED for c in checks)},
         "scope": _scope(result, checks),
         "families": families,
         "toc": sections,
@@ -147,8 +149,11 @@ def _verdict(result: Any, status_counts: dict[str, int], total: int) -> dict[str
         status_text = (f"{n_err} of {total} checks ended in an error; their results are missing "
                        f"from this report and the audit cannot support sign-off as it stands.")
     else:
+        n_pending = sum(c.reason == NOT_IMPLEMENTED for c in result.checks)
         status_text = (f"All {total} checks ran or were skipped with a reason "
-                       f"({status_counts['ok']} ran, {n_skip} skipped).")
+                       f"({status_counts['ok']} ran, {n_skip} skipped"
+                       + (f", of which {n_pending} are not implemented in this version and were not assessed"
+                          if n_pending else "") + ").")
     return {"gate": gate, "fail_on": fail_on, "gate_text": gate_text, "at_or_above_gate": at_or_above,
             "status": result.status, "status_text": status_text, "exit_code": int(result.exit_code)}
 
@@ -329,6 +334,12 @@ def _scope(result: Any, checks: list[CheckResult]) -> dict[str, Any]:
         "n_features": len(i.features),
         "n_categorical": sum(f in categorical for f in i.features),
         "protected": [{"name": _text(p), "is_feature": p in set(i.features)} for p in i.protected],
+        "id_column": _text(i.id_column) if i.id_column else "",
+        "reference": [{"column": _text(c), "group": _text(g)} for c, g in i.reference],
+        "expectations": ([{"feature": _text(f), "text": "must not decrease as it grows" if d > 0
+                           else "must not increase as it grows", "kind": "monotone"} for f, d in i.monotone]
+                         + [{"feature": _text(f), "text": "immutable (never changed by searches)", "kind": "immutable"}
+                            for f in i.immutable]),
         "checks": [{"id": c.id, "title": _text(c.title) or c.id, "anchor": check_anchor(c.id),
                     "status": c.status.value, "status_label": STATUS_LABELS[c.status.value],
                     "duration_s": _float(c.duration_s),
