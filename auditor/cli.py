@@ -147,7 +147,8 @@ def _audit(console: "Console", config_path: Path, *, out: Path | None, seed: int
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=max(1, min(4, os.cpu_count() or 1))):
-        result = audit.run(progress=_progress(console))
+        with _RichProgress(console, total=len(audit.registry.ids())) as progress:
+            result = audit.run(progress=progress)
     if debug:
         for cid, tb in audit.tracebacks.items():
             console.print(f"[bold red]{cid} traceback:[/]\n{tb}", markup=True, highlight=False)
@@ -180,23 +181,29 @@ def _out_dir(config, out: Path | None, force: bool) -> Path:
 
 
 class _RichProgress:
-    """Live progress on stderr: the running check and its elapsed time; one line per finished check."""
+    """Live progress on stderr (check name, count, elapsed) and one line per finished check."""
 
-    def __init__(self, console: "Console") -> None:
+    def __init__(self, console: "Console", total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         self.console = console
-        self.status = None
-        self.t0 = 0.0
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True,
+                                 disable=not console.is_terminal)
+        self.task = self.progress.add_task("starting", total=total)
+
+    def __enter__(self) -> "_RichProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
 
     def started(self, check_id: str, title: str) -> None:
-        self.t0 = time.perf_counter()
-        if self.console.is_terminal:
-            self.status = self.console.status(f"{check_id} · {title}", spinner="dots")
-            self.status.start()
+        self.progress.update(self.task, description=check_id)
 
     def finished(self, result: "CheckResult") -> None:
-        if self.status is not None:
-            self.status.stop()
-            self.status = None
+        self.progress.advance(self.task)
         status = result.status.value
         style = {"ok": "green", "error": "bold red", "skipped": "dim"}[status]
         worst = max((f.severity.rank for f in result.findings), default=-1)
@@ -213,10 +220,6 @@ def _esc(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
-
-
-def _progress(console: "Console") -> _RichProgress:
-    return _RichProgress(console)
 
 
 def _summary(console: "Console", result: "AuditResult", written: dict[str, Path], seconds: float) -> None:

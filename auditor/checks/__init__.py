@@ -7,10 +7,10 @@ from .base import CONTRACT_CHECKS, Check, CheckRegistry, placeholder
 
 def default_registry() -> CheckRegistry:
     """Every check this version has, plus honest placeholders for contract ids not built yet."""
-    from . import benchmark, data, explain, performance, residual, sensitivity
+    from . import benchmark, data, explain, fairness, performance, residual, security, sensitivity
 
     registry = CheckRegistry()
-    for module in (data, performance, sensitivity, residual, benchmark, explain):
+    for module in (data, performance, sensitivity, residual, fairness, benchmark, security, explain):
         for cls in module.CHECKS:
             registry.add(cls)
     for check_id, title in CONTRACT_CHECKS:

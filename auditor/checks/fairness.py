@@ -1,0 +1,3 @@
+"""Placeholder until the checks are built; the registry reports them as not implemented."""
+
+CHECKS: tuple = ()
