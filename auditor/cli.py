@@ -146,7 +146,9 @@ def _audit(console: "Console", config_path: Path, *, out: Path | None, seed: int
 
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=max(1, min(4, os.cpu_count() or 1))):
+    # One BLAS/OpenMP thread: the checks make many small batched model calls, where extra threads
+    # only spin and, on a busy machine, slow a call down by orders of magnitude.
+    with threadpool_limits(limits=_threads()):
         with _RichProgress(console, total=len(audit.registry.ids())) as progress:
             result = audit.run(progress=progress)
     if debug:
@@ -157,6 +159,14 @@ def _audit(console: "Console", config_path: Path, *, out: Path | None, seed: int
         written = result.write(out_dir, config.report.formats)
     _summary(console, result, written, time.perf_counter() - t0)
     return result.exit_code
+
+
+def _threads() -> int:
+    """Threads for BLAS/OpenMP inside model calls: AUDITOR_THREADS if set, else 1."""
+    try:
+        return max(1, int(os.environ.get("AUDITOR_THREADS", "1")))
+    except ValueError:
+        return 1
 
 
 def _out_dir(config, out: Path | None, force: bool) -> Path:

@@ -153,3 +153,13 @@ def test_pure_interaction_is_found_as_a_pair():
     search = find_weak_segments(X, y, pred, task="regression", categorical=[], min_support=80)
     top = search.segments[0]
     assert set(top.features) == {"a", "b"} and " & " in top.definition
+
+
+def test_coding_of_a_spike_at_the_minimum():
+    """Mostly zeros with a long tail (like capital gains): every quantile edge sits at zero."""
+    from auditor.analysis.segments import fit_coding
+
+    values = pd.Series([0.0] * 95 + list(np.arange(1, 11) * 1000.0))
+    coding = fit_coding(values, feature="gain", categorical=False, n_bins=5)
+    assert coding.kind == "binned" and len(coding.edges) == 1
+    assert coding.labels[0] == "gain < 1,000" or coding.labels[0].startswith("gain < 1")

@@ -129,6 +129,8 @@ def fit_coding(values: pd.Series, *, feature: str, categorical: bool, n_bins: in
     qs = np.quantile(v, np.arange(1, n_bins) / n_bins)
     edges = np.unique(qs)
     edges = edges[edges > distinct[0]]  # an edge at the minimum would leave the first bin empty
+    if edges.size == 0:  # a spike at the minimum (e.g. mostly zeros): split it from the rest
+        edges = distinct[1:2]
     labels: list[str] = []
     for i in range(edges.size + 1):
         if i == 0:
