@@ -87,6 +87,27 @@ def demo(
                            force=force, debug=debug, demo=True))
 
 
+@app.command("checks")
+def list_checks() -> None:
+    """List every check id with its options and defaults (set them under [checks."<id>"])."""
+    from dataclasses import MISSING, fields
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from .checks import default_registry
+
+    out = Console(highlight=False, soft_wrap=True)
+    registry = default_registry()
+    for check_id in registry.ids():
+        cls = registry[check_id]
+        state = "" if registry.implemented(check_id) else "  [dim](not implemented in this version)[/]"
+        out.print(f"[bold]{check_id}[/]  {escape(cls.title)}{state}")
+        for f in fields(cls):
+            default = f.default if f.default is not MISSING else "(required)"
+            out.print(f"    {f.name} = {default!r}")
+
+
 def _main(config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None, formats: str | None,
           force: bool, debug: bool, demo: bool) -> int:
     console = _console()

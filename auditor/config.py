@@ -249,10 +249,11 @@ def load_config(path: str | Path) -> AuditConfig:
                         sha256=hashlib.sha256(data).hexdigest())
 
 
-def validate_check_options(config: AuditConfig, known: Mapping[str, tuple[str, ...]]) -> None:
-    """Check ids in ``skip`` and ``[checks."<id>"]`` and their option names against the registry.
+def validate_check_options(config: AuditConfig, known: Mapping[str, Any]) -> None:
+    """Check ids in ``skip`` and ``[checks."<id>"]``, their option names and value types.
 
-    ``known`` maps each check id to the names of its options.
+    ``known`` maps each check id to its options: a mapping of name -> default (types are checked
+    against the default), or just a sequence of names.
     """
     ids = sorted(known)
     for cid in config.checks.skip:
@@ -266,3 +267,27 @@ def validate_check_options(config: AuditConfig, known: Mapping[str, tuple[str, .
                 valid = list(known[cid])
                 hint = _suggest(key, valid) or (f" (valid: {', '.join(valid)})" if valid else " (this check has no options)")
                 raise ConfigError(f"unknown config key 'checks.\"{cid}\".{key}'{hint}")
+            if isinstance(known[cid], Mapping):
+                _check_option_type(f'checks."{cid}".{key}', opts[key], known[cid][key])
+
+
+def _check_option_type(key: str, value: Any, default: Any) -> None:
+    if default is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+        what = "true or false"
+    elif isinstance(default, (int, float)):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(default, int) and ok and not isinstance(value, int):
+            ok, what = False, "a whole number"
+        else:
+            what = "a number"
+    elif isinstance(default, str):
+        ok, what = isinstance(value, str), "a string"
+    elif isinstance(default, (tuple, list)):
+        ok, what = isinstance(value, list), "a list"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"config key '{key}' must be {what}; got {value!r}")

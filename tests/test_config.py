@@ -83,3 +83,12 @@ def test_load_config_reports_toml_errors(tmp_path: Path) -> None:
         load_config(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_check_option_types_follow_the_defaults() -> None:
+    known = {"data.drift": {"psi_high": 0.25, "rows": 500, "figure": True}}
+    validate_check_options(parse({"checks": {"data.drift": {"psi_high": 1, "rows": 100, "figure": False}}}), known)
+    for bad, match in ((("psi_high", "high"), "must be a number"), (("rows", 10.5), "whole number"),
+                       (("figure", 1), "true or false")):
+        with pytest.raises(ConfigError, match=match):
+            validate_check_options(parse({"checks": {"data.drift": {bad[0]: bad[1]}}}), known)

@@ -121,8 +121,12 @@ class CheckRegistry:
         order = [cid for cid, _ in CONTRACT_CHECKS if cid in self._checks]
         return order + sorted(c for c in self._checks if c not in order)
 
-    def option_names(self) -> dict[str, tuple[str, ...]]:
-        return {cid: cls.option_names() for cid, cls in self._checks.items()}
+    def option_names(self) -> dict[str, dict[str, Any]]:
+        """Each check's options with their defaults (for validating ``[checks."<id>"]``)."""
+        from dataclasses import MISSING
+
+        return {cid: {f.name: (None if f.default is MISSING else f.default) for f in fields(cls)}
+                for cid, cls in self._checks.items()}
 
     def implemented(self, check_id: str) -> bool:
         return not issubclass(self._checks[check_id], NotImplementedCheck)
