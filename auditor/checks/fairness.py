@@ -1,3 +1,1006 @@
-"""Placeholder until the checks are built; the registry reports them as not implemented."""
+"""Fairness checks: disparate impact, error-rate parity, and proxies for protected attributes.
 
-CHECKS: tuple = ()
+The disparate impact analysis of the model-debugging method (Hall et al.): outcome rates by group
+against a reference group with practical (adverse impact ratio, standardized mean difference) and
+statistical significance; error rates and calibration by group; and features that let the model
+reconstruct a protected attribute it is not given. Each check measures with
+``auditor.analysis.group_metrics`` / ``auditor.analysis.proxy`` and judges the measurement with
+its thresholds (dataclass fields); ``judge`` is a pure function of the measurement.
+
+Common rules: protected columns come from ``[data] protected``; missing values form the group
+``(missing)``; numeric columns with many values are banded (see ``make_groupings``); groups with
+fewer than ``min_group_size`` rows are shown in the tables but get no finding; pairs of protected
+columns are analysed as intersections, and an intersectional group gets a finding only when it is
+more severe than each of its two groups alone (otherwise the single-column finding says it all).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+import numpy as np
+
+from ..analysis.group_metrics import (DisparateImpactResult, ErrorParityResult, GroupErrors, Grouping, GroupingPlan,
+                                      MeanDifferenceResult, disparate_impact, error_parity, holm, level_text,
+                                      make_groupings, mean_difference)
+from ..analysis.proxy import ProxyResult, permutation_shift, proxy_analysis
+from ..findings import Evidence, Finding, Severity, Table
+from .base import Check
+
+if TYPE_CHECKING:
+    from ..context import AuditContext
+
+_MAX_ROWS = 60
+
+
+# ---- formatting ----------------------------------------------------------------------------------
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
+
+
+def _f(x: float, digits: int = 2) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _signed(x: float, digits: int = 2) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:+.{digits}f}".replace("-", "−")
+
+
+def _p(p: float) -> str:
+    if p is None or not math.isfinite(p):
+        return "p n/a"
+    return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
+
+
+def _sig(x: float, digits: int = 3) -> float:
+    return float(f"{x:.{digits}g}") if x is not None and math.isfinite(x) else x
+
+
+def _who(g: Grouping, group: str) -> str:
+    """'sex = female' or 'sex = female and age_band = under 25'."""
+    return " and ".join(f"{c} = {v}" for c, v in g.part_pairs(group))
+
+
+def _fid(check_id: str, g: Grouping, group: str, suffix: str = "") -> str:
+    return f"{check_id}/" + "&".join(f"{c}={v}" for c, v in g.part_pairs(group)) + suffix
+
+
+def _note(g: Grouping, group: str, count: int, min_size: int, ref_count: int) -> str:
+    if group == g.reference:
+        return "reference" + (" (too few rows)" if ref_count < min_size else "")
+    return f"below {min_size} rows: no finding" if count < min_size else ""
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def _adjust(tests: list[tuple[tuple[str, ...], float]]) -> dict[tuple[str, ...], float]:
+    """Holm-adjusted p-values of a family of tests, by key."""
+    return dict(zip((k for k, _ in tests), (float(v) for v in holm([p for _, p in tests]))))
+
+
+def _p_both(p: float, adjusted: float, n_tests: int) -> str:
+    if n_tests <= 1 or not math.isfinite(adjusted):
+        return _p(p)
+    return f"{_p(p)}; {_p(adjusted).replace('p ', 'p_adj ')} after Holm's correction for {n_tests} comparisons"
+
+
+class _Gate:
+    """Single-column findings first; an intersectional group only when more severe than both of
+    its groups alone."""
+
+    def __init__(self) -> None:
+        self.rank: dict[tuple[str, str], int] = {}
+
+    def admit(self, g: Grouping, group: str, severity: Severity) -> bool:
+        pairs = g.part_pairs(group)
+        if not g.is_intersection:
+            self.rank[pairs[0]] = max(self.rank.get(pairs[0], -1), severity.rank)
+            return True
+        return severity.rank > max(self.rank.get(p, -1) for p in pairs)
+
+
+@dataclass
+class _GroupedCheck(Check):
+    """Options every fairness check shares (how rows are grouped)."""
+
+    min_group_size: int = 30  # smaller groups are shown but get no finding
+    max_levels: int = 10  # a numeric protected column with more values is banded
+    numeric_bins: int = 4  # quantile bands for such a column (unless bands gives cut points)
+    bands: dict = field(default_factory=dict)  # e.g. { age = [25, 40, 60] }: fixed cut points per column
+    intersections: bool = True  # analyse pairs of protected columns
+    max_intersection_groups: int = 20
+    alpha: float = 0.05  # significance level, applied to Holm-adjusted p-values
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        if not ctx.protected:
+            return "no protected columns declared ([data] protected)"
+        return None
+
+    def _plan(self, ctx: "AuditContext") -> GroupingPlan:
+        for col, cuts in self.bands.items():
+            if col not in ctx.protected:
+                raise ValueError(f"option bands names '{col}', which is not a protected column ([data] protected)")
+            if not isinstance(cuts, (list, tuple)) or not cuts or \
+                    not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in cuts):
+                raise ValueError(f"option bands.{col} must be a list of cut points (numbers), e.g. [25, 40, 60]")
+        return make_groupings(ctx.frame("test"), ctx.protected, reference=ctx.config.data.reference,
+                              max_levels=self.max_levels, n_bins=self.numeric_bins, bands=self.bands,
+                              min_group_size=self.min_group_size, intersections=self.intersections,
+                              max_intersection_groups=self.max_intersection_groups)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the favorable outcome maps onto the model's outputs (classification)."""
+
+    target: str
+    favorable: str  # the favorable class, as text
+    positive: str
+    favorable_is_positive: bool
+    threshold: float
+    decision: np.ndarray  # 1 where the decision is the favorable outcome
+    p_favorable: np.ndarray  # P(favorable class)
+    observed: np.ndarray  # 1 where the actual outcome is the favorable class
+
+    @property
+    def label(self) -> str:
+        return f"{self.target} = {self.favorable}"
+
+
+def favorable_outcome(ctx: "AuditContext") -> Outcome:
+    """Favorable decisions, P(favorable) and observed favorable outcomes on the test data.
+
+    The decision is the favorable one when the predicted label is the favorable class: for a
+    favorable positive class when P(positive) >= threshold, otherwise (binary) when it is below.
+    """
+    preds = ctx.predictions("test")
+    pos_is_fav = _same(ctx.favorable, ctx.positive_class)
+    y_pos = ctx.y_binary("test").astype(bool)
+    if pos_is_fav:
+        decision, p_fav, observed = preds.label == 1, preds.score, y_pos
+    elif len(ctx.classes) <= 2:
+        decision, p_fav, observed = preds.label == 0, 1.0 - preds.score, ~y_pos
+    else:  # multi-class, favorable is one of the non-positive classes
+        idx = [i for i, c in enumerate(ctx.classes) if _same(c, ctx.favorable)][0]
+        proba = preds.proba
+        decision = (preds.label == 0) & (np.argmax(np.where(np.arange(proba.shape[1]) == ctx.classes.index(
+            ctx.positive_class), -1, proba), axis=1) == idx)
+        p_fav = proba[:, idx]
+        raw = ctx.frame("test")[ctx.target]
+        observed = np.array([_same(v, ctx.favorable) for v in raw.to_numpy()])
+    return Outcome(target=ctx.target, favorable=level_text(ctx.favorable), positive=level_text(ctx.positive_class),
+                   favorable_is_positive=pos_is_fav, threshold=float(ctx.threshold),
+                   decision=np.asarray(decision, dtype=bool), p_favorable=np.asarray(p_fav, dtype=float),
+                   observed=np.asarray(observed, dtype=bool))
+
+
+_DI_REMEDIATION = (
+    "Establish whether a legitimate business need explains the difference, and document it.",
+    "Look for a less discriminatory alternative: models without the features that act as proxies "
+    "(fairness.proxy), with different hyperparameters or a different threshold; compare their adverse impact "
+    "ratios and accuracy.",
+    "Confirm on more data and monitor the adverse impact ratio after deployment.",
+)
+
+
+# =================================================================================================
+# fairness.disparate_impact
+# =================================================================================================
+
+@dataclass(frozen=True)
+class DisparateImpactMeasurement:
+    task: str
+    outcome: Outcome | None  # classification
+    higher_is_favorable: bool
+    target: str
+    results: tuple[DisparateImpactResult | MeanDifferenceResult, ...]
+    notes: tuple[str, ...]
+    n_rows: int
+    adjusted: Mapping[tuple[str, ...], float] = field(default_factory=dict)  # (grouping, group) -> Holm p
+
+    def p_adjusted(self, grouping: Grouping, group: str) -> float:
+        return self.adjusted.get((grouping.name, group), float("nan"))
+
+
+@dataclass
+class DisparateImpactCheck(_GroupedCheck):
+    """Outcome rates by group of each protected column (and pairs of them) against a reference group.
+
+    Classification: the favorable-decision rate per group, the adverse impact ratio AIR = group
+    rate / reference rate (reference from ``[data] reference``, else the largest group), a two-sided
+    Fisher exact test of the two rates, the standardized mean difference of P(favorable), and the
+    observed favorable rate for context. p-values are Holm-adjusted over all groups tested, so many
+    groups (and intersections) do not produce chance findings. Only disadvantaged groups (AIR < 1)
+    are judged: ``high`` when AIR < ``min_ratio`` and p < ``alpha``; ``medium`` when AIR <
+    ``min_ratio`` but not significant (the disparity cannot be ruled out); ``low`` when AIR <
+    ``low_ratio`` and significant.
+
+    Regression: the standardized mean difference (SMD) of the prediction, (group mean − reference
+    mean) / SD of the prediction over all test rows, with a Welch t-test; higher predictions are
+    favorable unless ``higher_is_favorable = false``. For a disadvantaged group: ``high`` when
+    |SMD| >= ``high_smd`` and significant, ``medium`` when |SMD| >= ``high_smd`` but not significant
+    or |SMD| >= ``medium_smd`` and significant.
+    """
+
+    id: ClassVar[str] = "fairness.disparate_impact"
+    title: ClassVar[str] = "Disparate impact"
+
+    min_ratio: float = 0.8  # the four-fifths rule
+    low_ratio: float = 0.9
+    high_smd: float = 0.5
+    medium_smd: float = 0.2
+    higher_is_favorable: bool = True  # regression only
+
+    def measure(self, ctx: "AuditContext") -> DisparateImpactMeasurement:
+        plan = self._plan(ctx)
+        results: list[DisparateImpactResult | MeanDifferenceResult] = []
+        outcome = None
+        if ctx.is_classification:
+            outcome = favorable_outcome(ctx)
+            for g in plan.groupings:
+                results.append(disparate_impact(g, outcome.decision, outcome.p_favorable,
+                                                observed_favorable=outcome.observed,
+                                                min_group_size=self.min_group_size))
+        else:
+            pred = ctx.predictions("test").score
+            observed = np.asarray(ctx.y("test"), dtype=float)
+            for g in plan.groupings:
+                results.append(mean_difference(g, pred, observed=observed, higher_is_favorable=self.higher_is_favorable,
+                                               min_group_size=self.min_group_size))
+        tests = [((res.grouping.name, r.group), r.p_value) for res in results for r in res.rows
+                 if r.eligible and not r.is_reference and math.isfinite(r.p_value)]
+        return DisparateImpactMeasurement(task=ctx.task, outcome=outcome, higher_is_favorable=self.higher_is_favorable,
+                                          target=ctx.target, results=tuple(results), notes=plan.notes,
+                                          n_rows=len(ctx.frame("test")), adjusted=_adjust(tests))
+
+    # -- judgement --
+    def severity_air(self, air: float, p: float) -> Severity | None:
+        if not math.isfinite(air) or air >= 1:
+            return None
+        sig = math.isfinite(p) and p < self.alpha
+        if air < self.min_ratio:
+            return Severity.HIGH if sig else Severity.MEDIUM
+        if air < self.low_ratio and sig:
+            return Severity.LOW
+        return None
+
+    def severity_smd(self, smd: float, p: float, higher_is_favorable: bool) -> Severity | None:
+        d = smd if higher_is_favorable else -smd
+        if not math.isfinite(d) or d >= 0:
+            return None
+        sig = math.isfinite(p) and p < self.alpha
+        if -d >= self.high_smd:
+            return Severity.HIGH if sig else Severity.MEDIUM
+        if -d >= self.medium_smd and sig:
+            return Severity.MEDIUM
+        return None
+
+    def judge(self, m: DisparateImpactMeasurement) -> list[Finding]:
+        gate = _Gate()
+        out: list[Finding] = []
+        for res in sorted(m.results, key=lambda r: r.grouping.is_intersection):
+            g = res.grouping
+            for row in res.rows:
+                if row.is_reference or not row.eligible:
+                    continue
+                p = m.p_adjusted(g, row.group)
+                if isinstance(res, DisparateImpactResult):
+                    sev = self.severity_air(row.air, p)
+                else:
+                    sev = self.severity_smd(row.smd, p, m.higher_is_favorable)
+                if sev is None or not gate.admit(g, row.group, sev):
+                    continue
+                if isinstance(res, DisparateImpactResult):
+                    out.append(self._air_finding(m, res, row.group, sev))
+                else:
+                    out.append(self._smd_finding(m, res, row.group, sev))
+        return out
+
+    def _air_finding(self, m: DisparateImpactMeasurement, res: DisparateImpactResult, group: str,
+                     sev: Severity) -> Finding:
+        g, row, ref = res.grouping, res.row(group), res.row(res.grouping.reference)
+        o = m.outcome
+        p_adj = m.p_adjusted(g, group)
+        sig = math.isfinite(p_adj) and p_adj < self.alpha
+        ptext = _p_both(row.p_value, p_adj, len(m.adjusted))
+        bound = self.min_ratio if row.air < self.min_ratio else self.low_ratio
+        obs_ratio = (row.observed_favorable_rate / ref.observed_favorable_rate
+                     if ref.observed_favorable_rate > 0 else float("nan"))
+        if math.isfinite(obs_ratio) and obs_ratio < self.min_ratio:
+            more = "even more" if obs_ratio < row.air else "too"
+            context = (f"The actual outcomes differ {more} ({_pct(row.observed_favorable_rate)} against "
+                       f"{_pct(ref.observed_favorable_rate)}, ratio {_f(obs_ratio)}): the model reproduces a difference "
+                       "present in the data, which still needs a business justification.")
+        else:
+            context = (f"The actual favorable outcome rates are {_pct(row.observed_favorable_rate)} against "
+                       f"{_pct(ref.observed_favorable_rate)} (ratio {_f(obs_ratio)}), so the model's decisions "
+                       "separate the groups more than the outcomes do.")
+        stat = (f"The difference is statistically significant (Fisher exact test, {ptext})." if sig else
+                f"The difference is not statistically significant ({ptext}): with {row.count:,} rows the "
+                "data cannot rule it out either, so it needs a closer look, not a dismissal.")
+        return Finding(
+            id=_fid(self.id, g, group), check=self.id, severity=sev,
+            title=(f"Adverse impact ratio {_f(row.air)} for {_who(g, group)} (below {bound:.2f})"),
+            summary=(f"The model gives the favorable outcome ({o.label}) to {_pct(row.favorable_rate)} of the "
+                     f"{row.count:,} test rows with {_who(g, group)}, against {_pct(ref.favorable_rate)} of the "
+                     f"{ref.count:,} rows of the reference group {_who(g, g.reference)}: an adverse impact ratio of "
+                     f"{_f(row.air)} (the four-fifths rule asks for at least {self.min_ratio:.2f}). {stat} "
+                     f"The mean predicted probability of the favorable outcome is lower by {_f(-row.smd)} standard "
+                     f"deviations (SMD {_signed(row.smd)}). {context}"),
+            features=g.columns, groups=g.part_pairs(group),
+            metrics={"adverse_impact_ratio": row.air, "p_value": row.p_value, "p_value_adjusted": p_adj,
+                     "favorable_rate": row.favorable_rate,
+                     "reference_favorable_rate": ref.favorable_rate, "count": row.count,
+                     "reference_count": ref.count, "smd": row.smd,
+                     "observed_favorable_rate": row.observed_favorable_rate,
+                     "reference_observed_favorable_rate": ref.observed_favorable_rate},
+            remediation=_DI_REMEDIATION, evidence=("by_group", "adverse_impact_ratio"))
+
+    def _smd_finding(self, m: DisparateImpactMeasurement, res: MeanDifferenceResult, group: str,
+                     sev: Severity) -> Finding:
+        g, row, ref = res.grouping, res.row(group), res.row(res.grouping.reference)
+        p_adj = m.p_adjusted(g, group)
+        sig = math.isfinite(p_adj) and p_adj < self.alpha
+        ptext = _p_both(row.p_value, p_adj, len(m.adjusted))
+        direction = "lower" if row.difference < 0 else "higher"
+        favorable = "higher" if m.higher_is_favorable else "lower"
+        return Finding(
+            id=_fid(self.id, g, group), check=self.id, severity=sev,
+            title=f"Predictions {abs(row.smd):.2f} SD {direction} for {_who(g, group)} (SMD {_signed(row.smd)})",
+            summary=(f"The mean prediction for the {row.count:,} test rows with {_who(g, group)} is {row.mean_prediction:.4g}, "
+                     f"against {ref.mean_prediction:.4g} for the {ref.count:,} rows of the reference group "
+                     f"{_who(g, g.reference)}: a standardized mean difference of {_signed(row.smd)} (difference over "
+                     f"the SD of the prediction, {res.prediction_sd:.4g}); {favorable} predictions are favorable, so "
+                     f"the group is disadvantaged. " +
+                     (f"Welch t-test {ptext}." if sig else
+                      f"Not statistically significant ({ptext}), so it cannot be ruled out either.") +
+                     f" The actual mean target is {row.mean_observed:.4g} against {ref.mean_observed:.4g}."),
+            features=g.columns, groups=g.part_pairs(group),
+            metrics={"smd": row.smd, "p_value": row.p_value, "p_value_adjusted": p_adj,
+                     "mean_prediction": row.mean_prediction,
+                     "reference_mean_prediction": ref.mean_prediction, "count": row.count,
+                     "reference_count": ref.count, "mean_observed": row.mean_observed,
+                     "reference_mean_observed": ref.mean_observed},
+            remediation=_DI_REMEDIATION, evidence=("by_group", "standardized_mean_difference"))
+
+    # -- evidence --
+    def evidence(self, m: DisparateImpactMeasurement) -> Evidence:
+        from ..plots.fairness import air_figure, smd_figure
+
+        records = []
+        metrics: dict[str, Any] = {"groupings": len(m.results)}
+        if m.task == "classification":
+            airs = []
+            for res in m.results:
+                g = res.grouping
+                ref_n = g.count(g.reference)
+                for r in res.rows:
+                    records.append({"column": g.name, "group": r.group, "count": r.count,
+                                    "favorable_rate": _sig(r.favorable_rate), "air": _sig(r.air),
+                                    "p_value": _sig(r.p_value), "p_adjusted": _sig(m.p_adjusted(g, r.group)),
+                                    "smd": _sig(r.smd),
+                                    "observed_favorable_rate": _sig(r.observed_favorable_rate),
+                                    "note": _note(g, r.group, r.count, self.min_group_size, ref_n)})
+                eligible = [r.air for r in res.rows if r.eligible and not r.is_reference and math.isfinite(r.air)]
+                if eligible and not g.is_intersection:
+                    metrics[f"min_adverse_impact_ratio/{g.name}"] = min(eligible)
+                airs += eligible
+            metrics["min_adverse_impact_ratio"] = min(airs) if airs else float("nan")
+            metrics["overall_favorable_rate"] = float(m.outcome.decision.mean())
+            columns = ("column", "group", "count", "favorable_rate", "air", "p_value", "p_adjusted", "smd",
+                       "observed_favorable_rate", "note")
+            caption = (f"Favorable rate: share of test rows whose decision is the favorable outcome ({m.outcome.label}); "
+                       "air: that rate over the reference group's; p: two-sided Fisher exact test against the reference "
+                       "group; smd: difference of mean P(favorable) in SDs over all rows; observed: share whose actual "
+                       "outcome is favorable.")
+            fig = air_figure(m.results, min_ratio=self.min_ratio, low_ratio=self.low_ratio,
+                             min_group_size=self.min_group_size)
+        else:
+            smds = []
+            for res in m.results:
+                g = res.grouping
+                ref_n = g.count(g.reference)
+                for r in res.rows:
+                    records.append({"column": g.name, "group": r.group, "count": r.count,
+                                    "mean_prediction": _sig(r.mean_prediction, 4), "difference": _sig(r.difference, 4),
+                                    "smd": _sig(r.smd), "p_value": _sig(r.p_value),
+                                    "p_adjusted": _sig(m.p_adjusted(g, r.group)),
+                                    "mean_observed": _sig(r.mean_observed, 4),
+                                    "note": _note(g, r.group, r.count, self.min_group_size, ref_n)})
+                smds += [abs(r.smd) for r in res.rows if r.eligible and not r.is_reference and math.isfinite(r.smd)]
+            metrics["max_abs_smd"] = max(smds) if smds else float("nan")
+            columns = ("column", "group", "count", "mean_prediction", "difference", "smd", "p_value", "p_adjusted",
+                       "mean_observed", "note")
+            caption = ("smd: (group mean − reference mean) / SD of the prediction over all test rows; p: Welch t-test "
+                       "against the reference group; mean_observed: mean actual target.")
+            fig = smd_figure(m.results, high_smd=self.high_smd, medium_smd=self.medium_smd,
+                             min_group_size=self.min_group_size, higher_is_favorable=m.higher_is_favorable)
+        table = Table.from_records("by_group", "Outcomes by group", records, columns=columns, caption=caption,
+                                   max_rows=_MAX_ROWS)
+        notes = list(m.notes)
+        for res in m.results:
+            g = res.grouping
+            notes.append(f"Reference for {g.name}: {g.reference} ({g.reference_source}).")
+        if m.task == "classification":
+            o = m.outcome
+            side = "at or above" if o.favorable_is_positive else "below"
+            notes.append(f"Favorable decision: predicted {o.label}, i.e. P({o.target} = {o.positive}) {side} the "
+                         f"threshold {o.threshold:g}.")
+            notes.append("SMD: standardized mean difference of P(favorable) between a group and the reference, in "
+                         "standard deviations of P(favorable) over all test rows.")
+        notes.append(f"Groups with fewer than {self.min_group_size} rows are listed but get no finding. Significance "
+                     f"is judged at level {self.alpha:g} on Holm-adjusted p-values (p_adjusted) over the "
+                     f"{len(m.adjusted)} groups tested, so many groups do not produce chance findings.")
+        if any(r.grouping.is_intersection for r in m.results):
+            notes.append("An intersectional group gets a finding only when it is more severe than each of its two "
+                         "groups alone.")
+        return Evidence(metrics=metrics, tables=(table,), figures=(fig,) if fig else (), notes=tuple(notes))
+
+
+# =================================================================================================
+# fairness.error_parity
+# =================================================================================================
+
+@dataclass(frozen=True)
+class ErrorParityMeasurement:
+    outcome: Outcome
+    results: tuple[ErrorParityResult, ...]
+    notes: tuple[str, ...]
+    overall_calibration_gap: float
+    adjusted: Mapping[tuple[str, ...], float] = field(default_factory=dict)  # (grouping, group, fnr|fpr) -> Holm p
+    adjusted_calibration: Mapping[tuple[str, ...], float] = field(default_factory=dict)  # (grouping, group)
+
+    def p(self, grouping: Grouping, group: str, rate: str) -> float:
+        table = self.adjusted_calibration if rate == "calibration" else self.adjusted
+        key = (grouping.name, group) if rate == "calibration" else (grouping.name, group, rate)
+        return table.get(key, float("nan"))
+
+
+@dataclass
+class ErrorParityCheck(_GroupedCheck):
+    """Error rates by group (fairlearn ``MetricFrame``: selection rate, TPR, FPR, FNR, accuracy), the
+    equalized-odds difference per column with a bootstrap interval, and calibration by group.
+
+    FNR and FPR are with respect to the positive class; which of them withholds the favorable
+    outcome from people who deserve it depends on the favorable class (FNR when the favorable class
+    is the positive one, FPR otherwise) and the findings say so. Per group and error rate, against
+    the reference group on the rows of the relevant actual class (Fisher exact test, Holm-adjusted
+    over all rate comparisons; both need ``min_class_rows`` such rows): ``high`` when the gap is >= ``high_gap`` and p < ``alpha``;
+    ``medium`` when >= ``medium_gap`` and significant; ``low`` when >= ``high_gap`` but not
+    significant. Calibration in the large by group (mean P(positive) − observed positive rate, with
+    a normal test of the observed count, Holm-adjusted over the groups): ``medium`` when |gap| >=
+    ``calibration_gap`` and significant.
+    """
+
+    id: ClassVar[str] = "fairness.error_parity"
+    title: ClassVar[str] = "Error-rate parity"
+
+    medium_gap: float = 0.10
+    high_gap: float = 0.20
+    calibration_gap: float = 0.10
+    min_class_rows: int = 10  # rows of an actual class needed to compare a rate
+    calibration_bins: int = 5  # equal-count bins of the per-group ECE
+    n_resamples: int = 200  # bootstrap of the equalized-odds difference
+    confidence: float = 0.95
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        if not ctx.is_classification:
+            return ("error-rate parity needs a classifier; this model is a regressor (fairness.disparate_impact "
+                    "compares its predictions by group)")
+        return super().skip_reason(ctx)
+
+    def measure(self, ctx: "AuditContext") -> ErrorParityMeasurement:
+        from ..analysis.group_metrics import calibration_in_the_large
+
+        plan = self._plan(ctx)
+        outcome = favorable_outcome(ctx)
+        preds = ctx.predictions("test")
+        y = ctx.y_binary("test")
+        rng = ctx.rng(self.id)
+        results = tuple(error_parity(g, y, preds.label, preds.score, min_group_size=self.min_group_size,
+                                     min_class_rows=self.min_class_rows, calibration_bins=self.calibration_bins,
+                                     n_resamples=self.n_resamples, confidence=self.confidence, rng=rng)
+                        for g in plan.groupings)
+        rate_tests, cal_tests = [], []
+        for res in results:
+            ref = res.row(res.grouping.reference)
+            for r in res.rows:
+                if not r.eligible:
+                    continue
+                if math.isfinite(r.calibration_p):
+                    cal_tests.append(((res.grouping.name, r.group), r.calibration_p))
+                if r.is_reference:
+                    continue
+                if min(r.n_pos, ref.n_pos) >= self.min_class_rows and math.isfinite(r.fnr_p):
+                    rate_tests.append(((res.grouping.name, r.group, "fnr"), r.fnr_p))
+                if min(r.n_neg, ref.n_neg) >= self.min_class_rows and math.isfinite(r.fpr_p):
+                    rate_tests.append(((res.grouping.name, r.group, "fpr"), r.fpr_p))
+        return ErrorParityMeasurement(outcome=outcome, results=results, notes=plan.notes,
+                                      overall_calibration_gap=calibration_in_the_large(y, preds.score)[0],
+                                      adjusted=_adjust(rate_tests), adjusted_calibration=_adjust(cal_tests))
+
+    # -- judgement --
+    def severity_gap(self, gap: float, p: float) -> Severity | None:
+        if not math.isfinite(gap):
+            return None
+        sig = math.isfinite(p) and p < self.alpha
+        if abs(gap) >= self.high_gap:
+            return Severity.HIGH if sig else Severity.LOW
+        if abs(gap) >= self.medium_gap and sig:
+            return Severity.MEDIUM
+        return None
+
+    def severity_calibration(self, gap: float, p: float) -> Severity | None:
+        if math.isfinite(gap) and abs(gap) >= self.calibration_gap and math.isfinite(p) and p < self.alpha:
+            return Severity.MEDIUM
+        return None
+
+    def _rate_severities(self, m: ErrorParityMeasurement, res: ErrorParityResult,
+                         row: GroupErrors) -> dict[str, Severity]:
+        out = {}
+        for rate, gap in (("fnr", row.fnr_gap), ("fpr", row.fpr_gap)):
+            key = (res.grouping.name, row.group, rate)
+            if key in m.adjusted:  # compared: enough rows of the actual class in group and reference
+                s = self.severity_gap(gap, m.adjusted[key])
+                if s:
+                    out[rate] = s
+        return out
+
+    def judge(self, m: ErrorParityMeasurement) -> list[Finding]:
+        errors, calib = _Gate(), _Gate()
+        out: list[Finding] = []
+        for res in sorted(m.results, key=lambda r: r.grouping.is_intersection):
+            g = res.grouping
+            for row in res.rows:
+                if not row.eligible:
+                    continue
+                if not row.is_reference:
+                    sevs = self._rate_severities(m, res, row)
+                    if sevs:
+                        sev = max(sevs.values(), key=lambda s: s.rank)
+                        if errors.admit(g, row.group, sev):
+                            out.append(self._rate_finding(m, res, row, sevs, sev))
+                sev = self.severity_calibration(row.calibration_gap, m.p(g, row.group, "calibration"))
+                if sev and calib.admit(g, row.group, sev):
+                    out.append(self._calibration_finding(m, res, row, sev))
+        return out
+
+    def _rate_finding(self, m: ErrorParityMeasurement, res: ErrorParityResult, row: GroupErrors,
+                      sevs: Mapping[str, Severity], sev: Severity) -> Finding:
+        g, o = res.grouping, m.outcome
+        ref = res.row(g.reference)
+        denial = "fnr" if o.favorable_is_positive else "fpr"  # withholds the favorable outcome from the deserving
+        grant = "fpr" if denial == "fnr" else "fnr"
+        unfav = f"not {o.label}"
+        text = {
+            denial: (f"among rows whose actual outcome is favorable ({o.label}), the model withholds the favorable "
+                     f"decision from {{g}} of {_who(g, row.group)} against {{r}} of the reference group "
+                     f"({denial.upper()}, gap {{gap}}, {{p}})"),
+            grant: (f"among rows whose actual outcome is unfavorable ({unfav}), the model grants the favorable decision "
+                    f"to {{g}} of {_who(g, row.group)} against {{r}} of the reference group "
+                    f"({grant.upper()}, gap {{gap}}, {{p}})"),
+        }
+        vals = {"fnr": (row.fnr, ref.fnr, row.fnr_gap, m.p(g, row.group, "fnr")),
+                "fpr": (row.fpr, ref.fpr, row.fpr_gap, m.p(g, row.group, "fpr"))}
+        raw = {"fnr": row.fnr_p, "fpr": row.fpr_p}
+        parts = []
+        for rate in (denial, grant):
+            if rate in sevs:
+                v, r, gap, p = vals[rate]
+                parts.append(text[rate].format(g=_pct(v), r=_pct(r), gap=_signed(gap),
+                                               p=_p_both(raw[rate], p, len(m.adjusted))))
+        main = max(sevs, key=lambda k: (sevs[k].rank, abs(vals[k][2])))
+        v, r, gap, _ = vals[main]
+        if main == denial:
+            meaning = ("People in this group who deserve the favorable outcome are denied it more often than in the "
+                       "reference group." if gap > 0 else
+                       "People in the reference group who deserve the favorable outcome are denied it more often than "
+                       "in this group.")
+            label = "Wrongful denials"
+        else:
+            meaning = ("People in this group get the favorable outcome without deserving it more often: the model is "
+                       "less discriminating for them (and relatively stricter for the reference group)." if gap > 0 else
+                       "People in the reference group get the favorable outcome without deserving it more often than "
+                       "in this group: the model is relatively stricter for this group.")
+            label = "Wrongful approvals"
+        summary = ("On the test data, " + "; ".join(parts) + ". " + meaning +
+                   f" Accuracy is {_pct(row.accuracy)} against {_pct(ref.accuracy)}.")
+        not_sig = all(not (math.isfinite(vals[k][3]) and vals[k][3] < self.alpha) for k in sevs)
+        if not_sig:
+            summary += " The gap is large but not statistically significant with these group sizes."
+        return Finding(
+            id=_fid(self.id, g, row.group), check=self.id, severity=sev,
+            title=(f"{label} ({main.upper()}) {_pct(v)} for {_who(g, row.group)} vs {_pct(r)} for the reference "
+                   f"group (gap {_signed(gap)})"),
+            summary=summary, features=g.columns, groups=g.part_pairs(row.group),
+            metrics={"fnr": row.fnr, "fpr": row.fpr, "tpr": row.tpr, "reference_fnr": ref.fnr, "reference_fpr": ref.fpr,
+                     "fnr_gap": row.fnr_gap, "fpr_gap": row.fpr_gap, "fnr_p_value": row.fnr_p,
+                     "fpr_p_value": row.fpr_p, "fnr_p_value_adjusted": vals["fnr"][3],
+                     "fpr_p_value_adjusted": vals["fpr"][3], "accuracy": row.accuracy, "reference_accuracy": ref.accuracy,
+                     "count": row.count, "reference_count": ref.count},
+            remediation=("Check whether the model is less accurate for this group (too few training rows, features "
+                         "that mean something different for it) and whether the labels are equally reliable.",
+                         "Compare alternatives: reweighting, more data for the group, or group-aware threshold "
+                         "post-processing where lawful (fairlearn ThresholdOptimizer); weigh error parity against "
+                         "accuracy.",
+                         "Report the error rates by group to the model owner and monitor them."),
+            evidence=("by_group", "error_gaps", "error_rates"))
+
+    def _calibration_finding(self, m: ErrorParityMeasurement, res: ErrorParityResult, row: GroupErrors,
+                             sev: Severity) -> Finding:
+        g, o = res.grouping, m.outcome
+        word = "over-predicts" if row.calibration_gap > 0 else "under-predicts"
+        flattered = (row.calibration_gap > 0) == o.favorable_is_positive
+        effect = ("more favorable decisions than its actual outcomes warrant" if flattered else
+                  "fewer favorable decisions than its actual outcomes warrant")
+        return Finding(
+            id=_fid(self.id, g, row.group, "/calibration"), check=self.id, severity=sev,
+            title=(f"Probabilities miscalibrated for {_who(g, row.group)}: mean predicted {_pct(row.mean_predicted)} vs "
+                   f"observed {_pct(row.observed_rate)}"),
+            summary=(f"For the {row.count:,} test rows with {_who(g, row.group)} the model {word} the probability of "
+                     f"{o.target} = {o.positive}: mean predicted {_pct(row.mean_predicted)} against an observed rate "
+                     f"of {_pct(row.observed_rate)} (gap {_signed(row.calibration_gap)}, "
+                     f"{_p_both(row.calibration_p, m.p(g, row.group, 'calibration'), len(m.adjusted_calibration))}; "
+                     f"over all test rows the gap is {_signed(m.overall_calibration_gap)}). The same score means a "
+                     f"different risk in this group, so one threshold gives this group {effect}."),
+            features=g.columns, groups=g.part_pairs(row.group),
+            metrics={"mean_predicted": row.mean_predicted, "observed_rate": row.observed_rate,
+                     "calibration_gap": row.calibration_gap, "p_value": row.calibration_p,
+                     "p_value_adjusted": m.p(g, row.group, "calibration"), "ece": row.ece,
+                     "count": row.count, "overall_calibration_gap": m.overall_calibration_gap},
+            remediation=("Investigate why the model misjudges this group's risk (missing features, different base "
+                         "rates, too few training rows).",
+                         "Recalibrate, and check the calibration by group after any change."),
+            evidence=("calibration_by_group",))
+
+    # -- evidence --
+    def evidence(self, m: ErrorParityMeasurement) -> Evidence:
+        from ..plots.fairness import error_rates_figure
+
+        o = m.outcome
+        base, gaps, calib, eods = [], [], [], []
+        metrics: dict[str, Any] = {}
+        worst = float("nan")
+        for res in m.results:
+            g = res.grouping
+            ref_n = g.count(g.reference)
+            for r in res.rows:
+                note = _note(g, r.group, r.count, self.min_group_size, ref_n)
+                base.append({"column": g.name, "group": r.group, "count": r.count,
+                             "selection_rate": _sig(r.selection_rate), "tpr": _sig(r.tpr), "fpr": _sig(r.fpr),
+                             "fnr": _sig(r.fnr), "accuracy": _sig(r.accuracy), "note": note})
+                if not r.is_reference:
+                    gaps.append({"column": g.name, "group": r.group, "positives": r.n_pos, "negatives": r.n_neg,
+                                 "fnr_gap": _sig(r.fnr_gap), "fnr_p_value": _sig(r.fnr_p),
+                                 "fnr_p_adjusted": _sig(m.p(g, r.group, "fnr")), "fpr_gap": _sig(r.fpr_gap),
+                                 "fpr_p_value": _sig(r.fpr_p), "fpr_p_adjusted": _sig(m.p(g, r.group, "fpr")),
+                                 "note": note})
+                calib.append({"column": g.name, "group": r.group, "count": r.count,
+                              "mean_predicted": _sig(r.mean_predicted), "observed_rate": _sig(r.observed_rate),
+                              "calibration_gap": _sig(r.calibration_gap), "p_value": _sig(r.calibration_p),
+                              "p_adjusted": _sig(m.p(g, r.group, "calibration")), "ece": _sig(r.ece), "note": note})
+            eods.append({"column": g.name, "groups": len(res.eod_groups),
+                         "equalized_odds_difference": _sig(res.equalized_odds_difference),
+                         "ci_low": _sig(res.eod_low), "ci_high": _sig(res.eod_high),
+                         "tpr_difference": _sig(res.tpr_difference), "fpr_difference": _sig(res.fpr_difference)})
+            metrics[f"equalized_odds_difference/{g.name}"] = res.equalized_odds_difference
+            if not g.is_intersection and math.isfinite(res.equalized_odds_difference):
+                worst = res.equalized_odds_difference if not math.isfinite(worst) else max(
+                    worst, res.equalized_odds_difference)
+        metrics = {"equalized_odds_difference": worst, **metrics}
+        denial = "FNR" if o.favorable_is_positive else "FPR"
+        tables = (
+            Table.from_records("by_group", "Error rates by group", base,
+                               columns=("column", "group", "count", "selection_rate", "tpr", "fpr", "fnr", "accuracy",
+                                        "note"), max_rows=_MAX_ROWS,
+                               caption=(f"Rates with respect to the positive class ({o.target} = {o.positive}) at "
+                                        f"threshold {o.threshold:g}, computed with fairlearn's MetricFrame; selection "
+                                        f"rate = share predicted positive. The favorable outcome is {o.label}, so "
+                                        f"{denial} is the rate at which deserving people are denied it.")),
+            Table.from_records("error_gaps", "Error-rate gaps against the reference group", gaps,
+                               columns=("column", "group", "positives", "negatives", "fnr_gap", "fnr_p_value",
+                                        "fnr_p_adjusted", "fpr_gap", "fpr_p_value", "fpr_p_adjusted", "note"),
+                               max_rows=_MAX_ROWS,
+                               caption=("Gap = group rate − reference rate; p: two-sided Fisher exact test on the rows "
+                                        "of the actual class (positives for FNR, negatives for FPR); p_adjusted: Holm's "
+                                        f"adjustment over the {len(m.adjusted)} rate comparisons made (blank: too few "
+                                        "rows of the class to compare).")),
+            Table.from_records("calibration_by_group", "Calibration by group", calib,
+                               columns=("column", "group", "count", "mean_predicted", "observed_rate",
+                                        "calibration_gap", "p_value", "p_adjusted", "ece", "note"), max_rows=_MAX_ROWS,
+                               caption=(f"Mean P({o.target} = {o.positive}) against the observed rate; gap = predicted − "
+                                        "observed, p from a normal approximation of the observed count under "
+                                        f"calibration; ECE over {self.calibration_bins} equal-count bins per group.")),
+            Table.from_records("equalized_odds", "Equalized-odds difference", eods,
+                               columns=("column", "groups", "equalized_odds_difference", "ci_low", "ci_high",
+                                        "tpr_difference", "fpr_difference"),
+                               caption=(f"The larger of the TPR and FPR ranges over the groups with at least "
+                                        f"{self.min_group_size} rows and {self.min_class_rows} rows of each class "
+                                        f"(fairlearn equalized_odds_difference); {self.confidence:.0%} percentile "
+                                        f"bootstrap interval, {self.n_resamples} resamples within groups.")),
+        )
+        fig = error_rates_figure(m.results, min_group_size=self.min_group_size, denial=denial.lower())
+        notes = list(m.notes)
+        for res in m.results:
+            notes.append(f"Reference for {res.grouping.name}: {res.grouping.reference} "
+                         f"({res.grouping.reference_source}).")
+        notes.append(f"Groups with fewer than {self.min_group_size} rows are listed but get no finding; a rate is "
+                     f"compared only when group and reference each have {self.min_class_rows} rows of its actual class. "
+                     f"Significance is judged at level {self.alpha:g} on Holm-adjusted p-values (over all rate "
+                     "comparisons, and separately over the calibration tests).")
+        return Evidence(metrics=metrics, tables=tables, figures=(fig,) if fig else (), notes=tuple(notes))
+
+
+# =================================================================================================
+# fairness.proxy
+# =================================================================================================
+
+@dataclass(frozen=True)
+class ProxyMeasurement:
+    results: tuple[ProxyResult, ...]
+    features: tuple[str, ...]
+    shift: tuple[float, ...]  # permutation shift per feature (empty when not computed)
+    importance_rows: int
+    direct: tuple[str, ...]  # protected columns that are model inputs themselves
+    notes: tuple[str, ...]
+    n_rows: int
+
+    def share(self, feature: str) -> float:
+        if not self.shift:
+            return float("nan")
+        total = float(sum(self.shift))
+        return self.shift[self.features.index(feature)] / total if total > 0 else 0.0
+
+
+@dataclass
+class ProxyCheck(_GroupedCheck):
+    """Model features that stand in for a protected attribute, whether or not the attribute is a model input.
+
+    For each protected column and each other model feature: the association (bias-corrected Cramér's
+    V, correlation ratio η, or |Spearman ρ| against a numeric attribute) and the cross-validated AUC
+    with which the feature alone predicts the attribute's groups (macro one-vs-rest for more than two);
+    and the AUC of all features together (gradient boosting) — can the model's inputs reconstruct the
+    attribute? Whether the model relies on a feature is its share of the total permutation shift
+    (mean |change in output| when the feature is shuffled, on ``importance_rows`` test rows).
+
+    Severity per feature: AUC >= ``high_auc`` and the model relies on it (share >=
+    ``min_importance_share``) is ``high``; AUC >= ``medium_auc`` or Cramér's V >= ``medium_cramers_v``
+    and relied on is ``medium``; such a proxy the model barely uses is ``low``. A feature that
+    determines the attribute (each of its values in one group, e.g. age for an age band) or a
+    protected column that is itself a model input is direct use of the attribute: ``medium`` when
+    relied on, else ``low`` (whether it is lawful is a policy question for the owner). All features
+    together: ``medium`` at AUC >= ``combined_medium_auc``, ``low`` at >= ``combined_low_auc``,
+    else ``info`` — and ``info`` when one feature already reported reaches that AUC within
+    ``single_feature_margin`` (the reconstruction is that feature's). Works for regression models too.
+    """
+
+    id: ClassVar[str] = "fairness.proxy"
+    title: ClassVar[str] = "Proxies for protected attributes"
+
+    max_rows: int = 5000  # seeded sample of test rows for the proxy models
+    cv_folds: int = 3
+    tree_depth: int = 3
+    medium_auc: float = 0.8
+    high_auc: float = 0.9
+    medium_cramers_v: float = 0.5
+    combined_low_auc: float = 0.7
+    combined_medium_auc: float = 0.9
+    importance_rows: int = 1000  # 0: skip the permutation importance (every proxy then counts as relied on)
+    min_importance_share: float = 0.05
+    single_feature_margin: float = 0.02  # all features no better than one reported feature + this: info
+
+    def measure(self, ctx: "AuditContext") -> ProxyMeasurement:
+        plan = self._plan(ctx)
+        frame = ctx.frame("test")
+        pos = np.arange(len(frame))
+        if len(frame) > self.max_rows:
+            pos = np.sort(ctx.rng(self.id + ":rows").choice(len(frame), size=self.max_rows, replace=False))
+        rows = frame.iloc[pos]
+        seed = int(ctx.rng(self.id).integers(2 ** 31 - 1))
+        results = []
+        for g in plan.groupings:
+            if g.is_intersection:
+                continue
+            col = g.columns[0]
+            feats = [f for f in ctx.features if f != col]
+            raw = rows[col] if g.method in ("quantile bands", "fixed bands") else None
+            results.append(proxy_analysis(rows[feats].reset_index(drop=True), g.labels[pos], protected=col,
+                                          categorical=ctx.categorical,
+                                          raw_protected=None if raw is None else raw.reset_index(drop=True),
+                                          min_group_size=self.min_group_size, cv_folds=self.cv_folds,
+                                          tree_depth=self.tree_depth, seed=seed))
+        shift: tuple[float, ...] = ()
+        n_imp = 0
+        if self.importance_rows > 0 and ctx.features:
+            sample = ctx.sample_rows("test", self.importance_rows, self.id + ":importance")
+            n_imp = len(sample)
+            X = sample[list(ctx.features)].reset_index(drop=True)
+            shift = tuple(float(v) for v in permutation_shift(lambda d: ctx.predict_frame(d).score, X, ctx.features,
+                                                              rng=ctx.rng(self.id + ":permutation")))
+        direct = tuple(c for c in ctx.protected if c in ctx.features)
+        return ProxyMeasurement(results=tuple(results), features=tuple(ctx.features), shift=shift,
+                                importance_rows=n_imp, direct=direct, notes=plan.notes, n_rows=len(rows))
+
+    # -- judgement --
+    def relied_on(self, m: ProxyMeasurement, feature: str) -> bool:
+        share = m.share(feature)
+        return (not m.shift) or share >= self.min_importance_share
+
+    def severity_feature(self, auc: float, cramers_v: float, determines: bool, relied_on: bool) -> Severity | None:
+        strong = (math.isfinite(auc) and auc >= self.medium_auc) or \
+            (math.isfinite(cramers_v) and cramers_v >= self.medium_cramers_v)
+        if determines:
+            return Severity.MEDIUM if relied_on else Severity.LOW
+        if not strong:
+            return None
+        if not relied_on:
+            return Severity.LOW
+        return Severity.HIGH if auc >= self.high_auc else Severity.MEDIUM
+
+    def severity_combined(self, auc: float) -> Severity | None:
+        if not math.isfinite(auc):
+            return None
+        if auc >= self.combined_medium_auc:
+            return Severity.MEDIUM
+        return Severity.LOW if auc >= self.combined_low_auc else Severity.INFO
+
+    def judge(self, m: ProxyMeasurement) -> list[Finding]:
+        out: list[Finding] = []
+        for col in m.direct:
+            relied = self.relied_on(m, col)
+            share = m.share(col)
+            out.append(Finding(
+                id=f"{self.id}/{col}/{col}", check=self.id, severity=Severity.MEDIUM if relied else Severity.LOW,
+                title=f"Protected attribute '{col}' is a model input" + ("" if relied else " (little used)"),
+                summary=(f"'{col}' is declared protected and is one of the model's inputs, so the model can treat "
+                         "people differently by it directly. " + self._usage(m, col, share) +
+                         " Whether using it is lawful and justified is a policy question for the model owner; "
+                         "fairness.disparate_impact shows its effect on outcomes."),
+                features=(col,), metrics={"importance_share": share},
+                remediation=(f"Document the legal basis and business need for using '{col}', or retrain without it "
+                             "(and check the remaining features for proxies).",),
+                evidence=("proxies", "importance")))
+        for res in m.results:
+            p = res.protected
+            for fp in res.features:
+                relied = self.relied_on(m, fp.feature)
+                sev = self.severity_feature(fp.auc, fp.cramers_v, fp.determines, relied)
+                if sev is None:
+                    continue
+                share = m.share(fp.feature)
+                assoc = f"{fp.association_measure} {_f(fp.association)}"
+                if fp.determines:
+                    title = f"'{fp.feature}' determines protected '{p}' (the attribute at finer resolution)"
+                    what = (f"Every value of '{fp.feature}' belongs to one group of '{p}', so the model sees '{p}' "
+                            f"itself, in finer detail (cross-validated AUC {_f(fp.auc)}). ")
+                    tail = (" Whether using it is lawful and justified is a policy question for the model owner; "
+                            "fairness.disparate_impact shows its effect on outcomes.")
+                else:
+                    title = (f"'{fp.feature}' is a proxy for protected '{p}' (AUC {_f(fp.auc)}"
+                             + ("" if relied else "; little used by the model") + ")")
+                    what = (f"On its own, '{fp.feature}' predicts '{p}' ({', '.join(res.groups)}) with a "
+                            f"cross-validated AUC of {_f(fp.auc)} ({fp.method}; {assoc}). ")
+                    tail = (f" Through it the model can treat people differently by '{p}' even though '{p}' is not "
+                            "an input." if relied else
+                            " It could become a channel for treating people differently by "
+                            f"'{p}' if the model came to rely on it.")
+                out.append(Finding(
+                    id=f"{self.id}/{p}/{fp.feature}", check=self.id, severity=sev, title=title,
+                    summary=what + self._usage(m, fp.feature, share) + tail,
+                    features=(fp.feature, p),
+                    metrics={"auc": fp.auc, "association": fp.association, "cramers_v": fp.cramers_v,
+                             "importance_share": share, "determines": fp.determines},
+                    remediation=(f"Establish the business justification for '{fp.feature}'; if there is none, drop "
+                                 "or coarsen it and re-run the disparate impact analysis.",
+                                 f"Compare a model without '{fp.feature}' (accuracy against adverse impact ratio): a "
+                                 "less discriminatory alternative."),
+                    evidence=("proxies", "importance", "proxy_auc")))
+            sev = self.severity_combined(res.combined_auc)
+            # a reconstruction that one feature already achieves is reported with that feature
+            carrier = max((fp for fp in res.features if fp.determines or fp.auc >= self.medium_auc),
+                          key=lambda fp: fp.auc, default=None)
+            if sev is not None and sev is not Severity.INFO and carrier is not None \
+                    and carrier.auc >= res.combined_auc - self.single_feature_margin:
+                out.append(Finding(
+                    id=f"{self.id}/{p}/all_features", check=self.id, severity=Severity.INFO,
+                    title=(f"The model's features reconstruct protected '{p}' (AUC {_f(res.combined_auc)}), through "
+                           f"'{carrier.feature}'"),
+                    summary=(f"A model trained on all {len(res.features)} model features ({res.combined_method}) "
+                             f"predicts '{p}' on {res.n_rows:,} test rows with AUC {_f(res.combined_auc)}, no better "
+                             f"than '{carrier.feature}' alone (AUC {_f(carrier.auc)}), which is reported separately."),
+                    features=(p,), metrics={"combined_auc": res.combined_auc, "rows": res.n_rows},
+                    evidence=("combined",)))
+            elif sev is not None:
+                other = " other" if p in m.direct else ""
+                if sev is Severity.INFO:
+                    title = (f"The model's{other} features do not reconstruct protected '{p}' "
+                             f"(AUC {_f(res.combined_auc)})")
+                    verdict = "so the features carry little information about it."
+                else:
+                    title = (f"The model's{other} features together reconstruct protected '{p}' "
+                             f"(AUC {_f(res.combined_auc)})")
+                    verdict = ("so the model could learn to treat people differently by it even without a single "
+                               "strong proxy; check the outcome rates in fairness.disparate_impact.")
+                out.append(Finding(
+                    id=f"{self.id}/{p}/all_features", check=self.id, severity=sev, title=title,
+                    summary=(f"A model trained on all {len(res.features)}{other} model features ({res.combined_method}) "
+                             f"predicts '{p}' ({', '.join(res.groups)}) on {res.n_rows:,} test rows with AUC "
+                             f"{_f(res.combined_auc)}, {verdict}"),
+                    features=(p,), metrics={"combined_auc": res.combined_auc, "rows": res.n_rows},
+                    remediation=(() if sev is Severity.INFO else
+                                 ("Use the disparate impact results to decide whether the reconstruction matters; "
+                                  "if outcomes differ, look for a less discriminatory alternative model.",)),
+                    evidence=("combined",)))
+        return out
+
+    @staticmethod
+    def _usage(m: ProxyMeasurement, feature: str, share: float) -> str:
+        if not m.shift:
+            return "The model's reliance on it was not measured (importance_rows = 0), so it is assumed."
+        i = m.features.index(feature)
+        return (f"Shuffling it moves the model's output by {m.shift[i]:.3g} on average, {_pct(share)} of the total "
+                f"over all {len(m.features)} features.")
+
+    # -- evidence --
+    def evidence(self, m: ProxyMeasurement) -> Evidence:
+        from ..plots.fairness import proxy_figure
+
+        prox = []
+        for res in m.results:
+            for fp in sorted(res.features, key=lambda f: (-f.auc if math.isfinite(f.auc) else 0, f.feature)):
+                prox.append({"protected": res.protected, "feature": fp.feature, "kind": fp.kind,
+                             "auc": _sig(fp.auc), "association": _sig(fp.association),
+                             "measure": fp.association_measure, "importance_share": _sig(m.share(fp.feature)),
+                             "determines": fp.determines})
+        combined = [{"protected": r.protected, "groups": ", ".join(r.groups), "left_out": ", ".join(r.left_out),
+                     "rows": r.n_rows, "combined_auc": _sig(r.combined_auc)} for r in m.results]
+        imp = [{"feature": f, "mean_shift": _sig(s), "share": _sig(m.share(f))}
+               for f, s in sorted(zip(m.features, m.shift), key=lambda t: (-t[1], t[0]))]
+        metrics: dict[str, Any] = {}
+        for r in m.results:
+            metrics[f"combined_auc/{r.protected}"] = r.combined_auc
+            aucs = [f.auc for f in r.features if math.isfinite(f.auc)]
+            metrics[f"max_single_feature_auc/{r.protected}"] = max(aucs) if aucs else float("nan")
+        tables = [
+            Table.from_records("proxies", "Single features as predictors of each protected attribute", prox,
+                               columns=("protected", "feature", "kind", "auc", "association", "measure",
+                                        "importance_share", "determines"), max_rows=_MAX_ROWS,
+                               caption=(f"auc: {self.cv_folds}-fold cross-validated AUC of the feature alone for the "
+                                        "attribute's groups (macro one-vs-rest for more than two; depth-"
+                                        f"{self.tree_depth} tree for numeric features, smoothed level frequencies "
+                                        "for categorical ones); association: bias-corrected Cramér's V, correlation "
+                                        "ratio η or |Spearman ρ|; importance share: the feature's share of the total "
+                                        "permutation shift of the model's output.")),
+            Table.from_records("combined", "All features together", combined,
+                               columns=("protected", "groups", "left_out", "rows", "combined_auc"),
+                               caption=(f"Cross-validated AUC of gradient boosting on every model feature predicting "
+                                        f"the attribute; groups under {self.min_group_size} rows are left out.")),
+        ]
+        if imp:
+            tables.append(Table.from_records(
+                "importance", "How much the model relies on each feature", imp, columns=("feature", "mean_shift", "share"),
+                max_rows=_MAX_ROWS,
+                caption=(f"Mean |change in the model's output| when the feature is shuffled across {m.importance_rows:,} "
+                         "test rows (one batched model call per feature), and its share of the total.")))
+        fig = proxy_figure(m.results, share={f: m.share(f) for f in m.features}, medium_auc=self.medium_auc,
+                           high_auc=self.high_auc, min_importance_share=self.min_importance_share)
+        notes = list(m.notes) + [f"Proxy models fitted on {m.n_rows:,} test rows (seeded sample, max_rows = "
+                                 f"{self.max_rows:,})." if m.n_rows >= self.max_rows else
+                                 f"Proxy models fitted on all {m.n_rows:,} test rows."]
+        if not m.shift:
+            notes.append("Permutation importance skipped (importance_rows = 0): every strong proxy is judged as if "
+                         "the model relied on it.")
+        return Evidence(metrics=metrics, tables=tuple(tables), figures=(fig,) if fig else (), notes=tuple(notes))
+
+
+CHECKS = (DisparateImpactCheck, ErrorParityCheck, ProxyCheck)

@@ -1,3 +1,653 @@
-"""Placeholder until the checks are built; the registry reports them as not implemented."""
+"""Security probes: membership inference, model extraction and attribute inference.
 
-CHECKS: tuple = ()
+Each probe plays an attacker who sees only the model's outputs, measures how far that attacker
+gets, and judges the result. All model calls are batched; every random choice comes from the
+check's own seeded generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..analysis.attribute_inference import AttributeInference, attribute_classes, attribute_inference
+from ..analysis.domain import feature_domains
+from ..analysis.extraction import CopyFidelity, ExtractionResult, QuerySet, extraction_attack, synthetic_rows
+from ..analysis.membership import MembershipResult, membership_inference
+from ..analysis.metrics import Estimate
+from ..analysis.security import class_index
+from ..findings import Evidence, Finding, Severity, Table
+from .base import Check
+
+if TYPE_CHECKING:
+    from ..context import AuditContext
+
+
+def _ci(e: Estimate, digits: int = 2) -> str:
+    if not (np.isfinite(e.low) and np.isfinite(e.high)):
+        return f"{e.value:.{digits}f}"
+    return f"{e.value:.{digits}f} (95% CI {e.low:.{digits}f}–{e.high:.{digits}f})"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if np.isfinite(x) else "n/a"
+
+
+def _fid(x: float, classification: bool) -> str:
+    return f"{x:.1%}" if classification else f"{x:.3f}"
+
+
+def _bar(x: float, classification: bool) -> str:
+    return f"{x * 100:g}%" if classification else f"R² {x:g}"
+
+
+def _fpr_key(alpha: float) -> str:
+    return f"tpr_at_{alpha * 100:g}pct_fpr".replace(".", "_")
+
+
+# ==== membership inference ==========================================================================
+
+@dataclass(frozen=True)
+class MembershipMeasurement:
+    task: str
+    result: MembershipResult
+    member_positions: np.ndarray  # positions in the train frame
+    nonmember_positions: np.ndarray  # positions in the test frame
+    n_train: int
+    n_test: int
+    rows_budget: int
+    dropped: int  # sampled rows left out because their target is not one of the model's classes
+
+
+@dataclass
+class MembershipInferenceCheck(Check):
+    """How well an attacker who sees the model's outputs can tell training rows (members) from
+    unseen rows (non-members).
+
+    A balanced, seeded sample of up to ``rows`` training rows and as many test rows is attacked
+    twice: a loss-threshold attack (the model's probability of the true class; regression: minus
+    the squared error), evaluated on all sampled rows, and ART's black-box membership attack with
+    a seeded random forest over the outputs and the label, trained on half the sample and evaluated
+    on the other half. Each reports AUC, the best-threshold advantage (TPR − FPR) and the TPR at low
+    false-positive rates, with bootstrap intervals; the attack with the highest AUC is judged.
+    Assumes train and test rows come from one population (drift between them also separates them).
+
+    ``high`` when the best attack's AUC >= ``high_auc`` or an attack's advantage >= ``high_advantage``
+    (its AUC interval above 0.5): the model has memorised its training rows (typical of fully grown
+    trees or nearest neighbours). ``medium`` at AUC >= ``medium_auc``, ``low`` at AUC >= ``low_auc``,
+    each only when the AUC interval excludes 0.5; otherwise ``info``. Skipped without training data.
+    """
+
+    id: ClassVar[str] = "security.membership_inference"
+    title: ClassVar[str] = "Membership inference"
+
+    rows: int = 2000
+    low_fpr: Sequence[float] = (0.01, 0.05)
+    n_resamples: int = 200
+    confidence: float = 0.95
+    attack_trees: int = 100
+    attack_min_leaf: int = 5
+    high_auc: float = 0.75
+    high_advantage: float = 0.4
+    medium_auc: float = 0.60
+    low_auc: float = 0.55
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        if not ctx.has_train:
+            return ("no training data given ([data] train): membership inference needs the model's training rows "
+                    "to attack")
+        return None
+
+    def measure(self, ctx: "AuditContext") -> MembershipMeasurement:
+        rng = ctx.rng(self.id)
+        n_train, n_test = len(ctx.frame("train")), len(ctx.frame("test"))
+        n = min(int(self.rows), n_train, n_test)
+        mpos = np.sort(rng.choice(n_train, size=n, replace=False))
+        npos = np.sort(rng.choice(n_test, size=n, replace=False))
+        ptr, pte = ctx.predictions("train"), ctx.predictions("test")
+        if ctx.is_classification:
+            ym = class_index(ctx.y("train")[mpos], ctx.classes)
+            yn = class_index(ctx.y("test")[npos], ctx.classes)
+            okm, okn = ym >= 0, yn >= 0
+            mo, no = ptr.proba[mpos][okm], pte.proba[npos][okn]
+            ym, yn = ym[okm], yn[okn]
+            dropped = int((~okm).sum() + (~okn).sum())
+            mpos, npos = mpos[okm], npos[okn]
+            k = mo.shape[1]
+        else:
+            mo, no = ptr.score[mpos], pte.score[npos]
+            ym = np.asarray(ctx.y("train"), dtype=float)[mpos]
+            yn = np.asarray(ctx.y("test"), dtype=float)[npos]
+            dropped, k = 0, 1
+        result = membership_inference(task=ctx.task, member_output=mo, member_target=ym, nonmember_output=no,
+                                      nonmember_target=yn, n_classes=max(k, 2), rng=rng,
+                                      low_fpr=tuple(float(a) for a in self.low_fpr), n_resamples=self.n_resamples,
+                                      confidence=self.confidence, attack_trees=self.attack_trees,
+                                      attack_min_leaf=self.attack_min_leaf)
+        return MembershipMeasurement(task=ctx.task, result=result, member_positions=mpos, nonmember_positions=npos,
+                                     n_train=n_train, n_test=n_test, rows_budget=int(self.rows), dropped=dropped)
+
+    def severity(self, m: MembershipMeasurement) -> Severity:
+        best = m.result.best
+        auc = best.score.auc
+        sig = np.isfinite(auc.low) and auc.low > 0.5
+        adv = max((a.score.advantage.value for a in m.result.attacks
+                   if np.isfinite(a.score.auc.low) and a.score.auc.low > 0.5), default=0.0)
+        if sig and (auc.value >= self.high_auc or adv >= self.high_advantage):
+            return Severity.HIGH
+        if sig and auc.value >= self.medium_auc:
+            return Severity.MEDIUM
+        if sig and auc.value >= self.low_auc:
+            return Severity.LOW
+        return Severity.INFO
+
+    def judge(self, m: MembershipMeasurement) -> list[Finding]:
+        r = m.result
+        best = r.best
+        sev = self.severity(m)
+        alpha = float(self.low_fpr[0]) if len(self.low_fpr) else 0.01
+        tpr = best.score.tpr_at(alpha) if len(self.low_fpr) else None
+        what = "probability of the true class" if m.task == "classification" else "prediction error"
+        if sev is Severity.INFO:
+            title = (f"The model's outputs do not give away training rows: best membership attack AUC "
+                     f"{_ci(best.score.auc)}")
+        else:
+            title = (f"Training rows recognisable from the model's outputs: membership attack AUC "
+                     f"{_ci(best.score.auc)}")
+        summary = (f"An attacker who sees the model's outputs and the true outcome tried to tell {r.n_member:,} "
+                   f"training rows from {r.n_nonmember:,} unseen test rows. The best attack, the {best.label}, "
+                   "reaches AUC "
+                   f"{_ci(best.score.auc)}, where 0.5 is guessing; its best threshold separates "
+                   f"{best.score.advantage.value:.0%} more members than non-members (advantage, TPR − FPR)")
+        if tpr is not None:
+            summary += (f", and at {alpha:.0%} false positives it finds {_pct(tpr.value)} of the members "
+                        f"(chance: {alpha:.0%})")
+        if best.name == "threshold":
+            summary += f"; it only compares the model's {what} on the two kinds of rows."
+        else:
+            summary += (f". The loss-threshold attack, which only compares the model's {what}, has AUC "
+                        f"{_ci(r.attack('threshold').score.auc)}.")
+        if sev is Severity.HIGH:
+            summary += (" The model behaves very differently on the rows it was trained on: it has memorised them, "
+                        "so anyone with query access can test whether a person's record was in the training data.")
+        elif sev in (Severity.MEDIUM, Severity.LOW):
+            summary += " The model is measurably more confident on its training rows than on unseen rows."
+        summary += " Train/test drift would inflate these numbers; see data.drift."
+        remediation: tuple[str, ...] = ()
+        if sev in (Severity.HIGH, Severity.MEDIUM):
+            remediation = ("Regularise the model (shallower trees, larger leaves, fewer boosting rounds, stronger "
+                           "penalties, early stopping) and compare train and test performance (performance.overfit).",
+                           "Expose decisions or coarse scores rather than exact probabilities.",
+                           "If the training data is personal, consider differentially private training and "
+                           "document the residual membership risk.")
+        elif sev is Severity.LOW:
+            remediation = ("Monitor: the leak is small; prefer returning decisions or rounded scores.",)
+        metrics = {"attack_auc": best.score.auc.value, "attack_auc_low": best.score.auc.low,
+                   "attack_auc_high": best.score.auc.high, "best_attack": best.name,
+                   "advantage": max(a.score.advantage.value for a in r.attacks),
+                   "members": r.n_member, "non_members": r.n_nonmember}
+        if tpr is not None:
+            metrics[_fpr_key(alpha)] = tpr.value
+        return [Finding(id=f"{self.id}/attack", check=self.id, severity=sev, title=title, summary=summary,
+                        metrics=metrics, remediation=remediation, evidence=("attacks", "attack_roc"))]
+
+    def evidence(self, m: MembershipMeasurement) -> Evidence:
+        from ..plots.security import membership_figure
+
+        r = m.result
+        best = r.best
+        records = []
+        for a in r.attacks:
+            rec: dict[str, Any] = {"attack": a.label[:1].upper() + a.label[1:],
+                                   "rows_evaluated": a.score.n_positive + a.score.n_negative,
+                                   "auc": a.score.auc.value, "auc_low": a.score.auc.low, "auc_high": a.score.auc.high,
+                                   "advantage": a.score.advantage.value, "accuracy": a.accuracy}
+            for alpha, e in a.score.tpr_at_fpr:
+                rec[_fpr_key(alpha)] = e.value
+            records.append(rec)
+        cols = ("attack", "rows_evaluated", "auc", "auc_low", "auc_high", "advantage", "accuracy",
+                *(_fpr_key(float(a)) for a in self.low_fpr))
+        table = Table.from_records("attacks", "Membership attacks", records, columns=cols,
+                                   caption="AUC with 95% bootstrap interval; advantage = best TPR − FPR; accuracy at "
+                                           "the attack's own rule on a balanced sample; TPR at a fixed low false "
+                                           "positive rate (chance equals that rate).")
+        metrics: dict[str, Any] = {"attack_auc": best.score.auc.value, "attack_auc_low": best.score.auc.low,
+                                   "attack_auc_high": best.score.auc.high, "best_attack": best.name,
+                                   "advantage": max(a.score.advantage.value for a in r.attacks),
+                                   "members": r.n_member, "non_members": r.n_nonmember}
+        for a in r.attacks:
+            metrics[f"{a.name}_auc"] = a.score.auc.value
+        for alpha, e in best.score.tpr_at_fpr:
+            metrics[_fpr_key(alpha)] = e.value
+        learned = [a for a in r.attacks if a.name == "learned"]
+        notes = [
+            f"Sample: {r.n_member:,} of {m.n_train:,} training rows (members) and {r.n_nonmember:,} of {m.n_test:,} "
+            f"test rows (non-members), seeded; budget {m.rows_budget:,} rows each. Outputs come from the audit's "
+            "cached predictions (no extra model calls).",
+            "Threshold attack: the score is the model's probability of the true class" if m.task == "classification"
+            else "Threshold attack: the score is minus the squared error",
+            ("Learned attack: ART MembershipInferenceBlackBox with a seeded random forest "
+             f"({self.attack_trees} trees, min leaf {self.attack_min_leaf}) over "
+             + ("the probability vector and the one-hot label" if m.task == "classification" else
+                "the loss and the target")
+             + f", trained on {learned[0].n_train:,} rows and evaluated on the other half.") if learned else
+            "Learned attack not run: too few rows for a train/evaluation split.",
+            f"Intervals: {self.n_resamples} bootstrap resamples of the evaluated rows. The advantage and TPR at low "
+            "FPR use the best threshold on the evaluated rows (the attacker's best case).",
+            "Assumes training and test rows are drawn from the same population; drift between them also "
+            "separates them and inflates the attacks.",
+        ]
+        if m.dropped:
+            notes.append(f"{m.dropped} sampled rows were left out: their target is not one of the model's classes.")
+        return Evidence(metrics=metrics, tables=(table,), figures=(membership_figure(r, low_fpr=float(
+            self.low_fpr[0]) if len(self.low_fpr) else 0.01),), notes=tuple(notes))
+
+
+# ==== model extraction ===============================================================================
+
+@dataclass(frozen=True)
+class ExtractionMeasurement:
+    task: str
+    result: ExtractionResult
+    n_test: int
+    query_pool: int  # test rows available to the real-data attacker
+    queries_budget: int
+    synthetic_calls: int  # model calls made for the synthetic queries
+    synthetic_rows: int  # rows scored in those calls
+    synthetic_failure: str = ""  # why the model could not answer the synthetic queries, if it could not
+
+
+@dataclass
+class ModelExtractionCheck(Check):
+    """How closely a copy trained on the model's answers to queries reproduces the model.
+
+    Two attackers with a budget of ``queries`` queries each: a weak one sending synthetic rows
+    drawn independently per feature from the observed ranges and levels, and a strong one sending
+    real in-distribution rows (half the test rows; the other half, at most ``eval_rows``, is kept
+    to measure fidelity). For a classifier both an API returning scores and one returning only
+    decisions are simulated. Copies (gradient boosting and a linear model) are trained at each
+    budget of ``curve_budgets`` and at the full budget; fidelity is decision agreement with the
+    model (classification, with Cohen's kappa) or R² between copy and model (regression).
+
+    ``medium`` when some copy reaches ``fidelity`` (classification: with kappa >= ``min_kappa``,
+    so a constant copy of a near-constant model does not count) from at most ``few_queries``
+    queries: the model can be stolen cheaply if served behind an open API. ``info`` otherwise.
+    Never ``high``: extraction risk depends on how the model is deployed (who can query it, how
+    often, what it returns), which the audit cannot see.
+    """
+
+    id: ClassVar[str] = "security.model_extraction"
+    title: ClassVar[str] = "Model extraction"
+
+    queries: int = 2000
+    curve_budgets: Sequence[int] = (100, 300, 1000)
+    eval_rows: int = 5000
+    fidelity: float = 0.95
+    min_kappa: float = 0.8
+    few_queries: int = 1000
+    min_test_rows: int = 40
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        n = len(ctx.frame("test"))
+        if n < self.min_test_rows:
+            return f"only {n} test rows; at least {self.min_test_rows} are needed to query and to evaluate a copy"
+        return None
+
+    def measure(self, ctx: "AuditContext") -> ExtractionMeasurement:
+        rng = ctx.rng(self.id)
+        X = ctx.X("test")
+        n = len(X)
+        perm = rng.permutation(n)
+        pool, held = perm[: n // 2], perm[n // 2:]
+        ev = np.sort(held[: int(self.eval_rows)])
+        budget = int(self.queries)
+        real = pool[:budget]  # in query order
+        preds = ctx.predictions("test")
+        query_sets = {"real": QuerySet(rows=X.iloc[real].reset_index(drop=True), score=preds.score[real],
+                                       label=preds.label[real])}
+        frame = pd.concat([ctx.X("train"), X], ignore_index=True) if ctx.has_train else X
+        domains = feature_domains(frame, categorical=ctx.categorical, features=ctx.features)
+        synth = synthetic_rows(domains, ctx.features, budget, rng, template=X)
+        failure = ""
+        try:
+            answered = ctx.predict_frame(synth)  # the synthetic attacker's queries: one batched call
+            query_sets["synthetic"] = QuerySet(rows=synth, score=answered.score, label=answered.label)
+        except Exception as exc:  # noqa: BLE001 - a model that rejects in-range rows still has a real attacker
+            failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        y = ctx.y_binary("test")[ev] if ctx.is_classification else np.asarray(ctx.y("test"), dtype=float)[ev]
+        result = extraction_attack(task=ctx.task, query_sets=query_sets, eval_rows=X.iloc[ev].reset_index(drop=True),
+                                   eval_score=preds.score[ev], eval_label=preds.label[ev], eval_target=y,
+                                   categorical=ctx.categorical, threshold=float(ctx.threshold),
+                                   budgets=tuple(int(b) for b in self.curve_budgets), rng=rng)
+        return ExtractionMeasurement(task=ctx.task, result=result, n_test=n, query_pool=len(pool),
+                                     queries_budget=budget, synthetic_calls=1, synthetic_rows=len(synth),
+                                     synthetic_failure=failure)
+
+    def _stolen(self, p: CopyFidelity) -> bool:
+        if not np.isfinite(p.fidelity) or p.fidelity < self.fidelity:
+            return False
+        if np.isfinite(p.agreement):
+            return bool(np.isfinite(p.kappa) and p.kappa >= self.min_kappa)
+        return True
+
+    def cheapest_copy(self, m: ExtractionMeasurement) -> CopyFidelity | None:
+        """The copy reaching the fidelity bar with the fewest queries (at most ``few_queries``)."""
+        hits = [p for p in m.result.points if p.budget <= self.few_queries and self._stolen(p)]
+        if not hits:
+            return None
+        return min(hits, key=lambda p: (p.budget, -p.fidelity, p.source, p.api, p.family))
+
+    def _best_full(self, m: ExtractionMeasurement) -> CopyFidelity | None:
+        full = [m.result.best(s, api, bs[-1]) for s, bs in m.result.budgets if bs for api in m.result.apis]
+        return max(full, key=lambda p: (p.fidelity if np.isfinite(p.fidelity) else -np.inf, p.source, p.api),
+                   default=None)
+
+    def judge(self, m: ExtractionMeasurement) -> list[Finding]:
+        r = m.result
+        cls = m.task == "classification"
+        hit = self.cheapest_copy(m)
+        best = self._best_full(m)
+        if best is None:
+            return []
+        if hit is not None:
+            label_hits = [p for p in r.points if p.api == "labels" and p.budget <= self.few_queries and self._stolen(p)]
+            title = ((f"A copy matching {hit.fidelity:.1%} of the model's decisions" if cls else
+                      f"A copy reproducing the model's predictions with R² {hit.fidelity:.3f}")
+                     + f" can be trained from {hit.budget:,} {hit.source} queries")
+            kind = "real, in-distribution" if hit.source == "real" else "synthetic"
+            answers = {"scores": "scores", "labels": "decisions"}.get(hit.api, "predictions")
+            copy_is = (f"agrees with {hit.fidelity:.1%} of the model's decisions" if cls else
+                       f"reproduces the model's predictions with R² {hit.fidelity:.3f}")
+            summary = (f"An attacker who sends {hit.budget:,} {kind} rows to the model and trains a {hit.family} "
+                       f"model on the {answers} it returns obtains a copy that {copy_is} on {r.n_eval:,} held-out "
+                       "rows it never queried")
+            if cls:
+                summary += (f" (kappa {hit.kappa:.2f}; copy AUC {hit.copy_metric:.3f} vs the model's "
+                            f"{r.model_metric:.3f})")
+            summary += (". A copy this close can be stolen with few queries if the model is served behind an API, "
+                        "and then used or probed offline (e.g. to craft adversarial inputs). Whether that matters "
+                        "depends on who can query the deployed model.")
+            rem = ["Rate-limit and monitor the API: alert on high query volumes and on synthetic-looking inputs.",
+                   "Authenticate callers and keep query logs."]
+            if cls:
+                if label_hits:
+                    rem.append("Returning decisions instead of scores does not prevent it here (a copy from labels "
+                               "alone also reaches the bar); rely on access control and rate limits.")
+                else:
+                    rem.append("Return decisions (labels), not scores: from labels alone no copy reached the bar "
+                               f"within {self.few_queries:,} queries.")
+            return [Finding(id=f"{self.id}/copy", check=self.id, severity=Severity.MEDIUM, title=title,
+                            summary=summary, metrics=self._metrics(m, hit, best), remediation=tuple(rem),
+                            evidence=("learning_curve",))]
+        top = max(r.points, key=lambda p: (p.fidelity if np.isfinite(p.fidelity) else -np.inf, -p.budget))
+        reach = (f"agree with at most {top.fidelity:.1%} of the model's decisions" if cls else
+                 f"reproduce the model's predictions with R² of at most {top.fidelity:.3f}")
+        title = (f"Copies {reach} (best: {top.budget:,} {top.source} queries); the {_bar(self.fidelity, cls)} bar "
+                 f"is not reached within {self.few_queries:,} queries")
+        summary = (f"Copies trained on up to {m.queries_budget:,} answered queries {reach} on {r.n_eval:,} held-out "
+                   f"rows (best: {top.source} queries, {top.family} copy" + (f", {top.api} API" if cls else "")
+                   + f"; with {m.queries_budget:,} queries the best copy reaches {_fid(best.fidelity, cls)}). The "
+                   "model is not cheaply copied within the budgets tried; a larger budget or a better-informed "
+                   "attacker may still succeed.")
+        return [Finding(id=f"{self.id}/copy", check=self.id, severity=Severity.INFO, title=title, summary=summary,
+                        metrics=self._metrics(m, None, best), evidence=("learning_curve",))]
+
+    def _metrics(self, m: ExtractionMeasurement, hit: CopyFidelity | None, best: CopyFidelity) -> dict[str, Any]:
+        out: dict[str, Any] = {"best_fidelity": best.fidelity, "best_budget": best.budget, "best_source": best.source,
+                               "fidelity_bar": self.fidelity, "few_queries": self.few_queries}
+        if hit is not None:
+            out.update({"queries_to_bar": hit.budget, "fidelity_at_bar": hit.fidelity, "source": hit.source,
+                        "api": hit.api})
+        return out
+
+    def evidence(self, m: ExtractionMeasurement) -> Evidence:
+        from ..plots.security import extraction_figure
+
+        r = m.result
+        cls = m.task == "classification"
+        records = []
+        for source, budgets in r.budgets:
+            for api in r.apis:
+                for b in budgets:
+                    p = r.best(source, api, b)
+                    rec: dict[str, Any] = {"source": source, "queries": b}
+                    if cls:
+                        rec.update({"api": api, "copy": p.family, "agreement": p.agreement,
+                                    "agreement_low": p.agreement_low, "agreement_high": p.agreement_high,
+                                    "kappa": p.kappa, "score_r2": p.score_r2, "copy_auc": p.copy_metric,
+                                    "model_auc": r.model_metric})
+                    else:
+                        rec.update({"copy": p.family, "r2_vs_model": p.score_r2, "corr_vs_model": p.score_corr,
+                                    "copy_r2_vs_target": p.copy_metric, "model_r2_vs_target": r.model_metric})
+                    records.append(rec)
+        cols = (("source", "api", "queries", "copy", "agreement", "agreement_low", "agreement_high", "kappa",
+                 "score_r2", "copy_auc", "model_auc") if cls else
+                ("source", "queries", "copy", "r2_vs_model", "corr_vs_model", "copy_r2_vs_target",
+                 "model_r2_vs_target"))
+        table = Table.from_records(
+            "learning_curve", "Copy fidelity by query budget", records, columns=cols,
+            caption=("The better of the two copy models at each budget. Agreement: share of held-out rows where copy "
+                     "and model decide alike (95% Wilson interval); score R² (scores API): how well the copy's "
+                     "score predicts the model's; AUCs on the true target." if cls else
+                     "The better of the two copy models at each budget, measured on held-out rows."))
+        metrics: dict[str, Any] = {"model_" + ("auc" if cls else "r2"): r.model_metric, "eval_rows": r.n_eval}
+        for source, budgets in r.budgets:
+            for api in r.apis:
+                if budgets:
+                    key = f"{source}_{api}_fidelity" if cls else f"{source}_fidelity"
+                    metrics[key] = r.best(source, api, budgets[-1]).fidelity
+        hit = self.cheapest_copy(m)
+        metrics["queries_to_bar"] = hit.budget if hit is not None else None
+        real_n = dict(r.queries).get("real", 0)
+        notes = (
+            f"Query budget {m.queries_budget:,} per attacker. Synthetic attacker: {m.synthetic_rows:,} rows drawn "
+            "independently per feature (numeric uniform over the observed range, integers whole; categorical uniform "
+            f"over observed levels), answered in {m.synthetic_calls} batched model call. Real attacker: {real_n:,} of "
+            f"the {m.query_pool:,} test rows in its half, answered from the audit's cached test predictions.",
+            f"Fidelity measured on {r.n_eval:,} held-out test rows neither attacker queried.",
+            "Learning curve budgets: " + "; ".join(f"{s}: {', '.join(f'{b:,}' for b in bs)}" for s, bs in r.budgets)
+            + " (each copy trained on the first queries in order).",
+            "Copies: histogram gradient boosting (60 iterations, 15 leaves, native categorical splits) and a linear "
+            "model "
+            "(logistic regression / ridge on one-hot + standardised features), seeded"
+            + ("; scores API: regression on the logit of the returned probability, thresholded like the model; "
+               "labels API: a classifier on the returned decisions." if cls else "."),
+        )
+        if m.synthetic_failure:
+            notes += (f"The model failed on the synthetic queries ({m.synthetic_failure}); only the real-data "
+                      "attacker was simulated.",)
+        fig = extraction_figure(r, fidelity_target=self.fidelity, few_queries=self.few_queries)
+        return Evidence(metrics=metrics, tables=(table,), figures=(fig,), notes=notes)
+
+
+# ==== attribute inference =============================================================================
+
+@dataclass(frozen=True)
+class AttributeMeasurement:
+    task: str
+    results: tuple[AttributeInference, ...]
+    n_rows: int
+    n_test: int
+    output_columns: int
+
+
+@dataclass
+class AttributeInferenceCheck(Check):
+    """How well a protected attribute can be inferred from the model's outputs.
+
+    For each protected column (categorical; numeric ones with many values in ``numeric_bins``
+    quantile bins), seeded gradient-boosting attackers are cross-validated (``folds`` folds) on up
+    to ``rows`` test rows: a baseline that knows the other model features, one that also knows the
+    model's output (score, probabilities or prediction), and one that sees the output alone. The
+    AUC gain from adding the output is the leakage attributable to the model. When the protected
+    column is itself a model input, the output obviously encodes it; the output-alone attack says
+    how much.
+
+    ``high`` when the output alone reveals an attribute that is not a model input (AUC >=
+    ``high_output_auc``, interval above 0.5). ``medium`` when the output adds at least
+    ``medium_gain`` AUC over the baseline (interval above 0), or when the output alone reveals an
+    attribute the model takes as input at ``high_output_auc``. ``low`` for a gain of at least
+    ``low_gain`` or an output-alone AUC of at least ``low_output_auc`` (significant); ``info``
+    otherwise. Skipped when no protected columns are given.
+    """
+
+    id: ClassVar[str] = "security.attribute_inference"
+    title: ClassVar[str] = "Attribute inference"
+
+    rows: int = 5000
+    folds: int = 3
+    numeric_bins: int = 4
+    max_levels: int = 10
+    min_level_rows: int = 20
+    attack_iterations: int = 40
+    n_resamples: int = 200
+    confidence: float = 0.95
+    high_output_auc: float = 0.80
+    medium_gain: float = 0.10
+    low_gain: float = 0.05
+    low_output_auc: float = 0.65
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        if not ctx.protected:
+            return "no protected columns given ([data] protected)"
+        return None
+
+    def measure(self, ctx: "AuditContext") -> AttributeMeasurement:
+        rng = ctx.rng(self.id)
+        frame = ctx.frame("test")
+        n = len(frame)
+        pos = np.arange(n) if n <= self.rows else np.sort(rng.choice(n, size=int(self.rows), replace=False))
+        preds = ctx.predictions("test")
+        if ctx.is_classification and preds.proba is not None and preds.proba.shape[1] > 2:
+            output = preds.proba[pos]
+        else:
+            output = np.asarray(preds.score, dtype=float)[pos].reshape(-1, 1)
+        X = ctx.X("test").iloc[pos].reset_index(drop=True)
+        results = []
+        for col in ctx.protected:
+            classes = attribute_classes(frame[col].iloc[pos], numeric_bins=self.numeric_bins,
+                                        max_levels=self.max_levels, min_level_rows=self.min_level_rows)
+            others = [f for f in ctx.features if f != col]
+            results.append(attribute_inference(
+                attribute=col, classes=classes, other=X[others], categorical=ctx.categorical, output=output,
+                is_feature=col in ctx.features, rng=rng, folds=self.folds, n_resamples=self.n_resamples,
+                confidence=self.confidence, max_iter=self.attack_iterations))
+        return AttributeMeasurement(task=ctx.task, results=tuple(results), n_rows=len(pos), n_test=n,
+                                    output_columns=output.shape[1])
+
+    def rule(self, a: AttributeInference) -> tuple[Severity, str]:
+        """The severity and which rule set it: ``output`` (the output alone), ``gain`` or ``none``."""
+        out_sig = np.isfinite(a.output_only.low) and a.output_only.low > 0.5
+        gain_sig = np.isfinite(a.gain.low) and a.gain.low > 0
+        if out_sig and a.output_only.value >= self.high_output_auc:
+            return (Severity.MEDIUM if a.is_feature else Severity.HIGH), "output"
+        if gain_sig and a.gain.value >= self.medium_gain:
+            return Severity.MEDIUM, "gain"
+        if gain_sig and a.gain.value >= self.low_gain:
+            return Severity.LOW, "gain"
+        if out_sig and a.output_only.value >= self.low_output_auc:
+            return Severity.LOW, "output"
+        return Severity.INFO, "none"
+
+    def severity(self, a: AttributeInference) -> Severity:
+        return self.rule(a)[0]
+
+    def judge(self, m: AttributeMeasurement) -> list[Finding]:
+        out = []
+        for a in m.results:
+            if not a.analysed:
+                continue
+            sev, why = self.rule(a)
+            output_name = "score" if m.task == "classification" and m.output_columns == 1 else \
+                "probabilities" if m.task == "classification" else "prediction"
+            if why == "none":
+                title = (f"The model's {output_name} reveals little about '{a.attribute}' (alone: AUC "
+                         f"{a.output_only.value:.2f}; gain over the other features {a.gain.value:+.2f})")
+            elif why == "output":
+                how = "reveals" if a.output_only.value >= self.high_output_auc else "partly reveals"
+                title = (f"The model's {output_name} alone {how} '{a.attribute}': attacker AUC "
+                         f"{_ci(a.output_only)}")
+            else:
+                title = (f"The model's {output_name} helps infer '{a.attribute}': AUC {a.baseline.value:.2f} → "
+                         f"{a.with_output.value:.2f} (gain {a.gain.value:+.2f})")
+            levels = ", ".join(a.levels[:6]) + ("…" if len(a.levels) > 6 else "")
+            summary = (f"Attackers tried to infer '{a.attribute}' ({len(a.levels)} "
+                       f"{'bins' if a.binned else 'levels'}: {levels}) on {a.n_rows:,} test rows. Knowing the "
+                       f"{a.n_features} other model features gives AUC {_ci(a.baseline)}; adding the model's "
+                       f"{output_name} gives {_ci(a.with_output)} (gain {a.gain.value:+.3f}, 95% CI "
+                       f"{a.gain.low:+.3f} to {a.gain.high:+.3f}); the {output_name} alone gives "
+                       f"{_ci(a.output_only)}. 0.5 is guessing.")
+            if a.is_feature:
+                summary += (f" '{a.attribute}' is itself a model input, so the output necessarily encodes it; the "
+                            "output-alone attack measures how much of it an observer of the output can recover.")
+            elif why == "output":
+                summary += (f" '{a.attribute}' is not a model input, yet the output alone reveals it"
+                            + (" in part" if sev is not Severity.HIGH else "")
+                            + ": the model has learned it through other features, so anyone who sees the output "
+                            "can infer it.")
+            if why == "output" and a.gain.value < self.low_gain and a.baseline.value >= a.output_only.value:
+                summary += (" An attacker who already knows the other features learns nothing more from the "
+                            "output; the exposure is to those who see only the output.")
+            rem: tuple[str, ...] = ()
+            if sev in (Severity.HIGH, Severity.MEDIUM):
+                rem = (f"Find the features through which the model encodes '{a.attribute}' (fairness.proxy) and "
+                       "decide whether that is acceptable.",
+                       "Limit what the output exposes: return decisions or coarse scores, not exact probabilities.",
+                       "Treat the model's outputs as personal data about the attribute in the privacy assessment.")
+            elif sev is Severity.LOW:
+                rem = ("Note the small leakage in the privacy assessment; prefer coarse outputs.",)
+            out.append(Finding(
+                id=f"{self.id}/{a.attribute}", check=self.id, severity=sev, title=title, summary=summary,
+                features=(a.attribute,) if a.is_feature else (),
+                metrics={"attribute": a.attribute, "model_input": a.is_feature, "baseline_auc": a.baseline.value,
+                         "with_output_auc": a.with_output.value, "auc_gain": a.gain.value, "auc_gain_low": a.gain.low,
+                         "output_only_auc": a.output_only.value, "output_only_auc_low": a.output_only.low,
+                         "rows": a.n_rows},
+                remediation=rem, evidence=("attributes", "attribute_auc")))
+        return out
+
+    def evidence(self, m: AttributeMeasurement) -> Evidence:
+        from ..plots.security import attribute_figure
+
+        records = []
+        for a in m.results:
+            records.append({"attribute": a.attribute, "model_input": "yes" if a.is_feature else "no",
+                            "classes": len(a.levels), "rows": a.n_rows, "baseline_auc": a.baseline.value,
+                            "with_output_auc": a.with_output.value, "gain": a.gain.value, "gain_low": a.gain.low,
+                            "gain_high": a.gain.high, "output_only_auc": a.output_only.value,
+                            "output_only_low": a.output_only.low, "output_only_high": a.output_only.high,
+                            "note": a.skipped or ("quantile bins" if a.binned else "")})
+        table = Table.from_records(
+            "attributes", "Attribute inference per protected column", records,
+            columns=("attribute", "model_input", "classes", "rows", "baseline_auc", "with_output_auc", "gain",
+                     "gain_low", "gain_high", "output_only_auc", "output_only_low", "output_only_high", "note"),
+            caption="Out-of-fold AUC (macro one-vs-rest for more than two classes) of attackers knowing the other "
+                    "features, the features and the model output, or the output alone; 95% bootstrap intervals.")
+        analysed = [a for a in m.results if a.analysed]
+        metrics: dict[str, Any] = {"attributes_analysed": len(analysed), "rows": m.n_rows}
+        if analysed:
+            metrics["max_auc_gain"] = max(a.gain.value for a in analysed)
+            metrics["max_output_only_auc"] = max(a.output_only.value for a in analysed)
+        for a in analysed:
+            metrics[f"{a.attribute}_auc_gain"] = a.gain.value
+            metrics[f"{a.attribute}_output_only_auc"] = a.output_only.value
+        notes = [f"Rows: {m.n_rows:,} of {m.n_test:,} test rows (seeded sample when more than {self.rows:,}); "
+                 "outputs from the audit's cached test predictions (no extra model calls).",
+                 f"Attackers: histogram gradient boosting ({self.attack_iterations} iterations, 8 leaves, "
+                 "min leaf 20), "
+                 f"{self.folds}-fold stratified cross-validation with the same folds for all three; "
+                 f"{self.n_resamples} paired bootstrap resamples of the out-of-fold predictions.",
+                 f"Classes: levels with at least {self.min_level_rows} rows (rarer pooled as '(other)'); numeric "
+                 f"attributes with more than {self.max_levels} values in {self.numeric_bins} quantile bins; rows "
+                 "with a missing attribute left out."]
+        skipped = [a for a in m.results if not a.analysed]
+        if skipped:
+            notes.append("Not analysed: " + "; ".join(f"{a.attribute} ({a.skipped})" for a in skipped) + ".")
+        figures = (attribute_figure(m.results),) if analysed else ()
+        return Evidence(metrics=metrics, tables=(table,), figures=figures, notes=tuple(notes))
+
+
+CHECKS = (MembershipInferenceCheck, ModelExtractionCheck, AttributeInferenceCheck)

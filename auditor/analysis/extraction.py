@@ -1,0 +1,272 @@
+"""Model extraction: how closely a copy trained on the model's answers to queries reproduces it.
+
+The caller queries the model (one batched call per query set) and passes the answers in; this
+module only trains copies and measures them, so the query budget is the caller's to count.
+
+* **Query sources**: any named set of attacker rows, e.g. ``synthetic`` rows drawn independently
+  per feature from the observed domains (:func:`synthetic_rows`, a weak attacker who knows only
+  ranges and levels) and ``real`` in-distribution rows (a strong attacker).
+* **APIs**: for a classifier, ``scores`` (the API returns P(positive); the copy is a regressor
+  on its logit, thresholded like the model) and ``labels`` (the API returns only the decision;
+  the copy is a classifier); for a regressor, ``predictions``.
+* **Copies**: histogram gradient boosting (ordinal codes, native categorical splits) and a linear
+  model (logistic/ridge on one-hot + standardised features), each seeded; both are reported and
+  an attacker would keep the better one.
+* **Fidelity** on held-out real rows the attacker never queried: decision agreement with its
+  Wilson interval and Cohen's kappa (classification), R² and correlation between copy and model
+  scores, and the copy's own AUC (R² for regression) on the true target next to the model's.
+* **Learning curve**: every copy is trained on the first ``b`` queries for each budget ``b``.
+
+Nothing here knows about severities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .domain import FeatureDomain
+from .security import TabularEncoder, hgb_params, seed_of
+
+_CLIP = 1e-6
+FAMILIES = ("boosted trees", "linear")
+
+
+@dataclass(frozen=True)
+class QuerySet:
+    """Attacker rows and the model's answers to them, in query order."""
+
+    rows: pd.DataFrame
+    score: np.ndarray  # P(positive) (classification) or the prediction (regression)
+    label: np.ndarray  # the decision (classification) or the prediction (regression)
+
+
+@dataclass(frozen=True)
+class CopyFidelity:
+    """One copy (source × API × budget × model family) measured on the evaluation rows."""
+
+    source: str
+    api: str
+    budget: int
+    family: str
+    agreement: float  # share of evaluation rows where copy and model decide alike (nan: regression)
+    agreement_low: float  # Wilson interval
+    agreement_high: float
+    kappa: float  # Cohen's kappa of the decisions (nan: regression)
+    score_r2: float  # R² of the copy's score as a predictor of the model's score (nan for the labels API)
+    score_corr: float  # Pearson correlation of copy and model scores
+    copy_metric: float  # the copy's AUC (classification) or R² (regression) on the true target
+
+    @property
+    def fidelity(self) -> float:
+        """The headline: decision agreement (classification) or score R² (regression)."""
+        return self.agreement if np.isfinite(self.agreement) else self.score_r2
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    task: str
+    threshold: float
+    n_eval: int
+    queries: tuple[tuple[str, int], ...]  # source -> queries answered
+    budgets: tuple[tuple[str, tuple[int, ...]], ...]  # source -> learning-curve budgets
+    points: tuple[CopyFidelity, ...]
+    model_metric: float  # the model's AUC / R² on the evaluation rows
+    eval_score: np.ndarray  # the model's scores on the evaluation rows
+    copy_score: np.ndarray  # the best full-budget copy's scores on them (for plotting)
+    copy_point: CopyFidelity | None  # which copy ``copy_score`` is
+
+    def best(self, source: str, api: str, budget: int) -> CopyFidelity:
+        """The better copy family at one point of the learning curve."""
+        cands = [p for p in self.points if (p.source, p.api, p.budget) == (source, api, budget)]
+        return max(cands, key=_rank)
+
+    def curve(self, source: str, api: str) -> list[CopyFidelity]:
+        budgets = dict(self.budgets)[source]
+        return [self.best(source, api, b) for b in budgets]
+
+    @property
+    def apis(self) -> tuple[str, ...]:
+        return ("scores", "labels") if self.task == "classification" else ("predictions",)
+
+
+def _rank(p: CopyFidelity) -> tuple[float, float, str]:
+    f = p.fidelity if np.isfinite(p.fidelity) else -np.inf
+    r2 = p.score_r2 if np.isfinite(p.score_r2) else -np.inf
+    return (f, r2, p.family)
+
+
+def synthetic_rows(domains: Mapping[str, FeatureDomain], features: Sequence[str], n: int,
+                   rng: np.random.Generator, template: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``n`` rows drawn independently per feature: numeric uniformly over the observed range
+    (integers stay whole), categorical uniformly over the observed levels. Columns take the
+    template's dtypes where the values allow it."""
+    data: dict[str, object] = {}
+    for f in features:
+        d = domains[f]
+        if d.categorical:
+            if d.levels:
+                data[f] = np.asarray(d.levels, dtype=object)[rng.integers(0, len(d.levels), n)]
+            else:
+                data[f] = np.full(n, None, dtype=object)
+        elif np.isfinite(d.low) and np.isfinite(d.high):
+            v = rng.uniform(d.low, d.high, n) if d.high > d.low else np.full(n, d.low)
+            data[f] = np.round(v) if d.integer else v
+        else:
+            data[f] = np.full(n, np.nan)
+    out = pd.DataFrame(data, columns=list(features))
+    if template is not None:
+        for f in features:
+            if f in template.columns:
+                try:
+                    out[f] = out[f].astype(template[f].dtype)
+                except (TypeError, ValueError):
+                    pass
+    return out
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return float(mid - half), float(mid + half)
+
+
+def _r2(target: np.ndarray, pred: np.ndarray) -> float:
+    ss = float(np.sum((target - target.mean()) ** 2))
+    if ss <= 0:
+        return float("nan")
+    return 1.0 - float(np.sum((target - pred) ** 2)) / ss
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    return float(roc_auc_score(y, s))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), _CLIP, 1 - _CLIP)
+    return np.log(p / (1 - p))
+
+
+def _fit_copy(family: str, kind: str, Xc: np.ndarray, Xd: np.ndarray, target: np.ndarray,
+              enc: TabularEncoder, seed: int):
+    """Train one copy; returns a function (codes, design) -> copy score."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    if kind == "classifier":
+        classes = np.unique(target)
+        if len(classes) < 2:
+            const = float(classes[0]) if len(classes) else 0.0
+            return lambda c, d: np.full(len(c), const)
+        if family == "boosted trees":
+            m = HistGradientBoostingClassifier(**hgb_params(enc, random_state=seed)).fit(Xc, target)
+            return lambda c, d: m.predict_proba(c)[:, 1]
+        m = LogisticRegression(C=1.0, max_iter=2000).fit(Xd, target)
+        return lambda c, d: m.predict_proba(d)[:, 1]
+    if np.ptp(target) == 0:
+        const = float(target[0])
+        return lambda c, d: np.full(len(c), const)
+    if family == "boosted trees":
+        m = HistGradientBoostingRegressor(**hgb_params(enc, random_state=seed)).fit(Xc, target)
+        return lambda c, d: m.predict(c)
+    m = Ridge(alpha=1.0).fit(Xd, target)
+    return lambda c, d: m.predict(d)
+
+
+def extraction_attack(*, task: str, query_sets: Mapping[str, QuerySet], eval_rows: pd.DataFrame,
+                      eval_score: np.ndarray, eval_label: np.ndarray, eval_target: np.ndarray,
+                      categorical: Sequence[str], threshold: float = 0.5, budgets: Sequence[int] = (100, 300, 1000),
+                      families: Sequence[str] = FAMILIES, rng: np.random.Generator) -> ExtractionResult:
+    """Train copies on the first ``b`` answered queries of each source for each budget ``b`` (plus
+    the whole set) and measure them on the evaluation rows (see the module docstring).
+
+    ``eval_target`` is the true target (0/1 for classification); ``eval_label`` the model's decisions.
+    """
+    cls = task == "classification"
+    features = list(eval_rows.columns)
+    eval_score = np.asarray(eval_score, dtype=float)
+    eval_label = np.asarray(eval_label)
+    eval_target = np.asarray(eval_target, dtype=float)
+    model_metric = _auc(eval_target, eval_score) if cls else _r2(eval_target, eval_score)
+    points: list[CopyFidelity] = []
+    curve_budgets: list[tuple[str, tuple[int, ...]]] = []
+    best_full: tuple[tuple, CopyFidelity, np.ndarray] | None = None
+    apis = ("scores", "labels") if cls else ("predictions",)
+    for source in sorted(query_sets):
+        qs = query_sets[source]
+        n = len(qs.rows)
+        bs = tuple(sorted({int(b) for b in budgets if 0 < b < n} | ({n} if n else set())))
+        curve_budgets.append((source, bs))
+        if not n:
+            continue
+        enc = TabularEncoder.fit(qs.rows, columns=features, categorical=categorical)
+        Qc, Qd = enc.codes(qs.rows), enc.design(qs.rows)
+        Ec, Ed = enc.codes(eval_rows), enc.design(eval_rows)
+        for b in bs:
+            for api in apis:
+                for family in families:
+                    if api == "labels":
+                        fn = _fit_copy(family, "classifier", Qc[:b], Qd[:b], np.asarray(qs.label[:b]).astype(int),
+                                       enc, seed_of(rng))
+                        copy_score = fn(Ec, Ed)
+                        copy_label = (copy_score >= 0.5).astype(int)
+                    elif api == "scores":
+                        fn = _fit_copy(family, "regressor", Qc[:b], Qd[:b], _logit(qs.score[:b]), enc, seed_of(rng))
+                        copy_score = 1.0 / (1.0 + np.exp(-fn(Ec, Ed)))
+                        copy_label = (copy_score >= threshold).astype(int)
+                    else:
+                        fn = _fit_copy(family, "regressor", Qc[:b], Qd[:b], np.asarray(qs.score[:b], dtype=float),
+                                       enc, seed_of(rng))
+                        copy_score = fn(Ec, Ed)
+                        copy_label = None
+                    p = _measure(source, api, b, family, copy_score, copy_label, eval_score, eval_label,
+                                 eval_target, cls)
+                    points.append(p)
+                    if b == n and api == apis[0] and (best_full is None or _rank(p) > best_full[0]):
+                        best_full = (_rank(p), p, copy_score)
+    return ExtractionResult(
+        task=task, threshold=float(threshold) if cls else float("nan"), n_eval=len(eval_rows),
+        queries=tuple((s, len(query_sets[s].rows)) for s in sorted(query_sets)), budgets=tuple(curve_budgets),
+        points=tuple(points), model_metric=model_metric, eval_score=eval_score,
+        copy_score=best_full[2] if best_full else np.empty(0), copy_point=best_full[1] if best_full else None)
+
+
+def _measure(source: str, api: str, budget: int, family: str, copy_score: np.ndarray,
+             copy_label: np.ndarray | None, eval_score: np.ndarray, eval_label: np.ndarray,
+             eval_target: np.ndarray, cls: bool) -> CopyFidelity:
+    copy_score = np.asarray(copy_score, dtype=float)
+    if cls and copy_label is not None:
+        from sklearn.metrics import cohen_kappa_score
+
+        agree = copy_label == eval_label.astype(int)
+        k = int(agree.sum())
+        lo, hi = _wilson(k, len(agree))
+        agreement = k / len(agree) if len(agree) else float("nan")
+        both_const = len(np.unique(copy_label)) < 2 and len(np.unique(eval_label)) < 2
+        kappa = float("nan") if both_const else float(cohen_kappa_score(copy_label, eval_label.astype(int)))
+        copy_metric = _auc(eval_target, copy_score)
+    else:
+        agreement = lo = hi = kappa = float("nan")
+        copy_metric = _r2(eval_target, copy_score)
+    # a labels-API copy's probability estimates its own decision, not the model's score: no R² for it
+    score_r2 = float("nan") if api == "labels" else _r2(eval_score, copy_score)
+    return CopyFidelity(source=source, api=api, budget=int(budget), family=family, agreement=float(agreement),
+                        agreement_low=lo, agreement_high=hi, kappa=kappa, score_r2=score_r2,
+                        score_corr=_corr(eval_score, copy_score), copy_metric=copy_metric)
