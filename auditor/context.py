@@ -146,7 +146,8 @@ def _num_equal(values: pd.Series, wanted: Any) -> np.ndarray:
         return np.zeros(len(values), dtype=bool)
 
 
-def _same_class(a: Any, b: Any) -> bool:
+def same_class(a: Any, b: Any) -> bool:
+    """Whether two class labels are the same, tolerant of 1 vs 1.0 vs "1"."""
     if a == b:
         return True
     try:
@@ -220,12 +221,12 @@ def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
         classes = tuple(adapter.classes) if adapter.classes else tuple(sorted(observed, key=_sort_key))
         if adapter.classes:
             # align the target's type with the model's (e.g. "1" in a CSV vs 1 in the model)
-            classes = tuple(next((o for o in observed if _same_class(o, c)), c) for c in classes)
+            classes = tuple(next((o for o in observed if same_class(o, c)), c) for c in classes)
         positive = config.model.positive_class
         if positive is None:
             positive = classes[-1]
         else:
-            match = [c for c in classes if _same_class(c, positive)]
+            match = [c for c in classes if same_class(c, positive)]
             if not match:
                 raise AuditInputError(
                     f"model.positive_class {positive!r} is not one of the model's classes ({', '.join(map(str, classes))})")
@@ -233,7 +234,7 @@ def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
         if not _matches(tdf[target], positive).any():
             raise AuditInputError(f"positive class {positive!r} never occurs in the test target '{target}'")
         favorable = config.model.favorable if config.model.favorable is not None else positive
-        match = [c for c in classes if _same_class(c, favorable)]
+        match = [c for c in classes if same_class(c, favorable)]
         if not match:
             raise AuditInputError(f"model.favorable {favorable!r} is not one of the model's classes")
         favorable = match[0]

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from .metrics import Estimate, bootstrap_counts, weighted_auc
-from .security import TabularEncoder, hgb_params, percentile_interval, seed_of
+from .metrics import percentile_interval
+from .security import TabularEncoder, hgb_params, seed_of
 
 OTHER = "(other)"
 MISSING = "(missing)"

@@ -27,7 +27,7 @@ import pandas as pd
 from scipy import stats
 from sklearn import metrics as skm
 
-from .metrics import Estimate, bootstrap_counts, weighted_auc
+from .metrics import Estimate, bootstrap_counts, percentile_interval, weighted_auc
 
 Task = Literal["classification", "regression"]
 
@@ -316,16 +316,6 @@ def mcnemar_exact(model_correct: np.ndarray, benchmark_correct: np.ndarray) -> t
     return bench_only, model_only, p
 
 
-def _ci(value: float, draws: np.ndarray, confidence: float) -> Estimate:
-    draws = np.asarray(draws, dtype=float)
-    draws = draws[np.isfinite(draws)]
-    if draws.size == 0 or not np.isfinite(value):
-        return Estimate(float(value), float("nan"), float("nan"))
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.percentile(draws, [100 * alpha, 100 * (1 - alpha)])
-    return Estimate(float(value), float(low), float(high))
-
-
 def _paired_t(loss_model: np.ndarray, loss_bench: np.ndarray) -> float:
     d = np.asarray(loss_model, dtype=float) - np.asarray(loss_bench, dtype=float)
     if len(d) < 2 or np.all(d == d[0]):
@@ -371,7 +361,7 @@ def compare_paired(y_true: np.ndarray, model_score: np.ndarray, benchmark_score:
         am = float(skm.roc_auc_score(y, sm)) if two else float("nan")
         ab = float(skm.roc_auc_score(y, sb)) if two else float("nan")
         if auc_method == "bootstrap":
-            d_auc = _ci(am - ab, np.concatenate(auc_m) - np.concatenate(auc_b), confidence)
+            d_auc = percentile_interval(am - ab, np.concatenate(auc_m) - np.concatenate(auc_b), confidence)
             dl = delong_test(y, sm, sb, confidence=confidence)
             auc = MetricComparison("auc", True, am, ab, d_auc, boot, dl.p_value, "DeLong")
         else:
@@ -380,11 +370,11 @@ def compare_paired(y_true: np.ndarray, model_score: np.ndarray, benchmark_score:
                                    "DeLong (normal approximation)", dl.p_value, "DeLong")
         acc_m, acc_b = float(cm.mean()), float(cb.mean())
         _, _, p_mc = mcnemar_exact(cm, cb)
-        acc = MetricComparison("accuracy", True, acc_m, acc_b, _ci(acc_m - acc_b, S[:, 0] - S[:, 1], confidence),
+        acc = MetricComparison("accuracy", True, acc_m, acc_b, percentile_interval(acc_m - acc_b, S[:, 0] - S[:, 1], confidence),
                                boot, p_mc, "McNemar (exact)")
         ll_m = float(skm.log_loss(y, np.clip(sm, _EPS, 1 - _EPS), labels=[0, 1]))
         ll_b = float(skm.log_loss(y, np.clip(sb, _EPS, 1 - _EPS), labels=[0, 1]))
-        ll = MetricComparison("log_loss", False, ll_m, ll_b, _ci(ll_m - ll_b, S[:, 2] - S[:, 3], confidence),
+        ll = MetricComparison("log_loss", False, ll_m, ll_b, percentile_interval(ll_m - ll_b, S[:, 2] - S[:, 3], confidence),
                               boot, _paired_t(llm, llb), "paired t-test on per-row log loss")
         metrics = (auc, acc, ll)
     else:
@@ -401,11 +391,11 @@ def compare_paired(y_true: np.ndarray, model_score: np.ndarray, benchmark_score:
         p_sq = _paired_t(em ** 2, eb ** 2)
         metrics = (
             MetricComparison("rmse", False, rm, rb,
-                             _ci(rm - rb, np.sqrt(S[:, 0] / n) - np.sqrt(S[:, 1] / n), confidence),
+                             percentile_interval(rm - rb, np.sqrt(S[:, 0] / n) - np.sqrt(S[:, 1] / n), confidence),
                              boot, p_sq, "paired t-test on squared errors"),
-            MetricComparison("mae", False, mm, mb, _ci(mm - mb, (S[:, 2] - S[:, 3]) / n, confidence),
+            MetricComparison("mae", False, mm, mb, percentile_interval(mm - mb, (S[:, 2] - S[:, 3]) / n, confidence),
                              boot, _paired_t(np.abs(em), np.abs(eb)), "paired t-test on absolute errors"),
-            MetricComparison("r2", True, r2m, r2b, _ci(r2m - r2b, r2_draw, confidence),
+            MetricComparison("r2", True, r2m, r2b, percentile_interval(r2m - r2b, r2_draw, confidence),
                              boot, p_sq, "paired t-test on squared errors"),
         )
     return PairedComparison(benchmark=benchmark, task=task, metrics=metrics, n=n,

@@ -148,7 +148,8 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
-def _interval(value: float, draws: np.ndarray, confidence: float) -> Estimate:
+def percentile_interval(value: float, draws: np.ndarray, confidence: float) -> Estimate:
+    """A point estimate with the percentile interval of its bootstrap draws (non-finite draws dropped)."""
     draws = np.asarray(draws, dtype=float)
     draws = draws[np.isfinite(draws)]
     if draws.size == 0 or not np.isfinite(value):
@@ -232,7 +233,7 @@ def _classification(y_true: np.ndarray, score: np.ndarray, *, threshold: float, 
     }
     point["accuracy_lift"] = point["accuracy"] - point["majority_accuracy"]
     draws = _classification_draws(y, s, threshold=threshold, n_resamples=n_resamples, rng=rng)
-    est = {k: _interval(v, draws[k], confidence) for k, v in point.items()}
+    est = {k: percentile_interval(v, draws[k], confidence) for k, v in point.items()}
     lift = draws["accuracy_lift"]
     lift_p = float((1 + np.sum(lift <= 0)) / (1 + len(lift)))
     (tn, fp), (fn, tp) = skm.confusion_matrix(y, pred, labels=[0, 1]).tolist()
@@ -289,7 +290,7 @@ def _regression(y_true: np.ndarray, prediction: np.ndarray, *, n_resamples: int,
         "r2": float(skm.r2_score(y, p)),
     }
     draws = _regression_draws(y, p, n_resamples=n_resamples, rng=rng)
-    est = {k: _interval(v, draws[k], confidence) for k, v in point.items()}
+    est = {k: percentile_interval(v, draws[k], confidence) for k, v in point.items()}
     return RegressionMetrics(n=len(y), rmse=est["rmse"], mae=est["mae"], r2=est["r2"],
                              mean_target=float(y.mean()), std_target=float(y.std()),
                              n_resamples=int(n_resamples), confidence=float(confidence)), draws
@@ -327,6 +328,6 @@ def train_test_gap(y_train: np.ndarray, score_train: np.ndarray, y_test: np.ndar
         tr, te = getattr(m_tr, metric), getattr(m_te, metric)
         gap_draws = sign * (d_tr[metric] - d_te[metric])
         gaps.append(Gap(metric=metric, train=tr, test=te,
-                        gap=_interval(sign * (tr.value - te.value), gap_draws, confidence)))
+                        gap=percentile_interval(sign * (tr.value - te.value), gap_draws, confidence)))
     return GapResult(task=task, gaps=tuple(gaps), n_train=len(y_train), n_test=len(y_test),
                      n_resamples=int(n_resamples), confidence=float(confidence))

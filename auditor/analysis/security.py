@@ -16,7 +16,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from .metrics import Estimate, bootstrap_counts, weighted_auc
+from .metrics import Estimate, bootstrap_counts, percentile_interval, weighted_auc
 
 MAX_LEVELS = 250  # categorical levels kept per column (HistGradientBoosting allows < 256 bins)
 
@@ -111,16 +111,6 @@ class AttackScore:
             if abs(a - alpha) < 1e-12:
                 return e
         raise KeyError(alpha)
-
-
-def percentile_interval(value: float, draws: np.ndarray, confidence: float) -> Estimate:
-    draws = np.asarray(draws, dtype=float)
-    draws = draws[np.isfinite(draws)]
-    if draws.size == 0 or not np.isfinite(value):
-        return Estimate(float(value), float("nan"), float("nan"))
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.percentile(draws, [100 * alpha, 100 * (1 - alpha)])
-    return Estimate(float(value), float(low), float(high))
 
 
 def attack_score(y: np.ndarray, score: np.ndarray, *, low_fpr: Sequence[float] = (0.01, 0.05),

@@ -26,6 +26,7 @@ from ..analysis.group_metrics import (DisparateImpactResult, ErrorParityResult, 
                                       MeanDifferenceResult, disparate_impact, error_parity, holm, level_text,
                                       make_groupings, mean_difference)
 from ..analysis.proxy import ProxyResult, permutation_shift, proxy_analysis
+from ..context import same_class
 from ..findings import Evidence, Finding, Severity, Table
 from .base import Check
 
@@ -72,15 +73,6 @@ def _note(g: Grouping, group: str, count: int, min_size: int, ref_count: int) ->
     if group == g.reference:
         return "reference" + (" (too few rows)" if ref_count < min_size else "")
     return f"below {min_size} rows: no finding" if count < min_size else ""
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a == b:
-        return True
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return str(a) == str(b)
 
 
 def _adjust(tests: list[tuple[tuple[str, ...], float]]) -> dict[tuple[str, ...], float]:
@@ -164,20 +156,20 @@ def favorable_outcome(ctx: "AuditContext") -> Outcome:
     favorable positive class when P(positive) >= threshold, otherwise (binary) when it is below.
     """
     preds = ctx.predictions("test")
-    pos_is_fav = _same(ctx.favorable, ctx.positive_class)
+    pos_is_fav = same_class(ctx.favorable, ctx.positive_class)
     y_pos = ctx.y_binary("test").astype(bool)
     if pos_is_fav:
         decision, p_fav, observed = preds.label == 1, preds.score, y_pos
     elif len(ctx.classes) <= 2:
         decision, p_fav, observed = preds.label == 0, 1.0 - preds.score, ~y_pos
     else:  # multi-class, favorable is one of the non-positive classes
-        idx = [i for i, c in enumerate(ctx.classes) if _same(c, ctx.favorable)][0]
+        idx = [i for i, c in enumerate(ctx.classes) if same_class(c, ctx.favorable)][0]
         proba = preds.proba
         decision = (preds.label == 0) & (np.argmax(np.where(np.arange(proba.shape[1]) == ctx.classes.index(
             ctx.positive_class), -1, proba), axis=1) == idx)
         p_fav = proba[:, idx]
         raw = ctx.frame("test")[ctx.target]
-        observed = np.array([_same(v, ctx.favorable) for v in raw.to_numpy()])
+        observed = np.array([same_class(v, ctx.favorable) for v in raw.to_numpy()])
     return Outcome(target=ctx.target, favorable=level_text(ctx.favorable), positive=level_text(ctx.positive_class),
                    favorable_is_positive=pos_is_fav, threshold=float(ctx.threshold),
                    decision=np.asarray(decision, dtype=bool), p_favorable=np.asarray(p_fav, dtype=float),
