@@ -21,8 +21,13 @@ from auditor.runner import run_checks  # noqa: E402
 from auditor.checks.base import CheckRegistry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-SCHEMA = ROOT.parent / "shared" / "contract" / "findings.schema.json"
+SHARED = ROOT.parent / "shared"
+# The shared folder sits beside the checkout in CI; a clone on its own falls back to the copies
+# shipped in the repository (German credit in sample_models/, the schema in tests/contract/).
+SHARED_DATA = SHARED / "data" if (SHARED / "data" / "german.csv").is_file() else ROOT / "sample_models"
+SCHEMA_COPY = Path(__file__).resolve().parent / "contract" / "findings.schema.json"
+SHARED_SCHEMA = SHARED / "contract" / "findings.schema.json"
+SCHEMA = SHARED_SCHEMA if SHARED_SCHEMA.is_file() else SCHEMA_COPY
 
 
 def run_check(check_cls: type[Check], model: Any, *, test: pd.DataFrame, target: str,

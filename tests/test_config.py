@@ -92,3 +92,12 @@ def test_check_option_types_follow_the_defaults() -> None:
                        (("figure", 1), "true or false")):
         with pytest.raises(ConfigError, match=match):
             validate_check_options(parse({"checks": {"data.drift": {bad[0]: bad[1]}}}), known)
+
+
+def test_schema_copy_matches_the_contract() -> None:
+    """tests/contract holds a copy of the contract's schema for clones without the shared folder."""
+    from conftest import SCHEMA_COPY, SHARED_SCHEMA
+
+    if not SHARED_SCHEMA.is_file():
+        pytest.skip("the shared contract folder is not beside this checkout")
+    assert SCHEMA_COPY.read_bytes() == SHARED_SCHEMA.read_bytes()

@@ -19,7 +19,7 @@ from auditor.render.pdf import locked_url_fetcher, render_pdf
 from auditor.render.view import build_view, column_widths
 from auditor.result import AuditInfo, AuditResult, DatasetInfo
 
-SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "contract" / "findings.schema.json"
+from conftest import SCHEMA  # noqa: E402
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src="file:///etc/hostname">'
 HOSTILE_COL = f"income {SCRIPT}"
