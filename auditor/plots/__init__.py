@@ -40,17 +40,76 @@ def new_figure(width: float = 6.0, height: float = 3.2) -> MplFigure:
     return MplFigure(figsize=(width, height), layout="constrained")
 
 
+# Raster layers inside the SVG figures. WeasyPrint draws SVG node by node in Python (a scatter of
+# 1,000 points costs it about a second); an <image> costs it a few milliseconds. Text, axes, ticks
+# and the main lines stay vectors; only dense layers become an image, at this resolution.
+RASTER_DPI = 150
+DENSE_ARTIST = 100  # a collection with more elements than this is drawn as an image
+
+
+def rasterize_dense(fig: MplFigure) -> None:
+    """Mark the dense layers of ``fig`` (scatters, many-segment line collections, meshes) rasterized.
+
+    Figure functions may also pass ``rasterized=True`` themselves (ICE curves, for example: many
+    separate lines, which matplotlib merges into one image when they are drawn one after another).
+    """
+    from matplotlib.collections import Collection, QuadMesh
+
+    for ax in fig.axes:
+        for artist in ax.collections:
+            if not isinstance(artist, Collection) or artist.get_rasterized():
+                continue
+            if isinstance(artist, QuadMesh) or _elements(artist) > DENSE_ARTIST:
+                artist.set_rasterized(True)
+
+
+def _elements(artist) -> int:
+    """Markers of a scatter, segments of a line collection, polygons of a poly collection."""
+    return max(len(artist.get_offsets()), len(artist.get_paths()))
+
+
 def to_svg(fig: MplFigure) -> str:
-    """SVG text with fonts as text, no XML prolog, deterministic ids, ready to embed."""
+    """SVG text with fonts as text, no XML prolog, deterministic ids, ready to embed.
+
+    Dense layers are embedded as images (see ``rasterize_dense``), so the PDF stays quick to draw.
+    """
     import matplotlib
 
+    rasterize_dense(fig)
     buf = io.StringIO()
     with matplotlib.rc_context(RC):
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+        fig.savefig(buf, format="svg", dpi=RASTER_DPI, metadata={"Date": None, "Creator": None})
     svg = buf.getvalue()
     svg = re.sub(r"^<\?xml[^>]*>\s*", "", svg)
     svg = re.sub(r"<!DOCTYPE[^>]*>\s*", "", svg)
-    return svg
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    return _unwrap_plain_groups(svg)
+
+
+_G_TAG = re.compile(r"[ \t]*(<g(?:\s[^>]*)?>|</g>)\n?")
+_PLAIN_G = re.compile(r'<g(?: id="[^"<>]*")?\s*/?>')
+
+
+def _unwrap_plain_groups(svg: str) -> str:
+    """Drop the ``<g>`` wrappers that only carry an id (matplotlib writes one around every artist).
+
+    They change nothing in the drawing, but WeasyPrint cascades styles into every node, so they cost
+    PDF time (about half the nodes of a figure). Groups with a transform, style or clip stay.
+    """
+    out, keep_stack, pos = [], [], 0
+    for m in _G_TAG.finditer(svg):
+        tag = m.group(1)
+        if tag == "</g>":
+            drop = not keep_stack.pop()
+        else:
+            drop = _PLAIN_G.fullmatch(tag) is not None
+            if not tag.endswith("/>"):
+                keep_stack.append(not drop)
+        if drop:
+            out.append(svg[pos:m.start()])
+            pos = m.end()
+    out.append(svg[pos:])
+    return "".join(out)
 
 
 def figure(name: str, title: str, fig: MplFigure, caption: str = "") -> Figure:

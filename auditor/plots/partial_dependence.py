@@ -106,8 +106,10 @@ def _numeric_panel(ax: Axes, dep: FeatureDependence) -> None:
 
     order = np.argsort(xs_num, kind="stable")
     xo = xs_num[order]
+    # ICE curves as one image inside the SVG (consecutive rasterized lines are merged): many thin
+    # vector lines are slow for WeasyPrint to draw and add nothing at this size
     for r in dep.ice_rows:
-        ax.plot(xo, dep.ice[r, numeric_pts][order], color=ICE_COLOR, lw=0.5, alpha=0.7, zorder=2)
+        ax.plot(xo, dep.ice[r, numeric_pts][order], color=ICE_COLOR, lw=0.5, alpha=0.7, zorder=2, rasterized=True)
     # PDP: solid within the observed range, dashed with open markers beyond it
     ax.plot(x[inside], pdp[inside], color=PDP_COLOR, lw=1.8, zorder=4)
     for kind, edge in ((BELOW, 0), (ABOVE, -1)):
@@ -154,7 +156,7 @@ def _categorical_panel(ax: Axes, dep: FeatureDependence) -> dict:
     if extra_idx:
         ax.axvspan(L - 0.5 + 0.2, pos[extra_idx[-1]] + 0.5, color=SHADE, lw=0, zorder=0)
     for r in dep.ice_rows:
-        ax.plot(np.arange(L), dep.ice[r, inside], color=ICE_COLOR, lw=0.5, alpha=0.7, zorder=2)
+        ax.plot(np.arange(L), dep.ice[r, inside], color=ICE_COLOR, lw=0.5, alpha=0.7, zorder=2, rasterized=True)
     ax.plot(np.arange(L), pdp[inside], color=PDP_COLOR, lw=1.0, marker="s", ms=3.5, zorder=4)
     for j in extra_idx:
         _extra_point(ax, pos[j], pdp[j], dep.status.get(kinds[j], "ok"))
