@@ -258,12 +258,13 @@ def _summary(console: "Console", result: "AuditResult", written: dict[str, Path]
 
     counts = result.counts
     gate = result.gate
-    gate_style = "bold red" if gate == "failed" else "bold green"
+    gate_style = "bold green" if gate == "passed" else "bold red"
+    gate_word = f"NOT EVALUATED: {len(result.errored)} check(s) in error" if gate == "incomplete" else gate.upper()
     console.print()
     if result.status == "incomplete":
-        errored = [c.id for c in result.checks if c.status.value == "error"]
+        errored = result.errored
         console.print(f"[bold red]INCOMPLETE[/]: {len(errored)} check(s) ended in error: {', '.join(errored)}")
-    console.print(f"Gate [{gate_style}]{gate.upper()}[/] (fail on {result.info.fail_on}) · "
+    console.print(f"Gate [{gate_style}]{gate_word}[/] (fail on {result.info.fail_on}) · "
                   + " · ".join(f"[{SEVERITY_STYLE[k]}]{v} {k}[/]" for k, v in counts.items())
                   + f" · {seconds:.1f}s")
     for f in result.findings[:5]:

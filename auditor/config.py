@@ -249,11 +249,12 @@ def load_config(path: str | Path) -> AuditConfig:
                         sha256=hashlib.sha256(data).hexdigest())
 
 
-def validate_check_options(config: AuditConfig, known: Mapping[str, Any]) -> None:
-    """Check ids in ``skip`` and ``[checks."<id>"]``, their option names and value types.
+def validate_check_options(config: AuditConfig, known: Mapping[str, Any], registry: Any = None) -> None:
+    """Check ids in ``skip`` and ``[checks."<id>"]``, their option names, types and ranges.
 
     ``known`` maps each check id to its options: a mapping of name -> default (types are checked
-    against the default), or just a sequence of names.
+    against the default), or just a sequence of names. With ``registry``, each check class's own
+    ``validate_options`` hook runs too (e.g. fairness bands against the protected columns).
     """
     ids = sorted(known)
     for cid in config.checks.skip:
@@ -269,6 +270,46 @@ def validate_check_options(config: AuditConfig, known: Mapping[str, Any]) -> Non
                 raise ConfigError(f"unknown config key 'checks.\"{cid}\".{key}'{hint}")
             if isinstance(known[cid], Mapping):
                 _check_option_type(f'checks."{cid}".{key}', opts[key], known[cid][key])
+                _check_option_range(f'checks."{cid}".{key}', key, opts[key], known[cid][key])
+        if registry is not None and cid in registry:
+            try:
+                registry[cid].validate_options(dict(opts), config)
+            except ValueError as exc:
+                raise ConfigError(f'[checks."{cid}"]: {exc}') from None
+
+
+_UNIT_INTERVAL = ("alpha", "confidence", "confident_p")  # probabilities: strictly between 0 and 1
+_SHARE_WORDS = ("share", "fraction")  # proportions: from 0 to 1
+
+
+def _check_option_range(key: str, name: str, value: Any, default: Any) -> None:
+    """Ranges implied by an option's name and default: probabilities in (0, 1), shares in [0, 1],
+    counts and sizes positive, thresholds finite and not negative where the default is positive."""
+    import math
+
+    if isinstance(value, bool) or default is None or isinstance(default, bool):
+        return
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)) and default:
+        for i, v in enumerate(value):
+            _check_option_type(f"{key}[{i}]", v, default[0])
+            _check_option_range(f"{key}[{i}]", name, v, default[0])
+        return
+    if not isinstance(value, (int, float)) or not isinstance(default, (int, float)):
+        return
+    if not math.isfinite(float(value)):
+        raise ConfigError(f"config key '{key}' must be a finite number; got {value!r}")
+    if name in _UNIT_INTERVAL or name.endswith("_alpha"):
+        if not 0.0 < float(value) < 1.0:
+            raise ConfigError(f"config key '{key}' must be between 0 and 1 (exclusive); got {value!r}")
+    elif any(w in name for w in _SHARE_WORDS):
+        if not 0.0 <= float(value) <= 1.0:
+            raise ConfigError(f"config key '{key}' must be a share between 0 and 1; got {value!r}")
+    elif isinstance(default, int) and default >= 1 and value < 1:
+        raise ConfigError(f"config key '{key}' must be a positive whole number; got {value!r}")
+    elif isinstance(default, int) and value < 0:
+        raise ConfigError(f"config key '{key}' must not be negative; got {value!r}")
+    elif isinstance(default, float) and default > 0 and "r2" not in name and value < 0:
+        raise ConfigError(f"config key '{key}' must not be negative; got {value!r}")
 
 
 def _check_option_type(key: str, value: Any, default: Any) -> None:

@@ -27,12 +27,16 @@ class Predictions:
     """The model's outputs on one dataset.
 
     ``score`` is P(positive class) for classification and the prediction for regression;
-    ``label`` is the decision at the configured threshold (classification) or the prediction.
+    ``label`` is 1 where the decision is the positive class (binary: P(positive) >= threshold;
+    k classes: the positive class has the highest probability), or the prediction (regression);
+    ``pred_class`` is the index (into ``AuditContext.classes``) of the predicted class: for two
+    classes the thresholded decision, for k classes the most probable class.
     """
 
     score: np.ndarray
     label: np.ndarray
     proba: np.ndarray | None = None
+    pred_class: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -76,8 +80,41 @@ class AuditContext:
         return self.frame(split)[self.target].to_numpy()
 
     def y_binary(self, split: Split = "test") -> np.ndarray:
-        """1 where the target is the positive class (classification only)."""
+        """1 where the target is the positive class (classification only). For k > 2 classes this
+        is the positive class against the rest: a check that uses it must say so."""
         return _matches(self.frame(split)[self.target], self.positive_class).astype(int)
+
+    def y_index(self, split: Split = "test") -> np.ndarray:
+        """Each row's true class as an index into ``classes`` (classification only)."""
+        values = self.frame(split)[self.target]
+        out = np.full(len(values), -1, dtype=int)
+        for i, c in enumerate(self.classes):
+            out[_matches(values, c) & (out < 0)] = i
+        return out
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def is_multiclass(self) -> bool:
+        """A classifier with more than two classes: audited as a k-class model (contract 1.1)."""
+        return self.is_classification and len(self.classes) > 2
+
+    def class_index(self, value: Any) -> int:
+        """The index of a class label in ``classes`` (tolerant of 1 vs "1" vs 1.0)."""
+        for i, c in enumerate(self.classes):
+            if same_class(c, value):
+                return i
+        raise KeyError(value)
+
+    @property
+    def positive_index(self) -> int:
+        return self.class_index(self.positive_class)
+
+    @property
+    def favorable_index(self) -> int:
+        return self.class_index(self.favorable)
 
     @property
     def has_train(self) -> bool:
@@ -113,10 +150,15 @@ class AuditContext:
         adapter = self.model.adapter
         if self.is_classification:
             proba = adapter.predict_proba(X)
-            pos = self.classes.index(self.positive_class) if self.positive_class in self.classes else proba.shape[1] - 1
+            pos = self.positive_index
             score = proba[:, pos]
-            label = (score >= self.threshold).astype(int)
-            return Predictions(score=score, label=label, proba=proba)
+            if proba.shape[1] > 2:
+                pred_class = np.argmax(proba, axis=1)
+                label = (pred_class == pos).astype(int)
+            else:
+                label = (score >= self.threshold).astype(int)
+                pred_class = np.where(label == 1, pos, 1 - pos)
+            return Predictions(score=score, label=label, proba=proba, pred_class=pred_class)
         pred = np.asarray(adapter.predict(X), dtype=float)
         return Predictions(score=pred, label=pred)
 
@@ -196,12 +238,19 @@ def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
             raise AuditInputError(f"feature column '{col}' not found in test data {test.path}")
         if trdf is not None and col not in trdf.columns:
             raise AuditInputError(f"feature column '{col}' not found in train data {train.path}")
-    for col in d.categorical:
-        if col not in features:
-            raise AuditInputError(f"data.categorical names '{col}', which is not a model feature")
-    for col in list(config.expect.monotone) + list(config.expect.immutable):
-        if col not in features:
-            raise AuditInputError(f"[expect] names '{col}', which is not a model feature")
+    for key, cols in (("data.categorical", d.categorical), ("expect.monotone", tuple(config.expect.monotone)),
+                      ("expect.immutable", config.expect.immutable)):
+        for col in cols:
+            if col not in features:
+                raise AuditInputError(f"config key '{key}' names '{col}', which is not a model feature"
+                                      f"{_did_you_mean(col, features)}")
+    for col, value in d.reference.items():
+        levels = pd.Series(tdf[col].dropna().unique())
+        if not _matches(levels, value).any():
+            shown = sorted(map(str, levels.tolist()))
+            listing = ", ".join(map(repr, shown[:12])) + (", …" if len(shown) > 12 else "")
+            raise AuditInputError(f"config key 'data.reference.{col}' is {value!r}, which is not a value of column "
+                                  f"'{col}' in the test data (values: {listing}){_did_you_mean(str(value), shown)}")
 
     categorical = tuple(c for c in features if c in d.categorical or not pd.api.types.is_numeric_dtype(tdf[c])
                         or pd.api.types.is_bool_dtype(tdf[c]))
@@ -222,22 +271,29 @@ def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
         if adapter.classes:
             # align the target's type with the model's (e.g. "1" in a CSV vs 1 in the model)
             classes = tuple(next((o for o in observed if same_class(o, c)), c) for c in classes)
+        names = ", ".join(map(repr, classes))
+
+        def _class(key: str, value: Any) -> Any:
+            match = [c for c in classes if same_class(c, value)]
+            if not match:
+                close = [c for c in classes if str(c).strip().lower() == str(value).strip().lower()]
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise AuditInputError(f"config key 'model.{key}' is {value!r}, which is not one of the model's "
+                                      f"classes ({names}){hint}")
+            return match[0]
+
+        multiclass = len(classes) > 2
         positive = config.model.positive_class
         if positive is None:
-            positive = classes[-1]
-        else:
-            match = [c for c in classes if same_class(c, positive)]
-            if not match:
-                raise AuditInputError(
-                    f"model.positive_class {positive!r} is not one of the model's classes ({', '.join(map(str, classes))})")
-            positive = match[0]
+            # k classes: probability-based checks follow the favourable class when one is named
+            positive = config.model.favorable if multiclass and config.model.favorable is not None else classes[-1]
+        positive = _class("positive_class", positive)
         if not _matches(tdf[target], positive).any():
-            raise AuditInputError(f"positive class {positive!r} never occurs in the test target '{target}'")
+            raise AuditInputError(f"config key 'model.positive_class': class {positive!r} never occurs in the "
+                                  f"test target '{target}'")
         favorable = config.model.favorable if config.model.favorable is not None else positive
-        match = [c for c in classes if same_class(c, favorable)]
-        if not match:
-            raise AuditInputError(f"model.favorable {favorable!r} is not one of the model's classes")
-        favorable = match[0]
+        favorable = _class("favorable", favorable)
+        _check_proba_shape(adapter, tdf[list(features)], classes)
 
     ctx = AuditContext(
         config=config, model=model, test=tdf.copy(), train=None if trdf is None else trdf.copy(),
@@ -255,6 +311,30 @@ def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
     if len(preds.score) != len(tdf):
         raise AuditInputError(f"the model returned {len(preds.score)} predictions for {len(tdf)} test rows")
     return ctx
+
+
+def _check_proba_shape(adapter: Any, X: pd.DataFrame, classes: tuple[Any, ...]) -> None:
+    """predict_proba must return one column per class: a 3-column output for a binary target would
+    otherwise be audited on the wrong column."""
+    try:
+        proba = np.asarray(adapter.predict_proba(X.iloc[: min(len(X), 50)]), dtype=float)
+    except Exception:  # noqa: BLE001 - reported by the full prediction below
+        return
+    if proba.ndim != 2 or proba.shape[1] != len(classes):
+        raise AuditInputError(
+            f"the model's predict_proba returned shape {proba.shape} for {len(classes)} classes "
+            f"({', '.join(map(str, classes))}); one probability column per class is needed")
+
+
+def _did_you_mean(value: str, valid: Any) -> str:
+    import difflib
+
+    options = [str(v) for v in valid]
+    lowered = {o.lower(): o for o in options}
+    if str(value).lower() in lowered:
+        return f" (did you mean '{lowered[str(value).lower()]}'?)"
+    close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _sort_key(v: Any) -> tuple[int, Any]:

@@ -39,7 +39,7 @@ class Audit:
 def prepare(config: AuditConfig, registry: CheckRegistry | None = None) -> Audit:
     """Load and validate every input named by the config. Raises AuditInputError (exit 2)."""
     registry = registry or default_registry()
-    validate_check_options(config, registry.option_names())
+    validate_check_options(config, registry.option_names(), registry)
     model = load_model(config.model.path, trusted=config.model.trusted)
     test = load_table(config.data.test, role="test")
     train = load_table(config.data.train, role="train") if config.data.train else None
@@ -86,7 +86,7 @@ def prepare_objects(model: Any, *, test: pd.DataFrame, target: str, train: pd.Da
     # in-memory inputs have no files: keep the placeholders instead of resolved paths
     config = _replace_paths(config, train is not None)
     registry = registry or default_registry()
-    validate_check_options(config, registry.option_names())
+    validate_check_options(config, registry.option_names(), registry)
     import hashlib
     import pickle
 
@@ -133,6 +133,7 @@ def audit_info(ctx: AuditContext) -> AuditInfo:
         id_column=cfg.data.id, reference=tuple(sorted((str(k), str(v)) for k, v in cfg.data.reference.items())),
         monotone=tuple(sorted((str(k), int(v)) for k, v in cfg.expect.monotone.items())),
         immutable=tuple(cfg.expect.immutable),
+        classes=tuple(_plain(c) for c in ctx.classes),
     )
 
 

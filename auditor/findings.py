@@ -7,6 +7,7 @@ or DataFrame, so a result can be serialised, compared and rendered without the i
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Mapping, Sequence
@@ -97,6 +98,40 @@ class Figure:
     caption: str = ""
 
 
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._/=&:+-]+")
+
+
+def safe_id(text: str) -> str:
+    """A URL-safe finding id (contract 1.1): every run of other characters becomes ``_``."""
+    return _ID_UNSAFE.sub("_", str(text)).strip("_") or "finding"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What set a finding's severity: the measured quantity, the comparison, the threshold(s) and
+    the uncertainty (interval or p-value) the rule used. ``text`` says it in one sentence."""
+
+    metric: str
+    value: Any
+    operator: str
+    threshold: Any
+    interval: tuple[Any, Any] | None = None
+    p_value: float | None = None
+    text: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"metric": self.metric, "value": clean_number(self.value), "operator": self.operator,
+                               "threshold": (list(map(clean_number, self.threshold))
+                                             if isinstance(self.threshold, (tuple, list)) else clean_number(self.threshold))}
+        if self.interval is not None:
+            out["interval"] = [clean_number(self.interval[0]), clean_number(self.interval[1])]
+        if self.p_value is not None:
+            out["p_value"] = clean_number(self.p_value)
+        if self.text:
+            out["text"] = self.text
+        return out
+
+
 @dataclass(frozen=True)
 class Finding:
     """One judged result: what is wrong (or notable), how bad, and what to do."""
@@ -111,8 +146,11 @@ class Finding:
     metrics: Mapping[str, Any] = field(default_factory=dict)
     remediation: tuple[str, ...] = ()
     evidence: tuple[str, ...] = ()  # names of tables/figures of the same check
+    rule: Rule | None = None  # what set the severity (contract 1.1 ``rule``)
+    status: str = "open"  # open | accepted (waived)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "id", safe_id(self.id))
         # accept any sequence from checks, store immutable tuples of plain strings
         object.__setattr__(self, "features", tuple(str(f) for f in self.features))
         object.__setattr__(self, "remediation", tuple(self.remediation))
@@ -133,6 +171,11 @@ class Finding:
             out["groups"] = [{"column": c, "value": v} for c, v in self.groups]
         out["metrics"] = clean_mapping(self.metrics)
         out["remediation"] = list(self.remediation)
+        out["status"] = self.status
+        if self.rule is not None:
+            out["rule"] = self.rule.to_json()
+        if self.evidence:
+            out["evidence"] = list(self.evidence)
         return out
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .findings import CheckResult, Finding, Severity, Status, severity_counts, sort_findings
+from .findings import CheckResult, Finding, Severity, Status, clean_number, severity_counts, sort_findings
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 MANIFEST_PACKAGES = ("auditor", "numpy", "pandas", "scipy", "scikit-learn", "shap", "fairlearn",
                      "adversarial-robustness-toolbox", "matplotlib", "jinja2", "weasyprint", "skops",
                      "onnxruntime", "lightgbm", "xgboost-cpu", "xgboost")
@@ -71,6 +71,7 @@ class AuditInfo:
     reference: tuple[tuple[str, str], ...] = ()  # protected column -> reference group
     monotone: tuple[tuple[str, int], ...] = ()  # declared monotone features and direction
     immutable: tuple[str, ...] = ()
+    classes: tuple[Any, ...] = ()  # classification: the model's classes in its own order
 
 
 @dataclass(frozen=True)
@@ -93,21 +94,31 @@ class AuditResult:
         return "incomplete" if any(c.status is Status.ERROR for c in self.checks) else "complete"
 
     @property
-    def gate_failed(self) -> bool:
+    def gate_findings(self) -> list[Finding]:
+        """Open findings at or above the gate level (accepted ones do not count)."""
         if self.info.fail_on == "none":
-            return False
+            return []
         level = Severity(self.info.fail_on).rank
-        return any(f.severity.rank >= level for f in self.findings)
+        return [f for f in self.findings if f.severity.rank >= level and f.status != "accepted"]
+
+    @property
+    def gate_failed(self) -> bool:
+        return bool(self.gate_findings)
+
+    @property
+    def errored(self) -> list[str]:
+        return [c.id for c in self.checks if c.status is Status.ERROR]
 
     @property
     def gate(self) -> str:
-        return "failed" if self.gate_failed else "passed"
+        """failed, else incomplete when a check errored, else passed: never passed on partial evidence."""
+        if self.gate_failed:
+            return "failed"
+        return "incomplete" if self.status == "incomplete" else "passed"
 
     @property
     def exit_code(self) -> int:
-        if self.status == "incomplete":
-            return 3
-        return 1 if self.gate_failed else 0
+        return {"failed": 1, "incomplete": 3, "passed": 0}[self.gate]
 
     def check(self, check_id: str) -> CheckResult:
         for c in self.checks:
@@ -119,6 +130,10 @@ class AuditResult:
         i = self.info
         inputs: dict[str, Any] = {
             "model": {"path": i.model_path, "sha256": i.model_sha256, "kind": i.model_kind, "task": i.task},
+        }
+        if i.classes:
+            inputs["model"]["classes"] = [clean_number(c) for c in i.classes]
+        inputs |= {
             "test": i.test.to_json(),
         }
         if i.train is not None:

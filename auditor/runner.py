@@ -74,15 +74,37 @@ def _run_one(ctx: AuditContext, cls: type[Check], title: str, family: str,
             measurement = check.measure(ctx)
             findings: list[Finding] = list(check.judge(measurement))
             evidence: Evidence = check.evidence(measurement)
-    except Exception as exc:  # noqa: BLE001 - isolation is the point
+        for f in findings:
+            if f.check != check_id:
+                raise ValueError(f"{check_id} returned a finding of another check ({f.check}): {f.id}")
+        findings = _unique_ids(findings)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - isolation is the point (model code may raise SystemExit)
         tracebacks[check_id] = traceback.format_exc()
-        message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
-        return CheckResult(check_id, title, family, Status.ERROR, error=message)
-    for f in findings:
-        if f.check != check_id:
-            raise AssertionError(f"{check_id} returned a finding of another check: {f.check}")
+        return CheckResult(check_id, title, family, Status.ERROR, error=error_message(exc))
     findings.sort(key=lambda f: (-f.severity.rank, f.id))
     return CheckResult(check_id, title, family, Status.OK, evidence=evidence, findings=tuple(findings))
+
+
+def error_message(exc: BaseException) -> str:
+    """One line, never empty: the exception type and the last meaningful line of its message."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {lines[-1]}" if lines else type(exc).__name__
+
+
+def _unique_ids(findings: list[Finding]) -> list[Finding]:
+    """Finding ids are unique within an audit: a repeated id (e.g. two ids that differ only in
+    characters made URL-safe) gets a ``+2``, ``+3`` suffix in a stable order."""
+    from dataclasses import replace
+
+    seen: dict[str, int] = {}
+    out = []
+    for f in sorted(findings, key=lambda f: (f.id, -f.severity.rank, f.title)):
+        n = seen.get(f.id, 0) + 1
+        seen[f.id] = n
+        out.append(f if n == 1 else replace(f, id=f"{f.id}+{n}"))
+    return out
 
 
 def _with_duration(result: CheckResult, seconds: float) -> CheckResult:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 from ..findings import Evidence, Finding
 
 if TYPE_CHECKING:
+    from ..config import AuditConfig
     from ..context import AuditContext
 
 # The contract's check ids, in report order, with their family and title.
@@ -69,6 +70,11 @@ class Check:
     @classmethod
     def option_names(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def validate_options(cls, options: dict[str, Any], config: "AuditConfig") -> None:
+        """Check option values that need more than a type and range check (e.g. against the
+        config's columns). Raise ValueError with a message that names the option."""
 
     def skip_reason(self, ctx: "AuditContext") -> str | None:
         return None
@@ -125,8 +131,14 @@ class CheckRegistry:
         """Each check's options with their defaults (for validating ``[checks."<id>"]``)."""
         from dataclasses import MISSING
 
-        return {cid: {f.name: (None if f.default is MISSING else f.default) for f in fields(cls)}
-                for cid, cls in self._checks.items()}
+        def default(f: Any) -> Any:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+            return None
+
+        return {cid: {f.name: default(f) for f in fields(cls)} for cid, cls in self._checks.items()}
 
     def implemented(self, check_id: str) -> bool:
         return not issubclass(self._checks[check_id], NotImplementedCheck)

@@ -31,6 +31,7 @@ from ..findings import Evidence, Finding, Severity, Table
 from .base import Check
 
 if TYPE_CHECKING:
+    from ..config import AuditConfig
     from ..context import AuditContext
 
 _MAX_ROWS = 60
@@ -113,18 +114,26 @@ class _GroupedCheck(Check):
     max_intersection_groups: int = 20
     alpha: float = 0.05  # significance level, applied to Holm-adjusted p-values
 
+    @classmethod
+    def validate_options(cls, options: dict[str, Any], config: "AuditConfig") -> None:
+        bands = options.get("bands", {})
+        for col, cuts in bands.items():
+            if col not in config.data.protected:
+                raise ValueError(f"option 'bands.{col}' names a column that is not in [data] protected "
+                                 f"({', '.join(config.data.protected) or 'none declared'})")
+            if not isinstance(cuts, (list, tuple)) or not cuts or \
+                    not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in cuts):
+                raise ValueError(f"option 'bands.{col}' must be a list of cut points (numbers), e.g. [25, 40, 60]; "
+                                 f"got {cuts!r}")
+            if list(cuts) != sorted(set(cuts)):
+                raise ValueError(f"option 'bands.{col}' must list increasing cut points; got {list(cuts)!r}")
+
     def skip_reason(self, ctx: "AuditContext") -> str | None:
         if not ctx.protected:
             return "no protected columns declared ([data] protected)"
         return None
 
     def _plan(self, ctx: "AuditContext") -> GroupingPlan:
-        for col, cuts in self.bands.items():
-            if col not in ctx.protected:
-                raise ValueError(f"option bands names '{col}', which is not a protected column ([data] protected)")
-            if not isinstance(cuts, (list, tuple)) or not cuts or \
-                    not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in cuts):
-                raise ValueError(f"option bands.{col} must be a list of cut points (numbers), e.g. [25, 40, 60]")
         return make_groupings(ctx.frame("test"), ctx.protected, reference=ctx.config.data.reference,
                               max_levels=self.max_levels, n_bins=self.numeric_bins, bands=self.bands,
                               min_group_size=self.min_group_size, intersections=self.intersections,

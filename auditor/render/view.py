@@ -133,17 +133,21 @@ def _metrics(values: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _verdict(result: Any, status_counts: dict[str, int], total: int) -> dict[str, Any]:
     fail_on = result.info.fail_on
     gate = result.gate
-    if fail_on == "none":
+    at_or_above = len(result.gate_findings)
+    n_errored = len(result.errored)
+    if gate == "failed":
+        gate_text = (f"{at_or_above} open finding{'s' if at_or_above != 1 else ''} at or above "
+                     f"the gate level ({fail_on}).")
+        if n_errored:
+            gate_text += f" In addition, {n_errored} check{'s' if n_errored != 1 else ''} ended in an error."
+    elif gate == "incomplete":
+        gate_text = (f"Not evaluated: {n_errored} check{'s' if n_errored != 1 else ''} in error "
+                     f"({', '.join(result.errored)}). No open finding reached the gate level ({fail_on}) among "
+                     "the checks that ran, but the evidence is incomplete, so the audit cannot pass.")
+    elif fail_on == "none":
         gate_text = "No gate: the audit was run with fail_on = none."
-        at_or_above = 0
     else:
-        level = Severity(fail_on).rank
-        at_or_above = sum(f.severity.rank >= level for f in result.findings)
-        if gate == "failed":
-            gate_text = (f"{at_or_above} finding{'s' if at_or_above != 1 else ''} at or above "
-                         f"the gate level ({fail_on}).")
-        else:
-            gate_text = f"No finding at or above the gate level ({fail_on})."
+        gate_text = f"No open finding at or above the gate level ({fail_on})."
     n_err, n_skip = status_counts["error"], status_counts["skipped"]
     if result.status == "incomplete":
         status_text = (f"{n_err} of {total} checks ended in an error; their results are missing "
