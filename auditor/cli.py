@@ -90,8 +90,6 @@ def demo(
 @app.command("checks")
 def list_checks() -> None:
     """List every check id with its options and defaults (set them under [checks."<id>"])."""
-    from dataclasses import MISSING, fields
-
     from rich.console import Console
     from rich.markup import escape
 
@@ -99,13 +97,28 @@ def list_checks() -> None:
 
     out = Console(highlight=False, soft_wrap=True)
     registry = default_registry()
+    defaults = registry.option_names()
     for check_id in registry.ids():
         cls = registry[check_id]
         state = "" if registry.implemented(check_id) else "  [dim](not implemented in this version)[/]"
         out.print(f"[bold]{check_id}[/]  {escape(cls.title)}{state}")
-        for f in fields(cls):
-            default = f.default if f.default is not MISSING else "(required)"
-            out.print(f"    {f.name} = {default!r}")
+        for name, default in defaults[check_id].items():
+            out.print(f"    {name} = {escape(_toml(default))}")
+
+
+def _toml(value: object) -> str:
+    """A default written as it would be in the config file."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }" if value else "{}"
+    if value is None:
+        return "(not set)"
+    return str(value)
 
 
 def _main(config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None, formats: str | None,

@@ -279,3 +279,11 @@ def test_cli_incomplete_audit_says_not_evaluated(project: Path, tmp_path: Path, 
     doc = json.loads((out / "findings.json").read_text())
     assert doc["audit"]["gate"] == "incomplete"
     assert "Gate not evaluated" in (out / "report.html").read_text()
+
+
+def test_auditor_checks_prints_defaults_as_toml() -> None:
+    proc = cli("checks")
+    assert proc.returncode == 0
+    assert "bands = {}" in proc.stdout and "(required)" not in proc.stdout
+    assert "intersections = true" in proc.stdout and "True" not in proc.stdout
+    assert "low_fpr = [0.01, 0.05]" in proc.stdout
