@@ -117,6 +117,12 @@ def test_cover_and_summary_say_not_evaluated(model, data) -> None:
     assert 'gate-incomplete' in html
 
 
+def test_report_states_each_findings_severity_rule(model, data) -> None:
+    html = _run(model, data, [Flag]).to_html()
+    assert "Severity rule:" in html
+    assert "adverse impact ratio = 0.74 &lt; 0.8; interval 0.6 to 0.91; p = 0.0002" in html
+
+
 def test_accepted_findings_do_not_count_towards_the_gate(model, data) -> None:
     from dataclasses import replace
 

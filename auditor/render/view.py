@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from .. import __version__
 from ..checks.base import FAMILY_TITLES
-from ..findings import CheckResult, Finding, Figure, Severity, Status, Table, clean_number
+from ..findings import CheckResult, Finding, Figure, Rule, Severity, Status, Table, clean_number
 
 TOP_FINDINGS = 8
 MAX_TABLE_ROWS = 60  # WeasyPrint costs about 10 ms per row; findings.json keeps every row
@@ -178,7 +178,30 @@ def _finding(f: Finding, anchors: Mapping[int, str], check_titles: Mapping[str, 
         "metrics": _metrics(f.metrics),
         "remediation": [_text(r) for r in f.remediation],
         "evidence": [_text(e) for e in f.evidence],
+        "rule": _rule_text(f.rule),
     }
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    if isinstance(v, (list, tuple)):
+        return " / ".join(_num(x) for x in v)
+    return str(v)
+
+
+def _rule_text(rule: Rule | None) -> str:
+    """The severity rule in words: the check's own sentence, or metric, comparison and uncertainty."""
+    if rule is None:
+        return ""
+    if rule.text:
+        return _text(rule.text)
+    parts = [f"{_label(rule.metric)} = {_num(rule.value)} {rule.operator} {_num(rule.threshold)}"]
+    if rule.interval is not None:
+        parts.append(f"interval {_num(rule.interval[0])} to {_num(rule.interval[1])}")
+    if rule.p_value is not None:
+        parts.append(f"p = {_num(rule.p_value)}")
+    return _text("; ".join(parts))
 
 
 def _is_number(v: Any) -> bool:
