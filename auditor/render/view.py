@@ -350,6 +350,8 @@ def _scope(result: Any, checks: list[CheckResult]) -> dict[str, Any]:
             "positive_class": _plain(i.positive_class) if classification else None,
             "favorable": _plain(i.favorable) if classification else None,
             "threshold": _float(i.threshold) if classification else None,
+            "classes": [_text(str(c)) for c in i.classes],
+            "multiclass": classification and len(i.classes) > 2,
         },
         "data": {
             "test": _dataset(i.test),
