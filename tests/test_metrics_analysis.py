@@ -274,3 +274,89 @@ def test_missing_numeric_values_are_masked_by_value() -> None:
     r = shap_importance(lambda d: np.nan_to_num(d.to_numpy()) @ w, X, bg, coder=coder, seed=0)
     expected = (np.nan_to_num(X.to_numpy()) - np.nan_to_num(bg.to_numpy()).mean(axis=0)) * w
     np.testing.assert_allclose(r.values, expected, atol=1e-10)
+
+
+# ---- k classes ------------------------------------------------------------------------------------
+
+def _multiclass(n: int = 300, k: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), y] += 1.5
+    p = np.exp(logits)
+    return y, p / p.sum(axis=1, keepdims=True)
+
+
+def test_multiclass_point_estimates_equal_sklearn() -> None:
+    y, p = _multiclass(k=4, seed=1)
+    m = M.multiclass_metrics(y, p, n_resamples=50, rng=0)
+    pred = p.argmax(axis=1)
+    assert m.accuracy.value == pytest.approx(skm.accuracy_score(y, pred))
+    assert m.balanced_accuracy.value == pytest.approx(skm.balanced_accuracy_score(y, pred))
+    assert m.macro_f1.value == pytest.approx(skm.f1_score(y, pred, average="macro"))
+    assert m.weighted_f1.value == pytest.approx(skm.f1_score(y, pred, average="weighted"))
+    assert m.log_loss.value == pytest.approx(skm.log_loss(y, p))
+    # Brier: mean over rows of the sum over classes of squared errors (range 0..2)
+    assert m.brier.value == pytest.approx(np.mean(((np.eye(4)[y] - p) ** 2).sum(axis=1)))
+    assert m.auc_ovr_macro.value == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
+    assert np.array_equal(m.confusion, skm.confusion_matrix(y, pred))
+    assert m.confusion_rate == pytest.approx(m.confusion / m.confusion.sum(axis=1, keepdims=True))
+    assert m.recall == pytest.approx(skm.recall_score(y, pred, average=None))
+    assert m.auc_ovr == pytest.approx([skm.roc_auc_score(y == c, p[:, c]) for c in range(4)])
+    assert m.majority_accuracy.value == pytest.approx(np.bincount(y).max() / len(y))
+    for e in (m.accuracy, m.balanced_accuracy, m.macro_f1, m.weighted_f1, m.log_loss, m.brier, m.auc_ovr_macro):
+        assert e.low <= e.value <= e.high
+    assert np.all(m.confusion_rate_low <= m.confusion_rate + 1e-12)
+    assert np.all(m.confusion_rate <= m.confusion_rate_high + 1e-12)
+
+
+def test_multiclass_resamples_equal_sklearn_on_the_resampled_rows() -> None:
+    y, p = _multiclass(n=200, seed=2)
+    idx = np.random.default_rng(11).integers(0, len(y), size=(3, len(y)))
+    d = M._multiclass_draws(y, p, n_resamples=3, rng=np.random.default_rng(11))
+    for b in range(3):
+        yb, pb = y[idx[b]], p[idx[b]]
+        pred = pb.argmax(axis=1)
+        assert d["accuracy"][b] == pytest.approx(skm.accuracy_score(yb, pred))
+        assert d["balanced_accuracy"][b] == pytest.approx(skm.balanced_accuracy_score(yb, pred))
+        assert d["macro_f1"][b] == pytest.approx(skm.f1_score(yb, pred, average="macro"))
+        assert d["weighted_f1"][b] == pytest.approx(skm.f1_score(yb, pred, average="weighted"))
+        assert d["log_loss"][b] == pytest.approx(skm.log_loss(yb, pb, labels=[0, 1, 2]))
+        assert d["brier"][b] == pytest.approx(skm.brier_score_loss(yb, pb, labels=[0, 1, 2]))
+        assert d["auc_ovr_macro"][b] == pytest.approx(skm.roc_auc_score(yb, pb, multi_class="ovr"))
+        cm = skm.confusion_matrix(yb, pred, labels=[0, 1, 2])
+        assert d["confusion_rate"][b] == pytest.approx(cm / cm.sum(axis=1, keepdims=True))
+
+
+def test_multiclass_train_test_gap_orientation() -> None:
+    y_te, p_te = _multiclass(n=400, seed=3)
+    y_tr = y_te.copy()
+    p_tr = 0.7 * np.eye(3)[y_tr] + 0.3 * p_te  # much better on "train"
+    g = M.train_test_gap(y_tr, p_tr, y_te, p_te, task="multiclass", n_resamples=100, rng=0)
+    auc = g.get("auc_ovr_macro")
+    assert auc.gap.value == pytest.approx(skm.roc_auc_score(y_tr, p_tr, multi_class="ovr")
+                                          - skm.roc_auc_score(y_te, p_te, multi_class="ovr"))
+    assert auc.gap.low > 0
+    assert g.get("log_loss").gap.value == pytest.approx(skm.log_loss(y_te, p_te) - skm.log_loss(y_tr, p_tr))
+    assert g.get("accuracy").gap.value == pytest.approx(np.mean(p_tr.argmax(1) == y_tr) - np.mean(p_te.argmax(1) == y_te))
+    same = M.train_test_gap(y_te, p_te, y_te, p_te, task="multiclass", n_resamples=100, rng=0)
+    assert same.get("auc_ovr_macro").gap.low < 0 < same.get("auc_ovr_macro").gap.high
+
+
+def test_top_label_calibration_is_the_binary_analysis_of_confidence_and_correctness() -> None:
+    from auditor.analysis.calibration import top_label_calibration
+
+    rng = np.random.default_rng(4)
+    n, k = 3000, 3
+    p = np.exp(rng.normal(scale=1.5, size=(n, k)))
+    p /= p.sum(axis=1, keepdims=True)
+    y = (rng.random(n)[:, None] > np.cumsum(p, axis=1)).sum(axis=1)  # drawn from p: calibrated
+    ok = top_label_calibration(y, p, n_resamples=200, rng=1)
+    conf, correct = p.max(axis=1), (p.argmax(axis=1) == y).astype(int)
+    assert ok.ece == pytest.approx(expected_calibration_error(correct, conf))
+    assert ok.mean_predicted == pytest.approx(conf.mean()) and ok.observed_rate == pytest.approx(correct.mean())
+    assert ok.p_value > 0.01
+    sharp = np.exp(3 * np.log(p))
+    sharp /= sharp.sum(axis=1, keepdims=True)
+    over = top_label_calibration(y, sharp, n_resamples=200, rng=1)
+    assert over.p_value < 0.01 and over.ece > 0.05 and over.mean_predicted > over.observed_rate

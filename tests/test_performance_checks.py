@@ -302,3 +302,86 @@ def test_calibration_judge_needs_significance_and_size(clean) -> None:
     assert CalibrationCheck(alpha=0.0).judge(m) == []
     bigger = replace(m, result=replace(m.result, ece=0.2, p_value=0.001))
     assert CalibrationCheck().judge(bigger)[0].severity.value == "high"
+
+
+# ---- k classes: severity rules on a hand-set measurement --------------------------------------------
+
+def _multiclass_measurement() -> MetricsMeasurement:
+    from auditor.analysis.metrics import multiclass_metrics
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    p = np.full((300, 3), 0.1)
+    p[np.arange(300), y] = 0.8
+    m = multiclass_metrics(y, p, n_resamples=50, rng=1)
+    return MetricsMeasurement("classification", "c", multiclass=m, class_names=("a", "b", "c"))
+
+
+def _with_confusion(m: MetricsMeasurement, rate: float, low: float, high: float) -> MetricsMeasurement:
+    c = m.multiclass
+    r, lo, hi = c.confusion_rate.copy(), c.confusion_rate_low.copy(), c.confusion_rate_high.copy()
+    r[1, 2], lo[1, 2], hi[1, 2] = rate, low, high
+    return replace(m, multiclass=replace(c, confusion_rate=r, confusion_rate_low=lo, confusion_rate_high=hi))
+
+
+@pytest.mark.parametrize("rate,low,high,expected", [
+    (0.10, 0.05, 0.15, None),
+    (0.25, 0.15, 0.35, "low"),      # large estimate, interval cannot confirm it
+    (0.30, 0.22, 0.38, "medium"),
+    (0.70, 0.55, 0.85, "high"),     # most of class b is taken for c, and the interval says so
+    (0.55, 0.45, 0.65, "medium"),   # estimate above the high cut, conservative end below it
+])
+def test_confused_pair_severity_uses_the_interval(rate, low, high, expected) -> None:
+    m = _with_confusion(_multiclass_measurement(), rate, low, high)
+    findings = [f for f in MetricsCheck().judge(m) if "/confused/" in f.id]
+    assert [f.severity.value for f in findings] == ([expected] if expected else [])
+    if expected:
+        f = findings[0]
+        assert f.id == "performance.metrics/confused/b/c"
+        assert f.rule.interval == (low, high) and f.rule.threshold == (0.2, 0.5)
+        assert "'b'" in f.summary and "'c'" in f.summary
+
+
+def test_confused_pair_needs_enough_rows_of_the_class() -> None:
+    m = _with_confusion(_multiclass_measurement(), 0.7, 0.55, 0.85)
+    assert not [f for f in MetricsCheck(min_class_rows=10_000).judge(m) if "/confused/" in f.id]
+
+
+@pytest.mark.parametrize("auc,expected", [(0.65, "medium"), (0.80, "low")])
+def test_k_class_accuracy_not_above_majority(auc: float, expected: str) -> None:
+    m = _multiclass_measurement()
+    c = replace(m.multiclass, auc_ovr_macro=Estimate(auc, auc - 0.05, auc + 0.05),
+                accuracy_lift=Estimate(0.01, -0.02, 0.04))
+    findings = MetricsCheck().judge(replace(m, multiclass=c))
+    got = [(f.id, f.severity.value) for f in findings]
+    assert got == [("performance.metrics/accuracy_vs_majority", expected)]
+    assert findings[0].rule.interval == (-0.02, 0.04)
+    assert f"majority class '{'abc'[c.majority_class]}'" in findings[0].title
+    c_ok = replace(c, accuracy_lift=Estimate(0.05, 0.02, 0.08))
+    assert MetricsCheck().judge(replace(m, multiclass=c_ok)) == []
+
+
+@pytest.mark.parametrize("auc,expected", [
+    (Estimate(0.80, 0.75, 0.85), None),
+    (Estimate(0.58, 0.53, 0.63), "medium"),
+    (Estimate(0.57, 0.49, 0.65), "high"),
+    (Estimate(0.52, 0.51, 0.53), "high"),
+])
+def test_k_class_macro_auc_rules(auc: Estimate, expected: str | None) -> None:
+    m = _multiclass_measurement()
+    c = replace(m.multiclass, auc_ovr_macro=auc, accuracy_lift=Estimate(0.1, 0.05, 0.15))
+    findings = [f for f in MetricsCheck().judge(replace(m, multiclass=c)) if f.id.endswith("/auc_ovr_macro")]
+    assert [f.severity.value for f in findings] == ([expected] if expected else [])
+    if findings:
+        assert findings[0].rule.interval == (auc.low, auc.high)
+
+
+def test_binary_findings_carry_their_rule(clean) -> None:
+    train, test, model = clean
+    r = run_check(MetricsCheck, model, test=test, train=train, target="y", threshold=0.995)
+    assert all(f.rule is not None for f in r.findings)
+    train_n, test_n = logistic_data(1500, 3, signal=0.5), logistic_data(1500, 4, signal=0.5)
+    cols = ["x0", "x1", "x2", "x3"]
+    knn = KNeighborsClassifier(n_neighbors=1).fit(train_n[cols], train_n["y"])
+    f = run_check(OverfitCheck, knn, test=test_n[cols + ["y"]], train=train_n[cols + ["y"]], target="y").findings[0]
+    assert f.rule.metric == "auc_gap" and f.rule.interval == (f.metrics["auc_gap_ci_low"], f.metrics["auc_gap_ci_high"])

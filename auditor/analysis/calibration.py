@@ -1,6 +1,7 @@
 """Reliability of predicted probabilities: reliability curve, expected calibration error (ECE)
 with a consistency-resampling significance test, the Brier decomposition and a logistic
-recalibration (slope and intercept).
+recalibration (slope and intercept). Binary models are analysed on P(positive); k-class models
+on the top label (the confidence of the predicted class against whether it is right).
 
 Consistency resampling (Bröcker & Smith, 2007): if the model were calibrated, outcomes drawn as
 y* ~ Bernoulli(p) from its own scores would look like the observed ones. The ECE of many such
@@ -157,3 +158,20 @@ def calibration_analysis(y_true: np.ndarray, p: np.ndarray, *, n_bins: int = 10,
         mean_predicted=float(p.mean()), observed_rate=base, slope=slope, intercept=intercept,
         hist_edges=edges, hist_counts=hist,
     )
+
+
+def top_label_calibration(y_true: np.ndarray, proba: np.ndarray, *, n_bins: int = 10, n_resamples: int = 200,
+                          rng: np.random.Generator | int = 0) -> CalibrationResult:
+    """Top-label calibration of a k-class model: the confidence of the predicted (most probable)
+    class against whether that prediction is right.
+
+    ``y_true`` holds class indices into the columns of ``proba`` (n x k). A top-label calibrated
+    model is right on a share ``c`` of the rows where its confidence is ``c``; this is the binary
+    analysis of (prediction correct, confidence), so the ECE is the usual top-label ECE and the
+    consistency resampling draws "correct" as Bernoulli(confidence).
+    """
+    proba = np.asarray(proba, dtype=float)
+    pred = np.argmax(proba, axis=1)
+    correct = (pred == np.asarray(y_true, dtype=int)).astype(int)
+    confidence = proba[np.arange(len(pred)), pred]
+    return calibration_analysis(correct, confidence, n_bins=n_bins, n_resamples=n_resamples, rng=rng)

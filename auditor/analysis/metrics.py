@@ -1,5 +1,5 @@
 """Headline performance metrics with percentile-bootstrap confidence intervals, and the
-train-versus-test gap.
+train-versus-test gap, for binary, k-class (multiclass) and regression models.
 
 Point estimates come from ``sklearn.metrics``. The bootstrap draws one index matrix
 (resamples x rows) from the caller's generator and turns it into a matrix of resample counts,
@@ -10,6 +10,7 @@ the same rows.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -64,6 +65,38 @@ class ClassificationMetrics:
     confusion: tuple[tuple[int, int], tuple[int, int]]  # ((tn, fp), (fn, tp))
     roc: Curve  # x = false positive rate, y = true positive rate
     pr: Curve  # x = recall, y = precision
+    n_resamples: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class MulticlassMetrics:
+    """k-class metrics of class indices ``y`` (0..k-1) against an n x k probability matrix; the
+    decision is the most probable class. Per-class arrays are in class-index order."""
+
+    n: int
+    n_classes: int
+    support: np.ndarray  # (k,) test rows per true class
+    predicted_count: np.ndarray  # (k,) test rows per predicted class
+    majority_class: int  # the most frequent true class
+    majority_accuracy: Estimate  # share of rows in the majority class
+    accuracy: Estimate
+    balanced_accuracy: Estimate
+    macro_f1: Estimate
+    weighted_f1: Estimate
+    log_loss: Estimate
+    brier: Estimate  # mean over rows of the sum over classes of (p - 1[y = class])^2, range 0..2
+    auc_ovr_macro: Estimate  # mean over classes of the one-vs-rest ROC AUC
+    accuracy_lift: Estimate  # accuracy minus the majority share, paired resamples
+    accuracy_lift_p_value: float  # one-sided bootstrap p-value for lift <= 0
+    precision: np.ndarray  # (k,) per class, one-vs-rest, zero_division=0
+    recall: np.ndarray
+    f1: np.ndarray
+    auc_ovr: np.ndarray  # (k,) one-vs-rest AUC per class (NaN when the class is absent)
+    confusion: np.ndarray  # (k, k) counts, rows = actual class, columns = predicted class
+    confusion_rate: np.ndarray  # (k, k) confusion[i, j] / support[i]: share of class i predicted j
+    confusion_rate_low: np.ndarray  # (k, k) bootstrap interval of confusion_rate
+    confusion_rate_high: np.ndarray
     n_resamples: int
     confidence: float
 
@@ -257,6 +290,128 @@ def _classification(y_true: np.ndarray, score: np.ndarray, *, threshold: float, 
     ), draws
 
 
+# ---- k classes ---------------------------------------------------------------------------------
+
+def _multiclass_draws(y: np.ndarray, proba: np.ndarray, *, n_resamples: int,
+                      rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Bootstrap distributions of the k-class metrics: each resample's k x k confusion matrix comes
+    from one product of the count matrix with the rows' cell indicators, the rest from it."""
+    y = np.asarray(y, dtype=int)
+    proba = np.asarray(proba, dtype=float)
+    n, k = proba.shape
+    pred = np.argmax(proba, axis=1)
+    onehot = np.eye(k)[y]
+    cells = np.zeros((n, k * k))
+    cells[np.arange(n), y * k + pred] = 1.0
+    p_true = np.clip(proba[np.arange(n), y], _EPS, 1 - _EPS)
+    vectors = np.column_stack([cells, -np.log(p_true), ((proba - onehot) ** 2).sum(axis=1)])
+    sums, aucs = [], []
+    for counts in bootstrap_counts(n, n_resamples, rng):
+        sums.append(counts @ vectors)
+        aucs.append(np.column_stack([weighted_auc(y == c, proba[:, c], counts) for c in range(k)]))
+    s = np.vstack(sums)
+    conf = s[:, : k * k].reshape(-1, k, k)
+    tp = np.einsum("bii->bi", conf)
+    support = conf.sum(axis=2)
+    predicted = conf.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(support > 0, tp / np.where(support > 0, support, 1.0), np.nan)
+        f1 = np.where(support + predicted > 0, 2 * tp / np.where(support + predicted > 0, support + predicted, 1.0),
+                      np.nan)  # NaN: class neither present nor predicted (sklearn leaves it out)
+        rate = conf / np.where(support > 0, support, np.nan)[:, :, None]
+    majority = int(np.argmax(np.bincount(y, minlength=k)))
+    acc = tp.sum(axis=1) / n
+    auc = np.vstack(aucs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: a resample without the class
+        balanced = np.nanmean(recall, axis=1)
+        macro_f1 = np.nanmean(f1, axis=1)
+        auc_macro = np.where(np.isnan(auc).any(axis=1), np.nan, np.nanmean(auc, axis=1))
+    return {
+        "accuracy": acc,
+        "balanced_accuracy": balanced,
+        "macro_f1": macro_f1,
+        "weighted_f1": np.nansum(f1 * support, axis=1) / n,
+        "log_loss": s[:, k * k] / n,
+        "brier": s[:, k * k + 1] / n,
+        "auc_ovr_macro": auc_macro,
+        "majority_accuracy": support[:, majority] / n,
+        "accuracy_lift": acc - support[:, majority] / n,
+        "confusion_rate": rate,  # (resamples, k, k)
+    }
+
+
+def _auc_ovr(y: np.ndarray, proba: np.ndarray) -> tuple[float, np.ndarray]:
+    """Macro one-vs-rest AUC (sklearn's multi_class="ovr") and the per-class AUCs."""
+    k = proba.shape[1]
+    per_class = np.array([skm.roc_auc_score(y == c, proba[:, c]) if 0 < np.sum(y == c) < len(y) else np.nan
+                          for c in range(k)])
+    if np.isnan(per_class).any():
+        return float("nan"), per_class
+    try:
+        macro = float(skm.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=list(range(k))))
+    except ValueError:  # rows that do not sum to one: the same average, class by class
+        macro = float(per_class.mean())
+    return macro, per_class
+
+
+def multiclass_metrics(y_true: np.ndarray, proba: np.ndarray, *, n_resamples: int = 200,
+                       confidence: float = 0.95, rng: np.random.Generator | int = 0) -> MulticlassMetrics:
+    """k-class accuracy, balanced accuracy, macro and weighted F1, log loss, Brier score and macro
+    one-vs-rest AUC of class indices ``y_true`` against probabilities ``proba`` (n x k), each with
+    a bootstrap CI; per-class precision, recall, F1 and AUC; the confusion matrix."""
+    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    return _multiclass(y_true, proba, n_resamples=n_resamples, confidence=confidence, rng=rng)[0]
+
+
+def _multiclass(y_true: np.ndarray, proba: np.ndarray, *, n_resamples: int, confidence: float,
+                rng: np.random.Generator) -> tuple[MulticlassMetrics, dict[str, np.ndarray]]:
+    y = np.asarray(y_true, dtype=int)
+    proba = np.asarray(proba, dtype=float)
+    n, k = proba.shape
+    labels = list(range(k))
+    pred = np.argmax(proba, axis=1)
+    support = np.bincount(y, minlength=k)
+    majority = int(np.argmax(support))
+    auc_macro, auc_per_class = _auc_ovr(y, proba)
+    point = {
+        "accuracy": float(skm.accuracy_score(y, pred)),
+        "balanced_accuracy": float(skm.balanced_accuracy_score(y, pred)),
+        "macro_f1": float(skm.f1_score(y, pred, average="macro", zero_division=0)),
+        "weighted_f1": float(skm.f1_score(y, pred, average="weighted", zero_division=0)),
+        "log_loss": float(skm.log_loss(y, np.clip(proba, _EPS, 1 - _EPS), labels=labels)),
+        "brier": float(skm.brier_score_loss(y, proba, labels=labels)),
+        "auc_ovr_macro": auc_macro,
+        "majority_accuracy": float(support[majority] / n),
+    }
+    point["accuracy_lift"] = point["accuracy"] - point["majority_accuracy"]
+    draws = _multiclass_draws(y, proba, n_resamples=n_resamples, rng=rng)
+    est = {key: percentile_interval(v, draws[key], confidence) for key, v in point.items()}
+    lift = draws["accuracy_lift"]
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(y, pred, labels=labels, zero_division=0)
+    conf = skm.confusion_matrix(y, pred, labels=labels)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = conf / np.where(support > 0, support, np.nan)[:, None]
+    rate_low = np.full((k, k), np.nan)
+    rate_high = np.full((k, k), np.nan)
+    for i in range(k):
+        for j in range(k):
+            e = percentile_interval(float(rate[i, j]), draws["confusion_rate"][:, i, j], confidence)
+            rate_low[i, j], rate_high[i, j] = e.low, e.high
+    return MulticlassMetrics(
+        n=n, n_classes=k, support=support, predicted_count=np.bincount(pred, minlength=k),
+        majority_class=majority, majority_accuracy=est["majority_accuracy"],
+        accuracy=est["accuracy"], balanced_accuracy=est["balanced_accuracy"], macro_f1=est["macro_f1"],
+        weighted_f1=est["weighted_f1"], log_loss=est["log_loss"], brier=est["brier"],
+        auc_ovr_macro=est["auc_ovr_macro"], accuracy_lift=est["accuracy_lift"],
+        accuracy_lift_p_value=float((1 + np.sum(lift <= 0)) / (1 + len(lift))),
+        precision=np.asarray(precision, dtype=float), recall=np.asarray(recall, dtype=float),
+        f1=np.asarray(f1, dtype=float), auc_ovr=auc_per_class, confusion=conf, confusion_rate=rate,
+        confusion_rate_low=rate_low, confusion_rate_high=rate_high,
+        n_resamples=int(n_resamples), confidence=float(confidence),
+    ), draws
+
+
 # ---- regression --------------------------------------------------------------------------------
 
 def _regression_draws(y: np.ndarray, pred: np.ndarray, *, n_resamples: int,
@@ -301,6 +456,7 @@ def _regression(y_true: np.ndarray, prediction: np.ndarray, *, n_resamples: int,
 # metric -> +1 when larger is better, -1 when smaller is better
 _GAP_METRICS = {
     "classification": {"auc": 1, "log_loss": -1, "accuracy": 1, "brier": -1},
+    "multiclass": {"auc_ovr_macro": 1, "log_loss": -1, "accuracy": 1, "brier": -1},
     "regression": {"r2": 1, "rmse": -1, "mae": -1},
 }
 
@@ -313,6 +469,7 @@ def train_test_gap(y_train: np.ndarray, score_train: np.ndarray, y_test: np.ndar
 
     The two splits are resampled independently; resample b of the gap is train_b - test_b
     (test_b - train_b for error metrics), so a positive gap always means "better on train".
+    ``task="multiclass"`` takes class indices as ``y`` and n x k probability matrices as scores.
     """
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     if task == "classification":
@@ -320,6 +477,9 @@ def train_test_gap(y_train: np.ndarray, score_train: np.ndarray, y_test: np.ndar
                                      confidence=confidence, rng=rng)
         m_te, d_te = _classification(y_test, score_test, threshold=threshold, n_resamples=n_resamples,
                                      confidence=confidence, rng=rng)
+    elif task == "multiclass":
+        m_tr, d_tr = _multiclass(y_train, score_train, n_resamples=n_resamples, confidence=confidence, rng=rng)
+        m_te, d_te = _multiclass(y_test, score_test, n_resamples=n_resamples, confidence=confidence, rng=rng)
     else:
         m_tr, d_tr = _regression(y_train, score_train, n_resamples=n_resamples, confidence=confidence, rng=rng)
         m_te, d_te = _regression(y_test, score_test, n_resamples=n_resamples, confidence=confidence, rng=rng)

@@ -1,5 +1,9 @@
 """Performance checks: headline metrics with confidence intervals, the train/test gap, and the
-calibration of predicted probabilities. All three read only the context's cached predictions."""
+calibration of predicted probabilities. All three read only the context's cached predictions.
+
+A classifier with more than two classes is audited as a k-class model (contract 1.1): k-class
+metrics, a k x k confusion matrix, gaps of k-class quantities and top-label calibration; never
+one class against the rest."""
 
 from __future__ import annotations
 
@@ -8,15 +12,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..analysis.calibration import CalibrationResult, calibration_analysis
-from ..analysis.metrics import (ClassificationMetrics, Estimate, GapResult, RegressionMetrics,
-                                classification_metrics, regression_metrics, train_test_gap)
-from ..findings import Evidence, Figure, Finding, Severity, Table
+from ..analysis.calibration import CalibrationResult, calibration_analysis, top_label_calibration
+from ..analysis.metrics import (ClassificationMetrics, Estimate, GapResult, MulticlassMetrics, RegressionMetrics,
+                                classification_metrics, multiclass_metrics, regression_metrics, train_test_gap)
+from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
 from ..plots import COLORS, figure, new_figure, plot_style
+from ..plots.performance import confusion_matrix_figure
 from .base import Check
 
 if TYPE_CHECKING:
-    from ..context import AuditContext
+    from ..context import AuditContext, Split
 
 
 def _pct(x: float) -> str:
@@ -31,6 +36,20 @@ def _estimate_metrics(name: str, e: Estimate) -> dict[str, float]:
     return {name: e.value, f"{name}_ci_low": e.low, f"{name}_ci_high": e.high}
 
 
+def _known_rows(ctx: "AuditContext", split: "Split") -> tuple[np.ndarray, np.ndarray]:
+    """k classes: the true class index of each row and a mask of the rows whose target is one of
+    the model's classes (a label the model does not know has no probability column)."""
+    y = ctx.y_index(split)
+    return y, y >= 0
+
+
+def _unknown_note(n_unknown: int, split: str) -> list[str]:
+    if not n_unknown:
+        return []
+    return [f"{n_unknown} {split} rows whose target is not one of the model's classes are left out of the "
+            "k-class metrics (the model gives them no probability)."]
+
+
 # ---- performance.metrics ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -41,6 +60,9 @@ class MetricsMeasurement:
     regression: RegressionMetrics | None = None
     plot_actual: np.ndarray | None = None  # regression: a seeded sample of points for the figure
     plot_predicted: np.ndarray | None = None
+    multiclass: MulticlassMetrics | None = None
+    class_names: tuple[str, ...] = ()  # k classes: names in the model's class order
+    n_unknown: int = 0  # k classes: test rows whose target is not a model class (left out)
 
 
 @dataclass
@@ -55,7 +77,19 @@ class MetricsCheck(Check):
     ``degenerate_share`` of the rows in one class, or for decisions not significantly more
     accurate than always predicting the majority class when the AUC is also under ``good_auc``
     (with a better AUC that is ``low``: the ranking is fine, the threshold adds little; on
-    imbalanced data such as German credit this is common and not a defect of the model). Regression: RMSE, MAE and R²; ``high`` when R² <= ``min_r2`` (no better than
+    imbalanced data such as German credit this is common and not a defect of the model).
+
+    k classes (decision = most probable class): accuracy, balanced accuracy, macro and weighted
+    F1, log loss, Brier score (mean over rows of the sum over classes of squared errors) and macro
+    one-vs-rest AUC, a ``by_class`` table and a k x k confusion matrix. The macro AUC follows the
+    binary AUC rules; accuracy not significantly above the majority-class share is ``medium``
+    (``low`` with a macro AUC >= ``good_auc``); a pair of classes is confused when the share of
+    one class's rows predicted as the other has a bootstrap interval whose lower end is at least
+    ``confused_share_medium`` (``medium``) or ``confused_share_high`` (``high``: most of that
+    class is taken for the other), ``low`` when only the point estimate reaches it (classes with
+    at least ``min_class_rows`` test rows; at most ``max_confused_pairs`` pairs, worst first).
+
+    Regression: RMSE, MAE and R²; ``high`` when R² <= ``min_r2`` (no better than
     predicting the mean), ``medium`` when R² < ``weak_r2``.
     """
 
@@ -71,10 +105,22 @@ class MetricsCheck(Check):
     min_r2: float = 0.0
     weak_r2: float = 0.1
     max_plot_points: int = 2000
+    confused_share_medium: float = 0.2
+    confused_share_high: float = 0.5
+    min_class_rows: int = 5
+    max_confused_pairs: int = 5
 
     def measure(self, ctx: "AuditContext") -> MetricsMeasurement:
         rng = ctx.rng(self.id)
         preds = ctx.predictions("test")
+        if ctx.is_multiclass:
+            assert preds.proba is not None
+            y, known = _known_rows(ctx, "test")
+            mc = multiclass_metrics(y[known], preds.proba[known], n_resamples=self.n_bootstrap,
+                                    confidence=self.confidence, rng=rng)
+            return MetricsMeasurement("classification", str(ctx.positive_class), multiclass=mc,
+                                      class_names=tuple(str(c) for c in ctx.classes),
+                                      n_unknown=int((~known).sum()))
         if ctx.is_classification:
             m = classification_metrics(ctx.y_binary("test"), preds.score, threshold=ctx.threshold,
                                        n_resamples=self.n_bootstrap, confidence=self.confidence, rng=rng)
@@ -89,10 +135,156 @@ class MetricsCheck(Check):
 
     # -- judgement --
     def judge(self, m: MetricsMeasurement) -> list[Finding]:
+        if m.multiclass is not None:
+            return self._judge_multiclass(m.multiclass, m.class_names)
         if m.classification is not None:
             return self._judge_classification(m.classification, m.positive_label)
         assert m.regression is not None
         return self._judge_regression(m.regression)
+
+    def _auc_rule(self, metric: str, auc: Estimate, severity: Severity) -> Rule:
+        if severity is Severity.HIGH:
+            return Rule(metric=metric, value=auc.value, operator="<=", threshold=(0.5 + self.chance_margin, self.weak_auc),
+                        interval=(auc.low, auc.high),
+                        text=(f"high when the interval's upper end is at most {0.5 + self.chance_margin:.2f}, or the "
+                              f"estimate is below {self.weak_auc:.2f} and the interval includes 0.5"))
+        return Rule(metric=metric, value=auc.value, operator="<", threshold=self.weak_auc, interval=(auc.low, auc.high),
+                    text=f"medium when the estimate is below {self.weak_auc:.2f} (interval above chance)")
+
+    def _lift_rule(self, lift: Estimate, p_value: float, auc_metric: str) -> Rule:
+        return Rule(metric="accuracy_lift", value=lift.value, operator="<=", threshold=0.0,
+                    interval=(lift.low, lift.high), p_value=p_value,
+                    text=(f"reported when the interval's lower end of the accuracy gain over the majority class is "
+                          f"at most 0; medium, or low when {auc_metric} >= {self.good_auc:.2f}"))
+
+    def _judge_multiclass(self, c: MulticlassMetrics, names: tuple[str, ...]) -> list[Finding]:
+        """k-class findings: macro AUC at chance, accuracy not above the majority class, confused pairs."""
+        out: list[Finding] = []
+        auc = c.auc_ovr_macro
+        conf = c.confidence
+        auc_high = False
+        if np.isfinite(auc.value):
+            metrics = {"auc_ovr_macro": auc.value, "auc_ovr_macro_ci_low": auc.low,
+                       "auc_ovr_macro_ci_high": auc.high, "n": c.n, "n_classes": c.n_classes}
+            chance = auc.high <= 0.5 + self.chance_margin or (auc.value < self.weak_auc and auc.low <= 0.5)
+            if chance or auc.value < self.weak_auc:
+                severity = Severity.HIGH if chance else Severity.MEDIUM
+                auc_high = chance
+                out.append(Finding(
+                    id=f"{self.id}/auc_ovr_macro", check=self.id, severity=severity,
+                    title=(f"Macro one-vs-rest AUC {auc.value:.2f}: the model ranks "
+                           + ("no better than chance" if chance else f"the classes weakly (below {self.weak_auc:.2f})")),
+                    summary=(f"On {c.n} test rows of {c.n_classes} classes the mean over classes of the one-vs-rest "
+                             f"AUC is {_ci(auc, 2, conf)}. "
+                             + ("0.5 is what random probabilities achieve; the interval does not show the model "
+                                "telling the classes apart. " if chance else
+                                "Better than chance, but each class is separated from the others only weakly. ")
+                             + f"Rule: {self._auc_rule('auc_ovr_macro', auc, severity).text}."),
+                    metrics=metrics,
+                    remediation=("Check that the test data, target column and class labels match the model's training "
+                                 "setup.",
+                                 "Compare against a simple benchmark (multinomial logistic regression) before relying "
+                                 "on this model."),
+                    evidence=("metrics", "by_class"),
+                    rule=self._auc_rule("auc_ovr_macro", auc, severity),
+                ))
+        lift = c.accuracy_lift
+        majority = names[c.majority_class] if c.majority_class < len(names) else str(c.majority_class)
+        if not auc_high and np.isfinite(lift.low) and lift.low <= 0:
+            ranks_well = np.isfinite(auc.value) and auc.value >= self.good_auc
+            out.append(Finding(
+                id=f"{self.id}/accuracy_vs_majority", check=self.id,
+                severity=Severity.LOW if ranks_well else Severity.MEDIUM,
+                title=(f"Accuracy {c.accuracy.value:.2f} is not significantly above always predicting the majority "
+                       f"class '{majority}' ({c.majority_accuracy.value:.2f})"),
+                summary=(f"Predicting the most probable of the {c.n_classes} classes, the model is right on "
+                         f"{_pct(c.accuracy.value)} of {c.n} test rows ({conf:.0%} CI {_pct(c.accuracy.low)}–"
+                         f"{_pct(c.accuracy.high)}); always predicting '{majority}' would be right on "
+                         f"{_pct(c.majority_accuracy.value)}. The gain is {lift.value:+.3f} ({conf:.0%} CI "
+                         f"{lift.low:+.3f} to {lift.high:+.3f}; one-sided p = {c.accuracy_lift_p_value:.3f}), so the "
+                         "decisions are not shown to beat the trivial rule"
+                         + (f", although the probabilities rank the classes well (macro AUC {auc.value:.2f})."
+                            if ranks_well else ".")
+                         + f" Rule: {self._lift_rule(lift, c.accuracy_lift_p_value, 'the macro AUC').text}."),
+                metrics={"accuracy": c.accuracy.value, "accuracy_ci_low": c.accuracy.low,
+                         "accuracy_ci_high": c.accuracy.high, "majority_accuracy": c.majority_accuracy.value,
+                         "accuracy_lift": lift.value, "accuracy_lift_ci_low": lift.low,
+                         "accuracy_lift_ci_high": lift.high, "p_value": c.accuracy_lift_p_value},
+                remediation=("Judge the model on the metric that matters for the decision (balanced accuracy, the "
+                             "recall of the classes that matter), not on accuracy alone.",
+                             "With imbalanced classes, consider class weights or decision costs per class."),
+                evidence=("metrics", "confusion_matrix"),
+                rule=self._lift_rule(lift, c.accuracy_lift_p_value, "the macro AUC"),
+            ))
+        out.extend(self._confused_pairs(c, names))
+        return out
+
+    def _confused_severity(self, low: float, rate: float) -> Severity | None:
+        if np.isfinite(low) and low >= self.confused_share_high:
+            return Severity.HIGH
+        if np.isfinite(low) and low >= self.confused_share_medium:
+            return Severity.MEDIUM
+        if np.isfinite(rate) and rate >= self.confused_share_medium:
+            return Severity.LOW
+        return None
+
+    def _confused_pairs(self, c: MulticlassMetrics, names: tuple[str, ...]) -> list[Finding]:
+        """One finding per pair of classes where one is often predicted as the other (worse direction)."""
+        k = c.n_classes
+        label = [names[i] if i < len(names) else str(i) for i in range(k)]
+        candidates: list[tuple[int, float, int, int, Severity]] = []
+        for i in range(k):
+            for j in range(i + 1, k):
+                best: tuple[int, float, int, int, Severity] | None = None
+                for a, b in ((i, j), (j, i)):
+                    if c.support[a] < self.min_class_rows:
+                        continue
+                    sev = self._confused_severity(c.confusion_rate_low[a, b], c.confusion_rate[a, b])
+                    if sev is None:
+                        continue
+                    cand = (sev.rank, float(c.confusion_rate[a, b]), a, b, sev)
+                    if best is None or cand[:2] > best[:2]:
+                        best = cand
+                if best is not None:
+                    candidates.append(best)
+        candidates.sort(key=lambda t: (-t[0], -t[1], t[2], t[3]))
+        out = []
+        conf = c.confidence
+        for _, rate, a, b, sev in candidates[: self.max_confused_pairs]:
+            lo, hi = float(c.confusion_rate_low[a, b]), float(c.confusion_rate_high[a, b])
+            back, back_lo, back_hi = (float(c.confusion_rate[b, a]), float(c.confusion_rate_low[b, a]),
+                                      float(c.confusion_rate_high[b, a]))
+            i, j = min(a, b), max(a, b)
+            rule = Rule(metric="confused_share", value=rate, operator=">=",
+                        threshold=(self.confused_share_medium, self.confused_share_high), interval=(lo, hi),
+                        text=(f"share of actual '{label[a]}' rows predicted '{label[b]}': medium when the interval's "
+                              f"lower end is at least {self.confused_share_medium:.0%}, high when at least "
+                              f"{self.confused_share_high:.0%}, low when only the estimate reaches "
+                              f"{self.confused_share_medium:.0%}"))
+            reverse = (f" In the other direction, {_pct(back)} ({conf:.0%} CI {_pct(back_lo)}–{_pct(back_hi)}) of the "
+                       f"{int(c.support[b])} actual '{label[b]}' rows are predicted '{label[a]}'."
+                       if np.isfinite(back) else "")
+            out.append(Finding(
+                id=f"{self.id}/confused/{label[i]}/{label[j]}", check=self.id, severity=sev,
+                title=(f"Classes '{label[a]}' and '{label[b]}' are confused: {_pct(rate)} of '{label[a]}' rows are "
+                       f"predicted '{label[b]}'"),
+                summary=(f"Of the {int(c.support[a])} test rows whose class is '{label[a]}', "
+                         f"{int(c.confusion[a, b])} ({_pct(rate)}, {conf:.0%} CI {_pct(lo)}–{_pct(hi)}) are predicted "
+                         f"'{label[b]}'.{reverse} The model does not tell these two classes apart reliably"
+                         + ("" if sev is not Severity.LOW else ", although the interval cannot confirm the share is "
+                            f"{_pct(self.confused_share_medium)} or more")
+                         + f". Rule: {rule.text}."),
+                metrics={"confused_share": rate, "confused_share_ci_low": lo, "confused_share_ci_high": hi,
+                         "reverse_share": back, "count": int(c.confusion[a, b]), "support": int(c.support[a]),
+                         "actual_class": label[a], "predicted_class": label[b]},
+                remediation=(f"Look for features that separate '{label[a]}' from '{label[b]}', or check whether their "
+                             "labels are consistent in the training data.",
+                             "If the two classes need not be told apart for the decision, say so and merge them "
+                             "explicitly; otherwise do not rely on the model for these classes."),
+                evidence=("confusion_matrix", "by_class", "confusion_matrix_figure"),
+                rule=rule,
+            ))
+        return out
 
     def _judge_classification(self, c: ClassificationMetrics, positive: str) -> list[Finding]:
         out: list[Finding] = []
@@ -119,6 +311,7 @@ class MetricsCheck(Check):
                                  "training setup.",
                                  "Retrain with informative features, or compare against a simple benchmark."),
                     evidence=("metrics", "roc_pr"),
+                    rule=self._auc_rule("auc", auc, Severity.HIGH),
                 ))
             elif auc.value < self.weak_auc:
                 out.append(Finding(
@@ -131,6 +324,7 @@ class MetricsCheck(Check):
                     remediation=("Compare against a simple benchmark model before relying on this one.",
                                  "Look for missing informative features or data-quality problems."),
                     evidence=("metrics", "roc_pr"),
+                    rule=self._auc_rule("auc", auc, Severity.MEDIUM),
                 ))
         share = c.predicted_positive_share
         degenerate = min(share, 1 - share) < self.degenerate_share
@@ -148,6 +342,10 @@ class MetricsCheck(Check):
                              "precision–recall curve) and set it in [model] threshold.",
                              "Check that the model's probabilities are on the expected scale (see calibration)."),
                 evidence=("confusion_matrix", "roc_pr"),
+                rule=Rule(metric="predicted_positive_share", value=share, operator="outside",
+                          threshold=(self.degenerate_share, 1 - self.degenerate_share),
+                          text=f"medium when fewer than {self.degenerate_share:.0%} of rows fall in one of the two "
+                               "decisions"),
             ))
         lift = c.accuracy_lift
         if not degenerate and not auc_high and np.isfinite(lift.low) and lift.low <= 0:
@@ -170,6 +368,7 @@ class MetricsCheck(Check):
                              "Judge the model on the metric that matters for the decision (costs, recall at a "
                              "fixed precision), not on accuracy alone."),
                 evidence=("metrics", "confusion_matrix"),
+                rule=self._lift_rule(lift, c.accuracy_lift_p_value, "the AUC"),
             ))
         return out
 
@@ -188,6 +387,8 @@ class MetricsCheck(Check):
                 remediation=("Do not deploy: the predictions carry no usable information on this data.",
                              "Check that test data, target and units match the model's training setup."),
                 evidence=("metrics", "predicted_vs_actual"),
+                rule=Rule(metric="r2", value=r2.value, operator="<=", threshold=self.min_r2,
+                          interval=(r2.low, r2.high), text=f"high when R² is at most {self.min_r2:g}"),
             )]
         if r2.value < self.weak_r2:
             return [Finding(
@@ -199,11 +400,15 @@ class MetricsCheck(Check):
                 remediation=("Compare against a simple benchmark before relying on the predictions.",
                              "Look for missing informative features."),
                 evidence=("metrics", "predicted_vs_actual"),
+                rule=Rule(metric="r2", value=r2.value, operator="<", threshold=self.weak_r2,
+                          interval=(r2.low, r2.high), text=f"medium when R² is below {self.weak_r2:g}"),
             )]
         return []
 
     # -- evidence --
     def evidence(self, m: MetricsMeasurement) -> Evidence:
+        if m.multiclass is not None:
+            return self._multiclass_evidence(m)
         if m.classification is not None:
             return self._classification_evidence(m.classification, m.positive_label)
         assert m.regression is not None
@@ -237,6 +442,56 @@ class MetricsCheck(Check):
         notes = (f"Bootstrap: {c.n_resamples} resamples of the {c.n} test rows; {c.confidence:.0%} percentile "
                  "intervals.", f"Positive class: '{positive}'; decisions at threshold {c.threshold:g}.")
         return Evidence(metrics=headline, tables=(table, conf), figures=(_roc_pr_figure(c),), notes=notes)
+
+    def _multiclass_evidence(self, m: MetricsMeasurement) -> Evidence:
+        c = m.multiclass
+        assert c is not None
+        names = m.class_names
+        k = c.n_classes
+        headline: dict[str, Any] = {}
+        shown = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "log_loss", "brier", "auc_ovr_macro")
+        for name in shown:
+            headline.update(_estimate_metrics(name, getattr(c, name)))
+        headline.update(_estimate_metrics("accuracy_lift", c.accuracy_lift))
+        headline.update({"majority_class": names[c.majority_class], "majority_accuracy": c.majority_accuracy.value,
+                         "n": c.n, "n_classes": k})
+        labels = {"accuracy": "Accuracy (k classes)", "balanced_accuracy": "Balanced accuracy",
+                  "macro_f1": "Macro F1", "weighted_f1": "Weighted F1", "log_loss": "Log loss (multiclass)",
+                  "brier": "Brier score (multiclass, 0 to 2)", "auc_ovr_macro": "Macro one-vs-rest AUC",
+                  "majority_accuracy": f"Accuracy of always predicting '{names[c.majority_class]}'"}
+        records = [{"metric": labels[n], "value": getattr(c, n).value, "ci_low": getattr(c, n).low,
+                    "ci_high": getattr(c, n).high} for n in (*shown, "majority_accuracy")]
+        table = Table.from_records("metrics", f"Test metrics with {c.confidence:.0%} bootstrap intervals", records,
+                                   columns=("metric", "value", "ci_low", "ci_high"),
+                                   caption="Decisions: the most probable of the classes.")
+        by_class = Table.from_records(
+            "by_class", "Metrics by class (one class against the rest)",
+            [{"class": names[i], "support": int(c.support[i]), "predicted": int(c.predicted_count[i]),
+              "precision": float(c.precision[i]), "recall": float(c.recall[i]), "f1": float(c.f1[i]),
+              "auc_ovr": float(c.auc_ovr[i])} for i in range(k)],
+            columns=("class", "support", "predicted", "precision", "recall", "f1", "auc_ovr"),
+            caption="Support: test rows of the class; predicted: rows predicted as the class.")
+        first = "actual" if "actual" not in names else "actual class"
+        conf = Table.from_records(
+            "confusion_matrix", "Confusion matrix (rows: actual class, columns: predicted class)",
+            [{first: names[i], **{names[j]: int(c.confusion[i, j]) for j in range(k)}} for i in range(k)],
+            columns=(first, *names), caption=f"Counts of the {c.n} test rows.")
+        fig = confusion_matrix_figure(c.confusion, names, name="confusion_matrix_figure",
+                                      caption=f"Counts and share of each actual class, {c.n} test rows.")
+        notes = [f"k-class audit of {k} classes ({', '.join(names)}): the decision is the most probable class; "
+                 "the positive class and the threshold do not enter these metrics.",
+                 f"Bootstrap: {c.n_resamples} resamples of the {c.n} test rows; {c.confidence:.0%} percentile "
+                 "intervals (also for each confusion share).",
+                 "Brier score: mean over rows of the sum over classes of (probability - 1 if the row's class else 0)², "
+                 "from 0 (perfect) to 2; sklearn's brier_score_loss for k classes.",
+                 "Macro one-vs-rest AUC: mean over classes of the AUC of that class's probability against all other "
+                 "rows (sklearn roc_auc_score, multi_class='ovr', average='macro')."]
+        absent = [names[i] for i in range(k) if c.support[i] == 0]
+        if absent:
+            notes.append(f"No test rows of class {', '.join(repr(a) for a in absent)}: its one-vs-rest AUC, and so the "
+                         "macro AUC, is not defined; its recall does not enter the balanced accuracy.")
+        notes += _unknown_note(m.n_unknown, "test")
+        return Evidence(metrics=headline, tables=(table, by_class, conf), figures=(fig,), notes=tuple(notes))
 
     def _regression_evidence(self, m: MetricsMeasurement) -> Evidence:
         r = m.regression
@@ -296,6 +551,7 @@ class OverfitMeasurement:
     result: GapResult
     n_train_total: int
     sampled: bool
+    n_unknown: int = 0  # k classes: train/test rows whose target is not a model class (left out)
 
 
 @dataclass
@@ -303,7 +559,9 @@ class OverfitCheck(Check):
     """The gap between performance on the training data and on the test data, with a bootstrap
     CI of the gap (both splits resampled independently).
 
-    Classification: AUC and log loss (also accuracy and Brier); regression: R² and RMSE (also MAE).
+    Classification: AUC and log loss (also accuracy and Brier); k classes: the macro one-vs-rest
+    AUC with the same thresholds, and the multiclass log loss, accuracy and Brier score;
+    regression: R² and RMSE (also MAE).
     ``medium`` when the AUC gap is >= ``auc_gap_medium`` (R²: ``r2_gap_medium``) and its interval
     (``confidence``, 99%) excludes 0; ``high`` when it is >= ``auc_gap_high`` (R²: ``r2_gap_high``)
     and excludes 0; ``low`` when a gap of medium size is within the noise. The 99% level keeps an
@@ -331,6 +589,17 @@ class OverfitCheck(Check):
     def measure(self, ctx: "AuditContext") -> OverfitMeasurement:
         rng = ctx.rng(self.id)
         tr, te = ctx.predictions("train"), ctx.predictions("test")
+        if ctx.is_multiclass:
+            assert tr.proba is not None and te.proba is not None
+            y_tr, known_tr = _known_rows(ctx, "train")
+            y_te, known_te = _known_rows(ctx, "test")
+            rows = np.flatnonzero(known_tr)
+            if len(rows) > self.max_train_rows:
+                rows = np.sort(rng.choice(rows, size=self.max_train_rows, replace=False))
+            result = train_test_gap(y_tr[rows], tr.proba[rows], y_te[known_te], te.proba[known_te], task="multiclass",
+                                    n_resamples=self.n_bootstrap, confidence=self.confidence, rng=rng)
+            return OverfitMeasurement(result, int(known_tr.sum()), len(rows) < int(known_tr.sum()),
+                                      n_unknown=int((~known_tr).sum() + (~known_te).sum()))
         if ctx.is_classification:
             y_tr, y_te = ctx.y_binary("train"), ctx.y_binary("test")
         else:
@@ -348,6 +617,9 @@ class OverfitCheck(Check):
         if r.task == "classification":
             key, label, medium, high = "auc", "AUC", self.auc_gap_medium, self.auc_gap_high
             other = r.get("log_loss")
+        elif r.task == "multiclass":
+            key, label, medium, high = "auc_ovr_macro", "Macro one-vs-rest AUC", self.auc_gap_medium, self.auc_gap_high
+            other = r.get("log_loss")
         else:
             key, label, medium, high = "r2", "R²", self.r2_gap_medium, self.r2_gap_high
             other = r.get("rmse")
@@ -364,11 +636,21 @@ class OverfitCheck(Check):
                    f"the test data ({r.n_test} rows): a gap of {gap.value:.3f} ({r.confidence:.0%} CI {gap.low:.3f} to "
                    f"{gap.high:.3f}). {_METRIC_LABELS[other.metric]} is "
                    f"{other.train.value:.4g} on train and {other.test.value:.4g} on test. ")
+        if r.task == "multiclass":
+            acc = r.get("accuracy")
+            summary += (f"The k-class accuracy is {acc.train.value:.3f} on train and "
+                        f"{acc.test.value:.3f} on test (gap {acc.gap.value:.3f}, {r.confidence:.0%} CI "
+                        f"{acc.gap.low:.3f} to {acc.gap.high:.3f}). ")
         if significant:
             summary += ("The model performs clearly better on the rows it was trained on, so it has partly "
                         "memorised them; its test performance is the one to expect in use.")
         else:
             summary += "The interval includes 0, so the sample cannot confirm the gap."
+        rule = Rule(metric=f"{key}_gap", value=gap.value, operator=">=", threshold=(medium, high),
+                    interval=(gap.low, gap.high),
+                    text=(f"medium when the gap is at least {medium:g} and its {r.confidence:.0%} interval excludes 0, "
+                          f"high when it is at least {high:g} and excludes 0, low when the interval includes 0"))
+        summary += f" Rule: {rule.text}."
         return [Finding(
             id=f"{self.id}/{key}_gap", check=self.id, severity=severity,
             title=f"{label} drops by {gap.value:.2f} from train ({g.train.value:.2f}) to test ({g.test.value:.2f})",
@@ -380,6 +662,7 @@ class OverfitCheck(Check):
                          "choose its complexity by cross-validation.",
                          "Report and rely on held-out performance only."),
             evidence=("gap", "train_vs_test"),
+            rule=rule,
         )]
 
     def evidence(self, m: OverfitMeasurement) -> Evidence:
@@ -403,15 +686,20 @@ class OverfitCheck(Check):
         else:
             notes.append(f"All {r.n_train} train rows used (train is sampled to at most {self.max_train_rows} "
                          "rows for speed).")
+        if r.task == "multiclass":
+            notes.append("k-class gaps: macro one-vs-rest AUC, multiclass log loss, k-class accuracy (most probable "
+                         "class) and multiclass Brier score (sum over classes of squared errors).")
+            if m.n_unknown:
+                notes.append(f"{m.n_unknown} rows whose target is not one of the model's classes are left out.")
         return Evidence(metrics=headline, tables=(table,), figures=(_gap_figure(r),), notes=tuple(notes))
 
 
 _METRIC_LABELS = {"auc": "AUC", "log_loss": "Log loss", "accuracy": "Accuracy", "brier": "Brier score",
-                  "r2": "R²", "rmse": "RMSE", "mae": "MAE"}
+                  "r2": "R²", "rmse": "RMSE", "mae": "MAE", "auc_ovr_macro": "Macro one-vs-rest AUC"}
 
 
 def _gap_figure(r: GapResult) -> Figure:
-    shown = ("auc", "log_loss") if r.task == "classification" else ("r2", "rmse")
+    shown = {"classification": ("auc", "log_loss"), "multiclass": ("auc_ovr_macro", "log_loss")}.get(r.task, ("r2", "rmse"))
     with plot_style():
         fig = new_figure(6.0, 2.6)
         axes = fig.subplots(1, 2)
@@ -435,6 +723,8 @@ def _gap_figure(r: GapResult) -> Figure:
 class CalibrationMeasurement:
     result: CalibrationResult
     positive_label: str
+    top_label: bool = False  # k classes: confidence of the predicted class vs whether it is right
+    n_unknown: int = 0
 
 
 @dataclass
@@ -446,7 +736,8 @@ class CalibrationCheck(Check):
     The ECE is tested by consistency resampling: outcomes drawn from the model's own probabilities
     give the ECE a calibrated model would show on this sample. A finding needs both significance
     (p < ``alpha``) and size: ``medium`` when ECE >= ``ece_medium``, ``high`` when >= ``ece_high``.
-    Skipped for regression.
+    k classes: top-label calibration (the probability of the predicted class against the share of
+    rows where it is right), with the same test and thresholds. Skipped for regression.
     """
 
     id: ClassVar[str] = "performance.calibration"
@@ -464,6 +755,13 @@ class CalibrationCheck(Check):
         return None
 
     def measure(self, ctx: "AuditContext") -> CalibrationMeasurement:
+        if ctx.is_multiclass:
+            proba = ctx.predictions("test").proba
+            assert proba is not None
+            y, known = _known_rows(ctx, "test")
+            result = top_label_calibration(y[known], proba[known], n_bins=self.n_bins, n_resamples=self.n_resamples,
+                                           rng=ctx.rng(self.id))
+            return CalibrationMeasurement(result, "", top_label=True, n_unknown=int((~known).sum()))
         result = calibration_analysis(ctx.y_binary("test"), ctx.predictions("test").score, n_bins=self.n_bins,
                                       n_resamples=self.n_resamples, rng=ctx.rng(self.id))
         return CalibrationMeasurement(result, str(ctx.positive_class))
@@ -481,24 +779,52 @@ class CalibrationCheck(Check):
             "too low": "biased downwards: its probabilities are too low on average",
             "none": "miscalibrated in a way that varies across the score range",
         }[direction]
+        if m.top_label:
+            what = {
+                "over-confident": "over-confident: the probability of its predicted class rises faster than its accuracy",
+                "under-confident": "under-confident: its accuracy rises faster than the probability of its predicted class",
+                "too high": "over-confident on average: the probability of its predicted class exceeds how often "
+                            "that prediction is right",
+                "too low": "under-confident on average: its predictions are right more often than the probability "
+                           "of the predicted class says",
+                "none": "miscalibrated in a way that varies across the confidence range",
+            }[direction]
         lo, hi = 0, len(r.bin_count) - 1
-        summary = (f"The model is {what}. The expected calibration error is {r.ece:.3f}: on average a predicted "
-                   f"probability of '{m.positive_label}' is off by {r.ece * 100:.1f} percentage points from the "
-                   f"observed rate. In the lowest tenth of scores the model predicts {r.bin_predicted[lo]:.2f} on "
-                   f"average and {r.bin_observed[lo]:.2f} of rows are positive; in the highest tenth it predicts "
-                   f"{r.bin_predicted[hi]:.2f} and {r.bin_observed[hi]:.2f} are. A calibrated model would show an "
-                   f"ECE of at most {r.ece_null_q95:.3f} on this sample (95th percentile of consistency resampling; "
-                   f"p = {r.p_value:.3f}). Recalibration slope {r.slope:.2f} (1 = calibrated).")
+        rule = Rule(metric="top_label_ece" if m.top_label else "ece", value=r.ece, operator=">=",
+                    threshold=(self.ece_medium, self.ece_high), p_value=r.p_value,
+                    text=(f"medium when the ECE is at least {self.ece_medium:g} and the consistency-resampling test "
+                          f"gives p < {self.alpha:g}; high when the ECE is at least {self.ece_high:g} and p < "
+                          f"{self.alpha:g}"))
+        if m.top_label:
+            summary = (f"Top-label calibration (the probability of the predicted class against how often that "
+                       f"prediction is right): the model is {what}. The top-label expected calibration error is "
+                       f"{r.ece:.3f}: on average the confidence of the predicted class is off by {r.ece * 100:.1f} "
+                       f"percentage points from its accuracy. Among the least confident tenth of rows the model "
+                       f"gives its predicted class {r.bin_predicted[lo]:.2f} on average and is right on "
+                       f"{r.bin_observed[lo]:.2f}; among the most confident tenth it gives {r.bin_predicted[hi]:.2f} "
+                       f"and is right on {r.bin_observed[hi]:.2f}. ")
+        else:
+            summary = (f"The model is {what}. The expected calibration error is {r.ece:.3f}: on average a predicted "
+                       f"probability of '{m.positive_label}' is off by {r.ece * 100:.1f} percentage points from the "
+                       f"observed rate. In the lowest tenth of scores the model predicts {r.bin_predicted[lo]:.2f} on "
+                       f"average and {r.bin_observed[lo]:.2f} of rows are positive; in the highest tenth it predicts "
+                       f"{r.bin_predicted[hi]:.2f} and {r.bin_observed[hi]:.2f} are. ")
+        summary += (f"A calibrated model would show an "
+                    f"ECE of at most {r.ece_null_q95:.3f} on this sample (95th percentile of consistency resampling; "
+                    f"p = {r.p_value:.3f}). Recalibration slope {r.slope:.2f} (1 = calibrated). Rule: {rule.text}.")
         remediation = ["Recalibrate on held-out data (sklearn CalibratedClassifierCV with method='sigmoid' or "
                        "'isotonic') before the scores are used as probabilities.",
                        "If only the ranking or the decision is used, state that the scores are not probabilities."]
         if direction == "over-confident":
             remediation.insert(1, "Over-confidence often comes with overfitting: check performance.overfit and "
                                   "regularise the model.")
+        shown = direction if direction != "none" else "miscalibrated"
+        if m.top_label and direction in ("too high", "too low"):
+            shown = "over-confident on average" if direction == "too high" else "under-confident on average"
         return [Finding(
-            id=f"{self.id}/ece", check=self.id, severity=severity,
-            title=f"Probabilities are {direction if direction != 'none' else 'miscalibrated'}: "
-                  f"calibration error {r.ece:.2f} (p = {r.p_value:.3f})",
+            id=f"{self.id}/{'top_label_ece' if m.top_label else 'ece'}", check=self.id, severity=severity,
+            title=(f"{'Top-label probabilities' if m.top_label else 'Probabilities'} are {shown}: "
+                   f"calibration error {r.ece:.2f} (p = {r.p_value:.3f})"),
             summary=summary,
             metrics={"ece": r.ece, "p_value": r.p_value, "ece_null_q95": r.ece_null_q95,
                      "calibration_slope": r.slope, "calibration_intercept": r.intercept,
@@ -506,6 +832,7 @@ class CalibrationCheck(Check):
                      "brier": r.brier, "brier_reliability": r.reliability},
             remediation=tuple(remediation),
             evidence=("reliability_bins", "reliability"),
+            rule=rule,
         )]
 
     def evidence(self, m: CalibrationMeasurement) -> Evidence:
@@ -518,19 +845,31 @@ class CalibrationCheck(Check):
         records = [{"bin": k + 1, "rows": int(r.bin_count[k]), "mean_predicted": float(r.bin_predicted[k]),
                     "observed_rate": float(r.bin_observed[k]), "calibrated_range_low": float(r.band_low[k]),
                     "calibrated_range_high": float(r.band_high[k])} for k in range(len(r.bin_count))]
+        title = ("Confidence of the predicted class vs accuracy by confidence bin (equal-count bins)" if m.top_label
+                 else "Predicted vs observed by score bin (equal-count bins)")
         table = Table.from_records(
-            "reliability_bins", "Predicted vs observed by score bin (equal-count bins)", records,
+            "reliability_bins", title, records,
             columns=("bin", "rows", "mean_predicted", "observed_rate", "calibrated_range_low", "calibrated_range_high"),
-            caption="Calibrated range: where 95% of observed rates would fall if the probabilities were right.")
-        notes = (f"{r.n_bins} equal-count bins of the {r.n} test rows; the reliability curve uses "
+            caption=("Calibrated range: where 95% of observed rates would fall if the probabilities were right."
+                     + (" Top label: mean_predicted is the mean probability of the predicted class, observed_rate "
+                        "the share of those predictions that are right." if m.top_label else "")))
+        notes = [f"{r.n_bins} equal-count bins of the {r.n} test rows; the reliability curve uses "
                  "sklearn's calibration_curve with quantile bins.",
                  f"Consistency resampling: {r.n_resamples} draws of outcomes from the model's own probabilities; "
                  "p-value = (1 + draws with ECE >= observed) / (1 + draws).",
-                 "Brier score = reliability - resolution + uncertainty (binned decomposition).")
-        return Evidence(metrics=headline, tables=(table,), figures=(_reliability_figure(r),), notes=notes)
+                 "Brier score = reliability - resolution + uncertainty (binned decomposition)."]
+        if m.top_label:
+            headline["calibration"] = "top-label"
+            notes.insert(0, "k classes: top-label calibration. Each row contributes the probability of its predicted "
+                            "(most probable) class and whether that prediction is right; ECE, Brier score, slope and "
+                            "the consistency test are computed on these pairs. Per-class probabilities are not "
+                            "tested one by one.")
+            notes += _unknown_note(m.n_unknown, "test")
+        return Evidence(metrics=headline, tables=(table,), figures=(_reliability_figure(r, top_label=m.top_label),),
+                        notes=tuple(notes))
 
 
-def _reliability_figure(r: CalibrationResult) -> Figure:
+def _reliability_figure(r: CalibrationResult, *, top_label: bool = False) -> Figure:
     with plot_style():
         fig = new_figure(4.6, 4.4)
         ax, axh = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
@@ -538,15 +877,19 @@ def _reliability_figure(r: CalibrationResult) -> Figure:
         ax.fill_between(r.bin_predicted, r.band_low, r.band_high, color=COLORS[5], alpha=0.2, lw=0,
                         label="range of a calibrated model (95%)")
         ax.plot(r.curve_predicted, r.curve_observed, marker="o", ms=3, color=COLORS[0], lw=1.5, label="model")
-        ax.set(ylabel="Observed rate", title=f"Reliability diagram (ECE {r.ece:.3f}, p = {r.p_value:.3f})",
+        ax.set(ylabel="Accuracy of the predicted class" if top_label else "Observed rate",
+               title=f"{'Top-label r' if top_label else 'R'}eliability diagram (ECE {r.ece:.3f}, p = {r.p_value:.3f})",
                xlim=(0, 1), ylim=(0, 1))
         ax.legend(loc="upper left", frameon=False)
         centers = (r.hist_edges[:-1] + r.hist_edges[1:]) / 2
         axh.bar(centers, r.hist_counts, width=np.diff(r.hist_edges) * 0.9, color=COLORS[0], alpha=0.7)
-        axh.set(xlabel="Predicted probability", ylabel="Rows")
-        return figure("reliability", "Reliability diagram", fig,
-                      caption="Top: observed rate against mean predicted probability per quantile bin. "
-                              "Bottom: distribution of the predicted probabilities.")
+        axh.set(xlabel="Probability of the predicted class" if top_label else "Predicted probability", ylabel="Rows")
+        caption = ("Top: share of right predictions against the mean probability of the predicted class per "
+                   "quantile bin. Bottom: distribution of that probability." if top_label else
+                   "Top: observed rate against mean predicted probability per quantile bin. "
+                   "Bottom: distribution of the predicted probabilities.")
+        return figure("reliability", "Top-label reliability diagram" if top_label else "Reliability diagram", fig,
+                      caption=caption)
 
 
 CHECKS = (MetricsCheck, OverfitCheck, CalibrationCheck)
