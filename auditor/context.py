@@ -286,7 +286,8 @@ def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
         positive = config.model.positive_class
         if positive is None:
             # k classes: probability-based checks follow the favourable class when one is named
-            positive = config.model.favorable if multiclass and config.model.favorable is not None else classes[-1]
+            occurring = [c for c in classes if _matches(tdf[target], c).any()] or list(classes)
+            positive = config.model.favorable if multiclass and config.model.favorable is not None else occurring[-1]
         positive = _class("positive_class", positive)
         if not _matches(tdf[target], positive).any():
             raise AuditInputError(f"config key 'model.positive_class': class {positive!r} never occurs in the "
