@@ -5,8 +5,8 @@ replaced. Families of inputs:
 
 * ``in_range``: values drawn independently and uniformly within each feature's observed range
   (numeric) or levels (categorical);
-* ``extreme``: huge (±1e9, ±1e12), tiny (±1e-12), zero, negative, and the observed minimum and
-  maximum pushed beyond by 10 spans (numeric columns);
+* ``extreme``: huge (±1e9, ±1e12), tiny (±1e-12), zero, negative, the observed minimum and
+  maximum, and both pushed beyond by 10 spans (numeric columns);
 * ``infinite``: ±inf (numeric columns);
 * ``missing``: a missing value in the column;
 * ``unseen_category``: a level never observed (categorical columns);
@@ -15,8 +15,14 @@ replaced. Families of inputs:
 * ``jitter``: the in-range random rows with one numeric column moved by a tiny relative amount,
   to measure how far the score moves.
 
+Every group of perturbed rows is classified against the observed (training) domain: in-domain
+when its values lie within the observed range, use seen levels, and are missing only in columns
+where the observed data had missing values; otherwise out-of-domain, with the violated
+constraint named (``missing``, ``unseen_level``, ``out_of_range``, ``wrong_type``). The carrier
+rows are real rows that are themselves in-domain, so a violation is always the perturbation's.
+
 Calls are batched: one call per family for all columns at once, and one call per family for
-the per-column groups concatenated. Only a call that raises is split, by halving its list of
+the per-column groups concatenated. Only a call that raises (or returns the wrong shape) is split, by halving its list of
 groups (column and value), until each crash is pinned to one column and value: at most two
 calls per group, and never one call per row.
 """
@@ -34,8 +40,8 @@ from .domain import FeatureDomain
 
 FAMILIES: tuple[str, ...] = ("in_range", "extreme", "infinite", "missing", "unseen_category",
                              "empty_string", "wrong_type", "jitter")
-#: families whose inputs a well-specified model must accept (missing is configurable)
-VALID_FAMILIES = frozenset({"in_range", "extreme", "missing", "unseen_category", "empty_string", "jitter"})
+#: the constraints of the observed domain an input can violate, in report order
+VIOLATIONS: tuple[str, ...] = ("missing", "unseen_level", "out_of_range", "wrong_type")
 COMBINED = ""  # the column label of a batch where every column is perturbed at once
 
 _TEXT_WRONG_TYPE = 12345  # a number in a text column
@@ -49,33 +55,44 @@ _MESSAGE_CHARS = 160
 class Outcome:
     """What the model did with one group of perturbed rows sharing family, column and value.
 
-    ``column`` is ``""`` for the combined batch (every column perturbed at once). ``crash`` is
-    ``"Type: first line of the message"`` when the call raised, else ``""``. The counts are over
-    the perturbed rows of the group: ``non_finite`` rows with a NaN or infinite output,
-    ``out_of_range`` rows with a probability outside [0, 1], ``bad_sum`` rows whose
-    probabilities do not sum to one.
+    ``column`` is ``""`` for the combined batch (every column perturbed at once).
+    ``violations`` are the domain constraints the perturbed values break (empty: in-domain).
+    ``crash`` is ``"Type: first line of the message"`` when the call raised, else ``""``;
+    ``bad_output`` says what was wrong when the call returned an output of the wrong shape
+    (rows or probability columns missing) without raising. The counts are over the perturbed
+    rows of the group: ``non_finite`` rows with a NaN or infinite output, ``out_of_range`` rows
+    with a probability outside [0, 1], ``bad_sum`` rows whose probabilities do not sum to one.
     """
 
     family: str
     column: str
     value: str
-    schema_valid: bool
+    violations: tuple[str, ...]
     rows: int
     crash: str = ""
     non_finite: int = 0
     out_of_range: int = 0
     bad_sum: int = 0
     example_output: str = ""
+    bad_output: str = ""
+
+    @property
+    def in_domain(self) -> bool:
+        return not self.violations
 
     @property
     def bad_rows(self) -> int:
-        return self.rows if self.crash else self.non_finite + self.out_of_range + self.bad_sum
+        if self.crash or self.bad_output:
+            return self.rows
+        return self.non_finite + self.out_of_range + self.bad_sum
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        """Failure kinds seen in this group: crash, non_finite, out_of_range, bad_sum."""
+        """Failure kinds seen in this group: crash, bad_shape, non_finite, out_of_range, bad_sum."""
         if self.crash:
             return ("crash",)
+        if self.bad_output:
+            return ("bad_shape",)
         return tuple(k for k, n in (("non_finite", self.non_finite), ("out_of_range", self.out_of_range),
                                     ("bad_sum", self.bad_sum)) if n)
 
@@ -109,7 +126,9 @@ class RandomAttackResult:
     rows_per_column: int
     jitter_relative: float
     tolerance: float
-    missing_valid: bool
+    missing_in_domain: bool = False  # missing values counted as in-domain in every column
+    n_outputs: int | None = None  # probability columns expected (k classes), None: not checked
+    carriers_in_domain: bool = True  # the carrier rows were all in-domain real rows
 
     @property
     def total_rows(self) -> int:
@@ -130,11 +149,12 @@ def _is_text(s: pd.Series) -> bool:
 
 
 def extreme_values(d: FeatureDomain) -> list[float]:
-    """Huge, tiny, zero, negative, and the observed range pushed out by ten spans."""
+    """Huge, tiny, zero, negative, the observed minimum and maximum (in-domain edges), and the
+    observed range pushed out by ten spans."""
     span = d.span if math.isfinite(d.span) and d.span > 0 else max(abs(d.high), 1.0) if math.isfinite(d.high) else 1.0
     values = [1e9, -1e9, 1e12, -1e12, 1e-12, -1e-12, 0.0, -1.0]
     if math.isfinite(d.low):
-        values += [d.low - 10 * span, d.high + 10 * span]
+        values += [float(d.low), float(d.high), d.low - 10 * span, d.high + 10 * span]
     return list(dict.fromkeys(values))
 
 
@@ -245,6 +265,52 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
+# ---- the observed domain -----------------------------------------------------------------------
+
+def missing_allowed(d: FeatureDomain, missing_in_domain: bool = False) -> bool:
+    """Whether a missing value is in-domain: the observed data had one in this column (or the
+    caller declares missing values expected everywhere)."""
+    return missing_in_domain or d.missing_share > 0
+
+
+def domain_violation(family: str, d: FeatureDomain, value: Any, *, missing_in_domain: bool = False) -> str:
+    """The domain constraint ``value`` (put into a column by ``family``) breaks, or ``""`` when
+    it is in-domain: within the observed range, a seen level, missing only where observed."""
+    if family in ("in_range", "jitter"):
+        return ""
+    if family == "wrong_type":
+        return "wrong_type"
+    if family == "missing" or _missing(value):
+        return "" if missing_allowed(d, missing_in_domain) else "missing"
+    if d.categorical:
+        return "" if str(value) in {str(v) for v in d.levels} else "unseen_level"
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return "wrong_type"
+    return "" if math.isfinite(d.low) and d.low <= x <= d.high else "out_of_range"
+
+
+def in_domain_rows(X: pd.DataFrame, domains: Mapping[str, FeatureDomain], *,
+                   missing_in_domain: bool = False) -> np.ndarray:
+    """Rows of ``X`` whose every value is in-domain (a boolean mask)."""
+    ok = np.ones(len(X), dtype=bool)
+    for c, d in domains.items():
+        if c not in X.columns:
+            continue
+        s = X[c]
+        miss = s.isna().to_numpy()
+        if d.categorical:
+            seen = {str(v) for v in d.levels}
+            inside = s.astype(object).map(lambda v: str(v) in seen).to_numpy(dtype=bool)
+        else:
+            v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                inside = (v >= d.low) & (v <= d.high) if math.isfinite(d.low) else np.zeros(len(s), dtype=bool)
+        ok &= np.where(miss, missing_allowed(d, missing_in_domain), inside)
+    return ok
+
+
 # ---- running batches -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -252,33 +318,47 @@ class _Group:
     family: str
     column: str
     value: str
-    schema_valid: bool
+    violations: tuple[str, ...]
     frame: pd.DataFrame
     hit: np.ndarray  # which rows of the frame carry the perturbation
+
+
+@dataclass(frozen=True)
+class _Fail:
+    """A call that raised (``kind="crash"``) or returned an output of the wrong shape."""
+
+    kind: str
+    message: str
 
 
 class _Caller:
     """Calls the model on a frame and checks the shape of what comes back."""
 
-    def __init__(self, predict: Callable[[pd.DataFrame], Any], *, proba: bool) -> None:
+    def __init__(self, predict: Callable[[pd.DataFrame], Any], *, proba: bool,
+                 n_outputs: int | None = None) -> None:
         self.predict = predict
         self.proba = proba
+        self.n_outputs = n_outputs
         self.calls = 0
 
-    def __call__(self, X: pd.DataFrame) -> np.ndarray | str:
+    def __call__(self, X: pd.DataFrame) -> np.ndarray | _Fail:
         self.calls += 1
         try:
             out = np.asarray(self.predict(X), dtype=float)
         except Exception as exc:  # noqa: BLE001 - any failure of the model is the measurement
-            return describe_exception(exc)
+            return _Fail("crash", describe_exception(exc))
         if out.ndim == 1 and out.shape[0] == len(X):
             out = out.reshape(-1, 1)
         if out.ndim != 2 or out.shape[0] != len(X):
-            return f"BadOutput: returned shape {tuple(out.shape)} for {len(X)} rows"
+            return _Fail("bad_shape", f"returned shape {tuple(out.shape)} for {len(X)} rows")
+        if self.n_outputs is not None and out.shape[1] != self.n_outputs:
+            return _Fail("bad_shape", f"returned {out.shape[1]} probability columns for {self.n_outputs} classes")
         return out
 
 
 def _row_flags(out: np.ndarray, proba: bool, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: any non-finite output; (probabilities) any of the k columns outside [0, 1]; the k
+    columns not summing to one."""
     finite = np.all(np.isfinite(out), axis=1)
     non_finite = ~finite
     if not proba:
@@ -296,25 +376,27 @@ def _format_output(row: np.ndarray) -> str:
     return text if len(text) <= _REPR_CHARS else text[:_REPR_CHARS - 1] + "…"
 
 
-def _evaluate(g: _Group, out: np.ndarray | str, proba: bool, tol: float) -> Outcome:
+def _evaluate(g: _Group, out: np.ndarray | _Fail, proba: bool, tol: float) -> Outcome:
     rows = int(g.hit.sum())
-    if isinstance(out, str):
-        return Outcome(g.family, g.column, g.value, g.schema_valid, rows, crash=out)
+    if isinstance(out, _Fail):
+        if out.kind == "crash":
+            return Outcome(g.family, g.column, g.value, g.violations, rows, crash=out.message)
+        return Outcome(g.family, g.column, g.value, g.violations, rows, bad_output=out.message)
     sub = out[g.hit]
     nf, oor, bs = _row_flags(sub, proba, tol)
     bad = nf | oor | bs
     example = _format_output(sub[np.argmax(bad)]) if bad.any() else ""
-    return Outcome(g.family, g.column, g.value, g.schema_valid, rows, non_finite=int(nf.sum()),
+    return Outcome(g.family, g.column, g.value, g.violations, rows, non_finite=int(nf.sum()),
                    out_of_range=int(oor.sum()), bad_sum=int(bs.sum()), example_output=example)
 
 
 def _run(groups: list[_Group], call: _Caller, tol: float) -> tuple[list[Outcome], list[np.ndarray | None]]:
-    """Outcomes per group, calling once for all; a call that raises is split in halves."""
+    """Outcomes per group, calling once for all; a call that fails is split in halves."""
     if not groups:
         return [], []
     frame = groups[0].frame if len(groups) == 1 else pd.concat([g.frame for g in groups], ignore_index=True)
     out = call(frame)
-    if isinstance(out, str) and len(groups) > 1:
+    if isinstance(out, _Fail) and len(groups) > 1:
         mid = len(groups) // 2
         a, ao = _run(groups[:mid], call, tol)
         b, bo = _run(groups[mid:], call, tol)
@@ -323,56 +405,65 @@ def _run(groups: list[_Group], call: _Caller, tol: float) -> tuple[list[Outcome]
     outputs: list[np.ndarray | None] = []
     start = 0
     for g in groups:
-        part = out if isinstance(out, str) else out[start:start + len(g.frame)]
+        part = out if isinstance(out, _Fail) else out[start:start + len(g.frame)]
         start += len(g.frame)
         outcomes.append(_evaluate(g, part, call.proba, tol))
-        outputs.append(None if isinstance(part, str) else part)
+        outputs.append(None if isinstance(part, _Fail) else part)
     return outcomes, outputs
 
 
 # ---- the attack ----------------------------------------------------------------------------------
 
 def random_attack(X: pd.DataFrame, domains: Mapping[str, FeatureDomain],
-                  predict: Callable[[pd.DataFrame], Any], *, proba: bool, score_column: int = 0,
+                  predict: Callable[[pd.DataFrame], Any], *, proba: bool, n_outputs: int | None = None,
                   rng: np.random.Generator, n_random: int = 200, rows_per_column: int = 20,
-                  jitter: float = 1e-6, tolerance: float = 1e-6, missing_valid: bool = True,
+                  jitter: float = 1e-6, tolerance: float = 1e-6, missing_in_domain: bool = False,
                   families: Sequence[str] = FAMILIES) -> RandomAttackResult:
-    """Feed ``predict`` (a batched DataFrame -> outputs function: the probability matrix when
-    ``proba``, else predictions) families of random and hostile rows built from the real rows
-    ``X`` and the observed ``domains``; record crashes and bad outputs per family, column and
-    value. ``tolerance`` bounds how far probabilities may stray outside [0, 1] or from summing
-    to one. ``score_column`` picks the score column of a probability matrix for the jitter test.
+    """Feed ``predict`` (a batched DataFrame -> outputs function: the k-column probability matrix
+    when ``proba``, else predictions) families of random and hostile rows built from the real
+    rows ``X`` and the observed ``domains`` (pass the training data's); record crashes and bad
+    outputs per family, column and value, each group classified in- or out-of-domain.
+
+    ``n_outputs`` is the number of probability columns expected (the k classes); ``tolerance``
+    bounds how far probabilities may stray outside [0, 1] or from summing to one;
+    ``missing_in_domain`` counts a missing value as in-domain in every column (default: only
+    where the observed data had missing values).
     """
     if len(X) == 0:
         raise ValueError("random_attack needs at least one real row")
     columns = [c for c in X.columns if c in domains]
-    call = _Caller(predict, proba=proba)
-    valid = set(VALID_FAMILIES) if missing_valid else set(VALID_FAMILIES) - {"missing"}
+    call = _Caller(predict, proba=proba, n_outputs=n_outputs if proba else None)
     text = {c: _is_text(X[c]) for c in columns}
     is_bool = {c: pd.api.types.is_bool_dtype(X[c].dtype) for c in columns}
-    base = X.iloc[rng.choice(len(X), size=rows_per_column + 1, replace=len(X) < rows_per_column + 1)]
+    ok = in_domain_rows(X[columns], {c: domains[c] for c in columns}, missing_in_domain=missing_in_domain)
+    carriers = X[ok] if ok.any() else X
+    base = carriers.iloc[rng.choice(len(carriers), size=rows_per_column + 1,
+                                    replace=len(carriers) < rows_per_column + 1)]
     base = base.reset_index(drop=True)
     outcomes: list[Outcome] = []
     rows_tried: dict[str, int] = {}
     random_rows: pd.DataFrame | None = None
     random_out: np.ndarray | None = None
 
+    def violation(family: str, c: str, v: Any) -> str:
+        return domain_violation(family, domains[c], v, missing_in_domain=missing_in_domain)
+
     for family in families:
         if family == "jitter":
             continue
         groups: list[_Group] = []
         if family == "in_range":
-            joint, ok = _random_rows(X, domains, columns, n_random, rng)
+            joint, joint_ok = _random_rows(carriers, domains, columns, n_random, rng)
             for c in columns:
                 vals = random_in_range(domains[c], rows_per_column, rng)
                 if vals is None:
                     continue
                 frame = base.iloc[:rows_per_column].copy()
                 frame[c] = column_series(vals, frame[c])
-                groups.append(_Group(family, c, f"random {_range_text(domains[c])}", True, frame,
+                groups.append(_Group(family, c, f"random {_range_text(domains[c])}", (), frame,
                                      np.ones(len(frame), dtype=bool)))
-            joint_group = _Group(family, COMBINED, "random rows", True, joint, np.ones(len(joint), dtype=bool)) \
-                if ok else None
+            joint_group = _Group(family, COMBINED, "random rows", (), joint, np.ones(len(joint), dtype=bool)) \
+                if joint_ok else None
         else:
             per_value: dict[str, list[Any]] = {}
             for c in columns:
@@ -386,14 +477,18 @@ def random_attack(X: pd.DataFrame, domains: Mapping[str, FeatureDomain],
                     hit = np.arange(len(rows)) < r  # the last row is an unperturbed carrier
                     filled = [v if h else orig for h, orig in zip(hit, rows[c].tolist())]
                     rows[c] = column_series(filled, rows[c], object_dtype=family == "wrong_type")
-                    groups.append(_Group(family, c, _short_repr(v), family in valid, rows, hit))
+                    broken = violation(family, c, v)
+                    groups.append(_Group(family, c, _short_repr(v), (broken,) if broken else (), rows, hit))
             joint_group = None
             if per_value:
                 joint = base.iloc[:rows_per_column].copy()
+                broken_all: set[str] = set()
                 for c, vals in per_value.items():
                     picks = [vals[i] for i in rng.integers(0, len(vals), size=len(joint))]
+                    broken_all |= {violation(family, c, v) for v in picks} - {""}
                     joint[c] = column_series(picks, joint[c], object_dtype=family == "wrong_type")
-                joint_group = _Group(family, COMBINED, "every column at once", family in valid, joint,
+                joint_group = _Group(family, COMBINED, "every column at once",
+                                     tuple(v for v in VIOLATIONS if v in broken_all), joint,
                                      np.ones(len(joint), dtype=bool))
         if joint_group is None and not groups:
             continue
@@ -410,8 +505,7 @@ def random_attack(X: pd.DataFrame, domains: Mapping[str, FeatureDomain],
     jitter_outcomes: list[JitterOutcome] = []
     if "jitter" in families and random_rows is not None and random_out is not None:
         jitter_outcomes, jitter_groups, n_rows = _jitter(random_rows, random_out, domains, columns, call,
-                                                          score_column=score_column, relative=jitter,
-                                                          tolerance=tolerance)
+                                                          relative=jitter, tolerance=tolerance)
         outcomes += jitter_groups
         rows_tried["jitter"] = n_rows
 
@@ -419,7 +513,7 @@ def random_attack(X: pd.DataFrame, domains: Mapping[str, FeatureDomain],
         outcomes=tuple(outcomes), jitter=tuple(jitter_outcomes), calls=call.calls,
         rows_tried=tuple((f, rows_tried[f]) for f in FAMILIES if f in rows_tried),
         n_random=n_random, rows_per_column=rows_per_column, jitter_relative=jitter, tolerance=tolerance,
-        missing_valid=missing_valid)
+        missing_in_domain=missing_in_domain, n_outputs=call.n_outputs, carriers_in_domain=bool(ok.any()))
 
 
 def _range_text(d: FeatureDomain) -> str:
@@ -440,10 +534,11 @@ def _random_rows(X: pd.DataFrame, domains: Mapping[str, FeatureDomain], columns:
 
 
 def _jitter(rows: pd.DataFrame, out: np.ndarray, domains: Mapping[str, FeatureDomain], columns: list[str],
-            call: _Caller, *, score_column: int, relative: float,
+            call: _Caller, *, relative: float,
             tolerance: float) -> tuple[list[JitterOutcome], list[Outcome], int]:
     """Move each numeric column (then all of them at once) up and down by ``relative`` of its
-    value (of its span where the value is zero) and measure the score change.
+    value (of its span where the value is zero) and measure the output change: the largest
+    absolute change over the output columns (all k class probabilities, or the prediction).
 
     The change of a row is the smaller of the two moves: a step function (a tree split) that
     happens to sit exactly at the value moves the score one way only, while an unstable model
@@ -452,7 +547,6 @@ def _jitter(rows: pd.DataFrame, out: np.ndarray, domains: Mapping[str, FeatureDo
     numeric = [c for c in columns if not domains[c].categorical and math.isfinite(domains[c].low)]
     if not numeric:
         return [], [], 0
-    base_score = out[:, min(score_column, out.shape[1] - 1)]
     n = len(rows)
 
     def moved(cols: list[str]) -> pd.DataFrame:
@@ -467,18 +561,21 @@ def _jitter(rows: pd.DataFrame, out: np.ndarray, domains: Mapping[str, FeatureDo
             parts.append(frame)
         return pd.concat(parts, ignore_index=True)
 
-    hit = np.ones(2 * n, dtype=bool)
+    # only rows whose unjittered output was sound can show a failure caused by the jitter
+    nf, oor, bs = _row_flags(out, call.proba, tolerance)
+    hit = np.tile(~(nf | oor | bs), 2)
     label = f"×(1 ± {relative:g})"
-    groups = [_Group("jitter", c, label, True, moved([c]), hit) for c in numeric]
+    groups = [_Group("jitter", c, label, (), moved([c]), hit) for c in numeric]
     if len(numeric) > 1:
-        groups.append(_Group("jitter", COMBINED, label, True, moved(numeric), hit))
+        groups.append(_Group("jitter", COMBINED, label, (), moved(numeric), hit))
     res, outs = _run(groups, call, tolerance)
     jitter: list[JitterOutcome] = []
     for g, part in zip(groups, outs):
-        if part is None:
+        if part is None or part.shape[1] != out.shape[1]:
             continue
-        score = part[:, min(score_column, part.shape[1] - 1)]
         with np.errstate(invalid="ignore"):
-            change = np.minimum(np.abs(score[:n] - base_score), np.abs(score[n:] - base_score))
+            up = np.max(np.abs(part[:n] - out), axis=1)
+            down = np.max(np.abs(part[n:] - out), axis=1)
+            change = np.minimum(up, down)
         jitter.append(JitterOutcome(g.column, tuple(float(v) if np.isfinite(v) else float("nan") for v in change)))
     return jitter, res, 2 * n * len(groups)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import pandas as pd
 
-from ...analysis.domain import feature_domains
-from ...analysis.random_attack import COMBINED, FAMILIES, Outcome, RandomAttackResult, random_attack
-from ...findings import Evidence, Figure, Finding, Severity, Table
+from ...analysis.domain import FeatureDomain, feature_domains
+from ...analysis.random_attack import (COMBINED, FAMILIES, VIOLATIONS, Outcome, RandomAttackResult,
+                                       missing_allowed, random_attack)
+from ...findings import Evidence, Figure, Finding, Rule, Severity, Table
 from ..base import Check
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 _KIND_TEXT = {
     "crash": "crashes",
+    "bad_shape": "returns an output of the wrong shape",
     "non_finite": "returns NaN or infinite outputs",
     "out_of_range": "returns probabilities outside [0, 1]",
     "bad_sum": "returns probabilities that do not sum to one",
@@ -42,7 +44,22 @@ _REMEDIATION = {
     "out_of_range": ("Make the output a proper probability (e.g. a logistic or softmax link, or clip and "
                      "renormalise) and test it on extreme inputs.",),
     "bad_sum": ("Normalise the class probabilities so each row sums to one.",),
+    "bad_shape": ("Return one output row per input row (and one probability column per class) for every "
+                  "input; never drop or merge rows silently.",),
 }
+#: failure kinds that return garbage without an error: high on any input
+SILENT_KINDS = ("bad_shape", "non_finite", "out_of_range", "bad_sum")
+#: what a guard must reject, per violated domain constraint (wrong types: see ``rejects_invalid``)
+GUARD_VIOLATIONS = ("missing", "unseen_level", "out_of_range")
+_VIOLATION_TEXT = {
+    "missing": "missing values",
+    "unseen_level": "unseen levels",
+    "out_of_range": "values outside the observed range",
+    "wrong_type": "wrong types",
+}
+_GUARD_ID = {"missing": "missing", "unseen_level": "unseen_level", "out_of_range": "out_of_range"}
+_SUMMARY_COLUMNS = 8  # columns named in a summary sentence; the rest are in the table
+_LEVELS_SHOWN = 12
 
 
 @dataclass(frozen=True)
@@ -51,25 +68,35 @@ class RandomAttackMeasurement:
     features: tuple[str, ...]
     classification: bool
     score_scale: float  # jitter changes are compared with jitter_tolerance × this
+    domains: Mapping[str, FeatureDomain] = field(default_factory=dict)  # the observed domain
+    domain_source: str = "training data"
+    n_classes: int = 0
 
 
 @dataclass
 class RandomAttackCheck(Check):
     """Feeds the model large batches of random and hostile rows: random values within the observed
     ranges, extreme numbers, infinity, missing values, unseen categories, empty strings and wrong
-    types, per column and all columns at once, and checks what comes back.
+    types, per column and all columns at once, and checks what comes back (for k classes, every
+    row of the k probability columns must lie in [0, 1] and sum to one).
 
-    Schema-valid inputs are numbers (any finite size), missing values (``missing_valid``), unseen
-    categories and empty strings in categorical columns. Schema-invalid inputs are wrong types
-    (a string in a numeric column, a number in a text column) and ±infinity, which no real
-    record should carry.
+    Each input is classified against the training data's domain (the test data's when no
+    training data is given): in-domain when its values lie within the observed [min, max], use
+    seen levels, and are missing only in columns where training had missing values (everywhere
+    with ``missing_valid``); out-of-domain otherwise (missing values training never had, unseen
+    levels, values outside the range, ±infinity, wrong types).
 
-    Severity: ``high`` when schema-valid input makes the model crash or return NaN/infinite
-    scores, probabilities outside [0, 1] or rows not summing to one (one finding per column and
-    kind); ``medium`` when a relative jitter of ``jitter`` moves the score both ways by more than
-    ``jitter_tolerance`` (probability points, or standard deviations of the test predictions for
-    regression); ``low`` when the model silently returns a score for a wrong type, or a bad output
-    for infinity; ``info`` when it cleanly rejects schema-invalid input with an exception.
+    Severity: ``high`` for silent garbage on any input (NaN or infinite outputs, probabilities
+    outside [0, 1] or rows not summing to one, outputs of the wrong shape, all returned without
+    an error) and for an exception on in-domain input (one finding per column and kind);
+    ``medium`` for a clear exception on out-of-domain input, worded as a deployment-guard
+    requirement with the input constraints (min/max, allowed levels, missing allowed) that would
+    have stopped it (one finding per violated constraint); ``medium`` when a relative jitter of
+    ``jitter`` moves an output both ways by more than ``jitter_tolerance`` (probability points, or
+    standard deviations of the test predictions for regression); ``low`` when the model silently
+    scores a wrong type; ``info`` when it rejects a wrong type with an exception (what a typed
+    schema demands of every serving layer). Every rule is "at least one reproducible failing
+    input": a count of observed failures, not an estimate, so no interval applies.
     """
 
     id = "sensitivity.random_attack"
@@ -78,9 +105,9 @@ class RandomAttackCheck(Check):
     n_random: int = 200  # random in-range rows (all columns drawn at once); also the jitter rows
     rows_per_column: int = 20  # rows per column per perturbation family
     jitter: float = 1e-6  # relative size of the numeric jitter
-    jitter_tolerance: float = 0.05  # largest acceptable score change under the jitter
+    jitter_tolerance: float = 0.05  # largest acceptable output change under the jitter
     prob_tolerance: float = 1e-6  # slack for probabilities outside [0, 1] or not summing to one
-    missing_valid: bool = True  # a missing value is schema-valid input (a crash on it is high)
+    missing_valid: bool = False  # True: missing values are in-domain in every column (production sends them)
     max_table_rows: int = 40
 
     def skip_reason(self, ctx: "AuditContext") -> str | None:
@@ -90,25 +117,27 @@ class RandomAttackCheck(Check):
 
     def measure(self, ctx: "AuditContext") -> RandomAttackMeasurement:
         X = ctx.X("test")
-        observed = X if not ctx.has_train else pd.concat([ctx.X("train"), X], ignore_index=True)
+        observed = ctx.X("train") if ctx.has_train else X
+        source = (f"training data ({len(observed)} rows)" if ctx.has_train
+                  else f"test data ({len(observed)} rows; no training data was given)")
         domains = feature_domains(observed, categorical=ctx.categorical, features=ctx.features)
         adapter = ctx.model.adapter
         if ctx.is_classification:
             predict = adapter.predict_proba
-            score_column = ctx.classes.index(ctx.positive_class) if ctx.positive_class in ctx.classes else -1
             scale = 1.0
         else:
             predict = adapter.predict
-            score_column = 0
             score = ctx.predictions("test").score
             finite = score[np.isfinite(score)]
             scale = float(finite.std()) if len(finite) > 1 and finite.std() > 0 else 1.0
         result = random_attack(
             X, domains, predict, proba=ctx.is_classification,
-            score_column=score_column if score_column >= 0 else len(ctx.classes) - 1,
+            n_outputs=ctx.n_classes if ctx.is_classification else None,
             rng=ctx.rng(self.id), n_random=self.n_random, rows_per_column=self.rows_per_column,
-            jitter=self.jitter, tolerance=self.prob_tolerance, missing_valid=self.missing_valid)
-        return RandomAttackMeasurement(result, tuple(ctx.features), ctx.is_classification, scale)
+            jitter=self.jitter, tolerance=self.prob_tolerance, missing_in_domain=self.missing_valid)
+        return RandomAttackMeasurement(result, tuple(ctx.features), ctx.is_classification, scale,
+                                       domains=domains, domain_source=source,
+                                       n_classes=ctx.n_classes if ctx.is_classification else 0)
 
     # ---- judgement -------------------------------------------------------------------------------
     def judge(self, m: RandomAttackMeasurement) -> list[Finding]:
@@ -116,62 +145,75 @@ class RandomAttackCheck(Check):
         order = {c: i for i, c in enumerate(m.features)}
         findings: list[Finding] = []
 
-        # schema-valid input: one high finding per (kind, column)
-        valid = [o for o in r.outcomes if o.schema_valid and o.kinds]
+        # silent garbage on any input, and exceptions on in-domain input: high per (kind, column)
+        high = [o for o in r.outcomes
+                if any(k in SILENT_KINDS for k in o.kinds) or (o.crash and o.in_domain)]
         by_key: dict[tuple[str, str], list[Outcome]] = {}
-        for o in valid:
+        for o in high:
             for kind in o.kinds:
                 by_key.setdefault((kind, o.column), []).append(o)
-        per_column_kinds = {(o.family, k) for o in valid if o.column != COMBINED for k in o.kinds}
+        per_column_kinds = {(o.family, k) for o in high if o.column != COMBINED for k in o.kinds}
         for (kind, column), outs in sorted(by_key.items(), key=lambda kv: (kv[0][0], kv[0][1] == COMBINED,
                                                                           order.get(kv[0][1], 0))):
             if column == COMBINED:
                 outs = [o for o in outs if (o.family, kind) not in per_column_kinds]
                 if not outs:
                     continue  # explained by a single column
-            findings.append(self._valid_finding(kind, column, outs, m))
+            findings.append(self._high_finding(kind, column, outs, m))
 
-        # schema-invalid input rejected with an exception: one info finding
-        invalid = [o for o in r.outcomes if not o.schema_valid]
-        rejected = [o for o in invalid if o.crash]
+        # clear exceptions on out-of-domain input: medium, one guard requirement per violated constraint
+        refused = [o for o in r.outcomes if o.crash and not o.in_domain]
+        explained = {o.family for o in refused if o.column != COMBINED}
+        for violation in GUARD_VIOLATIONS:
+            outs = [o for o in refused if violation in o.violations
+                    and (o.column != COMBINED or o.family not in explained)]
+            if outs:
+                findings.append(self._guard_finding(violation, outs, m, order))
+
+        # wrong types rejected with an exception: info
+        rejected = [o for o in refused if o.violations == ("wrong_type",)]
         if rejected:
             cols = _columns(rejected, order)
-            fams = sorted({o.family for o in rejected}, key=FAMILIES.index)
+            n_rows = sum(o.rows for o in rejected)
             findings.append(Finding(
                 id=f"{self.id}/rejects_invalid", check=self.id, severity=Severity.INFO,
-                title=("The model rejects schema-invalid input with an error "
+                title=("The model rejects wrong-typed input with an error "
                        f"({', '.join(cols) or 'all columns at once'})"),
-                summary=(f"Given {_join(_FAMILY_TEXT[f] for f in fams)}, the model raised an exception instead of "
-                         f"returning a score, e.g. {rejected[0].crash.rstrip('.')}. Rejecting garbage loudly is the "
-                         "desired behaviour; make sure the serving layer turns it into a clear error."),
+                summary=(f"Given wrong types (a string in a numeric column, a number in a text column), the model "
+                         f"raised an exception instead of returning a score, e.g. {rejected[0].crash.rstrip('.')}. "
+                         "Rejecting garbage loudly is the desired behaviour; the serving layer's typed schema "
+                         "should turn it into a clear error. Severity info: a loud rejection of a wrong type "
+                         "(a silent NaN would be high, a silent score low)."),
                 features=tuple(cols),
-                metrics={"columns": len(cols), "rows_rejected": sum(o.rows for o in rejected)},
-                evidence=("failures",)))
+                metrics={"columns": len(cols), "rows_rejected": n_rows},
+                evidence=("failures",),
+                rule=Rule("rows_rejected_wrong_type", n_rows, ">", 0,
+                          text="info: the model raised an exception on wrong-typed input")))
 
-        # schema-invalid input silently scored: one low finding
-        accepted = [o for o in invalid if not o.crash and o.column != COMBINED
-                    and (o.family == "wrong_type" or o.kinds)]
+        # wrong types silently scored (a finite, well-formed output): low
+        accepted = [o for o in r.outcomes if o.family == "wrong_type" and o.column != COMBINED and not o.kinds]
         if accepted:
             cols = _columns(accepted, order)
-            fams = sorted({o.family for o in accepted}, key=FAMILIES.index)
-            bad = sum(o.bad_rows for o in accepted)
+            n_rows = sum(o.rows for o in accepted)
             findings.append(Finding(
                 id=f"{self.id}/accepts_invalid", check=self.id, severity=Severity.LOW,
-                title=f"The model silently scores schema-invalid input ({', '.join(cols)})",
-                summary=(f"Given {_join(_FAMILY_TEXT[f] for f in fams)} in {_join(cols)}, the model returned a "
-                         "score without complaint" + (f" ({bad} of them NaN or out of range)" if bad else "")
-                         + ", so malformed records can pass unnoticed into decisions."),
+                title=f"The model silently scores wrong-typed input ({', '.join(cols)})",
+                summary=(f"Given wrong types in {_join(cols)}, the model returned a well-formed score without "
+                         "complaint, so malformed records can pass unnoticed into decisions. Severity low: "
+                         "at least one wrong-typed row was scored without an error."),
                 features=tuple(cols),
-                metrics={"columns": len(cols), "rows_accepted": sum(o.rows for o in accepted),
-                         "rows_bad_output": bad},
+                metrics={"columns": len(cols), "rows_accepted": n_rows},
                 remediation=("Validate types at the model's boundary (a schema check before scoring) "
                              "and reject records that do not conform.",),
-                evidence=("failures",)))
+                evidence=("failures",),
+                rule=Rule("rows_wrong_type_scored", n_rows, ">", 0,
+                          text="low: at least one wrong-typed row was scored without an error")))
 
         # tiny jitter moving the score: medium per column
         tol = self.jitter_tolerance * m.score_scale
         unstable = [j for j in r.jitter if j.n_above(tol)]
         single = [j for j in unstable if j.column != COMBINED]
+        what = "class probability" if m.n_classes > 2 else "score"
         for j in unstable:
             if j.column == COMBINED and single:
                 continue
@@ -182,38 +224,128 @@ class RandomAttackCheck(Check):
                 title=(f"Score unstable under a {r.jitter_relative:g} relative change of "
                        f"{j.column or 'the numeric columns'}"),
                 summary=(f"Moving {j.column or 'every numeric column'} by a relative {r.jitter_relative:g} "
-                         f"changed the score by up to {j.max_change:.4g}{unit} in both directions, on "
-                         f"{j.n_above(tol)} of {len(j.changes)} random in-range rows (tolerance {tol:.4g}). "
-                         "Such a model is numerically ill-conditioned."),
+                         f"changed the {what} by up to {j.max_change:.4g}{unit} in both directions, on "
+                         f"{j.n_above(tol)} of {len(j.changes)} random in-range rows. Severity medium: the "
+                         f"change exceeds the tolerance {tol:.4g} on at least one row (a reproducible "
+                         "measurement, not an estimate). Such a model is numerically ill-conditioned."),
                 features=(j.column,) if j.column else (),
                 metrics={"max_change": j.max_change, "rows_unstable": j.n_above(tol),
                          "rows_tried": len(j.changes), "tolerance": tol},
                 remediation=("Look for huge coefficients, unscaled features or divisions by small numbers; "
                              "regularise or rescale.",),
-                evidence=("jitter",)))
+                evidence=("jitter",),
+                rule=Rule("max_change", j.max_change, ">", tol,
+                          text=f"medium: a {r.jitter_relative:g} relative jitter moves the {what} both ways "
+                               f"by more than {tol:.4g} on at least one row")))
         return findings
 
-    def _valid_finding(self, kind: str, column: str, outs: list[Outcome], m: RandomAttackMeasurement) -> Finding:
+    def _high_finding(self, kind: str, column: str, outs: list[Outcome], m: RandomAttackMeasurement) -> Finding:
         fams = sorted({o.family for o in outs}, key=FAMILIES.index)
         values = list(dict.fromkeys(o.value for o in outs))
-        rows = sum(o.rows if kind == "crash" else getattr(o, kind) for o in outs)
+
+        def n_bad(o: Outcome) -> int:
+            return o.rows if kind in ("crash", "bad_shape") else getattr(o, kind)
+
+        rows = sum(n_bad(o) for o in outs)
         tried = sum(o.rows for o in m.result.outcomes if o.column == column and o.family in fams)
         where = f"in {column}" if column else "in every column at once (no single column reproduces it)"
+        rows_in = sum(n_bad(o) for o in outs if o.in_domain)
+        broken = sorted({v for o in outs for v in o.violations}, key=VIOLATIONS.index)
+        in_domain = rows_in > 0
+        domain = "in-domain" if in_domain else "out-of-domain"
+        if in_domain and not broken:
+            domain_text = ("These inputs are in-domain (within the observed range, seen levels, missing only "
+                           "where the observed data had missing values): ")
+        elif in_domain:
+            domain_text = (f"{rows_in} of these rows are in-domain (within the observed range, seen levels, "
+                           "missing only where the observed data had missing values), the others out-of-domain "
+                           f"({_join(_VIOLATION_TEXT[v] for v in broken)}): ")
+        else:
+            domain_text = (f"These inputs are out-of-domain ({_join(_VIOLATION_TEXT[v] for v in broken)}): "
+                           "an input guard would stop such records, but ")
         if kind == "crash":
             messages = list(dict.fromkeys(o.crash.rstrip(".") for o in outs))
             detail = f"The call raised {'; '.join(messages[:2])}" + ("; …" if len(messages) > 2 else "") + "."
+            why = ("an exception on in-domain input is high: a production record like this stops scoring.")
+        elif kind == "bad_shape":
+            detail = f"The call {next(o.bad_output for o in outs if o.bad_output)}."
+            why = "an output of the wrong shape, returned without an error, is high on any input."
         else:
             detail = f"Example output: {next((o.example_output for o in outs if o.example_output), 'n/a')}."
+            why = ("a meaningless output returned without an error is high on any input: nothing downstream "
+                   "flags it.")
         shown = ", ".join(values[:6]) + (", …" if len(values) > 6 else "")
+        metric = "rows_crashed_in_domain" if kind == "crash" else f"rows_{kind}"
         return Finding(
             id=f"{self.id}/{kind}/{column or 'combined'}", check=self.id, severity=Severity.HIGH,
-            title=f"Model {_KIND_TEXT[kind]} on schema-valid input {where}",
+            title=f"Model {_KIND_TEXT[kind]} on {domain} input {where}",
             summary=(f"With {_join(_FAMILY_TEXT[f] for f in fams)} {where} (values {shown}), the model "
-                     f"{_KIND_TEXT[kind]} on {rows} of {tried} rows tried. {detail} A production record like "
-                     "this would " + ("stop scoring." if kind == "crash" else "get a meaningless score silently.")),
+                     f"{_KIND_TEXT[kind]} on {rows} of {tried} rows tried. {detail} {domain_text}{why} "
+                     "Rule: high when at least one such row is seen (a reproducible failure, not an estimate)."),
             features=(column,) if column else (),
-            metrics={"rows_affected": rows, "rows_tried": tried, "values": len(values)},
-            remediation=_REMEDIATION[kind], evidence=("failures",))
+            metrics={"rows_affected": rows, "rows_affected_in_domain": rows_in, "rows_tried": tried,
+                     "values": len(values), "in_domain": in_domain},
+            remediation=_REMEDIATION[kind], evidence=("failures",),
+            rule=Rule(metric, rows, ">", 0,
+                      text=("high: an exception on in-domain input" if kind == "crash"
+                            else f"high: {_KIND_TEXT[kind].replace('returns ', '')} returned without an error, "
+                                 "on any input")))
+
+    def _guard_finding(self, violation: str, outs: list[Outcome], m: RandomAttackMeasurement,
+                       order: dict[str, int]) -> Finding:
+        cols = _columns(outs, order)
+        if not cols:  # only the all-columns batch failed: every column it perturbed needs the constraint
+            fams = {o.family for o in outs}
+            cols = _columns([o for o in m.result.outcomes if o.family in fams and violation in o.violations],
+                            order)
+        n_rows = sum(o.rows for o in outs)
+        messages = list(dict.fromkeys(o.crash.rstrip(".") for o in outs))
+        refused_values: dict[str, list[str]] = {}
+        for o in outs:
+            if o.column != COMBINED:
+                refused_values.setdefault(o.column, []).append(o.value)
+        constraints = [(c, _constraint_text(violation, m.domains[c], refused_values.get(c, ())))
+                       for c in cols if c in m.domains]
+        shown = "; ".join(f"{c}: {t}" for c, t in constraints[:_SUMMARY_COLUMNS])
+        more = f"; and {len(constraints) - _SUMMARY_COLUMNS} more columns (table guard)" \
+            if len(constraints) > _SUMMARY_COLUMNS else ""
+        named = _join(cols[:_SUMMARY_COLUMNS]) + (f" and {len(cols) - _SUMMARY_COLUMNS} more"
+                                                  if len(cols) > _SUMMARY_COLUMNS else "")
+        what = _VIOLATION_TEXT[violation]
+        src = "training" if m.domain_source.startswith("training") else "observed"
+        reject = {"missing": "a missing value in", "unseen_level": f"a level not seen in the {src} data in",
+                  "out_of_range": f"a value outside the {src} range in"}[violation]
+        metrics: dict[str, Any] = {"columns": len(cols), "rows_refused": n_rows}
+        for c in cols:
+            d = m.domains.get(c)
+            if d is None:
+                continue
+            if violation == "missing":
+                metrics[f"missing_allowed/{c}"] = False
+            elif violation == "unseen_level":
+                metrics[f"levels/{c}"] = _levels_text(d, limit=None)
+            else:
+                metrics[f"min/{c}"] = d.low
+                metrics[f"max/{c}"] = d.high
+        return Finding(
+            id=f"{self.id}/guard/{_GUARD_ID[violation]}", check=self.id, severity=Severity.MEDIUM,
+            title=(f"The model refuses {what} with an error: deploy an input guard "
+                   f"({len(cols)} column{'s' if len(cols) != 1 else ''})"),
+            summary=(f"The model refuses {what} in {named} with an error (out-of-domain: "
+                     f"{_domain_reason(violation, m)}), e.g. {messages[0]}; deploy an input guard that rejects "
+                     f"records with {reject} these columns (or repairs them upstream) and answers them with a "
+                     "clear error. It fails loudly, not silently, so this is a deployment requirement rather "
+                     f"than a model defect. Constraints that would have prevented it: {shown}{more}. Rule: "
+                     "medium because these exceptions came on out-of-domain input only (on in-domain input "
+                     "they would be high; a NaN or out-of-range output would be high on any input)."),
+            features=tuple(cols), metrics=metrics,
+            remediation=(f"Deploy an input guard that rejects {reject} {named}, with a clear error message.",
+                         "Or make the pipeline accept such records deliberately (imputation, "
+                         "OneHotEncoder(handle_unknown=\"ignore\"), clipping to the declared range) and test it."),
+            evidence=("guard", "failures"),
+            rule=Rule("rows_refused_out_of_domain", n_rows, ">", 0,
+                      text=(f"medium: the model raised an exception on {what} (out-of-domain input) and on no "
+                            f"in-domain input of this kind; guard: {shown}{more}")))
 
     # ---- evidence --------------------------------------------------------------------------------
     def evidence(self, m: RandomAttackMeasurement) -> Evidence:
@@ -222,72 +354,151 @@ class RandomAttackCheck(Check):
         tol = self.jitter_tolerance * m.score_scale
         metrics: dict[str, Any] = {
             "rows_tried": r.total_rows, "calls": r.calls,
+            "rows_in_domain": sum(o.rows for o in r.outcomes if o.in_domain),
+            "rows_out_of_domain": sum(o.rows for o in r.outcomes if not o.in_domain),
             "crashes": sum(1 for o in r.outcomes if o.crash),
             "rows_crashed": crash_rows,
-            "rows_crashed_valid": sum(o.rows for o in r.outcomes if o.crash and o.schema_valid),
+            "rows_crashed_in_domain": sum(o.rows for o in r.outcomes if o.crash and o.in_domain),
+            "rows_refused_out_of_domain": sum(o.rows for o in r.outcomes if o.crash and not o.in_domain),
             "rows_non_finite": sum(o.non_finite for o in r.outcomes),
             "rows_out_of_range": sum(o.out_of_range for o in r.outcomes),
             "rows_bad_sum": sum(o.bad_sum for o in r.outcomes),
+            "rows_bad_shape": sum(o.rows for o in r.outcomes if o.bad_output),
             "rows_unstable": sum(j.n_above(tol) for j in r.jitter if j.column != COMBINED),
             "max_jitter_change": max((j.max_change for j in r.jitter if np.isfinite(j.max_change)), default=None),
         }
         for family, n in r.rows_tried:
             metrics[f"rows_{family}"] = n
 
-        failures = sorted((o for o in r.outcomes if o.kinds or (not o.schema_valid and o.family == "wrong_type")),
-                          key=lambda o: (not o.schema_valid, FAMILIES.index(o.family),
+        failures = sorted((o for o in r.outcomes if o.kinds or o.family == "wrong_type"),
+                          key=lambda o: (not o.in_domain, FAMILIES.index(o.family),
                                          o.column == COMBINED, m.features.index(o.column)
                                          if o.column in m.features else 0))
         records = [{"family": o.family, "column": o.column or "(all columns)", "value": o.value,
-                    "schema": "valid" if o.schema_valid else "invalid", "outcome": _outcome_text(o),
-                    "rows_affected": o.bad_rows if o.kinds else o.rows}
+                    "domain": "in" if o.in_domain else "out: " + ", ".join(o.violations),
+                    "outcome": _outcome_text(o), "rows_affected": o.bad_rows if o.kinds else o.rows}
                    for o in failures]
         tables = [Table.from_records(
             "failures", "Inputs that broke the model (or were rejected)", records,
-            columns=("family", "column", "value", "schema", "outcome", "rows_affected"),
-            caption="One row per family, column and value; invalid inputs that were scored are listed as "
+            columns=("family", "column", "value", "domain", "outcome", "rows_affected"),
+            caption="One row per family, column and value; domain: in, or out with the violated constraint "
+                    f"(observed domain: {m.domain_source}); wrong types that were scored are listed as "
                     "'scored'.", max_rows=self.max_table_rows)]
+        guard = _guard_records(m)
+        if guard:
+            tables.append(Table.from_records(
+                "guard", "Input constraints a deployment guard needs", guard,
+                columns=("column", "type", "min", "max", "levels", "missing_allowed", "refused", "example_error"),
+                caption=(f"Columns on which the model raised an exception on out-of-domain input; constraints "
+                         f"from the {m.domain_source}. A guard enforcing them would have answered every such "
+                         "record with a clear error before it reached the model."),
+                max_rows=self.max_table_rows))
         fam_rows = []
         for family, n in r.rows_tried:
             outs = [o for o in r.outcomes if o.family == family]
             fam_rows.append({
-                "family": family, "schema": "valid" if outs and outs[0].schema_valid else "invalid",
-                "rows": n, "crashed": sum(o.rows for o in outs if o.crash),
+                "family": family, "rows": n,
+                "in_domain": sum(o.rows for o in outs if o.in_domain),
+                "crashed": sum(o.rows for o in outs if o.crash),
+                "bad_shape": sum(o.rows for o in outs if o.bad_output),
                 "non_finite": sum(o.non_finite for o in outs), "out_of_range": sum(o.out_of_range for o in outs),
                 "bad_sum": sum(o.bad_sum for o in outs),
                 "ok": sum(o.rows - o.bad_rows for o in outs)})
         tables.append(Table.from_records(
             "families", "Outcomes per input family", fam_rows,
-            columns=("family", "schema", "rows", "crashed", "non_finite", "out_of_range", "bad_sum", "ok")))
+            columns=("family", "rows", "in_domain", "crashed", "bad_shape", "non_finite", "out_of_range",
+                     "bad_sum", "ok")))
         if r.jitter:
             tables.append(Table.from_records(
-                "jitter", f"Score change under a {r.jitter_relative:g} relative jitter",
+                "jitter", f"Output change under a {r.jitter_relative:g} relative jitter",
                 [{"column": j.column or "(all numeric)", "rows": len(j.changes), "max_change": j.max_change,
                   "rows_unstable": j.n_above(tol)} for j in r.jitter],
                 columns=("column", "rows", "max_change", "rows_unstable"),
-                caption=f"Change = the smaller of the moves up and down; unstable above {tol:.4g}."))
+                caption=(f"Change = the smaller of the moves up and down"
+                         + (", largest over the k class probabilities" if m.n_classes > 2 else "")
+                         + f"; unstable above {tol:.4g}.")))
         notes = (
             f"Budget: {r.n_random} random in-range rows (every feature drawn independently and uniformly "
-            f"within its observed range or levels, train and test), {r.rows_per_column} rows per column per "
+            f"within its observed range or levels), {r.rows_per_column} rows per column per "
             f"perturbation family plus one batch of {r.rows_per_column} rows with every column perturbed; "
-            f"{r.total_rows} rows in {r.calls} batched model calls (a call that raised was split by column "
-            "and value to attribute the crash, never row by row).",
-            "Schema-valid: any finite number in a numeric column (huge ±1e9/±1e12, tiny ±1e-12, zero, -1, "
-            "the observed range pushed out by 10 spans), " + ("missing values, " if r.missing_valid else "")
-            + "unseen categories and empty strings in categorical columns. Schema-invalid: a string in a "
-            "numeric column, a number in a text column, ±infinity"
-            + ("" if r.missing_valid else ", missing values") + ".",
-            f"Outputs checked: exceptions, NaN or infinite values"
-            + (f", probabilities outside [0, 1] or rows not summing to one (tolerance {r.tolerance:g})"
+            f"{r.total_rows} rows in {r.calls} batched model calls (a call that failed was split by column "
+            "and value to attribute the failure, never row by row).",
+            f"Observed domain from the {m.domain_source}. In-domain: numbers within the observed [min, max], "
+            "seen levels, missing values "
+            + ("in any column (missing_valid)" if r.missing_in_domain
+               else "only in columns where the observed data had them")
+            + ". Out-of-domain: missing values elsewhere, unseen levels and empty strings never observed, "
+              "numbers outside the observed range, ±infinity, wrong types. Perturbed rows are built on real rows "
+            + ("that are themselves in-domain." if r.carriers_in_domain
+               else "(no real row was fully in-domain, so the carriers may add violations of their own)."),
+            "Severity: silent garbage (NaN or infinite outputs"
+            + (", probabilities outside [0, 1] or not summing to one"
+               + (f" over the {m.n_classes} class columns" if m.n_classes > 2 else "")
+               + f" (tolerance {r.tolerance:g}), a wrong number of probability columns"
                if m.classification else "")
-            + f"; jitter: {r.jitter_relative:g} relative (span-relative at zero), both directions.",
+            + ", or rows missing from the output) on any input is high; an exception on in-domain input is "
+              "high; an exception on out-of-domain input is medium, as a deployment-guard requirement "
+              "(table guard); a wrong type rejected with an error is info, scored silently low.",
+            f"Jitter: {r.jitter_relative:g} relative (span-relative at zero), both directions"
+            + ("; the change is the largest over the k class probabilities." if m.n_classes > 2 else "."),
         )
         return Evidence(metrics=metrics, tables=tuple(tables), figures=(_figure(fam_rows),), notes=notes)
+
+
+def _levels_text(d: FeatureDomain, limit: int | None = _LEVELS_SHOWN) -> str:
+    levels = [str(v) for v in d.levels]
+    if limit is not None and len(levels) > limit:
+        return ", ".join(levels[:limit]) + f", … ({len(levels)} levels)"
+    return ", ".join(levels)
+
+
+def _constraint_text(violation: str, d: FeatureDomain, refused: Any = ()) -> str:
+    """The guard rule for one column, with the values the model refused (when known)."""
+    values = list(dict.fromkeys(refused))
+    seen = f" (refused {', '.join(values[:4])}{', …' if len(values) > 4 else ''})" if values else ""
+    if violation == "missing":
+        return "no missing value"
+    if violation == "unseen_level":
+        return f"one of the {len(d.levels)} seen levels: {_levels_text(d)}{seen}"
+    return f"within [{d.low:.6g}, {d.high:.6g}]{seen}"
+
+
+def _domain_reason(violation: str, m: RandomAttackMeasurement) -> str:
+    src = m.domain_source.split(" (")[0]
+    return {"missing": f"the {src} has no missing value there",
+            "unseen_level": f"levels the {src} never had",
+            "out_of_range": f"outside the range seen in the {src}"}[violation]
+
+
+def _guard_records(m: RandomAttackMeasurement) -> list[dict[str, Any]]:
+    """One row per column the model refused out-of-domain input on: its full constraint."""
+    refused: dict[str, list[Outcome]] = {}
+    for o in m.result.outcomes:
+        if o.crash and not o.in_domain and o.column != COMBINED and set(o.violations) & set(GUARD_VIOLATIONS):
+            refused.setdefault(o.column, []).append(o)
+    records = []
+    for c in m.features:
+        if c not in refused or c not in m.domains:
+            continue
+        d = m.domains[c]
+        broken = sorted({v for o in refused[c] for v in o.violations if v in GUARD_VIOLATIONS},
+                        key=VIOLATIONS.index)
+        records.append({
+            "column": c, "type": "level" if d.categorical else ("integer" if d.integer else "number"),
+            "min": None if d.categorical or not math.isfinite(d.low) else d.low,
+            "max": None if d.categorical or not math.isfinite(d.high) else d.high,
+            "levels": _levels_text(d) if d.categorical else "",
+            "missing_allowed": "yes" if missing_allowed(d, m.result.missing_in_domain) else "no",
+            "refused": ", ".join(_VIOLATION_TEXT[v] for v in broken),
+            "example_error": refused[c][0].crash})
+    return records
 
 
 def _outcome_text(o: Outcome) -> str:
     if o.crash:
         return f"crash: {o.crash}"
+    if o.bad_output:
+        return f"bad shape: {o.bad_output}"
     parts = [f"{n} {k.replace('_', '-')}" for k, n in (("non_finite", o.non_finite), ("out_of_range", o.out_of_range),
                                                         ("bad_sum", o.bad_sum)) if n]
     if parts:
@@ -317,7 +528,7 @@ def _figure(fam_rows: list[dict[str, Any]]) -> Figure:
         left = np.zeros(len(names))
         for key, label, color in (("ok", "ok", COLORS[2]), ("crashed", "crashed", COLORS[1]),
                                   ("bad", "bad output", COLORS[4])):
-            vals = np.array([r["non_finite"] + r["out_of_range"] + r["bad_sum"] if key == "bad" else r[key]
+            vals = np.array([r["non_finite"] + r["out_of_range"] + r["bad_sum"] + r["bad_shape"] if key == "bad" else r[key]
                              for r in fam_rows], dtype=float)
             share = vals / np.maximum([r["rows"] for r in fam_rows], 1)
             ax.barh(y, share, left=left, color=color, label=label)
