@@ -13,7 +13,8 @@ from sklearn.linear_model import LogisticRegression
 
 from auditor.analysis.partial_dependence import (PartnerIndex, accumulated_local_effects, ale_edges,
                                                  bootstrap_weights, dependence_metrics, feature_dependence,
-                                                 ice_curves, link_scale, make_grid, row_drawdowns, wilson_ci)
+                                                 ice_curves, link_scale, long_tailed, make_grid, row_drawdowns,
+                                                 wilson_ci)
 from auditor.checks.sensitivity.partial_dependence import PartialDependenceCheck
 from auditor.engine import prepare_objects
 from auditor.findings import Severity
@@ -152,6 +153,9 @@ def test_zero_inflated_non_monotone_effect_is_seen():
     row = next(rec for rec in r.evidence.tables[0].records() if rec["feature"] == "gain")
     assert row["pdp_range"] == pytest.approx(0.86, abs=1e-3)  # 0.05 to 0.91
     assert r.evidence.tables[0].records()[0]["feature"] == "gain"  # the strongest effect comes first
+    # the long tail is drawn on a symmetric log x axis, so the grid's non-zero points stay readable
+    assert long_tailed(make_grid(train["gain"], categorical=False).values_of("in_range"))
+    assert "gain (log x)" in r.evidence.figures[0].svg
     # direct computation: on the plain quantile grid the dip between 0 and 3,000 is invisible
     plain = plain_quantile_grid(train["gain"].to_numpy(float))
     assert not np.any((plain > 0) & (plain < 3000))
@@ -170,6 +174,7 @@ def test_smooth_monotone_feature_is_not_flagged_and_keeps_its_grid():
     assert ids(r, "monotone") == [] and "high" not in [f.severity.value for f in r.findings]
     g = make_grid(train["income"], categorical=False)
     np.testing.assert_array_equal(g.values_of("in_range"), plain_quantile_grid(train["income"].to_numpy()))
+    assert not long_tailed(g.values_of("in_range")) and "income (log x)" not in r.evidence.figures[0].svg
 
 
 # ---- intervals: direct computations -----------------------------------------------------------------

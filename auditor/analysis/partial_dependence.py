@@ -185,6 +185,34 @@ def _distinct_quantiles(sorted_v: np.ndarray, n_points: int) -> np.ndarray:
     return q
 
 
+def long_tailed(values: Sequence[float]) -> bool:
+    """Whether sorted grid values have a long right tail: the top gap is more than half the span
+    (a capital gain's grid runs 0, 114, ..., 20,051, 99,999). Such features are binned and drawn
+    on a symmetric log scale."""
+    v = np.sort(np.asarray(values, dtype=float))
+    v = v[np.isfinite(v)]
+    if len(v) < 4 or v[-1] <= v[0]:
+        return False
+    return bool((v[-1] - v[-2]) > 0.5 * (v[-1] - v[0]))
+
+
+def symlog_constant(values: Sequence[float]) -> float:
+    """The constant c of the symmetric log sign(x) log(1 + |x| / c): the smallest non-zero magnitude."""
+    v = np.abs(np.asarray(values, dtype=float))
+    v = v[np.isfinite(v) & (v > 0)]
+    return float(v.min()) if len(v) else 1.0
+
+
+def symlog(x: Any, c: float) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    return np.sign(x) * np.log1p(np.abs(x) / c)
+
+
+def symlog_inverse(t: Any, c: float) -> np.ndarray:
+    t = np.asarray(t, dtype=float)
+    return np.sign(t) * c * np.expm1(np.abs(t))
+
+
 def _outward(x: float, integer: bool, *, down: bool) -> float:
     if not integer:
         return float(x)
@@ -464,7 +492,14 @@ def feature_dependence(score_fn: ScoreFn, X: pd.DataFrame, feature: str, *, grid
         v = pd.to_numeric(ref, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         v = v[np.isfinite(v)]
         if len(v):
-            hist_counts, hist_edges = np.histogram(v, bins=min(hist_bins, max(1, len(np.unique(v)))))
+            bins: Any = min(hist_bins, max(1, len(np.unique(v))))
+            inside = grid.values_of(IN_RANGE)
+            if long_tailed(inside) and v.max() > v.min():
+                # bins even on the symmetric log scale, so a long tail's bulk is not one bin
+                c = symlog_constant(inside)
+                bins = symlog_inverse(np.linspace(symlog(v.min(), c), symlog(v.max(), c), hist_bins + 1), c)
+                bins[0], bins[-1] = v.min(), v.max()
+            hist_counts, hist_edges = np.histogram(v, bins=bins)
     return FeatureDependence(
         feature=feature, grid=grid, ice=ice, base_score=np.asarray(base_score, dtype=float),
         ice_rows=representative_rows(base_score, n_curves), status=status, errors=errors, ale=ale,
