@@ -156,6 +156,7 @@ def test_zero_inflated_non_monotone_effect_is_seen():
     # the long tail is drawn on a symmetric log x axis, so the grid's non-zero points stay readable
     assert long_tailed(make_grid(train["gain"], categorical=False).values_of("in_range"))
     assert "gain (log x)" in r.evidence.figures[0].svg
+    assert any("grid point and an ALE edge of its own" in n and "gain (0)" in n for n in r.evidence.notes)
     # direct computation: on the plain quantile grid the dip between 0 and 3,000 is invisible
     plain = plain_quantile_grid(train["gain"].to_numpy(float))
     assert not np.any((plain > 0) & (plain < 3000))

@@ -210,6 +210,8 @@ class PartialDependenceCheck(Check):
         breach_lo = _low_end(fm.ice_breach_share, fm.ice_breach_ci)
         pdp_ci = _ci_words(fm.pdp_drop_ci, fm, "bootstrap")
         ice_ci = _ci_words(fm.ice_breach_ci, fm, "wilson")
+        pdp_short = _ci_words(fm.pdp_drop_ci, fm, "bootstrap", short=True)
+        ice_short = _ci_words(fm.ice_breach_ci, fm, "wilson", short=True, pct=True)
         # (severity, metric, value, threshold, interval, words): the first rule that holds sets it
         if drop_lo >= high_fall:
             why = (Severity.HIGH, "pdp_fall", fm.pdp_drop, high_fall, fm.pdp_drop_ci, "PDP fall", pdp_ci)
@@ -234,7 +236,7 @@ class PartialDependenceCheck(Check):
             moved = "falls" if fm.monotone > 0 else "rises"
             title = (f"{_cap(what)} {moved} by {_num(fm.pdp_drop)} as {fm.feature} goes from "
                      f"{_num(fm.drop_from)} to {_num(fm.drop_to)}, though declared {declared}")
-            where = (f"On average (PDP) the {what} {moved} by {_num(fm.pdp_drop)}{pdp_ci} between {fm.feature} = "
+            where = (f"On average (PDP) the {what} {moved} by {_num(fm.pdp_drop)}{pdp_short} between {fm.feature} = "
                      f"{_num(fm.drop_from)} and {_num(fm.drop_to)}. ")
         else:
             title = (f"{_pct(fm.ice_breach_share)} of individual curves break the declared {declared} "
@@ -242,8 +244,8 @@ class PartialDependenceCheck(Check):
             where = ("The average curve (PDP) keeps the declared direction within tolerance, but individual "
                      "rows do not. ")
         summary = (f"The model owner declared the {what} {declared} in {fm.feature}. {where}"
-                   f"{_pct(fm.ice_breach_share)}{ice_ci} of the sampled rows' ICE curves move against the declared "
-                   f"direction by more than {_num(tol)} within the observed range. Severity {_cap(rule_text)}.")
+                   f"{_pct(fm.ice_breach_share)}{ice_short} of the sampled rows' ICE curves move against the declared "
+                   f"direction by more than {_num(tol)} within the observed range. Severity {rule_text}.")
         metrics = {"pdp_fall": fm.pdp_drop, "from_value": _number_or_none(fm.drop_from),
                    "to_value": _number_or_none(fm.drop_to), "ice_breach_share": fm.ice_breach_share,
                    "tolerance": tol, "declared": fm.monotone}
@@ -278,20 +280,19 @@ class PartialDependenceCheck(Check):
         scale_word = "on the log-odds scale " if m.link == "logit" else ""
         share_ci = _ci_words(fm.interaction_share_ci, fm, "bootstrap")
         spread_ci = _ci_words(fm.ice_spread_ci, fm, "bootstrap", short=True)
-        if severity is Severity.MEDIUM:
-            cond = (f"the typical distance is at least {_num(self.interaction_medium_spread * m.scale)}")
-        elif wide:
-            cond = (f"the typical distance is at least {_num(self.interaction_medium_spread * m.scale)}, "
-                    f"but the share is below {self.interaction_medium:.2f} for medium")
+        if wide:
+            cond = f"the typical distance from the PDP is at least {_num(self.interaction_medium_spread * m.scale)}"
         else:
-            cond = (f"the typical distance is at least {_num(self.interaction_min_spread * m.scale)} with a partner "
-                    f"association of at least {self.interaction_partner_min:.2f}")
+            cond = (f"the typical distance from the PDP is at least {_num(self.interaction_min_spread * m.scale)} "
+                    f"with a partner association of at least {self.interaction_partner_min:.2f}")
+        short_of = (f" (medium needs a share of at least {self.interaction_medium:.2f} and a distance of at least "
+                    f"{_num(self.interaction_medium_spread * m.scale)})" if severity is Severity.LOW else "")
         rule_text = (f"{severity.value}: the interaction share {fm.interaction_share:.2f}{share_ci} is at least "
-                     f"{threshold:.2f} at the lower end of its interval, and {cond} at the lower ends of theirs")
+                     f"{threshold:.2f} and {cond}, each at the lower end of its interval{short_of}")
         title = (f"The effect of {fm.feature} differs strongly between rows "
                  f"(interaction share {fm.interaction_share:.2f})")
         summary = (f"Individual (ICE) curves for {fm.feature} spread widely around the average curve: "
-                   f"{_pct(fm.interaction_share)}{share_ci} of their variation {scale_word}is not explained by the "
+                   f"{_pct(fm.interaction_share)}{_ci_words(fm.interaction_share_ci, fm, 'bootstrap', short=True, pct=True)} of their variation {scale_word}is not explained by the "
                    f"partial dependence (typical distance from it {_num(fm.ice_spread)}{spread_ci}). The feature's "
                    f"effect depends on other features{partner}, so the PDP alone misdescribes it. This is worth a "
                    f"reviewer's attention, not a defect by itself. Severity {rule_text}.")
@@ -516,6 +517,10 @@ class PartialDependenceCheck(Check):
                      "the observed range and the mean effect, and the Wilson interval for the share of ICE "
                      "curves that breach a declared monotonicity. A finding is raised only when the interval's "
                      "end nearest 'no problem' passes the threshold.")
+        spiked = [f"{d.feature} ({', '.join(_num(v) for v in d.grid.spikes)})" for d in m.dependences if d.grid.spikes]
+        if spiked:
+            notes.append(f"Values holding at least {self.spike_share:.0%} of the rows, each a grid point and an ALE "
+                         f"edge of its own, the other points quantiles of the remaining values: {', '.join(spiked)}.")
         if rejected:
             errs = {fm.errors.get(MISSING, "") for fm in m.metrics if fm.feature in rejected}
             notes.append(f"The model rejects missing values for: {', '.join(rejected)} "
@@ -591,13 +596,16 @@ def _ci_metrics(name: str, ci: tuple[float, float]) -> dict[str, float]:
     return {f"{name}_ci_low": float(ci[0]), f"{name}_ci_high": float(ci[1])} if _finite_ci(ci) else {}
 
 
-def _ci_words(ci: tuple[float, float], fm: DependenceMetrics, kind: str, *, short: bool = False) -> str:
-    """' (95% bootstrap interval 0.1 to 0.2 over 400 resamples of the 500 sampled rows)', or ''."""
+def _ci_words(ci: tuple[float, float], fm: DependenceMetrics, kind: str, *, short: bool = False,
+              pct: bool = False) -> str:
+    """' (95% bootstrap interval 0.1 to 0.2 over 400 resamples of the 500 sampled rows)', or ''
+    (``short``: ' (95% interval 0.1 to 0.2)', in percent with ``pct``)."""
     if not _finite_ci(ci):
         return ""
     level = f"{fm.confidence:.0%}" if np.isfinite(fm.confidence) else ""
     if short:
-        return f" ({level} interval {_num(ci[0])} to {_num(ci[1])})"
+        fmt = _pct if pct else _num
+        return f" ({level} interval {fmt(ci[0])} to {fmt(ci[1])})"
     how = (f"bootstrap interval {_num(ci[0])} to {_num(ci[1])} over {fm.n_boot} resamples of the "
            f"{fm.n_rows} sampled rows" if kind == "bootstrap"
            else f"Wilson interval {_num(ci[0])} to {_num(ci[1])} over the {fm.n_rows} sampled rows")
