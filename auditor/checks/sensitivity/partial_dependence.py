@@ -314,6 +314,9 @@ class PartialDependenceCheck(Check):
         jump_min = self.jump_min * m.scale
         tol = self.tolerance * m.scale
         items: list[tuple[str, float, str, float, tuple[float, float]]] = []  # (kind, change, reason, conservative, ci)
+        # whether a change is a jump (against the largest in-range step) or a reversal (against the
+        # in-range trend) is read from the point estimates, which move together across resamples;
+        # its size, which sets the severity, at the end of its interval nearest zero
         for kind, change, trend, ci in ((BELOW, fm.below_change, fm.below_trend, fm.below_change_ci),
                                         (ABOVE, fm.above_change, fm.above_trend, fm.above_change_ci)):
             if not np.isfinite(change):
@@ -513,8 +516,8 @@ class PartialDependenceCheck(Check):
             notes.append(f"Thresholds are scaled by the target's standard deviation ({m.scale:.4g}).")
         notes.append(f"Severities use the conservative end of {m.confidence:.0%} intervals: a percentile bootstrap "
                      f"over {m.n_boot} resamples of the {m.rows_sampled} sampled rows (seeded from the audit seed) "
-                     "for the PDP fall, interaction share, ICE spread, partner association, the changes beyond "
-                     "the observed range and the mean effect, and the Wilson interval for the share of ICE "
+                     "for the PDP fall, interaction share, ICE spread, partner association, the size of the "
+                     "changes beyond the observed range and the mean effect, and the Wilson interval for the share of ICE "
                      "curves that breach a declared monotonicity. A finding is raised only when the interval's "
                      "end nearest 'no problem' passes the threshold.")
         spiked = [f"{d.feature} ({', '.join(_num(v) for v in d.grid.spikes)})" for d in m.dependences if d.grid.spikes]
