@@ -77,7 +77,8 @@ def test_spike_inside_the_range_and_few_unique_values():
     assert inside == sorted(inside) and min(inside) == hours.min() and max(inside) == hours.max()
     # few unique values: all of them, spikes or not
     few = np.array([0.0] * 90 + [1.0, 2.0, 5.0] * 10)
-    assert make_grid(pd.Series(few, name="k"), categorical=False).values_of("in_range") == [0.0, 1.0, 2.0, 5.0]
+    g_few = make_grid(pd.Series(few, name="k"), categorical=False)
+    assert g_few.values_of("in_range") == [0.0, 1.0, 2.0, 5.0] and g_few.spikes == ()
 
 
 def test_smooth_feature_keeps_the_plain_quantile_grid():

@@ -115,7 +115,9 @@ def make_grid(reference: pd.Series, *, categorical: bool, grid_size: int = 20,
     v = v[np.isfinite(v)]
     if len(v) == 0:
         return None
-    spikes = spike_values(v, share=spike_share, max_spikes=max_spikes)
+    # spikes matter only when the grid cannot hold every observed value
+    spikes = spike_values(v, share=spike_share, max_spikes=max_spikes) \
+        if len(np.unique(v)) > grid_size else np.empty(0)
     inside = spiked_quantiles(v, grid_size, spikes)
     lo, hi = float(v.min()), float(v.max())
     span = hi - lo if hi > lo else max(abs(hi), 1.0)
