@@ -383,8 +383,9 @@ def test_predictions_are_batched_per_feature():
     train, test = split(df)
     model = ProbaModel(lambda X: sigmoid(lin(X)))
     run_check(PartialDependenceCheck, model, test=test, train=train, target="default")
-    # one call at context build, one for the sample's own scores, one per feature (4 features)
-    assert model.calls == 2 + 4
+    # at context build one predict_proba shape probe (commit aeef05b) and one call on the test
+    # data, one for the sample's own scores, one per feature (4 features)
+    assert model.calls == 3 + 4
 
 
 def test_regression_thresholds_scale_with_the_target():

@@ -31,6 +31,9 @@ KIND_LABELS = {IN_RANGE: "in range", BELOW: "below observed range", ABOVE: "abov
                MISSING: "missing value", UNSEEN: "unseen level"}
 UNSEEN_LEVEL = "__unseen__"
 LINK_EPS = 0.01  # probabilities are clipped to [eps, 1 - eps] before the logit link
+SPIKE_SHARE = 0.1  # a value holding at least this share of the rows is a spike (e.g. the zeros of capital gain)
+MAX_SPIKES = 3
+NAN_CI = (float("nan"), float("nan"))
 
 
 # ---- grid -------------------------------------------------------------------------------------
@@ -46,6 +49,7 @@ class Grid:
     values: tuple[Any, ...]
     kinds: tuple[str, ...]
     levels_dropped: int = 0  # categorical levels beyond the cap, not on the grid
+    spikes: tuple[float, ...] = ()  # numeric values holding a large share of the rows, always on the grid
 
     def __len__(self) -> int:
         return len(self.values)
@@ -69,13 +73,17 @@ class Grid:
 
 def make_grid(reference: pd.Series, *, categorical: bool, grid_size: int = 20,
               outside_fraction: float = 0.1, outside_points: int = 2, max_levels: int = 12,
-              missing: bool = True, unseen: bool = True) -> Grid | None:
+              missing: bool = True, unseen: bool = True, spike_share: float = SPIKE_SHARE,
+              max_spikes: int = MAX_SPIKES) -> Grid | None:
     """The grid for one feature from its observed values (``None`` when nothing is observed).
 
-    Numeric: up to ``grid_size`` quantiles of the observed values (observed values themselves,
-    so integer features stay integer), ``outside_points`` points each side beyond min and max up
-    to ``outside_fraction`` of the span, and NaN. Categorical: the ``max_levels`` most frequent
-    levels, an unseen level and a missing value (None).
+    Numeric: all observed values when there are at most ``grid_size``; otherwise the spikes
+    (up to ``max_spikes`` values each holding at least ``spike_share`` of the rows, such as the
+    zeros of a zero-inflated feature) plus quantiles of the remaining values, so that plain
+    quantiles do not collapse onto the spike and miss the rest of the range (observed values
+    themselves, so integer features stay integer); then ``outside_points`` points each side
+    beyond min and max up to ``outside_fraction`` of the span, and NaN. Categorical: the
+    ``max_levels`` most frequent levels, an unseen level and a missing value (None).
     """
     name = str(reference.name)
     s = reference.dropna()
@@ -107,11 +115,10 @@ def make_grid(reference: pd.Series, *, categorical: bool, grid_size: int = 20,
     v = v[np.isfinite(v)]
     if len(v) == 0:
         return None
-    uniq = np.unique(v)
-    if len(uniq) <= grid_size:
-        inside = uniq
-    else:
-        inside = np.unique(np.quantile(v, np.linspace(0.0, 1.0, grid_size), method="inverted_cdf"))
+    # spikes matter only when the grid cannot hold every observed value
+    spikes = spike_values(v, share=spike_share, max_spikes=max_spikes) \
+        if len(np.unique(v)) > grid_size else np.empty(0)
+    inside = spiked_quantiles(v, grid_size, spikes)
     lo, hi = float(v.min()), float(v.max())
     span = hi - lo if hi > lo else max(abs(hi), 1.0)
     integer = bool(np.all(np.mod(v, 1) == 0))
@@ -126,7 +133,86 @@ def make_grid(reference: pd.Series, *, categorical: bool, grid_size: int = 20,
     if missing:
         values.append(np.nan)
         kinds.append(MISSING)
-    return Grid(name, False, tuple(float(x) for x in values), tuple(kinds))
+    return Grid(name, False, tuple(float(x) for x in values), tuple(kinds),
+                spikes=tuple(float(x) for x in spikes if np.isin(x, inside)))
+
+
+def spike_values(v: np.ndarray, *, share: float = SPIKE_SHARE, max_spikes: int = MAX_SPIKES) -> np.ndarray:
+    """The (at most ``max_spikes``, most frequent first) values holding at least ``share`` of the
+    finite observations, sorted: the point masses a quantile grid collapses onto."""
+    v = np.asarray(v, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0 or share <= 0 or max_spikes <= 0:
+        return np.empty(0)
+    uniq, counts = np.unique(v, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:max_spikes]
+    keep = order[counts[order] >= share * len(v)]
+    return np.sort(uniq[keep])
+
+
+def spiked_quantiles(v: np.ndarray, n_points: int, spikes: Sequence[float] = ()) -> np.ndarray:
+    """About ``n_points`` observed values that resolve ``v``: every unique value when there are
+    at most ``n_points``; otherwise the ``spikes`` plus quantiles of the values that are not
+    spikes (all of those when few), and always the minimum and maximum. Without spikes these are
+    the plain quantiles. Sorted and unique."""
+    v = np.asarray(v, dtype=float)
+    v = v[np.isfinite(v)]
+    uniq = np.unique(v)
+    if len(uniq) <= n_points:
+        return uniq
+    spikes = np.asarray([x for x in spikes if np.isin(x, uniq)], dtype=float)
+    rest = v[~np.isin(v, spikes)] if len(spikes) else v
+    budget = max(2, n_points - len(spikes))
+    if len(rest) == 0:
+        q = np.empty(0)
+    elif len(np.unique(rest)) <= budget:
+        q = np.unique(rest)
+    else:
+        q = _distinct_quantiles(np.sort(rest), budget)
+    return np.unique(np.concatenate([spikes, q, [v.min(), v.max()]]))
+
+
+def _distinct_quantiles(sorted_v: np.ndarray, n_points: int) -> np.ndarray:
+    """Quantiles (inverted CDF, so observed values) of ``sorted_v`` on a probability grid refined
+    until ``n_points`` distinct values come out: smaller point masses (15,024 for 13 % of the
+    non-zero capital gains) would otherwise swallow several grid points."""
+    N = len(sorted_v)
+    q = np.unique(sorted_v[[0, -1]])
+    for m in range(n_points, 4 * n_points + 1):
+        p = np.linspace(0.0, 1.0, m)
+        idx = np.clip(np.ceil(p * N).astype(int) - 1, 0, N - 1)
+        q = np.unique(sorted_v[idx])
+        if len(q) >= n_points:
+            break
+    return q
+
+
+def long_tailed(values: Sequence[float]) -> bool:
+    """Whether sorted grid values have a long right tail: the top gap is more than half the span
+    (a capital gain's grid runs 0, 114, ..., 20,051, 99,999). Such features are binned and drawn
+    on a symmetric log scale."""
+    v = np.sort(np.asarray(values, dtype=float))
+    v = v[np.isfinite(v)]
+    if len(v) < 4 or v[-1] <= v[0]:
+        return False
+    return bool((v[-1] - v[-2]) > 0.5 * (v[-1] - v[0]))
+
+
+def symlog_constant(values: Sequence[float]) -> float:
+    """The constant c of the symmetric log sign(x) log(1 + |x| / c): the smallest non-zero magnitude."""
+    v = np.abs(np.asarray(values, dtype=float))
+    v = v[np.isfinite(v) & (v > 0)]
+    return float(v.min()) if len(v) else 1.0
+
+
+def symlog(x: Any, c: float) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    return np.sign(x) * np.log1p(np.abs(x) / c)
+
+
+def symlog_inverse(t: Any, c: float) -> np.ndarray:
+    t = np.asarray(t, dtype=float)
+    return np.sign(t) * c * np.expm1(np.abs(t))
 
 
 def _outward(x: float, integer: bool, *, down: bool) -> float:
@@ -241,8 +327,9 @@ def ice_curves(score_fn: ScoreFn, X: pd.DataFrame, feature: str, values: Sequenc
 class ALEResult:
     """First-order ALE of one numeric feature, centred to mean zero over the data.
 
-    ``edges`` are the bin edges (quantiles of the observed values), ``values`` the centred
-    accumulated effect at each edge, ``counts`` the rows in each bin.
+    ``edges`` are the bin edges (observed values: spikes plus quantiles of the other values, as
+    for the grid), ``values`` the centred accumulated effect at each edge, ``counts`` the rows in
+    each bin (a row at an edge belongs to the bin below it; the first bin includes its lower edge).
     """
 
     feature: str
@@ -251,14 +338,15 @@ class ALEResult:
     counts: np.ndarray
 
 
-def ale_edges(x: np.ndarray, bins: int) -> np.ndarray:
-    """Quantile bin edges that are observed values, so no bin is empty."""
+def ale_edges(x: np.ndarray, bins: int, spikes: Sequence[float] | None = None) -> np.ndarray:
+    """Bin edges that are observed values, so no bin is empty: the spikes (detected on ``x``
+    unless given, e.g. the grid's) each as an edge of its own, plus quantiles of the other values,
+    built like the grid so ALE and PDP resolve the same parts of a zero-inflated feature."""
     x = np.asarray(x, dtype=float)
     x = x[np.isfinite(x)]
-    uniq = np.unique(x)
-    if len(uniq) <= bins + 1:
-        return uniq
-    return np.unique(np.quantile(x, np.linspace(0.0, 1.0, bins + 1), method="inverted_cdf"))
+    if spikes is None:
+        spikes = spike_values(x)
+    return spiked_quantiles(x, bins + 1, spikes)
 
 
 def _ale_parts(x: np.ndarray, edges: np.ndarray) -> tuple[list[_Part], np.ndarray, np.ndarray]:
@@ -283,7 +371,8 @@ def _ale_from_scores(feature: str, edges: np.ndarray, bins_of_rows: np.ndarray, 
 
 def accumulated_local_effects(score_fn: ScoreFn, X: pd.DataFrame, feature: str, *, bins: int = 20,
                               edges: Sequence[float] | None = None) -> ALEResult | None:
-    """First-order ALE (Apley and Zhu) with quantile bins, centred; ``None`` for a constant feature."""
+    """First-order ALE (Apley and Zhu) with quantile bins (spikes as their own edges), centred;
+    ``None`` for a constant feature."""
     x = pd.to_numeric(X[feature], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     e = np.asarray(edges, dtype=float) if edges is not None else ale_edges(x, bins)
     if len(e) < 2:
@@ -368,7 +457,7 @@ def feature_dependence(score_fn: ScoreFn, X: pd.DataFrame, feature: str, *, grid
     ale_info = None
     if not grid.categorical and ale_bins:
         x = pd.to_numeric(X[feature], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        edges = ale_edges(x, ale_bins)
+        edges = ale_edges(x, ale_bins, spikes=grid.spikes)
         if len(edges) >= 2:
             ale_parts, _, k = _ale_parts(x, edges)
             ale_info = (edges, k)
@@ -405,7 +494,14 @@ def feature_dependence(score_fn: ScoreFn, X: pd.DataFrame, feature: str, *, grid
         v = pd.to_numeric(ref, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         v = v[np.isfinite(v)]
         if len(v):
-            hist_counts, hist_edges = np.histogram(v, bins=min(hist_bins, max(1, len(np.unique(v)))))
+            bins: Any = min(hist_bins, max(1, len(np.unique(v))))
+            inside = grid.values_of(IN_RANGE)
+            if long_tailed(inside) and v.max() > v.min():
+                # bins even on the symmetric log scale, so a long tail's bulk is not one bin
+                c = symlog_constant(inside)
+                bins = symlog_inverse(np.linspace(symlog(v.min(), c), symlog(v.max(), c), hist_bins + 1), c)
+                bins[0], bins[-1] = v.min(), v.max()
+            hist_counts, hist_edges = np.histogram(v, bins=bins)
     return FeatureDependence(
         feature=feature, grid=grid, ice=ice, base_score=np.asarray(base_score, dtype=float),
         ice_rows=representative_rows(base_score, n_curves), status=status, errors=errors, ale=ale,
@@ -437,6 +533,11 @@ class DependenceMetrics:
       the PDP change over the last in-range points in the same outward direction;
       ``missing_change``/``unseen_change`` how far the PDP at a missing value / unseen level lies
       outside the in-range PDP values (0 when inside). NaN where not scored.
+
+    Each ``*_ci`` is the percentile interval of the estimate over bootstrap resamples of the
+    sampled rows (the grid fixed; for the partner, its deviation score fixed), and
+    ``ice_breach_ci`` the Wilson interval of the breach share: severities read their
+    conservative end, so they do not hinge on which rows were sampled.
     """
 
     feature: str
@@ -466,6 +567,21 @@ class DependenceMetrics:
     status: Mapping[str, str] = field(default_factory=dict)
     errors: Mapping[str, str] = field(default_factory=dict)
     levels_dropped: int = 0
+    # intervals (low, high) of the estimates above, over resamples of the sampled rows (NaN when
+    # not computed); ``ice_breach_ci`` is the Wilson interval of the breach count
+    n_rows: int = 0
+    n_boot: int = 0
+    confidence: float = float("nan")
+    effect_ci: tuple[float, float] = NAN_CI
+    ice_spread_ci: tuple[float, float] = NAN_CI
+    interaction_share_ci: tuple[float, float] = NAN_CI
+    partner_strength_ci: tuple[float, float] = NAN_CI
+    pdp_drop_ci: tuple[float, float] = NAN_CI
+    ice_breach_ci: tuple[float, float] = NAN_CI
+    below_change_ci: tuple[float, float] = NAN_CI
+    above_change_ci: tuple[float, float] = NAN_CI
+    missing_change_ci: tuple[float, float] = NAN_CI
+    unseen_change_ci: tuple[float, float] = NAN_CI
 
 
 def link_scale(score: np.ndarray, link: str) -> np.ndarray:
@@ -533,19 +649,34 @@ def interaction_partner(deviation: np.ndarray, partners: PartnerIndex, feature: 
     The deviations are summarised per row by their first principal component; the association
     is |Spearman correlation| for numeric features and the correlation ratio for categorical ones.
     """
+    found = _partner(deviation, partners, feature)
+    return (found.name, found.strength) if found is not None else (None, 0.0)
+
+
+@dataclass(frozen=True, eq=False)
+class _Found:
+    name: str
+    strength: float
+    numeric: bool
+    x: np.ndarray  # the partner's centred ranks (numeric) or integer codes (categorical)
+    y: np.ndarray  # the rows' deviation score: centred ranks (numeric) or centred values
+
+
+def _partner(deviation: np.ndarray, partners: PartnerIndex, feature: str) -> _Found | None:
     if deviation.size == 0 or not np.any(deviation):
-        return None, 0.0
+        return None
     u, _, _ = np.linalg.svd(deviation - deviation.mean(axis=0), full_matrices=False)
     score = u[:, 0]
     r = pd.Series(score).rank().to_numpy(dtype=float)
     r = r - r.mean()
     norm = float(np.sqrt(np.sum(r ** 2)))
     if norm == 0:
-        return None, 0.0
-    candidates: list[tuple[float, str]] = []
+        return None
+    candidates: list[tuple[float, str, bool, np.ndarray, np.ndarray]] = []
     if partners.ranks.shape[1]:
         corr = np.abs(partners.ranks.T @ (r / norm))
-        candidates += [(float(c), name) for c, name in zip(corr, partners.numeric) if name != feature]
+        candidates += [(float(c), name, True, partners.ranks[:, j], r) for j, (c, name)
+                       in enumerate(zip(corr, partners.numeric)) if name != feature]
     y = score - score.mean()
     total = float(np.sum(y ** 2))
     for name, code in zip(partners.categorical, partners.codes):
@@ -554,17 +685,72 @@ def interaction_partner(deviation: np.ndarray, partners: PartnerIndex, feature: 
         counts = np.bincount(code)
         sums = np.bincount(code, weights=y)
         between = float(np.sum(np.divide(sums ** 2, counts, out=np.zeros(len(counts)), where=counts > 0)))
-        candidates.append((float(np.sqrt(min(1.0, between / total))), name))
+        candidates.append((float(np.sqrt(min(1.0, between / total))), name, False, code, y))
     if not candidates:
-        return None, 0.0
+        return None
     best = max(candidates, key=lambda c: (c[0], c[1]))
-    return (best[1], best[0]) if best[0] > 0 else (None, 0.0)
+    return _Found(best[1], best[0], best[2], best[3], best[4]) if best[0] > 0 else None
+
+
+def _partner_draws(found: _Found, W: np.ndarray) -> np.ndarray:
+    """The partner association under each resample (rows of ``W``: counts per sampled row)."""
+    n = W.shape[1]
+    x, y = found.x, found.y
+    with np.errstate(invalid="ignore", divide="ignore"):
+        my = W @ y / n
+        if found.numeric:
+            mx = W @ x / n
+            cov = W @ (x * y) / n - mx * my
+            vx = W @ (x * x) / n - mx ** 2
+            vy = W @ (y * y) / n - my ** 2
+            return np.abs(cov / np.sqrt(vx * vy))
+        onehot = np.zeros((n, int(x.max()) + 1))
+        onehot[np.arange(n), x] = 1.0
+        counts = W @ onehot
+        sums = W @ (onehot * y[:, None])
+        total = W @ (y * y) - n * my ** 2
+        between = np.sum(np.divide(sums ** 2, counts, out=np.zeros_like(sums), where=counts > 0), axis=1) - n * my ** 2
+        return np.sqrt(np.clip(between / total, 0.0, 1.0))
+
+
+def bootstrap_weights(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
+    """``n_boot`` resamples of ``n`` rows with replacement, as counts per row (n_boot x n)."""
+    if n == 0 or n_boot <= 0:
+        return np.zeros((0, n))
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(float)
+
+
+def percentile_ci(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The percentile interval of bootstrap draws (non-finite draws dropped)."""
+    d = np.asarray(draws, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return NAN_CI
+    a = (1.0 - confidence) / 2.0
+    lo, hi = np.percentile(d, [100 * a, 100 * (1 - a)])
+    return float(lo), float(hi)
+
+
+def wilson_ci(k: int, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of a share k / n."""
+    if n == 0:
+        return NAN_CI
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + confidence / 2.0))
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return float(max(0.0, mid - half)), float(min(1.0, mid + half))
 
 
 def dependence_metrics(dep: FeatureDependence, *, monotone: int = 0, tolerance: float = 0.01,
-                       link: str = "identity", partners: PartnerIndex | None = None) -> DependenceMetrics:
+                       link: str = "identity", partners: PartnerIndex | None = None,
+                       boot: np.ndarray | None = None, confidence: float = 0.95) -> DependenceMetrics:
     """Summarise one feature's PDP/ICE into plain numbers (``partners``: the sample's features,
-    to name the likeliest interaction partner)."""
+    to name the likeliest interaction partner). ``boot`` (resamples x rows, counts per sampled
+    row, from :func:`bootstrap_weights`) adds ``confidence`` intervals to the estimates."""
     grid = dep.grid
     inside = grid.in_range
     vals = grid.values_of(IN_RANGE)
@@ -577,8 +763,14 @@ def dependence_metrics(dep: FeatureDependence, *, monotone: int = 0, tolerance: 
     G = len(vals)
     n = ice_in.shape[0]
     nan = float("nan")
+    W = boot if boot is not None and boot.size and boot.shape[1] == n and n and G else None
+    ci: dict[str, tuple[float, float]] = {}
 
-    effect = float(np.mean(np.ptp(ice_in, axis=1))) if n and G else 0.0
+    def interval(name: str, draws: np.ndarray) -> None:
+        ci[name] = percentile_ci(draws, confidence)
+
+    ranges = np.ptp(ice_in, axis=1) if n and G else np.zeros(n)
+    effect = float(np.mean(ranges)) if n and G else 0.0
     pdp_range = float(np.ptp(pdp_in)) if G else 0.0
     centred = ice_in - ice_in.mean(axis=1, keepdims=True) if G else ice_in
     dev = centred - centred.mean(axis=0) if n else centred
@@ -588,22 +780,48 @@ def dependence_metrics(dep: FeatureDependence, *, monotone: int = 0, tolerance: 
     Lc = L - L.mean(axis=1, keepdims=True) if G else L
     Ld = Lc - Lc.mean(axis=0) if n else Lc
     total = float(np.sum(Lc ** 2))
-    share = float(np.sum(Ld ** 2) / total) if total > 1e-12 * max(1, Lc.size) else 0.0
-    partner, strength = (None, 0.0)
+    floor = 1e-12 * max(1, Lc.size)
+    share = float(np.sum(Ld ** 2) / total) if total > floor else 0.0
+    partner, strength, found = None, 0.0, None
     if partners is not None and share > 0:
-        partner, strength = interaction_partner(Ld, partners, dep.feature)
+        found = _partner(Ld, partners, dep.feature)
+        if found is not None:
+            partner, strength = found.name, found.strength
+    if W is not None:
+        # sum_i w_i |c_i - m_w|^2 = sum_i w_i |c_i|^2 - n |m_w|^2 for counts w summing to n
+        interval("effect_ci", W @ ranges / n)
+        m_w = W @ centred / n
+        ss = W @ np.sum(centred ** 2, axis=1) - n * np.sum(m_w ** 2, axis=1)
+        interval("ice_spread_ci", np.sqrt(np.clip(ss, 0.0, None) / (n * G)))
+        mL = W @ Lc / n
+        tot = W @ np.sum(Lc ** 2, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = np.where(tot > floor, (tot - n * np.sum(mL ** 2, axis=1)) / tot, 0.0)
+        interval("interaction_share_ci", np.clip(shares, 0.0, 1.0))
+        if found is not None:
+            interval("partner_strength_ci", _partner_draws(found, W))
 
     checked = bool(monotone) and grid.ordered and G >= 2
     pdp_drop, drop_from, drop_to, breach_share = 0.0, None, None, 0.0
     if checked:
-        s = float(np.sign(monotone))
-        pdp_drop, i, k = max_drawdown(s * pdp_in)
+        sgn = float(np.sign(monotone))
+        pdp_drop, i, k = max_drawdown(sgn * pdp_in)
         if pdp_drop > 0:
             drop_from, drop_to = _plain(vals[i]), _plain(vals[k])
-        breach_share = float(np.mean(row_drawdowns(s * ice_in) > tolerance)) if n else 0.0
+        breaches = int(np.sum(row_drawdowns(sgn * ice_in) > tolerance)) if n else 0
+        breach_share = breaches / n if n else 0.0
+        ci["ice_breach_ci"] = wilson_ci(breaches, n, confidence)
+        if W is not None:
+            interval("pdp_drop_ci", row_drawdowns(sgn * (W @ ice_in / n)))
 
     steps = np.abs(np.diff(np.sort(pdp_in))) if grid.categorical else np.abs(np.diff(pdp_in))
     max_step = float(steps.max()) if len(steps) else 0.0
+
+    full = dep.ice
+    scored = np.all(np.isfinite(full), axis=0) if n else np.zeros(full.shape[1], dtype=bool)
+    P = W @ np.where(scored, full, 0.0) / n if W is not None else None  # resampled PDPs, all grid points
+    if P is not None:
+        P_in = P[:, np.flatnonzero(inside)[order]]
 
     def side(kind: str) -> tuple[float, float, float]:
         if grid.categorical or G == 0 or dep.status.get(kind) != "ok":
@@ -615,6 +833,9 @@ def dependence_metrics(dep: FeatureDependence, *, monotone: int = 0, tolerance: 
         j = int(np.argmax(np.abs(deltas)))
         back = min(2, G - 1)
         trend = float(pdp_in[0] - pdp_in[back]) if kind == BELOW else float(pdp_in[-1] - pdp_in[-1 - back])
+        if P is not None:
+            col = np.flatnonzero(grid.mask(kind))[j]
+            interval(f"{kind}_change_ci", P[:, col] - (P_in[:, 0] if kind == BELOW else P_in[:, -1]))
         return float(deltas[j]), float(outside[j]), trend
 
     def envelope(kind: str) -> float:
@@ -622,6 +843,10 @@ def dependence_metrics(dep: FeatureDependence, *, monotone: int = 0, tolerance: 
             return nan
         p = float(dep.pdp[grid.mask(kind)][0])
         lo, hi = float(np.min(pdp_in)), float(np.max(pdp_in))
+        if P is not None:
+            pb = P[:, np.flatnonzero(grid.mask(kind))[0]]
+            lob, hib = P_in.min(axis=1), P_in.max(axis=1)
+            interval(f"{kind}_change_ci", np.where(pb > hib, pb - hib, np.where(pb < lob, pb - lob, 0.0)))
         return p - hi if p > hi else (p - lo if p < lo else 0.0)
 
     below = side(BELOW)
@@ -635,4 +860,6 @@ def dependence_metrics(dep: FeatureDependence, *, monotone: int = 0, tolerance: 
         below_change=below[0], below_value=below[1], below_trend=below[2],
         above_change=above[0], above_value=above[1], above_trend=above[2],
         missing_change=envelope(MISSING), unseen_change=envelope(UNSEEN),
-        status=dict(dep.status), errors=dict(dep.errors), levels_dropped=grid.levels_dropped)
+        status=dict(dep.status), errors=dict(dep.errors), levels_dropped=grid.levels_dropped,
+        n_rows=n, n_boot=int(W.shape[0]) if W is not None else 0,
+        confidence=float(confidence) if (W is not None or checked) else nan, **ci)

@@ -12,7 +12,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ..analysis.partial_dependence import ABOVE, BELOW, IN_RANGE, MISSING, UNSEEN, FeatureDependence
+from ..analysis.partial_dependence import (ABOVE, BELOW, IN_RANGE, MISSING, UNSEEN, FeatureDependence, long_tailed,
+                                           symlog, symlog_constant)
 from ..findings import Figure
 from . import COLORS, figure, plot_style
 
@@ -60,16 +61,21 @@ def pdp_ice_figure(deps: Sequence[FeatureDependence], *, name: str = "pdp_ice",
                 ax.set_visible(False)
                 continue
             dep = deps[i]
+            fwd = None
             if dep.categorical:
                 positions = _categorical_panel(ax, dep)
             else:
-                _numeric_panel(ax, dep)
+                fwd = _numeric_panel(ax, dep)
                 positions = None
             if dep.feature in breaches:
-                _breach_band(ax, breaches[dep.feature], positions)
+                band = breaches[dep.feature]
+                if fwd is not None and positions is None:
+                    band = tuple(float(fwd(np.array([float(b)]))[0]) for b in band)
+                _breach_band(ax, band, positions)
             ax.set_ylim(*ylim)
             arrow = {1: " (declared \u2191)", -1: " (declared \u2193)"}.get(int(declared.get(dep.feature, 0)), "")
-            ax.set_title(_short(dep.feature, 28) + arrow, loc="left")
+            scale = " (log x)" if not dep.categorical and _skewed(dep) else ""
+            ax.set_title(_short(dep.feature, 28 - len(scale)) + scale + arrow, loc="left")
             if i % cols == 0:
                 ax.set_ylabel(score_label)
             else:
@@ -81,21 +87,48 @@ def pdp_ice_figure(deps: Sequence[FeatureDependence], *, name: str = "pdp_ice",
 
 # ---- panels -------------------------------------------------------------------------------------
 
-def _numeric_panel(ax: Axes, dep: FeatureDependence) -> None:
+def _skewed(dep: FeatureDependence) -> bool:
+    """A long right tail (see ``long_tailed``): drawn on a symmetric log x axis so the grid points
+    where the rows are stay readable."""
+    return long_tailed(dep.grid.values_of(IN_RANGE))
+
+
+def _x_transform(dep: FeatureDependence):
+    """Feature value -> x position: identity, or the symmetric log for skewed features."""
+    if not _skewed(dep):
+        return lambda x: np.asarray(x, dtype=float)
+    c = symlog_constant(dep.grid.values_of(IN_RANGE))
+    return lambda x: symlog(x, c)
+
+
+def _numeric_panel(ax: Axes, dep: FeatureDependence):
+    """Draws the panel; returns the map from feature values to x positions."""
     grid = dep.grid
-    x = np.array([np.nan if v is None else float(v) for v in grid.values], dtype=float)
+    fwd = _x_transform(dep)
+    skewed = _skewed(dep)
+    raw = np.array([np.nan if v is None else float(v) for v in grid.values], dtype=float)
+    x = fwd(raw)
     kinds = np.array(grid.kinds)
     pdp = dep.pdp
     inside = kinds == IN_RANGE
     numeric_pts = kinds != MISSING
     lo, hi = np.nanmin(x[inside]), np.nanmax(x[inside])
+    if skewed:
+        # on a log axis points beyond the range sit at fixed steps outside it (their distance
+        # would otherwise take the panel); their values are in the beyond-range table
+        step_x = 0.06 * (hi - lo)
+        for kind, sign, edge in ((BELOW, -1, lo), (ABOVE, 1, hi)):
+            idx = np.flatnonzero(kinds == kind)
+            near_first = idx[::-1] if kind == BELOW else idx
+            for k, j in enumerate(near_first, start=1):
+                x[j] = edge + sign * k * step_x
     xs_num = x[numeric_pts]
     left, right = np.nanmin(xs_num), np.nanmax(xs_num)
     width = (right - left) or 1.0
     miss_x = right + 0.14 * width
     pad = 0.03 * width
 
-    _distribution_numeric(ax, dep)
+    _distribution_numeric(ax, dep, fwd)
     if left < lo:
         ax.axvspan(left - pad, lo, color=SHADE, lw=0, zorder=0)
     if right > hi:
@@ -122,10 +155,22 @@ def _numeric_panel(ax: Axes, dep: FeatureDependence) -> None:
         ax.plot(xe[o], ye[o], color=PDP_COLOR, lw=1.2, ls=(0, (2, 1.5)), zorder=4)
         ax.plot(x[m], pdp[m], ls="none", marker="o", ms=3.5, mfc="white", mec=PDP_COLOR, mew=1.0, zorder=5)
     if dep.ale is not None:
-        ax.plot(dep.ale.edges, dep.ale.values + dep.mean_score, color=ALE_COLOR, lw=1.1, ls=(0, (4, 2)), zorder=3)
-    ticks = list(MaxNLocator(4).tick_values(lo, hi))
-    ticks = [t for t in ticks if left - pad <= t <= right + pad]
-    labels = [_tick(t) for t in ticks]
+        ax.plot(fwd(dep.ale.edges), dep.ale.values + dep.mean_score, color=ALE_COLOR, lw=1.1, ls=(0, (4, 2)),
+                zorder=3)
+    raw_lo, raw_hi = float(np.nanmin(raw[inside])), float(np.nanmax(raw[inside]))
+    if skewed:
+        top = int(np.floor(np.log10(max(abs(raw_hi), 1.0))))
+        raw_ticks = []
+        for t in [0.0] + [10.0 ** k for k in range(0, top + 1)]:
+            if raw_lo <= t <= raw_hi and (not raw_ticks or fwd(np.array([t]))[0] - fwd(np.array([raw_ticks[-1]]))[0]
+                                          >= 0.12 * (hi - lo)):
+                raw_ticks.append(t)
+    else:
+        raw_ticks = list(MaxNLocator(4).tick_values(raw_lo, raw_hi))
+    pairs = [(float(fwd(np.array([t]))[0]), t) for t in raw_ticks]
+    pairs = [(p, t) for p, t in pairs if left - pad <= p <= right + pad]
+    ticks = [p for p, _ in pairs]
+    labels = [_tick(t) for _, t in pairs]
     if has_missing:
         j = int(np.flatnonzero(kinds == MISSING)[0])
         _extra_point(ax, miss_x, pdp[j], dep.status.get(MISSING, "ok"))
@@ -135,6 +180,7 @@ def _numeric_panel(ax: Axes, dep: FeatureDependence) -> None:
     else:
         ax.set_xlim(left - pad, right + pad)
     ax.set_xticks(ticks, labels)
+    return fwd
 
 
 def _categorical_panel(ax: Axes, dep: FeatureDependence) -> dict:
@@ -185,12 +231,16 @@ def _extra_point(ax: Axes, x: float, y: float, status: str) -> None:
                 ha="center", va="bottom", fontsize=6, color="#a00000", rotation=90)
 
 
-def _distribution_numeric(ax: Axes, dep: FeatureDependence) -> None:
+def _distribution_numeric(ax: Axes, dep: FeatureDependence, fwd=None) -> None:
     """The observed distribution as a filled step histogram along the bottom of the panel."""
     if dep.hist_counts is None or dep.hist_edges is None or not np.any(dep.hist_counts):
         return
-    h = DIST_HEIGHT * np.asarray(dep.hist_counts, dtype=float) / float(np.max(dep.hist_counts))
-    ax.stairs(h, dep.hist_edges, fill=True, color=DIST_COLOR, lw=0, zorder=1, transform=ax.get_xaxis_transform())
+    h = np.asarray(dep.hist_counts, dtype=float) / float(np.max(dep.hist_counts))
+    if _skewed(dep):
+        h = np.sqrt(h)  # a spike holding most rows would flatten every other bar
+    h = DIST_HEIGHT * h
+    edges = fwd(dep.hist_edges) if fwd is not None else dep.hist_edges
+    ax.stairs(h, edges, fill=True, color=DIST_COLOR, lw=0, zorder=1, transform=ax.get_xaxis_transform())
 
 
 # ---- helpers ------------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ...analysis.partial_dependence import (ABOVE, BELOW, IN_RANGE, KIND_LABELS, MISSING, UNSEEN,
-                                            DependenceMetrics, FeatureDependence, PartnerIndex, dependence_metrics,
-                                            feature_dependence, make_grid)
-from ...findings import Evidence, Finding, Severity, Table
+                                            DependenceMetrics, FeatureDependence, PartnerIndex, bootstrap_weights,
+                                            dependence_metrics, feature_dependence, make_grid)
+from ...findings import Evidence, Finding, Rule, Severity, Table
 from ..base import Check
 
 if TYPE_CHECKING:
@@ -38,6 +38,11 @@ class PartialDependenceMeasurement:
     metrics: tuple[DependenceMetrics, ...]
     not_analysed: tuple[tuple[str, str], ...] = ()  # (feature, reason)
     monotone_unchecked: tuple[str, ...] = ()  # declared monotone but unordered categorical
+    n_classes: int = 0  # classification: the model's number of classes
+    class_label: Any = None  # classification: the class whose probability the curves show
+    class_role: str = "positive"  # why that class: "favourable" or "positive"
+    n_boot: int = 0
+    confidence: float = 0.95
 
 
 @dataclass
@@ -48,6 +53,18 @@ class PartialDependenceCheck(Check):
     the observed range, a missing value, an unseen level) for every sampled row, in one batched
     model call per feature. Thresholds are in probability units; for regression they are
     multiplied by the target's standard deviation.
+
+    Numeric grids resolve zero-inflated and spiky features: a value holding at least
+    ``spike_share`` of the rows (the zeros of a capital gain) is a grid point of its own and the
+    other points are quantiles of the remaining values; ALE bins are built the same way. For k
+    classes the curves show the probability of the favourable class (else the positive class),
+    and the logit link is that probability's.
+
+    Every estimate compared with a threshold is taken at the conservative end of its
+    ``confidence`` interval: a percentile bootstrap over ``n_bootstrap`` resamples of the sampled
+    rows (seeded from the audit seed), or the Wilson interval for the ICE breach share. A
+    severity is raised only when the interval's conservative end passes the threshold (the lower
+    end; for ``no_effect`` the upper end stays below it), so it does not hinge on the sample.
 
     Findings:
     * ``monotone``: the in-range PDP or ICE curves break a monotonicity declared in
@@ -73,6 +90,10 @@ class PartialDependenceCheck(Check):
 
     rows: int = 500
     grid_size: int = 20
+    spike_share: float = 0.1
+    max_spikes: int = 3
+    n_bootstrap: int = 400
+    confidence: float = 0.95
     outside_fraction: float = 0.1
     outside_points: int = 2
     max_levels: int = 12
@@ -111,7 +132,20 @@ class PartialDependenceCheck(Check):
         domain = ctx.frame(domain_split)
         sample = ctx.sample_rows("test", self.sample_size(len(ctx.features)), self.id)[list(ctx.features)]
         sample = sample.reset_index(drop=True)
-        base = ctx.predict_frame(sample).score
+        class_idx, class_label, class_role = None, None, "positive"
+        if ctx.is_classification:
+            # k classes: the favourable class's probability (else the positive class's, which
+            # defaults to the last class); two classes: P(positive) as everywhere else
+            class_idx = ctx.positive_index
+            if ctx.is_multiclass and ctx.config.model.favorable is not None:  # configured, not defaulted
+                class_idx, class_role = ctx.favorable_index, "favourable"
+            class_label = ctx.classes[class_idx] if ctx.classes else ctx.positive_class
+
+        def score(X):
+            p = ctx.predict_frame(X)
+            return p.proba[:, class_idx] if ctx.is_multiclass and p.proba is not None else p.score
+
+        base = score(sample)
         scale = 1.0
         if not ctx.is_classification:
             y = np.asarray(ctx.y(domain_split), dtype=float)
@@ -119,9 +153,7 @@ class PartialDependenceCheck(Check):
             scale = sd if np.isfinite(sd) and sd > 0 else 1.0
         link = "logit" if ctx.is_classification else "identity"
         monotone = dict(ctx.config.expect.monotone)
-
-        def score(X):
-            return ctx.predict_frame(X).score
+        boot = bootstrap_weights(ctx.rng(self.id), len(sample), int(self.n_bootstrap))
 
         partners = PartnerIndex.from_frame(sample, ctx.categorical)
         deps: list[FeatureDependence] = []
@@ -131,7 +163,8 @@ class PartialDependenceCheck(Check):
             categorical = feature in ctx.categorical
             grid = make_grid(domain[feature], categorical=categorical, grid_size=self.grid_size,
                              outside_fraction=self.outside_fraction, outside_points=self.outside_points,
-                             max_levels=self.max_levels)
+                             max_levels=self.max_levels, spike_share=self.spike_share,
+                             max_spikes=self.max_spikes)
             if grid is None:
                 skipped.append((feature, f"no observed values in the {domain_split} data"))
                 continue
@@ -139,14 +172,17 @@ class PartialDependenceCheck(Check):
                                      base_score=base, ale_bins=self.ale_bins, n_curves=self.ice_curves)
             deps.append(dep)
             mets.append(dependence_metrics(dep, monotone=int(monotone.get(feature, 0)),
-                                           tolerance=self.tolerance * scale, link=link, partners=partners))
+                                           tolerance=self.tolerance * scale, link=link, partners=partners,
+                                           boot=boot, confidence=self.confidence))
         order = sorted(range(len(mets)), key=lambda i: (-_importance(mets[i]), mets[i].feature))
         unchecked = tuple(sorted(f for f in monotone if any(m.feature == f and not m.monotone_checked
                                                            for m in mets)))
         return PartialDependenceMeasurement(
             task=ctx.task, scale=scale, link=link, rows_sampled=len(sample), rows_available=len(ctx.test),
             sample_split="test", domain_split=domain_split, dependences=tuple(deps[i] for i in order),
-            metrics=tuple(mets[i] for i in order), not_analysed=tuple(skipped), monotone_unchecked=unchecked)
+            metrics=tuple(mets[i] for i in order), not_analysed=tuple(skipped), monotone_unchecked=unchecked,
+            n_classes=ctx.n_classes if ctx.is_classification else 0, class_label=class_label, class_role=class_role,
+            n_boot=int(boot.shape[0]), confidence=float(self.confidence))
 
     # ---- judge ----------------------------------------------------------------------------
     def judge(self, m: PartialDependenceMeasurement) -> list[Finding]:
@@ -159,29 +195,48 @@ class PartialDependenceCheck(Check):
         return out
 
     def _finding(self, kind: str, fm: DependenceMetrics, severity: Severity, title: str, summary: str,
-                 metrics: dict[str, Any], remediation: tuple[str, ...], evidence: tuple[str, ...]) -> Finding:
+                 metrics: dict[str, Any], remediation: tuple[str, ...], evidence: tuple[str, ...],
+                 rule: Rule | None = None) -> Finding:
         return Finding(id=f"{self.id}/{kind}/{fm.feature}", check=self.id, severity=severity, title=title,
                        summary=summary, features=(fm.feature,), metrics=metrics, remediation=remediation,
-                       evidence=evidence)
+                       evidence=evidence, rule=rule)
 
     def _monotone(self, fm: DependenceMetrics, m: PartialDependenceMeasurement) -> Finding | None:
         if not fm.monotone_checked:
             return None
         tol = self.tolerance * m.scale
-        pdp_breach = fm.pdp_drop > tol
-        if fm.pdp_drop >= self.monotone_pdp_high * m.scale or fm.ice_breach_share >= self.monotone_ice_high:
-            severity = Severity.HIGH
-        elif pdp_breach or fm.ice_breach_share >= self.monotone_ice_medium:
-            severity = Severity.MEDIUM
+        high_fall = self.monotone_pdp_high * m.scale
+        drop_lo = _low_end(fm.pdp_drop, fm.pdp_drop_ci)
+        breach_lo = _low_end(fm.ice_breach_share, fm.ice_breach_ci)
+        pdp_ci = _ci_words(fm.pdp_drop_ci, fm, "bootstrap")
+        ice_ci = _ci_words(fm.ice_breach_ci, fm, "wilson")
+        pdp_short = _ci_words(fm.pdp_drop_ci, fm, "bootstrap", short=True)
+        ice_short = _ci_words(fm.ice_breach_ci, fm, "wilson", short=True, pct=True)
+        # (severity, metric, value, threshold, interval, words): the first rule that holds sets it
+        if drop_lo >= high_fall:
+            why = (Severity.HIGH, "pdp_fall", fm.pdp_drop, high_fall, fm.pdp_drop_ci, "PDP fall", pdp_ci)
+        elif breach_lo >= self.monotone_ice_high:
+            why = (Severity.HIGH, "ice_breach_share", fm.ice_breach_share, self.monotone_ice_high,
+                   fm.ice_breach_ci, "share of breaching ICE curves", ice_ci)
+        elif drop_lo > tol:
+            why = (Severity.MEDIUM, "pdp_fall", fm.pdp_drop, tol, fm.pdp_drop_ci, "PDP fall", pdp_ci)
+        elif breach_lo >= self.monotone_ice_medium:
+            why = (Severity.MEDIUM, "ice_breach_share", fm.ice_breach_share, self.monotone_ice_medium,
+                   fm.ice_breach_ci, "share of breaching ICE curves", ice_ci)
         else:
             return None
+        severity, metric, value, threshold, ci, label, ci_text = why
+        op = ">" if metric == "pdp_fall" and severity is Severity.MEDIUM else ">="
+        rule_text = (f"{severity.value}: the {label} {_num(value)}{ci_text} is {'above' if op == '>' else 'at least'} "
+                     f"{_num(threshold)} even at the lower end of its interval")
+        pdp_breach = fm.pdp_drop > tol
         declared = "increasing" if fm.monotone > 0 else "decreasing"
         what = _score_word(m)
         if pdp_breach:
             moved = "falls" if fm.monotone > 0 else "rises"
             title = (f"{_cap(what)} {moved} by {_num(fm.pdp_drop)} as {fm.feature} goes from "
                      f"{_num(fm.drop_from)} to {_num(fm.drop_to)}, though declared {declared}")
-            where = (f"On average (PDP) the {what} {moved} by {_num(fm.pdp_drop)} between {fm.feature} = "
+            where = (f"On average (PDP) the {what} {moved} by {_num(fm.pdp_drop)}{pdp_short} between {fm.feature} = "
                      f"{_num(fm.drop_from)} and {_num(fm.drop_to)}. ")
         else:
             title = (f"{_pct(fm.ice_breach_share)} of individual curves break the declared {declared} "
@@ -189,98 +244,148 @@ class PartialDependenceCheck(Check):
             where = ("The average curve (PDP) keeps the declared direction within tolerance, but individual "
                      "rows do not. ")
         summary = (f"The model owner declared the {what} {declared} in {fm.feature}. {where}"
-                   f"{_pct(fm.ice_breach_share)} of the sampled rows' ICE curves move against the declared "
-                   f"direction by more than {_num(tol)} within the observed range.")
+                   f"{_pct(fm.ice_breach_share)}{ice_short} of the sampled rows' ICE curves move against the declared "
+                   f"direction by more than {_num(tol)} within the observed range. Severity {rule_text}.")
         metrics = {"pdp_fall": fm.pdp_drop, "from_value": _number_or_none(fm.drop_from),
                    "to_value": _number_or_none(fm.drop_to), "ice_breach_share": fm.ice_breach_share,
                    "tolerance": tol, "declared": fm.monotone}
+        metrics.update(_ci_metrics("pdp_fall", fm.pdp_drop_ci))
+        metrics.update(_ci_metrics("ice_breach_share", fm.ice_breach_ci))
         remediation = (
             "Train with a monotonic constraint on this feature (monotonic_cst in scikit-learn's gradient "
             "boosting, monotone_constraints in LightGBM and XGBoost).",
             "If the non-monotone effect is genuine, revisit the declaration with the model owner and document why.",
         )
+        rule = Rule(metric, float(value), op, float(threshold), interval=_interval(ci), text=rule_text)
         return self._finding("monotone", fm, severity, title, summary, metrics, remediation,
-                             ("features", *self._figure_of(m, fm.feature)))
+                             ("features", *self._figure_of(m, fm.feature)), rule)
 
     def _interaction(self, fm: DependenceMetrics, m: PartialDependenceMeasurement) -> Finding | None:
-        if fm.interaction_share < self.interaction_low:
+        share_lo = _low_end(fm.interaction_share, fm.interaction_share_ci)
+        if share_lo < self.interaction_low:
             return None
-        wide = fm.ice_spread >= self.interaction_medium_spread * m.scale
+        spread_lo = _low_end(fm.ice_spread, fm.ice_spread_ci)
+        strength_lo = _low_end(fm.partner_strength, fm.partner_strength_ci)
+        wide = spread_lo >= self.interaction_medium_spread * m.scale
         # a moderate spread counts only with a clear partner: without one it is usually a model
         # fitting noise (curves wiggle idiosyncratically), not an interaction to review
-        paired = (fm.ice_spread >= self.interaction_min_spread * m.scale
-                  and fm.partner_strength >= self.interaction_partner_min)
+        paired = (spread_lo >= self.interaction_min_spread * m.scale
+                  and strength_lo >= self.interaction_partner_min)
         if not (wide or paired):
             return None
-        severity = Severity.MEDIUM if wide and fm.interaction_share >= self.interaction_medium else Severity.LOW
+        severity = Severity.MEDIUM if wide and share_lo >= self.interaction_medium else Severity.LOW
+        threshold = self.interaction_medium if severity is Severity.MEDIUM else self.interaction_low
         partner = (f", most strongly with {fm.partner}"
-                   if fm.partner and fm.partner_strength >= self.interaction_partner_min else "")
+                   if fm.partner and strength_lo >= self.interaction_partner_min else "")
         scale_word = "on the log-odds scale " if m.link == "logit" else ""
+        share_ci = _ci_words(fm.interaction_share_ci, fm, "bootstrap")
+        spread_ci = _ci_words(fm.ice_spread_ci, fm, "bootstrap", short=True)
+        if wide:
+            cond = f"the typical distance from the PDP is at least {_num(self.interaction_medium_spread * m.scale)}"
+        else:
+            cond = (f"the typical distance from the PDP is at least {_num(self.interaction_min_spread * m.scale)} "
+                    f"with a partner association of at least {self.interaction_partner_min:.2f}")
+        short_of = (f" (medium needs a share of at least {self.interaction_medium:.2f} and a distance of at least "
+                    f"{_num(self.interaction_medium_spread * m.scale)})" if severity is Severity.LOW else "")
+        rule_text = (f"{severity.value}: the interaction share {fm.interaction_share:.2f}{share_ci} is at least "
+                     f"{threshold:.2f} and {cond}, each at the lower end of its interval{short_of}")
         title = (f"The effect of {fm.feature} differs strongly between rows "
                  f"(interaction share {fm.interaction_share:.2f})")
         summary = (f"Individual (ICE) curves for {fm.feature} spread widely around the average curve: "
-                   f"{_pct(fm.interaction_share)} of their variation {scale_word}is not explained by the "
-                   f"partial dependence (typical distance from it {_num(fm.ice_spread)}). The feature's effect "
-                   f"depends on other features{partner}, so the PDP alone misdescribes it. This is worth a "
-                   f"reviewer's attention, not a defect by itself.")
+                   f"{_pct(fm.interaction_share)}{_ci_words(fm.interaction_share_ci, fm, 'bootstrap', short=True, pct=True)} of their variation {scale_word}is not explained by the "
+                   f"partial dependence (typical distance from it {_num(fm.ice_spread)}{spread_ci}). The feature's "
+                   f"effect depends on other features{partner}, so the PDP alone misdescribes it. This is worth a "
+                   f"reviewer's attention, not a defect by itself. Severity {rule_text}.")
         metrics = {"interaction_share": fm.interaction_share, "ice_spread": fm.ice_spread,
                    "partner_strength": fm.partner_strength}
+        metrics.update(_ci_metrics("interaction_share", fm.interaction_share_ci))
+        metrics.update(_ci_metrics("ice_spread", fm.ice_spread_ci))
         remediation = (
             f"Check that the interaction{' with ' + fm.partner if partner else ''} is plausible for the business; "
             "inspect a two-way partial dependence plot.",
             "Describe the feature's effect by segment rather than by the PDP alone in the model documentation.",
         )
+        rule = Rule("interaction_share", float(fm.interaction_share), ">=", float(threshold),
+                    interval=_interval(fm.interaction_share_ci), text=rule_text)
         return self._finding("interaction", fm, severity, title, summary, metrics, remediation,
-                             ("features", *self._figure_of(m, fm.feature)))
+                             ("features", *self._figure_of(m, fm.feature)), rule)
 
     def _erratic(self, fm: DependenceMetrics, m: PartialDependenceMeasurement) -> Finding | None:
         jump_min = self.jump_min * m.scale
         tol = self.tolerance * m.scale
-        items: list[tuple[str, float, str]] = []  # (kind, change, reason)
-        for kind, change, trend in ((BELOW, fm.below_change, fm.below_trend), (ABOVE, fm.above_change, fm.above_trend)):
-            if not np.isfinite(change) or abs(change) < jump_min:
+        items: list[tuple[str, float, str, float, tuple[float, float]]] = []  # (kind, change, reason, conservative, ci)
+        # whether a change is a jump (against the largest in-range step) or a reversal (against the
+        # in-range trend) is read from the point estimates, which move together across resamples;
+        # its size, which sets the severity, at the end of its interval nearest zero
+        for kind, change, trend, ci in ((BELOW, fm.below_change, fm.below_trend, fm.below_change_ci),
+                                        (ABOVE, fm.above_change, fm.above_trend, fm.above_change_ci)):
+            if not np.isfinite(change):
                 continue
-            if abs(change) > self.jump_factor * fm.max_step:
-                items.append((kind, change, "jump"))
+            sure = _toward_zero(change, ci)
+            if abs(sure) < jump_min:
+                continue
+            if abs(sure) > self.jump_factor * fm.max_step:
+                items.append((kind, change, "jump", sure, ci))
             elif np.isfinite(trend) and abs(trend) > tol and change * trend < 0:
-                items.append((kind, change, "reversal"))
-        for kind, change in ((MISSING, fm.missing_change), (UNSEEN, fm.unseen_change)):
+                items.append((kind, change, "reversal", sure, ci))
+        for kind, change, ci in ((MISSING, fm.missing_change, fm.missing_change_ci),
+                                 (UNSEEN, fm.unseen_change, fm.unseen_change_ci)):
             # already measured as the distance outside every in-range PDP value
-            if np.isfinite(change) and abs(change) >= jump_min:
-                items.append((kind, change, "outside"))
+            if not np.isfinite(change):
+                continue
+            sure = _toward_zero(change, ci)
+            if abs(sure) >= jump_min:
+                items.append((kind, change, "outside", sure, ci))
         if not items:
             return None
-        worst = max(items, key=lambda it: abs(it[1]))
-        severity = Severity.HIGH if abs(worst[1]) >= self.jump_high * m.scale else Severity.MEDIUM
+        worst = max(items, key=lambda it: abs(it[3]))
+        high = self.jump_high * m.scale
+        severity = Severity.HIGH if abs(worst[3]) >= high else Severity.MEDIUM
+        threshold = high if severity is Severity.HIGH else jump_min
         what = _score_word(m)
-        title = f"{_cap(_where(worst[0], fm.feature))}, the {what} {_verb(worst)}"
-        parts = [f"{_where(kind, fm.feature)} the {what} changes by {_signed(change)} "
-                 f"({_REASONS[reason]})" for kind, change, reason in items]
+        title = f"{_cap(_where(worst[0], fm.feature))}, the {what} {_verb(worst[:3])}"
+        parts = [f"{_where(kind, fm.feature)} the {what} changes by {_signed(change)}"
+                 f"{_ci_words(ci, fm, 'bootstrap', short=True)} ({_REASONS[reason]})"
+                 for kind, change, reason, _, ci in items]
+        rule_text = (f"{severity.value}: the size of the change {_where(worst[0], fm.feature)}, "
+                     f"{_num(abs(worst[1]))}{_ci_words(worst[4], fm, 'bootstrap')}, is at least {_num(threshold)} "
+                     f"at the end of its interval nearest zero")
         summary = (f"{_cap('; '.join(parts))}. The largest step between neighbouring points within the "
                    f"observed range is {_num(fm.max_step)}. Inputs like these reach a deployed model through "
-                   f"data errors, new populations or missing fields, and the model answers them unpredictably.")
-        metrics = {f"{kind}_change": change for kind, change, _ in items}
+                   f"data errors, new populations or missing fields, and the model answers them unpredictably. "
+                   f"Severity {rule_text}.")
+        metrics: dict[str, Any] = {f"{kind}_change": change for kind, change, *_ in items}
+        for kind, _, _, _, ci in items:
+            metrics.update(_ci_metrics(f"{kind}_change", ci))
         metrics["max_in_range_step"] = fm.max_step
         remediation = (
             "Validate inputs before scoring: clip or reject values outside the training range, and map "
             "unseen levels to an explicit 'other' level.",
             "Impute missing values explicitly in the pipeline, the same way in training and scoring.",
         )
+        rule = Rule(f"{worst[0]}_change", float(worst[1]), "|x| >=", float(threshold),
+                    interval=_interval(worst[4]), text=rule_text)
         return self._finding("erratic", fm, severity, title, summary, metrics, remediation,
-                             ("beyond_range", *self._figure_of(m, fm.feature)))
+                             ("beyond_range", *self._figure_of(m, fm.feature)), rule)
 
     def _no_effect(self, fm: DependenceMetrics, m: PartialDependenceMeasurement) -> Finding | None:
-        if fm.in_range_points < 2 or fm.effect > self.no_effect_max * m.scale:
+        limit = self.no_effect_max * m.scale
+        if fm.in_range_points < 2 or _high_end(fm.effect, fm.effect_ci) > limit:
             return None
+        ci = _ci_words(fm.effect_ci, fm, "bootstrap")
+        rule_text = (f"low: the mean ICE range {_num(fm.effect)}{ci} is at most {_num(limit)} even at the upper "
+                     f"end of its interval")
         title = f"The model ignores {fm.feature}"
         summary = (f"Changing {fm.feature} across its observed values moves the sampled rows' {_score_word(m)} "
-                   f"by {_num(fm.effect)} on average: the feature has no effect on the model's output.")
+                   f"by {_num(fm.effect)} on average: the feature has no effect on the model's output. "
+                   f"Severity {rule_text}.")
         remediation = (
             f"Drop {fm.feature} from the model inputs, or check the pipeline: the column may be dropped, "
             "mis-encoded or replaced by another before it reaches the model.",
         )
+        rule = Rule("effect", float(fm.effect), "<=", float(limit), interval=_interval(fm.effect_ci), text=rule_text)
         return self._finding("no_effect", fm, Severity.LOW, title, summary, {"effect": fm.effect},
-                             remediation, ("features", *self._figure_of(m, fm.feature)))
+                             remediation, ("features", *self._figure_of(m, fm.feature)), rule)
 
     # ---- evidence -------------------------------------------------------------------------
     def evidence(self, m: PartialDependenceMeasurement) -> Evidence:
@@ -315,7 +420,7 @@ class PartialDependenceCheck(Check):
             part = f" ({k + 1} of {len(chunks)})" if len(chunks) > 1 else ""
             figures.append(pdp_ice_figure(
                 chunk, name=_figure_name(k), title=f"Partial dependence and ICE per feature{part}",
-                score_label="P(positive)" if m.task == "classification" else "prediction", declared=declared,
+                score_label=_score_label(m), declared=declared,
                 breaches=breaches, caption=caption if k == 0 else "As above." + capped))
         return Evidence(metrics=metrics, tables=(self._summary_table(m), self._beyond_table(m)),
                         figures=tuple(figures), notes=self._notes(m, rejected))
@@ -387,19 +492,38 @@ class PartialDependenceCheck(Check):
             f"PDP and ICE on a seeded random sample of {m.rows_sampled} of {m.rows_available} {m.sample_split} rows "
             f"(option rows = {self.rows}{self._budget_note(m)}); every feature is set to each grid value for "
             f"every sampled row, one batched model call per feature.",
-            f"Grid: up to {self.grid_size} quantiles of the feature in the {m.domain_split} data, "
+            f"Grid: all observed values when there are at most {self.grid_size}, else each value holding at least "
+            f"{self.spike_share:.0%} of the {m.domain_split} rows (up to {self.max_spikes}, e.g. the zeros of a "
+            f"zero-inflated feature) plus quantiles of the other values, {self.grid_size} points in all; "
             f"{self.outside_points} points each side beyond the observed range (up to "
             f"{self.outside_fraction:.0%} of its span) and a missing value (NaN); categorical features: the "
             f"{self.max_levels} most frequent levels, an unseen level and a missing value (None).",
             f"ALE: first-order accumulated local effects of numeric features over up to {self.ale_bins} "
-            "quantile bins of the sample, centred on the mean prediction.",
+            "bins of the sample, with edges built like the grid (the grid's spikes as edges of their own, "
+            "quantiles of the other values), centred on the mean prediction.",
         ]
+        if m.n_classes > 2:
+            why = ("the favourable class" if m.class_role == "favourable"
+                   else "the positive class (no favourable class configured)")
+            notes.append(f"The model has {m.n_classes} classes: for {m.n_classes} classes the curves show "
+                         f"P(class = {m.class_label}), the probability of {why}; every threshold, the log-odds "
+                         "link included, applies to that one class's probability.")
         if m.link == "logit":
             notes.append("Interaction share is measured on the log-odds scale (probabilities clipped to "
                          "[0.01, 0.99]), so the logistic link alone does not count as an interaction; other "
                          "thresholds are in probability units.")
         else:
             notes.append(f"Thresholds are scaled by the target's standard deviation ({m.scale:.4g}).")
+        notes.append(f"Severities use the conservative end of {m.confidence:.0%} intervals: a percentile bootstrap "
+                     f"over {m.n_boot} resamples of the {m.rows_sampled} sampled rows (seeded from the audit seed) "
+                     "for the PDP fall, interaction share, ICE spread, partner association, the size of the "
+                     "changes beyond the observed range and the mean effect, and the Wilson interval for the share of ICE "
+                     "curves that breach a declared monotonicity. A finding is raised only when the interval's "
+                     "end nearest 'no problem' passes the threshold.")
+        spiked = [f"{d.feature} ({', '.join(_num(v) for v in d.grid.spikes)})" for d in m.dependences if d.grid.spikes]
+        if spiked:
+            notes.append(f"Values holding at least {self.spike_share:.0%} of the rows, each a grid point and an ALE "
+                         f"edge of its own, the other points quantiles of the remaining values: {', '.join(spiked)}.")
         if rejected:
             errs = {fm.errors.get(MISSING, "") for fm in m.metrics if fm.feature in rejected}
             notes.append(f"The model rejects missing values for: {', '.join(rejected)} "
@@ -443,8 +567,66 @@ def _importance(fm: DependenceMetrics) -> float:
     return fm.effect
 
 
+def _finite_ci(ci: tuple[float, float]) -> bool:
+    return ci is not None and len(ci) == 2 and all(np.isfinite(c) for c in ci)
+
+
+def _low_end(value: float, ci: tuple[float, float]) -> float:
+    """The conservative end for a rule 'value at least a threshold' (the point without an interval)."""
+    return min(float(value), float(ci[0])) if _finite_ci(ci) else float(value)
+
+
+def _high_end(value: float, ci: tuple[float, float]) -> float:
+    """The conservative end for a rule 'value at most a threshold'."""
+    return max(float(value), float(ci[1])) if _finite_ci(ci) else float(value)
+
+
+def _toward_zero(value: float, ci: tuple[float, float]) -> float:
+    """The end of a signed change's interval nearest zero (0 when the interval spans zero)."""
+    if not _finite_ci(ci):
+        return float(value)
+    lo, hi = min(float(ci[0]), float(value)), max(float(ci[1]), float(value))
+    if lo <= 0.0 <= hi:
+        return 0.0
+    return lo if lo > 0 else hi
+
+
+def _interval(ci: tuple[float, float]) -> tuple[float, float] | None:
+    return (float(ci[0]), float(ci[1])) if _finite_ci(ci) else None
+
+
+def _ci_metrics(name: str, ci: tuple[float, float]) -> dict[str, float]:
+    return {f"{name}_ci_low": float(ci[0]), f"{name}_ci_high": float(ci[1])} if _finite_ci(ci) else {}
+
+
+def _ci_words(ci: tuple[float, float], fm: DependenceMetrics, kind: str, *, short: bool = False,
+              pct: bool = False) -> str:
+    """' (95% bootstrap interval 0.1 to 0.2 over 400 resamples of the 500 sampled rows)', or ''
+    (``short``: ' (95% interval 0.1 to 0.2)', in percent with ``pct``)."""
+    if not _finite_ci(ci):
+        return ""
+    level = f"{fm.confidence:.0%}" if np.isfinite(fm.confidence) else ""
+    if short:
+        fmt = _pct if pct else _num
+        return f" ({level} interval {fmt(ci[0])} to {fmt(ci[1])})"
+    how = (f"bootstrap interval {_num(ci[0])} to {_num(ci[1])} over {fm.n_boot} resamples of the "
+           f"{fm.n_rows} sampled rows" if kind == "bootstrap"
+           else f"Wilson interval {_num(ci[0])} to {_num(ci[1])} over the {fm.n_rows} sampled rows")
+    return f" ({level} {how})"
+
+
 def _score_word(m: PartialDependenceMeasurement) -> str:
-    return "predicted probability" if m.task == "classification" else "prediction"
+    if m.task != "classification":
+        return "prediction"
+    if m.n_classes > 2:
+        return f"predicted probability of class {m.class_label}"
+    return "predicted probability"
+
+
+def _score_label(m: PartialDependenceMeasurement) -> str:
+    if m.task != "classification":
+        return "prediction"
+    return f"P(class = {m.class_label})" if m.n_classes > 2 else "P(positive)"
 
 
 def _num(x: Any) -> str:
