@@ -861,8 +861,12 @@ class ErrorParityCheck(_GroupedCheck):
             Table.from_records("by_group", "Error rates by group", base,
                                columns=("column", "group", "count", "selection_rate", "tpr", "fpr", "fnr", "accuracy",
                                         "note"), max_rows=_MAX_ROWS,
-                               caption=(f"Rates with respect to the positive class ({o.target} = {o.positive}) at "
-                                        f"threshold {o.threshold:g}, computed with fairlearn's MetricFrame; selection "
+                               caption=((f"Rates with respect to the favorable class ({o.label}) against the other "
+                                         f"{o.n_classes - 1} classes, the decision being the most probable class"
+                                         if o.multiclass else
+                                         f"Rates with respect to the positive class ({o.target} = {o.positive}) at "
+                                         f"threshold {o.threshold:g}") +
+                                        ", computed with fairlearn's MetricFrame; selection "
                                         f"rate = share predicted positive. The favorable outcome is {o.label}, so "
                                         f"{denial} is the rate at which deserving people are denied it.")),
             Table.from_records("error_gaps", "Error-rate gaps against the reference group", gaps,
