@@ -361,3 +361,14 @@ def test_regression_proxy_falls_back_to_strength_and_reliance() -> None:
     f = _finding(res, "fairness.proxy/race/zone")
     assert f.severity.rank >= Severity.MEDIUM.rank and f.rule.metric == "auc"
     assert any("the model is a regressor" in n for n in res.evidence.notes)
+
+
+def test_high_bounds_are_options() -> None:
+    # the interval requirement of high can be relaxed by the owner of the policy, and is stated
+    relaxed = DisparateImpactCheck(air_high_upper=1.0)
+    assert relaxed.severity_air(0.74, 0.0005, 0.91) is Severity.HIGH
+    assert relaxed.severity_air(0.74, 0.2, 1.2) is Severity.LOW
+    assert "wholly below 1" in relaxed.air_rule_text()
+    gaps = ErrorParityCheck(gap_high_lower=0.0)
+    assert gaps.severity_gap(0.23, 0.02, (0.07, 0.44)) is Severity.HIGH
+    assert gaps.severity_gap(0.15, 0.001, (0.10, 0.20)) is Severity.MEDIUM

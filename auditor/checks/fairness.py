@@ -268,8 +268,8 @@ class DisparateImpactCheck(_GroupedCheck):
     of P(favorable), and the observed favorable rate for context. p-values are Holm-adjusted over all
     groups tested, so many groups (and intersections) do not produce chance findings. Only
     disadvantaged groups (AIR < 1) are judged: ``high`` when AIR < ``min_ratio``, p < ``alpha`` and
-    the whole interval lies below ``min_ratio`` (the breach holds at the interval's favourable end);
-    ``medium`` when AIR < ``min_ratio`` and significant but the interval reaches ``min_ratio``;
+    the whole interval lies below ``air_high_upper`` (default 0.8: the breach holds at the interval's
+    favourable end); ``medium`` when AIR < ``min_ratio`` and significant but the interval reaches it;
     ``low`` when AIR < ``min_ratio`` but not significant (inconclusive: more data needed), or AIR <
     ``low_ratio`` and significant.
 
@@ -286,6 +286,9 @@ class DisparateImpactCheck(_GroupedCheck):
 
     min_ratio: float = 0.8  # the four-fifths rule
     low_ratio: float = 0.9
+    # high also needs the AIR interval's upper end below this: 0.8, the breach of the four-fifths rule is
+    # established beyond the sampling uncertainty; 1.0, a significant disparity with an estimate below min_ratio
+    air_high_upper: float = 0.8
     high_smd: float = 0.5
     medium_smd: float = 0.2
     higher_is_favorable: bool = True  # regression only
@@ -321,14 +324,15 @@ class DisparateImpactCheck(_GroupedCheck):
         if air < self.min_ratio:
             if not sig:
                 return Severity.LOW
-            return Severity.HIGH if math.isfinite(ci_high) and ci_high < self.min_ratio else Severity.MEDIUM
+            return Severity.HIGH if math.isfinite(ci_high) and ci_high < self.air_high_upper else Severity.MEDIUM
         if air < self.low_ratio and sig:
             return Severity.LOW
         return None
 
     def air_rule_text(self) -> str:
-        return (f"high when the adverse impact ratio's {self.confidence:.0%} interval lies wholly below "
-                f"{self.min_ratio:g} and the Holm-adjusted p < {self.alpha:g}; medium when the ratio is below "
+        return (f"high when the adverse impact ratio is below {self.min_ratio:g}, its {self.confidence:.0%} interval "
+                f"lies wholly below {self.air_high_upper:g} and the Holm-adjusted p < {self.alpha:g}; medium when the "
+                f"ratio is below "
                 f"{self.min_ratio:g} and significant; low when it is below {self.min_ratio:g} but not significant, "
                 f"or below {self.low_ratio:g} and significant")
 
@@ -399,12 +403,13 @@ class DisparateImpactCheck(_GroupedCheck):
         conf = f"{self.confidence:.0%}"
         ci = _ci(row.air_low, row.air_high)
         if sev is Severity.HIGH:
-            why = (f"Rated high: the whole {conf} interval {ci} lies below {self.min_ratio:.2f} and the difference is "
-                   "significant.")
+            why = (f"Rated high: the whole {conf} interval {ci} lies below {self.air_high_upper:.2f} and the "
+                   "difference is significant.")
         elif sev is Severity.MEDIUM:
             why = (f"Rated medium, not high: the ratio is below {self.min_ratio:.2f} and significant, but its {conf} "
-                   f"interval {ci} reaches {self.min_ratio:.2f}, so the breach of the four-fifths rule is not "
-                   "established beyond the sampling uncertainty.")
+                   f"interval {ci} reaches {self.air_high_upper:.2f}, so " +
+                   ("the breach of the four-fifths rule is not established beyond the sampling uncertainty."
+                    if self.air_high_upper <= self.min_ratio else "high is not established."))
         elif row.air < self.min_ratio:
             why = (f"Rated low: below {self.min_ratio:.2f} but not significant ({conf} interval {ci}), so the data are "
                    "also consistent with no disparity.")
@@ -501,7 +506,7 @@ class DisparateImpactCheck(_GroupedCheck):
                        "group; smd: difference of mean P(favorable) in SDs over all rows; observed: share whose actual "
                        "outcome is favorable.")
             fig = air_figure(m.results, min_ratio=self.min_ratio, low_ratio=self.low_ratio,
-                             min_group_size=self.min_group_size)
+                             min_group_size=self.min_group_size, confidence=self.confidence)
         else:
             smds = []
             for res in m.results:
@@ -578,8 +583,9 @@ class ErrorParityCheck(_GroupedCheck):
     the favorable class), and the notes and findings say so. Per group and error rate, against the
     reference group on the rows of the relevant actual class (Fisher exact test, Holm-adjusted over
     all rate comparisons; both need ``min_class_rows`` such rows; Newcombe interval of the gap at
-    ``confidence``): ``high`` when significant and the end of the gap's interval nearer zero is still
-    >= ``high_gap``; ``medium`` when significant and the gap is >= ``medium_gap``; ``low`` when the
+    ``confidence``): ``high`` when significant, the gap is >= ``high_gap`` and the end of its interval
+    nearer zero is still >= ``gap_high_lower`` (default 0.20, i.e. ``high_gap`` established beyond
+    the sampling uncertainty); ``medium`` when significant and the gap is >= ``medium_gap``; ``low`` when the
     gap is >= ``high_gap`` but not significant. Calibration in the large by group (mean P(positive) −
     observed positive rate, with a normal test of the observed count, Holm-adjusted over the groups):
     ``medium`` when |gap| >= ``calibration_gap`` and significant.
@@ -596,6 +602,9 @@ class ErrorParityCheck(_GroupedCheck):
     medium_gap: float = 0.10
     high_gap: float = 0.20
     calibration_gap: float = 0.10
+    # high also needs the end of the gap's interval nearer zero at or beyond this (0.20: a gap of high_gap is
+    # established beyond the sampling uncertainty; 0: a significant gap of at least high_gap suffices)
+    gap_high_lower: float = 0.20
     min_class_rows: int = 10  # rows of an actual class needed to compare a rate
     calibration_bins: int = 5  # equal-count bins of the per-group ECE
     n_resamples: int = 200  # bootstrap of the equalized-odds difference over the eligible groups
@@ -649,7 +658,7 @@ class ErrorParityCheck(_GroupedCheck):
             return None
         sig = math.isfinite(p) and p < self.alpha
         near = _near_zero(*ci)
-        if sig and math.isfinite(near) and near >= self.high_gap:
+        if sig and abs(gap) >= self.high_gap and math.isfinite(near) and near >= self.gap_high_lower:
             return Severity.HIGH
         if sig and abs(gap) >= self.medium_gap:
             return Severity.MEDIUM
@@ -658,8 +667,9 @@ class ErrorParityCheck(_GroupedCheck):
         return None
 
     def gap_rule_text(self) -> str:
-        return (f"high when the Holm-adjusted p < {self.alpha:g} and the end of the gap's {self.confidence:.0%} "
-                f"interval nearer zero is still at least {self.high_gap:g}; medium when significant and the gap is at "
+        return (f"high when the gap is at least {self.high_gap:g}, the Holm-adjusted p < {self.alpha:g} and the end of "
+                f"the gap's {self.confidence:.0%} interval nearer zero is still at least {self.gap_high_lower:g}; "
+                "medium when significant and the gap is at "
                 f"least {self.medium_gap:g}; low when the gap is at least {self.high_gap:g} but not significant")
 
     def severity_calibration(self, gap: float, p: float) -> Severity | None:
@@ -746,11 +756,11 @@ class ErrorParityCheck(_GroupedCheck):
             summary += " The gap is large but not statistically significant with these group sizes (rated low)."
         elif sev is Severity.HIGH:
             summary += (f" Rated high: significant, and even the end of the {conf} interval nearer zero is a gap of at "
-                        f"least {self.high_gap:g}.")
+                        f"least {self.gap_high_lower:g}.")
         else:
             summary += (f" Rated medium: significant and at least {self.medium_gap:g}" +
-                        (f", but the {conf} interval {_ci(lo, hi)} does not exclude a gap below {self.high_gap:g}, "
-                         "so high is not established." if abs(gap) >= self.high_gap else "."))
+                        (f", but the {conf} interval {_ci(lo, hi)} does not exclude a gap below "
+                         f"{self.gap_high_lower:g}, so high is not established." if abs(gap) >= self.high_gap else "."))
         if o.multiclass:
             summary += (f" The model has {o.n_classes} classes: these rates are for the favorable class ({o.favorable}) "
                         "against the rest (the decision is favorable when the most probable class is the favorable "
