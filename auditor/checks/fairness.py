@@ -1164,8 +1164,12 @@ class ProxyCheck(_GroupedCheck):
                    Severity.MEDIUM: (f"Rated medium: a material lift (at least {self.material_lift:g}) whose interval "
                                      "excludes zero" + (f", but not established above {self.high_lift:g}." if
                                                          e.lift >= self.high_lift else ".")),
-                   Severity.LOW: (f"Rated low: the lift is below {self.material_lift:g} or not distinguishable from "
-                                  "zero, so little of the disparity flows through it.")}[sev]
+                   Severity.LOW: ((f"Rated low: redrawing it does not raise the ratio, so the disparity does not flow "
+                                   "through this feature on its own." if e.lift <= 0 else
+                                   f"Rated low: the lift is below {self.material_lift:g} or not distinguishable from "
+                                   "zero, so little of the disparity flows through it.") +
+                                  " (The redraw changes this feature only; a disparity carried by several correlated "
+                                  "features together shows in the all-features reconstruction.)")}[sev]
                 + (f" The disparity itself is the disparate-impact finding '{link}'." if link else ""))
         metrics = {"air": e.air, "counterfactual_air": e.counterfactual_air, "air_lift": e.lift,
                    "air_lift_ci_low": e.lift_low, "air_lift_ci_high": e.lift_high, "gap_share": share,
@@ -1383,7 +1387,10 @@ class ProxyCheck(_GroupedCheck):
                          "the model relied on it.")
         if m.counterfactual:
             notes.append("Severity of a proxy or protected input: " + self.effect_rule_text() + ". The AIR lift is "
-                         "measured on all test rows of the group (the AIR of fairness.disparate_impact).")
+                         "measured on the test rows of the group (the AIR of fairness.disparate_impact). The redraw "
+                         "changes one feature at a time and keeps each row's other features, so a disparity carried "
+                         "by several correlated features together is seen in the all-features reconstruction, not in "
+                         "a single redraw.")
         else:
             why = "counterfactual = false" if not self.counterfactual else "the model is a regressor"
             notes.append(f"Proxies are rated by their strength and the model's reliance on them (no counterfactual: "
