@@ -15,9 +15,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from auditor.analysis.group_metrics import (MISSING_GROUP, calibration_in_the_large, disparate_impact, error_parity,
                                             holm, make_groupings)
-from auditor.analysis.proxy import correlation_ratio, cramers_v, proxy_analysis
+from auditor.analysis.proxy import RedrawEffect, correlation_ratio, cramers_v, proxy_analysis
 from auditor.checks.fairness import (DisparateImpactCheck, DisparateImpactMeasurement, ErrorParityCheck, Outcome,
                                      ProxyCheck)
+from auditor.errors import ConfigError
 from auditor.findings import Severity, Status
 
 from conftest import run_check
@@ -211,7 +212,8 @@ def test_fixed_bands_option_and_its_validation() -> None:
                     options={"bands": {"age": [30, 50]}})
     assert [r["group"] for r in _rows(res)] == ["< 30", "[30, 50)", "≥ 50"]
     assert _rows(res)[0]["count"] == int((df["age"] < 30).sum())
-    with pytest.raises(AssertionError, match="bands.age must be a list"):
+    # checked when the audit is prepared, before any check runs (exit 2 on the command line)
+    with pytest.raises(ConfigError, match="bands.age' must be a list"):
         run_check(DisparateImpactCheck, model, test=df, target="y", protected=["age"], features=["x"],
                   options={"bands": {"age": "30"}})
 
@@ -350,10 +352,16 @@ def test_protected_attribute_used_directly_and_band_column_preferred() -> None:
     model = LogisticRegression().fit(df[["x", "age"]], df["y"])
     res = run_check(ProxyCheck, model, test=df, target="y", protected=["age", "age_band"], features=["x", "age"])
     ids = {f.id: f for f in res.findings}
-    # age is protected and a model input; it is analysed through its band column
-    assert ids["fairness.proxy/age/age"].severity is Severity.MEDIUM
+    # age is protected and a model input; it is analysed through its band column. Intended change (issue 7
+    # section 4): rated by the counterfactual, and redrawing the under-25s' ages from the older group's moves
+    # their adverse impact ratio a lot, so both findings are high (they were medium by importance share).
     f = ids["fairness.proxy/age_band/age"]
-    assert f.metrics["determines"] is True and f.severity is Severity.MEDIUM
+    assert f.metrics["determines"] is True and f.severity is Severity.HIGH
+    assert f.metrics["air_lift_ci_low"] >= 0.10 and f.rule.metric == "air_lift"
+    assert f.metrics["disparate_impact_finding"] == "fairness.disparate_impact/age_band=under_25"
+    assert "fairness.disparate_impact/age_band=under_25" in f.summary
+    direct = ids["fairness.proxy/age/age"]
+    assert direct.severity is Severity.HIGH and direct.metrics["air_lift"] == pytest.approx(f.metrics["air_lift"])
     assert any("analysed through the protected column 'age_band'" in n for n in res.evidence.notes)
 
 
@@ -432,24 +440,47 @@ def test_disparate_impact_analysis_and_intersection_gate() -> None:
     assert "fairness.disparate_impact/a=p&b=v" not in found
 
 
-@pytest.mark.parametrize("air,p,expected", [
-    (0.70, 0.001, Severity.HIGH), (0.70, 0.20, Severity.MEDIUM), (0.85, 0.01, Severity.LOW),
-    (0.85, 0.30, None), (0.95, 0.0001, None), (1.30, 0.0001, None), (float("nan"), 0.01, None),
+# Intended change (issue 7 section 3): high needs the interval's conservative end past the threshold;
+# a significant breach whose interval reaches the threshold is medium; a non-significant one is low.
+@pytest.mark.parametrize("air,p,ci_high,expected", [
+    (0.70, 0.001, 0.78, Severity.HIGH), (0.70, 0.001, 0.85, Severity.MEDIUM), (0.74, 0.0005, 0.91, Severity.MEDIUM),
+    (0.70, 0.20, 1.10, Severity.LOW), (0.85, 0.01, 0.95, Severity.LOW), (0.85, 0.30, 1.2, None),
+    (0.95, 0.0001, 0.97, None), (1.30, 0.0001, 1.5, None), (float("nan"), 0.01, float("nan"), None),
+    (0.70, 0.001, float("nan"), Severity.MEDIUM),
 ])
-def test_air_severity_rules(air, p, expected) -> None:
-    assert DisparateImpactCheck().severity_air(air, p) == expected
+def test_air_severity_rules(air, p, ci_high, expected) -> None:
+    assert DisparateImpactCheck().severity_air(air, p, ci_high) == expected
 
 
-@pytest.mark.parametrize("gap,p,expected", [
-    (0.25, 0.01, Severity.HIGH), (-0.25, 0.01, Severity.HIGH), (0.12, 0.01, Severity.MEDIUM),
-    (0.25, 0.2, Severity.LOW), (0.12, 0.2, None), (0.05, 0.0001, None),
+@pytest.mark.parametrize("gap,p,ci,expected", [
+    (0.35, 0.001, (0.22, 0.48), Severity.HIGH), (-0.35, 0.001, (-0.48, -0.22), Severity.HIGH),
+    (0.25, 0.01, (0.07, 0.44), Severity.MEDIUM), (0.12, 0.01, (0.03, 0.2), Severity.MEDIUM),
+    (0.25, 0.2, (-0.05, 0.5), Severity.LOW), (0.12, 0.2, (-0.05, 0.3), None), (0.05, 0.0001, (0.03, 0.07), None),
 ])
-def test_error_gap_severity_rules(gap, p, expected) -> None:
-    assert ErrorParityCheck().severity_gap(gap, p) == expected
+def test_error_gap_severity_rules(gap, p, ci, expected) -> None:
+    assert ErrorParityCheck().severity_gap(gap, p, ci) == expected
+
+
+@pytest.mark.parametrize("smd,p,ci,expected", [
+    (-0.8, 0.001, (-0.9, -0.7), Severity.HIGH), (-0.6, 0.001, (-0.8, -0.4), Severity.MEDIUM),
+    (-0.3, 0.01, (-0.5, -0.1), Severity.MEDIUM), (-0.6, 0.2, (-1.5, 0.3), Severity.LOW), (0.8, 0.001, (0.7, 0.9), None),
+])
+def test_smd_severity_rules(smd, p, ci, expected) -> None:
+    assert DisparateImpactCheck().severity_smd(smd, p, True, ci) == expected
 
 
 def test_proxy_severity_rules() -> None:
     c = ProxyCheck()
+    effect = lambda lift, lo: RedrawEffect(feature="f", group="g", reference="r", n_rows=50, group_count=50,  # noqa: E731
+                                           n_values=10, exact=True, rate=0.6, counterfactual_rate=0.6 + lift,
+                                           reference_rate=1.0, air=0.6, counterfactual_air=0.6 + lift, lift=lift,
+                                           lift_low=lo, lift_high=2 * lift - lo, rows_changed=0.1, confidence=0.95)
+    assert c.severity_effect(effect(0.20, 0.12)) is Severity.HIGH
+    assert c.severity_effect(effect(0.20, 0.05)) is Severity.MEDIUM
+    assert c.severity_effect(effect(0.066, 0.016)) is Severity.MEDIUM  # the demo's age redraw
+    assert c.severity_effect(effect(0.066, -0.01)) is Severity.LOW  # not distinguishable from zero
+    assert c.severity_effect(effect(0.03, 0.01)) is Severity.LOW  # not material
+    assert c.severity_effect(None) is Severity.LOW  # no disadvantaged group
     assert c.severity_feature(0.95, float("nan"), False, True) is Severity.HIGH
     assert c.severity_feature(0.85, float("nan"), False, True) is Severity.MEDIUM
     assert c.severity_feature(0.6, 0.55, False, True) is Severity.MEDIUM

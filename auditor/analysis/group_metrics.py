@@ -9,7 +9,9 @@
 * ``mean_difference`` does the same for a regression prediction (SMD, Welch t-test).
 * ``error_parity`` computes error rates by group with fairlearn's ``MetricFrame``, tests the gaps in
   FNR and FPR against the reference group, calibration in the large by group, and the
-  equalized-odds difference with a bootstrap interval.
+  equalized-odds difference (fairlearn's over all groups, and over the eligible groups with a
+  bootstrap interval). Intervals: Katz log for the adverse impact ratio, Newcombe for rate gaps,
+  Welch for mean differences.
 
 Nothing here knows about severities or findings.
 """
@@ -270,6 +272,49 @@ def fisher_p(k1: int, n1: int, k2: int, n2: int) -> float:
     return float(fisher_exact([[k1, n1 - k1], [k2, n2 - k2]], alternative="two-sided").pvalue)
 
 
+def _z(confidence: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def ratio_interval(k1: int, n1: int, k2: int, n2: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Katz log interval for the ratio of two proportions (k1/n1) / (k2/n2): exp(log ratio ± z·se),
+    se² = 1/k1 − 1/n1 + 1/k2 − 1/n2 (the interval of scipy's ``relative_risk``). A zero count gets
+    Haldane's correction (0.5 added to each cell of both rows) so the interval stays finite."""
+    if min(n1, n2) <= 0:
+        return float("nan"), float("nan")
+    if min(k1, k2) == 0:
+        k1, n1, k2, n2 = k1 + 0.5, n1 + 1.0, k2 + 0.5, n2 + 1.0
+    ratio = (k1 / n1) / (k2 / n2)
+    se = math.sqrt(max(0.0, 1 / k1 - 1 / n1 + 1 / k2 - 1 / n2))
+    z = _z(confidence)
+    return float(ratio * math.exp(-z * se)), float(ratio * math.exp(z * se))
+
+
+def wilson_interval(k: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = _z(confidence)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def difference_interval(k1: int, n1: int, k2: int, n2: int, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Newcombe's hybrid score interval (method 10) for k1/n1 − k2/n2, built from the two Wilson
+    intervals: sound for small groups and rates near 0 or 1, where the Wald interval is not."""
+    if min(n1, n2) <= 0:
+        return float("nan"), float("nan")
+    p1, p2 = k1 / n1, k2 / n2
+    l1, u1 = wilson_interval(k1, n1, confidence=confidence)
+    l2, u2 = wilson_interval(k2, n2, confidence=confidence)
+    d = p1 - p2
+    return float(d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)), float(d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+
+
 def holm(p_values: Sequence[float]) -> np.ndarray:
     """Holm's step-down adjustment of p-values for multiple comparisons (NaN stays NaN): controls
     the chance of any false alarm among the tests at the nominal level."""
@@ -293,6 +338,21 @@ def welch_p(a: np.ndarray, b: np.ndarray) -> float:
     if np.var(a) == 0 and np.var(b) == 0:
         return 1.0 if np.mean(a) == np.mean(b) else 0.0
     return float(ttest_ind(a, b, equal_var=False).pvalue)
+
+
+def welch_interval(a: np.ndarray, b: np.ndarray, *, confidence: float = 0.95) -> tuple[float, float]:
+    """Welch interval for mean(a) − mean(b) (Welch–Satterthwaite degrees of freedom)."""
+    from scipy.stats import t
+
+    if len(a) < 2 or len(b) < 2:
+        return float("nan"), float("nan")
+    va, vb = float(np.var(a, ddof=1)) / len(a), float(np.var(b, ddof=1)) / len(b)
+    d = float(np.mean(a) - np.mean(b))
+    if va + vb == 0:
+        return d, d
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = float(t.ppf(0.5 + confidence / 2, df)) * math.sqrt(va + vb)
+    return d - half, d + half
 
 
 def calibration_in_the_large(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
@@ -331,6 +391,8 @@ class GroupRate:
     observed_favorable_rate: float  # share of rows whose actual outcome is favorable (NaN if unknown)
     is_reference: bool
     eligible: bool  # group and reference both have at least min_group_size rows
+    air_low: float = float("nan")  # Katz log interval of the adverse impact ratio
+    air_high: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -341,15 +403,18 @@ class DisparateImpactResult:
     overall_rate: float
     score_sd: float
     min_group_size: int
+    confidence: float = 0.95
 
     def row(self, group: str) -> GroupRate:
         return self.rows[self.grouping.groups.index(group)]
 
 
 def disparate_impact(grouping: Grouping, favorable: np.ndarray, favorable_score: np.ndarray, *,
-                     observed_favorable: np.ndarray | None = None, min_group_size: int = 30) -> DisparateImpactResult:
-    """Favorable-decision rate per group, adverse impact ratio and Fisher p against the reference,
-    and the standardized mean difference of P(favorable) (divided by its SD over all rows)."""
+                     observed_favorable: np.ndarray | None = None, min_group_size: int = 30,
+                     confidence: float = 0.95) -> DisparateImpactResult:
+    """Favorable-decision rate per group, adverse impact ratio with its Katz log interval and the
+    Fisher p against the reference, and the standardized mean difference of P(favorable) (divided
+    by its SD over all rows)."""
     fav = np.asarray(favorable, dtype=bool)
     score = np.asarray(favorable_score, dtype=float)
     obs = None if observed_favorable is None else np.asarray(observed_favorable, dtype=bool)
@@ -369,15 +434,18 @@ def disparate_impact(grouping: Grouping, favorable: np.ndarray, favorable_score:
         rate = _ratio(k, n)
         is_ref = g == ref
         mean = float(score[m].mean()) if n else float("nan")
+        lo, hi = (float("nan"), float("nan")) if is_ref or k_ref == 0 else \
+            ratio_interval(k, n, k_ref, n_ref, confidence=confidence)
         rows.append(GroupRate(
             group=g, count=n, favorable_count=k, favorable_rate=rate, air=_ratio(rate, ref_rate),
             p_value=float("nan") if is_ref else fisher_p(k, n, k_ref, n_ref),
             mean_score=mean, smd=(mean - ref_mean) / sd if sd > 0 else float("nan"),
             observed_favorable_rate=float(obs[m].mean()) if obs is not None and n else float("nan"),
-            is_reference=is_ref, eligible=n >= min_group_size and n_ref >= min_group_size))
+            is_reference=is_ref, eligible=n >= min_group_size and n_ref >= min_group_size,
+            air_low=lo, air_high=hi))
     return DisparateImpactResult(grouping=grouping, rows=tuple(rows), reference_rate=ref_rate,
                                  overall_rate=float(fav.mean()) if len(fav) else float("nan"), score_sd=sd,
-                                 min_group_size=min_group_size)
+                                 min_group_size=min_group_size, confidence=confidence)
 
 
 @dataclass(frozen=True)
@@ -393,6 +461,8 @@ class GroupMean:
     mean_observed: float  # mean actual target
     is_reference: bool
     eligible: bool
+    smd_low: float = float("nan")  # Welch interval of the difference, over the same SD
+    smd_high: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -409,9 +479,10 @@ class MeanDifferenceResult:
 
 
 def mean_difference(grouping: Grouping, prediction: np.ndarray, *, observed: np.ndarray | None = None,
-                    higher_is_favorable: bool = True, min_group_size: int = 30) -> MeanDifferenceResult:
+                    higher_is_favorable: bool = True, min_group_size: int = 30,
+                    confidence: float = 0.95) -> MeanDifferenceResult:
     """Standardized mean difference of a prediction between each group and the reference
-    (divided by the prediction's SD over all rows), with a Welch t-test."""
+    (divided by the prediction's SD over all rows), with a Welch t-test and interval."""
     pred = np.asarray(prediction, dtype=float)
     obs = None if observed is None else np.asarray(observed, dtype=float)
     sd = float(np.std(pred, ddof=1)) if len(pred) > 1 else float("nan")
@@ -424,12 +495,15 @@ def mean_difference(grouping: Grouping, prediction: np.ndarray, *, observed: np.
         vals = pred[m]
         mean = float(vals.mean()) if len(vals) else float("nan")
         is_ref = g == ref
+        lo, hi = (float("nan"), float("nan")) if is_ref or not sd > 0 else \
+            tuple(v / sd for v in welch_interval(vals, ref_vals, confidence=confidence))
         rows.append(GroupMean(
             group=g, count=int(m.sum()), mean_prediction=mean, difference=mean - ref_mean,
             smd=(mean - ref_mean) / sd if sd > 0 else float("nan"),
             p_value=float("nan") if is_ref else welch_p(vals, ref_vals),
             mean_observed=float(obs[m].mean()) if obs is not None and m.any() else float("nan"),
-            is_reference=is_ref, eligible=int(m.sum()) >= min_group_size and len(ref_vals) >= min_group_size))
+            is_reference=is_ref, eligible=int(m.sum()) >= min_group_size and len(ref_vals) >= min_group_size,
+            smd_low=lo, smd_high=hi))
     return MeanDifferenceResult(grouping=grouping, rows=tuple(rows), reference_mean=ref_mean, prediction_sd=sd,
                                 higher_is_favorable=higher_is_favorable, min_group_size=min_group_size)
 
@@ -468,17 +542,31 @@ class GroupErrors:
     ece: float
     is_reference: bool
     eligible: bool
+    fnr_gap_low: float = float("nan")  # Newcombe interval of the gap
+    fnr_gap_high: float = float("nan")
+    fpr_gap_low: float = float("nan")
+    fpr_gap_high: float = float("nan")
+    calibration_low: float = float("nan")  # normal interval of the calibration gap
+    calibration_high: float = float("nan")
 
 
 @dataclass(frozen=True)
 class ErrorParityResult:
+    """Error rates by group and two equalized-odds differences (STACK pitfall 14):
+    ``equalized_odds_difference`` is fairlearn's ``equalized_odds_difference`` over *all* groups of
+    the grouping (``eod_all_groups``: tiny groups included, no interval), and
+    ``equalized_odds_difference_eligible`` the same quantity over the groups with enough rows
+    (``eod_groups``), with a bootstrap interval (``eod_low``, ``eod_high``)."""
+
     grouping: Grouping
     rows: tuple[GroupErrors, ...]
-    equalized_odds_difference: float  # over eligible groups with enough rows of each class
-    eod_low: float
+    equalized_odds_difference: float  # fairlearn's, over every group
+    equalized_odds_difference_eligible: float  # over eligible groups with enough rows of each class
+    eod_low: float  # bootstrap interval of the eligible one
     eod_high: float
-    eod_groups: tuple[str, ...]
-    tpr_difference: float
+    eod_groups: tuple[str, ...]  # the eligible groups
+    eod_all_groups: tuple[str, ...]
+    tpr_difference: float  # eligible groups
     fpr_difference: float
     n_resamples: int
     confidence: float
@@ -521,9 +609,10 @@ def error_parity(grouping: Grouping, y_true: np.ndarray, y_pred: np.ndarray, sco
                  n_resamples: int = 200, confidence: float = 0.95,
                  rng: np.random.Generator | int = 0) -> ErrorParityResult:
     """Error rates by group (fairlearn ``MetricFrame``), gaps against the reference with Fisher
-    tests, calibration in the large and ECE by group, and the equalized-odds difference over
-    the groups with ``min_group_size`` rows and ``min_class_rows`` of each class, with a
-    percentile bootstrap interval (rows resampled within each group, so group sizes are fixed)."""
+    tests and Newcombe intervals, calibration in the large and ECE by group, fairlearn's
+    equalized-odds difference over every group, and the same difference over the groups with
+    ``min_group_size`` rows and ``min_class_rows`` of each class, with a percentile bootstrap
+    interval (rows resampled within each group, so group sizes are fixed)."""
     from .calibration import expected_calibration_error
 
     y = np.asarray(y_true, dtype=int)
@@ -543,7 +632,12 @@ def error_parity(grouping: Grouping, y_true: np.ndarray, y_pred: np.ndarray, sco
         n_pos, n_neg, n = tp + fn, fp + tn, tp + fn + fp + tn
         is_ref = g == ref
         gap, cal_p = calibration_in_the_large(y[m], p[m])
+        cal_half = _z(confidence) * math.sqrt(float(np.sum(p[m] * (1 - p[m])))) / n if n else float("nan")
         fnr, fpr = _ratio(fn, n_pos), _ratio(fp, n_neg)
+        fnr_ci = (float("nan"), float("nan")) if is_ref else \
+            difference_interval(fn, n_pos, rfn, rtp + rfn, confidence=confidence)
+        fpr_ci = (float("nan"), float("nan")) if is_ref else \
+            difference_interval(fp, n_neg, rfp, rfp + rtn, confidence=confidence)
         rows.append(GroupErrors(
             group=g, count=n, n_pos=n_pos, n_neg=n_neg, tp=tp, fn=fn, fp=fp, tn=tn,
             selection_rate=_ratio(tp + fp, n), tpr=_ratio(tp, n_pos), fpr=fpr, fnr=fnr, accuracy=_ratio(tp + tn, n),
@@ -552,8 +646,15 @@ def error_parity(grouping: Grouping, y_true: np.ndarray, y_pred: np.ndarray, sco
             mean_predicted=float(p[m].mean()) if n else float("nan"),
             observed_rate=float(y[m].mean()) if n else float("nan"), calibration_gap=gap, calibration_p=cal_p,
             ece=expected_calibration_error(y[m], p[m], n_bins=min(calibration_bins, n)) if n else float("nan"),
-            is_reference=is_ref, eligible=n >= min_group_size and ref_n >= min_group_size))
+            is_reference=is_ref, eligible=n >= min_group_size and ref_n >= min_group_size,
+            fnr_gap_low=fnr_ci[0], fnr_gap_high=fnr_ci[1], fpr_gap_low=fpr_ci[0], fpr_gap_high=fpr_ci[1],
+            calibration_low=gap - cal_half, calibration_high=gap + cal_half))
 
+    from fairlearn.metrics import equalized_odds_difference
+
+    present = tuple(r.group for r in rows if r.count > 0)
+    eod_all = float(equalized_odds_difference(y, yp, sensitive_features=pd.Series(labels, name="group"))) \
+        if len(present) >= 2 else float("nan")
     eod_groups = tuple(r.group for r in rows if r.count >= min_group_size and r.n_pos >= min_class_rows
                        and r.n_neg >= min_class_rows)
     eod = lo = hi = tpr_d = fpr_d = float("nan")
@@ -577,7 +678,8 @@ def error_parity(grouping: Grouping, y_true: np.ndarray, y_pred: np.ndarray, sco
             gaps = _gaps(boot_tpr, boot_fpr)
             alpha = (1 - confidence) / 2
             lo, hi = (float(v) for v in np.nanquantile(gaps, [alpha, 1 - alpha]))
-    return ErrorParityResult(grouping=grouping, rows=tuple(rows), equalized_odds_difference=eod, eod_low=lo,
-                             eod_high=hi, eod_groups=eod_groups, tpr_difference=tpr_d, fpr_difference=fpr_d,
+    return ErrorParityResult(grouping=grouping, rows=tuple(rows), equalized_odds_difference=eod_all,
+                             equalized_odds_difference_eligible=eod, eod_low=lo, eod_high=hi, eod_groups=eod_groups,
+                             eod_all_groups=present, tpr_difference=tpr_d, fpr_difference=fpr_d,
                              n_resamples=n_resamples, confidence=confidence, min_group_size=min_group_size,
                              min_class_rows=min_class_rows)

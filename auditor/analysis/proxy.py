@@ -11,7 +11,9 @@ Pure numerics. For one protected attribute (given as group labels per row) and e
   attribute at a finer resolution, e.g. age for an age band).
 
 All features together: a small gradient-boosting classifier's cross-validated AUC.
-``permutation_shift`` measures how much a model's output moves when one feature is shuffled.
+``permutation_shift`` measures how much a model's output moves when one feature is shuffled, and
+``redraw_effect`` how much a group's favorable rate moves when its values of one feature are
+redrawn from the reference group's values (a counterfactual on the proxy).
 """
 
 from __future__ import annotations
@@ -246,16 +248,115 @@ def proxy_analysis(X: pd.DataFrame, labels: np.ndarray, *, protected: str, categ
 
 # ---- how much the model uses a feature -----------------------------------------------------------
 
+def _output_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per row |a − b| for one output, or the total-variation distance ½·Σ|a − b| between two
+    rows of class probabilities (equal to |ΔP(positive)| for two classes)."""
+    if a.ndim == 1:
+        return np.abs(a - b)
+    return 0.5 * np.abs(a - b).sum(axis=1)
+
+
 def permutation_shift(score_fn: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, features: Sequence[str], *,
                       rng: np.random.Generator) -> np.ndarray:
-    """Mean |change in the model's output| when each feature is shuffled across the rows of ``X``
-    (one batched model call per feature; the other columns keep their values)."""
+    """Mean change in the model's output when each feature is shuffled across the rows of ``X``
+    (one batched model call per feature; the other columns keep their values). ``score_fn`` may
+    return one value per row (|change|) or an n × k matrix of class probabilities (total-variation
+    distance between the two probability vectors, so k classes are treated as k classes)."""
     base = np.asarray(score_fn(X), dtype=float)
     work = X.copy()
     out = np.empty(len(features))
     for j, col in enumerate(features):
         original = work[col]
         work[col] = pd.Series(original.to_numpy()[rng.permutation(len(work))], index=work.index, dtype=original.dtype)
-        out[j] = float(np.mean(np.abs(np.asarray(score_fn(work), dtype=float) - base)))
+        out[j] = float(np.mean(_output_distance(np.asarray(score_fn(work), dtype=float), base)))
         work[col] = original
     return out
+
+
+# ---- counterfactual on a proxy -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RedrawEffect:
+    """A group's favorable rate when its values of ``feature`` are redrawn from the reference group's.
+
+    ``lift`` = counterfactual AIR − AIR, the part of the disparity that flows through the feature;
+    ``lift_low``/``lift_high`` its normal interval over the group's rows (paired changes).
+    """
+
+    feature: str
+    group: str
+    reference: str
+    n_rows: int  # group rows scored (all, or a seeded sample)
+    group_count: int  # all rows of the group
+    n_values: int  # reference values averaged over per row
+    exact: bool  # every distinct reference value, weighted by its frequency (no random draw)
+    rate: float  # the group's favorable rate
+    counterfactual_rate: float
+    reference_rate: float
+    air: float
+    counterfactual_air: float
+    lift: float
+    lift_low: float
+    lift_high: float
+    rows_changed: float  # share of the scored rows whose expected decision moves (|change| > 0)
+    confidence: float
+
+    @property
+    def gap_share(self) -> float:
+        """Share of the gap to parity (1 − AIR) the redraw closes."""
+        return self.lift / (1 - self.air) if self.air < 1 else float("nan")
+
+
+def redraw_effect(decide: Callable[[pd.DataFrame], np.ndarray], group_X: pd.DataFrame, feature: str,
+                  reference_values: pd.Series, *, base_decision: np.ndarray, group_rate: float, reference_rate: float,
+                  group: str = "", reference: str = "", group_count: int | None = None, max_values: int = 100,
+                  max_cells: int = 200_000, rng: np.random.Generator, confidence: float = 0.95) -> RedrawEffect:
+    """Counterfactual on a proxy: each row of ``group_X`` is scored with ``feature`` set to the
+    reference group's values, and its expected favorable decision is the frequency-weighted mean.
+
+    With at most ``max_values`` distinct reference values the expectation is exact (no random
+    draw); otherwise ``max_values`` values are drawn with ``rng``. At most ``max_cells`` rows are
+    scored, in one batched call: a larger group is sub-sampled with ``rng``. ``decide`` returns 1
+    where the decision is favorable; ``base_decision`` is the decision of the rows of ``group_X``
+    as they are; the lift is computed from the paired per-row changes, so the group's rate on all
+    its rows (``group_rate``) is moved by the mean change of the scored rows.
+    """
+    from scipy.stats import norm
+
+    ref = reference_values.reset_index(drop=True)
+    codes, uniques = pd.factorize(ref, use_na_sentinel=False)
+    counts = np.bincount(codes, minlength=len(uniques))
+    if len(uniques) <= max_values:
+        positions = np.array([int(np.flatnonzero(codes == i)[0]) for i in range(len(uniques))])
+        weights = counts / counts.sum()
+        exact = True
+    else:
+        positions = np.sort(rng.choice(len(ref), size=max_values, replace=True))
+        weights = np.full(max_values, 1.0 / max_values)
+        exact = False
+    n_v = len(positions)
+    X = group_X.reset_index(drop=True)
+    base = np.asarray(base_decision, dtype=float)
+    cap = max(1, max_cells // n_v)
+    if len(X) > cap:
+        keep = np.sort(rng.choice(len(X), size=cap, replace=False))
+        X, base = X.iloc[keep].reset_index(drop=True), base[keep]
+    n = len(X)
+    big = X.iloc[np.tile(np.arange(n), n_v)].reset_index(drop=True)
+    big[feature] = ref.iloc[np.repeat(positions, n)].reset_index(drop=True)
+    dec = np.asarray(decide(big), dtype=float).reshape(n_v, n)
+    expected = weights @ dec
+    change = expected - base
+    mean_change = float(change.mean()) if n else float("nan")
+    se = float(change.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    z = float(norm.ppf(0.5 + confidence / 2))
+    cf_rate = group_rate + mean_change
+    air = group_rate / reference_rate if reference_rate > 0 else float("nan")
+    lift = mean_change / reference_rate if reference_rate > 0 else float("nan")
+    half = z * se / reference_rate if reference_rate > 0 else float("nan")
+    return RedrawEffect(feature=feature, group=group, reference=reference, n_rows=n,
+                        group_count=len(group_X) if group_count is None else group_count, n_values=n_v, exact=exact,
+                        rate=group_rate, counterfactual_rate=cf_rate, reference_rate=reference_rate, air=air,
+                        counterfactual_air=air + lift, lift=lift, lift_low=lift - half, lift_high=lift + half,
+                        rows_changed=float(np.mean(np.abs(change) > 1e-12)) if n else float("nan"),
+                        confidence=confidence)

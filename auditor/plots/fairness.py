@@ -28,9 +28,9 @@ def _finite(x: float) -> bool:
 
 
 def air_figure(results: Sequence[DisparateImpactResult], *, min_ratio: float, low_ratio: float,
-               min_group_size: int) -> Figure | None:
-    """Horizontal bars of the adverse impact ratio per group (reference groups at 1), with the
-    four-fifths line; grey bars are groups under the minimum size."""
+               min_group_size: int, confidence: float = 0.95) -> Figure | None:
+    """Horizontal bars of the adverse impact ratio per group (reference groups at 1), with its
+    interval as a whisker and the four-fifths line; grey bars are groups under the minimum size."""
     items, breaks = [], []
     for res in results:
         g = res.grouping
@@ -38,7 +38,8 @@ def air_figure(results: Sequence[DisparateImpactResult], *, min_ratio: float, lo
             breaks.append(len(items))
         for r in res.rows:
             items.append((_label(g.name, r.group) + (" (reference)" if r.is_reference else ""), r.air, r.eligible,
-                          r.is_reference, r.p_value))
+                          r.is_reference, r.p_value, getattr(r, "air_low", float("nan")),
+                          getattr(r, "air_high", float("nan"))))
     if not items:
         return None
     shown = items[:MAX_BARS]
@@ -49,7 +50,7 @@ def air_figure(results: Sequence[DisparateImpactResult], *, min_ratio: float, lo
         y = np.arange(n)[::-1]
         vals = np.array([v if _finite(v) else 0.0 for _, v, *_ in shown])
         colors = []
-        for _, v, ok, ref, p in shown:
+        for _, v, ok, ref, p, _lo, _hi in shown:
             if ref:
                 colors.append("white")
             elif not ok or not _finite(v):
@@ -64,13 +65,17 @@ def air_figure(results: Sequence[DisparateImpactResult], *, min_ratio: float, lo
                 linewidth=0.8)
         hi = max(1.3, float(np.nanmax(vals)) * 1.08 if n else 1.3)
         _separators(ax, breaks, n)
-        for yi, v, (_, raw, ok, ref, p) in zip(y, vals, shown):
+        for yi, v, (_, raw, ok, ref, p, lo, up) in zip(y, vals, shown):
             if ref:
                 continue
+            right = v
+            if ok and _finite(lo) and _finite(up):
+                ax.plot([lo, min(up, hi * 1.1)], [yi, yi], color="black", lw=0.8, solid_capstyle="butt")
+                right = max(v, min(up, hi * 1.1))
             text = "n/a" if not _finite(raw) else f"{raw:.2f}" + ("" if ok else " (small)")
             if ok and _finite(p):
                 text += " *" if p < 0.05 else ""
-            ax.text(min(v, hi) + hi * 0.01, yi, text, va="center", fontsize=6.5)
+            ax.text(min(right, hi) + hi * 0.01, yi, text, va="center", fontsize=6.5)
         ax.axvline(min_ratio, color=COLORS[1], ls="--", lw=1, label=f"four-fifths rule ({min_ratio:g})")
         ax.axvline(1.0, color="black", lw=0.7)
         ax.set_yticks(y, [t for t, *_ in shown])
@@ -82,6 +87,7 @@ def air_figure(results: Sequence[DisparateImpactResult], *, min_ratio: float, lo
         return figure("adverse_impact_ratio", "Adverse impact ratio by group", fig,
                       caption=(f"Orange: below {min_ratio:g}; brown: below {low_ratio:g}; grey: fewer than "
                                f"{min_group_size} rows (no finding); outlined: reference groups (1 by definition). "
+                               f"Whiskers: {confidence:.0%} Katz log interval. "
                                f"* Fisher exact p < 0.05 (unadjusted){more}."))
 
 
