@@ -9,7 +9,13 @@ Residual definitions:
 * classification (P = probability of the positive class, y in {0, 1}): ``residual = y - P``
   (observed minus predicted rate, whose mean in any region is zero for a calibrated model);
   ``loss = -log p(true class)``; ``deviance = sign(y - P) * sqrt(2 * loss)``;
-  ``standardized`` is the Pearson residual ``(y - P) / sqrt(P (1 - P))``.
+  ``standardized`` is the Pearson residual ``(y - P) / sqrt(P (1 - P))``;
+* k classes (task ``multiclass``; p = the row's predicted distribution, y = the true class index):
+  ``loss = -log p[y]`` (the k-class log loss of the row); ``residual = loss - H(p)``, the log loss
+  in excess of its expectation under the model's own distribution (its entropy), whose mean in any
+  region is zero for a calibrated model (positive: worse than the model claims);
+  ``prediction`` is the probability of the predicted (most probable) class; ``deviance =
+  sqrt(2 * loss)``; ``standardized = residual / sd(residual)``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .segments import EPS, fit_coding, fmt_number, log_loss_rows, mean_interval
+from .segments import EPS, entropy_rows, fit_coding, fmt_number, log_loss_rows, log_loss_rows_k, mean_interval
 
 
 # ---- per-row residuals -------------------------------------------------------------------------
@@ -36,6 +42,9 @@ class Residuals:
     standardized: np.ndarray
     deviance: np.ndarray  # classification deviance residual; regression: the residual
     loss: np.ndarray  # squared error, or -log p(true class)
+    proba: np.ndarray | None = None  # multiclass: the n x k predicted distribution
+    p_true: np.ndarray | None = None  # multiclass: probability of the true class
+    pred_class: np.ndarray | None = None  # multiclass: index of the most probable class
 
     @property
     def error_size(self) -> np.ndarray:
@@ -44,7 +53,19 @@ class Residuals:
 
 
 def compute_residuals(y: np.ndarray, prediction: np.ndarray, *, task: str) -> Residuals:
+    """Per-row residuals (see the module docstring); ``multiclass`` takes the class index and the
+    n x k probability matrix."""
     pred = np.asarray(prediction, dtype=float)
+    if task == "multiclass":
+        yi = np.asarray(y).astype(int)
+        P = pred
+        loss = log_loss_rows_k(yi, P)
+        r = loss - entropy_rows(P)
+        sd = float(r.std(ddof=1)) if r.size > 1 else float("nan")
+        std = r / sd if sd and math.isfinite(sd) and sd > 0 else np.zeros_like(r)
+        pc = P.argmax(axis=1)
+        return Residuals(task, yi.astype(float), P.max(axis=1), r, std, np.sqrt(2 * loss), loss, proba=P,
+                         p_true=P[np.arange(len(yi)), yi], pred_class=pc)
     if task == "classification":
         yb = np.asarray(y).astype(int)
         p = np.clip(pred, EPS, 1 - EPS)
@@ -228,6 +249,8 @@ class SurrogateTree:
     p_value: float
     importances: tuple[tuple[str, float], ...]  # features it splits on, most important first
     leaves: tuple[Leaf, ...]
+    explained_low: float = float("nan")  # t interval of the mean per-row gain, scaled like ``explained``
+    explained_high: float = float("nan")
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -293,6 +316,9 @@ def surrogate_tree(X: pd.DataFrame, residual: np.ndarray, *, categorical: Sequen
             shown = (enc, tree, fit, ev, Z)
     base = float(((r - r.mean()) ** 2).sum())
     explained = float(d.sum() / base) if base > 0 else 0.0
+    ci = mean_interval(d, confidence)
+    scale = n / base if base > 0 else 0.0
+    ex_lo, ex_hi = (float(ci.low * scale), float(ci.high * scale)) if math.isfinite(ci.low) else (explained, explained)
     if d.std(ddof=1) > 0:
         p = float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue)
     else:
@@ -321,7 +347,8 @@ def surrogate_tree(X: pd.DataFrame, residual: np.ndarray, *, categorical: Sequen
     out = tuple(Leaf(rule, nf, ne, mu, lo, hi, pl, float(pa))
                 for (rule, nf, ne, mu, lo, hi, pl), pa in zip(leaves, padj))
     return SurrogateTree(max_depth=max_depth, min_leaf=min_leaf, n_fit=len(fit), n_eval=len(ev),
-                         explained=explained, p_value=p, importances=importances, leaves=out)
+                         explained=explained, p_value=p, importances=importances, leaves=out,
+                         explained_low=ex_lo, explained_high=ex_hi)
 
 
 def _leaf_rules(tree: Any, enc: _TreeEncoding) -> list[tuple[int, str]]:
@@ -448,15 +475,22 @@ def outliers(res: Residuals, *, z: float = 5.0, confident_p: float = 0.02) -> Ou
         total = float(res.loss.sum())
         return Outliers("robust_z", z, hit, int(hit.size), hit.size / max(r.size, 1),
                         float(res.loss[hit].sum() / total) if total > 0 else 0.0, float("nan"), float("nan"))
-    p = res.prediction
-    p_true = np.where(res.y == 1, p, 1 - p)
+    if res.task == "multiclass" and res.proba is not None and res.p_true is not None:
+        p_true = res.p_true
+        P = res.proba
+        # a calibrated model's true class is class j with probability P[:, j]: summed over the
+        # classes whose probability is below confident_p
+        expected = float(np.where(P < confident_p, P, 0.0).sum())
+    else:
+        p = res.prediction
+        p_true = np.where(res.y == 1, p, 1 - p)
+        # a calibrated model gives the true class a probability q < confident_p with probability q
+        expected = float(np.where(p < confident_p, p, 0.0).sum() + np.where(1 - p < confident_p, 1 - p, 0.0).sum())
     hit = np.flatnonzero(p_true < confident_p)
     hit = hit[np.argsort(p_true[hit], kind="stable")]
-    # a calibrated model gives the true class a probability q < confident_p with probability q
-    expected = float(np.where(p < confident_p, p, 0.0).sum() + np.where(1 - p < confident_p, 1 - p, 0.0).sum())
     pv = float(stats.poisson.sf(hit.size - 1, expected)) if expected > 0 else (0.0 if hit.size else 1.0)
     total = float(res.loss.sum())
-    return Outliers("confident_errors", confident_p, hit, int(hit.size), hit.size / max(p.size, 1),
+    return Outliers("confident_errors", confident_p, hit, int(hit.size), hit.size / max(p_true.size, 1),
                     float(res.loss[hit].sum() / total) if total > 0 else 0.0, expected, pv)
 
 
@@ -601,8 +635,9 @@ class RowDrivers:
 def row_drivers(score: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame, y: np.ndarray,
                 background: pd.DataFrame, *, task: str, categorical: Sequence[str],
                 max_evals: int | None = None, seed: int = 0) -> RowDrivers:
-    """SHAP values of the prediction and of the loss of each of ``rows`` (``y``: 0/1 or the
-    regression target), reusing the model-agnostic permutation explainer of
+    """SHAP values of the prediction and of the loss of each of ``rows`` (``y``: 0/1, the
+    regression target, or for ``multiclass`` the class index with ``score`` returning the n x k
+    probability matrix: the explained prediction is then P(true class) and the loss its -log), reusing the model-agnostic permutation explainer of
     ``analysis.importance`` on integer-coded features; one small batched explanation per row."""
     from .importance import FeatureCoder, min_max_evals, shap_importance
 
@@ -629,13 +664,20 @@ def row_drivers(score: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame,
 
     for i in range(len(rows)):
         yi = y[i]
-        if task == "classification":
+        pred_fn: Callable[[pd.DataFrame], np.ndarray] = cached
+        if task == "multiclass":
+            def pred_fn(X: pd.DataFrame, yi: Any = yi) -> np.ndarray:
+                return cached(X)[:, int(yi)]
+
+            def f(X: pd.DataFrame, yi: Any = yi) -> np.ndarray:
+                return -np.log(np.clip(cached(X)[:, int(yi)], EPS, 1.0))
+        elif task == "classification":
             def f(X: pd.DataFrame, yi: Any = yi) -> np.ndarray:
                 return log_loss_rows(np.full(len(X), int(yi)), cached(X))
         else:
             def f(X: pd.DataFrame, yi: Any = yi) -> np.ndarray:
                 return (float(yi) - cached(X)) ** 2
-        for name, fn in (("pred", cached), ("loss", f)):
+        for name, fn in (("pred", pred_fn), ("loss", f)):
             imp = shap_importance(fn, rows.iloc[i:i + 1], background, coder=coder, max_evals=me, seed=seed + i)
             out[name][i] = imp.values[0]
             base[name][i] = imp.base_values[0]
