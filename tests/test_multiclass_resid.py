@@ -168,3 +168,60 @@ def test_k_class_residual_clean_control_wine():
     P = model.predict_proba(test[feats])
     yi = np.searchsorted(model.classes_, test["y"].to_numpy())
     assert result.evidence.metrics["mean_log_loss"] == pytest.approx(log_loss(yi, P, labels=[0, 1, 2]))
+
+
+def test_k_class_confident_errors_expected_count_and_planted_label_errors():
+    from auditor.analysis.residuals import compute_residuals, outliers
+
+    rng = np.random.default_rng(4)
+    P = rng.dirichlet([0.3, 0.3, 0.3], 3000)
+    y = np.minimum((rng.random(3000)[:, None] > P.cumsum(axis=1)).sum(axis=1), 2)  # calibrated labels
+    o = outliers(compute_residuals(y, P, task="multiclass"), confident_p=0.02)
+    assert o.expected == pytest.approx(P[P < 0.02].sum())  # direct: sum of every class probability < 0.02
+    assert o.count == int((P[np.arange(3000), y] < 0.02).sum())
+    assert o.p_value > 0.01  # calibrated: no excess
+    # planted: 4% of the test labels rotated on a confident 3-class model
+    train, test = three_class(3000, 0.0, 11), three_class(2000, 0.0, 12)
+    feats = ["x", "z", "region"]
+    model = pipe(LogisticRegression(max_iter=2000), ["region"]).fit(train[feats], train["y"])
+    bad = rng.random(len(test)) < 0.04
+    k = np.searchsorted(CLASSES, test["y"].to_numpy())
+    noisy = test.assign(y=CLASSES[np.where(bad, (k + 1) % 3, k)])
+    result = run_check(ResidualAnalysisCheck, model, test=noisy, train=train, target="y",
+                       options={"explain_worst": False})
+    f = next(f for f in result.findings if f.id == "residual.analysis/confident_errors")
+    assert f.severity.value == "medium" and f.rule is not None and f.metrics["rows"] > f.metrics["expected"]
+    clean = run_check(ResidualAnalysisCheck, model, test=test, train=train, target="y",
+                      options={"explain_worst": False})
+    assert not [f for f in clean.findings if f.severity.rank >= 2]
+
+
+def test_k_class_ignored_feature_found_by_per_class_residual_tree():
+    """A 3-class model that never saw z, the only feature that tells class b apart: its log loss is
+    flat where its distribution is flat, but the per-class residual of b is not."""
+    rng = np.random.default_rng(13)
+    n = 1600
+    k = rng.choice(3, n)
+    df = pd.DataFrame({"x": rng.normal(size=n) + 2.0 * (k == 0), "z": rng.normal(size=n) + 2.0 * (k == 1),
+                       "u": rng.normal(size=n), "y": CLASSES[k]})
+    train, test = df.iloc[:800], df.iloc[800:]
+
+    class OnlyX:
+        classes_ = CLASSES
+        lr = LogisticRegression(max_iter=2000).fit(train[["x"]], train["y"])
+
+        def predict_proba(self, X):
+            return self.lr.predict_proba(X[["x"]])
+
+        def predict(self, X):
+            return CLASSES[self.predict_proba(X).argmax(axis=1)]
+
+    result = run_check(ResidualAnalysisCheck, OnlyX(), test=test, train=train, target="y",
+                       options={"explain_worst": False})
+    [f] = [f for f in result.findings if f.id == "residual.analysis/structure"]
+    assert "z" in f.features and f.severity.rank >= 2 and "class b occurs more often than predicted" in f.summary
+    rules = next(t for t in result.evidence.tables if t.name == "surrogate_rules").records()
+    top = rules[0]
+    assert top["class"] == "b" and top["mean_residual"] > 0.3 and "z >" in top["rule"]
+    pats = next(t for t in result.evidence.tables if t.name == "feature_patterns").records()
+    assert pats[0]["feature"] == "z" and pats[0]["class"] == "b"

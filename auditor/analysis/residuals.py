@@ -15,7 +15,10 @@ Residual definitions:
   in excess of its expectation under the model's own distribution (its entropy), whose mean in any
   region is zero for a calibrated model (positive: worse than the model claims);
   ``prediction`` is the probability of the predicted (most probable) class; ``deviance =
-  sqrt(2 * loss)``; ``standardized = residual / sd(residual)``.
+  sqrt(2 * loss)``; ``standardized = residual / sd(residual)``. ``class_residual`` is the n x k
+  matrix ``1{y = j} - p_j`` (observed minus predicted rate of each class, the k-class form of
+  ``y - P``): the log loss is blind where the model's distribution is flat (every class then costs
+  about the same), so patterns by feature and the surrogate tree use these per-class residuals.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class Residuals:
     proba: np.ndarray | None = None  # multiclass: the n x k predicted distribution
     p_true: np.ndarray | None = None  # multiclass: probability of the true class
     pred_class: np.ndarray | None = None  # multiclass: index of the most probable class
+    class_residual: np.ndarray | None = None  # multiclass: n x k, 1{y = j} - p_j
 
     @property
     def error_size(self) -> np.ndarray:
@@ -64,8 +68,10 @@ def compute_residuals(y: np.ndarray, prediction: np.ndarray, *, task: str) -> Re
         sd = float(r.std(ddof=1)) if r.size > 1 else float("nan")
         std = r / sd if sd and math.isfinite(sd) and sd > 0 else np.zeros_like(r)
         pc = P.argmax(axis=1)
+        onehot = np.zeros_like(P)
+        onehot[np.arange(len(yi)), yi] = 1.0
         return Residuals(task, yi.astype(float), P.max(axis=1), r, std, np.sqrt(2 * loss), loss, proba=P,
-                         p_true=P[np.arange(len(yi)), yi], pred_class=pc)
+                         p_true=P[np.arange(len(yi)), yi], pred_class=pc, class_residual=onehot - P)
     if task == "classification":
         yb = np.asarray(y).astype(int)
         p = np.clip(pred, EPS, 1 - EPS)
@@ -118,6 +124,7 @@ class ResidualPattern:
     points_x: np.ndarray  # a sample of raw points for scatter plots (numeric)
     points_y: np.ndarray
     points_group: np.ndarray  # e.g. the true class, for colouring
+    target_class: str = ""  # multiclass: the class whose residual 1{y = class} - p_class this is
 
 
 def residual_pattern(x: pd.Series, r: np.ndarray, *, feature: str, categorical: bool, bins: int = 10,
@@ -232,6 +239,7 @@ class Leaf:
     high: float
     p_value: float  # held-out, mean != 0
     p_adjusted: float  # BH over the leaves
+    klass: int = -1  # multi-output tree: the class whose mean residual is shown (most significant)
 
 
 @dataclass(frozen=True)
@@ -274,7 +282,13 @@ class _TreeEncoding:
             self.had_missing[col] = bool(s.isna().any())
             if col in self.cats:
                 vals = s.astype(object).where(s.notna(), self.MISSING)
-                means = pd.Series(r, index=vals.index).groupby(vals.to_numpy()).mean()
+                rc = r
+                if np.ndim(r) == 2:  # order by the class whose level means vary most
+                    frame = pd.DataFrame(r, index=vals.index).groupby(vals.to_numpy())
+                    lm, ln = frame.mean(), frame.size().to_numpy()
+                    spread = ((lm - lm.mean()) ** 2).mul(ln, axis=0).sum().to_numpy()
+                    rc = r[:, int(np.argmax(spread))]
+                means = pd.Series(rc, index=vals.index).groupby(vals.to_numpy()).mean()
                 order = sorted(means.items(), key=lambda kv: (kv[1], str(kv[0])))
                 self.orders[col] = [k for k, _ in order]
 
@@ -294,10 +308,14 @@ class _TreeEncoding:
 
 def surrogate_tree(X: pd.DataFrame, residual: np.ndarray, *, categorical: Sequence[str], rng: np.random.Generator,
                    max_depth: int = 3, min_leaf: int = 30, confidence: float = 0.95) -> SurrogateTree | None:
-    """Fit and cross-evaluate the residual tree; None when there are too few rows to split."""
+    """Fit and cross-evaluate the residual tree; None when there are too few rows to split.
+    A 2-d ``residual`` (n x k per-class residuals) fits a multi-output tree: the explained share is
+    then of the summed squared residuals over the columns, and each leaf shows its most significant
+    column (p-value Bonferroni-corrected over the k columns)."""
     from sklearn.tree import DecisionTreeRegressor
 
     r = np.asarray(residual, dtype=float)
+    multi = r.ndim == 2
     n = len(r)
     if n < 4 * min_leaf:
         return None
@@ -310,11 +328,12 @@ def surrogate_tree(X: pd.DataFrame, residual: np.ndarray, *, categorical: Sequen
         tree = DecisionTreeRegressor(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=0)
         tree.fit(enc.transform(X.iloc[fit]), r[fit])
         Z = enc.transform(X.iloc[ev])
-        m = r[fit].mean()
-        d[ev] = (r[ev] - m) ** 2 - (r[ev] - tree.predict(Z)) ** 2
+        m = r[fit].mean(axis=0)
+        gain = (r[ev] - m) ** 2 - (r[ev] - tree.predict(Z)) ** 2
+        d[ev] = gain.sum(axis=1) if multi else gain
         if shown is None:
             shown = (enc, tree, fit, ev, Z)
-    base = float(((r - r.mean()) ** 2).sum())
+    base = float(((r - r.mean(axis=0)) ** 2).sum())
     explained = float(d.sum() / base) if base > 0 else 0.0
     ci = mean_interval(d, confidence)
     scale = n / base if base > 0 else 0.0
@@ -332,20 +351,30 @@ def surrogate_tree(X: pd.DataFrame, residual: np.ndarray, *, categorical: Sequen
     leaf_ev = tree.apply(Z)
     leaves = []
     pvals = []
-    for node, rule in rules:
-        rv = r[ev][leaf_ev == node]
-        ci = mean_interval(rv, confidence) if rv.size else None
+    def leaf_p(rv: np.ndarray) -> float:
         if rv.size > 1 and rv.std(ddof=1) > 0:
-            pl = float(stats.ttest_1samp(rv, 0.0).pvalue)
+            return float(stats.ttest_1samp(rv, 0.0).pvalue)
+        return 1.0
+
+    for node, rule in rules:
+        rows = r[ev][leaf_ev == node]
+        klass = -1
+        if multi:
+            ps = [leaf_p(rows[:, j]) for j in range(r.shape[1])]
+            klass = int(min(range(len(ps)), key=lambda j: (ps[j], -abs(rows[:, j].mean()) if len(rows) else 0)))
+            rv = rows[:, klass]
+            pl = min(1.0, ps[klass] * r.shape[1])
         else:
-            pl = 1.0
+            rv = rows
+            pl = leaf_p(rv)
+        ci = mean_interval(rv, confidence) if rv.size else None
         pvals.append(pl)
         leaves.append((rule, int((leaf_fit == node).sum()), int(rv.size),
                        ci.value if ci else float("nan"), ci.low if ci else float("nan"),
-                       ci.high if ci else float("nan"), pl))
+                       ci.high if ci else float("nan"), pl, klass))
     padj = stats.false_discovery_control(np.array(pvals), method="bh") if pvals else []
-    out = tuple(Leaf(rule, nf, ne, mu, lo, hi, pl, float(pa))
-                for (rule, nf, ne, mu, lo, hi, pl), pa in zip(leaves, padj))
+    out = tuple(Leaf(rule, nf, ne, mu, lo, hi, pl, float(pa), kl)
+                for (rule, nf, ne, mu, lo, hi, pl, kl), pa in zip(leaves, padj))
     return SurrogateTree(max_depth=max_depth, min_leaf=min_leaf, n_fit=len(fit), n_eval=len(ev),
                          explained=explained, p_value=p, importances=importances, leaves=out,
                          explained_low=ex_lo, explained_high=ex_hi)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -70,7 +70,7 @@ class ResidualMeasurement:
     shap_error: str
     plot_rows: np.ndarray
     residual_sd: float
-    target_var: float  # variance of the target (0/1 for classification); k classes: (no-skill log loss)^2
+    target_var: float  # variance of the target (0/1 for classification); k classes: summed over class indicators
     bias_p_adjusted: np.ndarray  # per prediction bin (regression), BH-adjusted
     classes: tuple[Any, ...] = ()  # multiclass: the model's classes
 
@@ -82,11 +82,14 @@ class ResidualAnalysisCheck(Check):
 
     Regression residual: actual - predicted; classification: actual (0/1) - P(positive), with the
     log loss and deviance residual per row; k classes: the row's k-class log loss -log p(true class)
-    minus its expectation under the predicted distribution (excess log loss), by the predicted
-    class's probability and by feature, the worst rows' SHAP drivers of P(true class) and of its log
-    loss, and the structure share measured against the no-skill log loss. Findings (``alpha`` is the significance level):
+    and its excess over its expectation under the predicted distribution (by the predicted class's
+    probability; ranks the worst rows, whose SHAP drivers of P(true class) and of its log loss are
+    shown), and the per-class residuals 1{y = j} - p_j (by feature, and a multi-output surrogate
+    tree whose structure share is measured against the class indicators' summed variance).
+    Findings (``alpha`` is the significance level):
     structure - the depth-3 residual tree explains a significant share of residual variance on
-    held-out rows (medium at ``structure_medium``, **high** at ``structure_high``; either also needs
+    held-out rows (medium at ``structure_medium``, **high** when the lower end of its interval is
+    at ``structure_high``; either also needs
     the structured part to be ``structure_min_gain`` of the target's variance);
     heteroscedasticity (regression) - Spearman rho of |residual| vs prediction significant and at
     least ``hetero_min_rho`` (medium); bias by prediction decile (regression) - a decile's mean
@@ -161,15 +164,27 @@ class ResidualAnalysisCheck(Check):
         bias_adj = np.asarray(stats.false_discovery_control(pv, method="bh")) if pv.size else pv
 
         group = res.y.astype(int) if task != "regression" else None
-        patterns = [residual_pattern(X[f], res.residual, feature=f, categorical=f in ctx.categorical,
-                                     bins=bins, confidence=self.confidence, sample=plot_rows,
-                                     group=group)
-                    for f in ctx.features]
+        if multi:
+            # by feature: each class's residual 1{y = j} - p_j; the class with the strongest pattern is kept
+            patterns = []
+            for f in ctx.features:
+                per_class = [replace(residual_pattern(X[f], res.class_residual[:, j], feature=f,
+                                                      categorical=f in ctx.categorical, bins=bins,
+                                                      confidence=self.confidence, sample=plot_rows, group=group),
+                                     target_class=str(ctx.classes[j]))
+                             for j in range(ctx.n_classes)]
+                patterns.append(min(per_class, key=lambda p: (-p.strength, p.p_value, p.target_class)))
+        else:
+            patterns = [residual_pattern(X[f], res.residual, feature=f, categorical=f in ctx.categorical,
+                                         bins=bins, confidence=self.confidence, sample=plot_rows,
+                                         group=group)
+                        for f in ctx.features]
         patterns.sort(key=lambda p: (-p.strength, p.p_value, p.feature))
 
         min_leaf = max(self.min_leaf_rows, int(math.ceil(self.min_leaf_share * n / 2)))
-        tree = surrogate_tree(X, res.residual, categorical=ctx.categorical, rng=ctx.rng(self.id + ":tree"),
-                              max_depth=self.tree_depth, min_leaf=min_leaf, confidence=self.confidence)
+        tree = surrogate_tree(X, res.class_residual if multi else res.residual, categorical=ctx.categorical,
+                              rng=ctx.rng(self.id + ":tree"), max_depth=self.tree_depth, min_leaf=min_leaf,
+                              confidence=self.confidence)
         # plots: the tree's features first (most important first), then the strongest patterns
         by_name = {p.feature: p for p in patterns}
         chosen = [by_name[f] for f in (tree.features if tree and tree.p_value < self.alpha else ()) if f in by_name]
@@ -224,11 +239,9 @@ class ResidualAnalysisCheck(Check):
                 flags=suspects.flags[pos], pushes=pushes, raises=raises,
                 values=tuple((f, _value_text(row[f])) for f in value_features), predicted_class=predicted_class))
         sd = float(res.residual.std(ddof=1)) if n > 1 else float("nan")
-        if multi:
-            # scale of the structured part: the log loss of the class-frequency (no-skill) model, squared
-            freq = np.bincount(res.y.astype(int), minlength=ctx.n_classes) / max(n, 1)
-            null_loss = float(-(freq[freq > 0] * np.log(freq[freq > 0])).sum())
-            target_var = null_loss ** 2
+        if multi:  # the summed variance of the class indicators (Gini impurity): Brier skill, as in binary
+            onehot = res.class_residual + res.proba
+            target_var = float(np.var(onehot, axis=0, ddof=1).sum()) if n > 1 else float("nan")
         else:
             target_var = float(np.var(res.y, ddof=1)) if n > 1 else float("nan")
         return ResidualMeasurement(
@@ -261,7 +274,10 @@ class ResidualAnalysisCheck(Check):
         (or Brier skill) fixing it would add. Tiny for a near-perfect model, however structured."""
         if m.tree is None or not (m.target_var > 0):
             return 0.0
-        return float(m.tree.explained * np.var(m.residuals.residual, ddof=1) / m.target_var)
+        r = m.residuals
+        if m.task == "multiclass" and r.class_residual is not None:
+            return float(m.tree.explained * np.var(r.class_residual, axis=0, ddof=1).sum() / m.target_var)
+        return float(m.tree.explained * np.var(r.residual, ddof=1) / m.target_var)
 
     def judge(self, m: ResidualMeasurement) -> list[Finding]:
         out: list[Finding] = []
@@ -273,12 +289,19 @@ class ResidualAnalysisCheck(Check):
             sev = Severity.HIGH if t.explained_low >= self.structure_high else Severity.MEDIUM
             biased = sorted((lf for lf in t.leaves if lf.p_adjusted < self.alpha and lf.n > 0),
                             key=lambda lf: -abs(lf.mean) * lf.n)
-            worst_leaf = (f" The most biased region on held-out rows is `{biased[0].rule}` ({biased[0].n} rows, "
-                          f"mean residual {biased[0].mean:+.3g})." if biased else "")
-            names = ", ".join(t.features)
             multi = m.task == "multiclass"
-            what = "excess log loss" if multi else "residuals"
-            scale = ("of the squared no-skill log loss" if multi else "of the target's variance")
+            if biased and multi:
+                b = biased[0]
+                cname = m.classes[b.klass] if 0 <= b.klass < len(m.classes) else "?"
+                worst_leaf = (f" The most biased region on held-out rows is `{b.rule}` ({b.n} rows): class "
+                              f"{cname!s} occurs {'more' if b.mean > 0 else 'less'} often than predicted (observed "
+                              f"minus predicted rate {b.mean:+.3g}, 95% CI {b.low:+.3g} to {b.high:+.3g}).")
+            else:
+                worst_leaf = (f" The most biased region on held-out rows is `{biased[0].rule}` ({biased[0].n} rows, "
+                              f"mean residual {biased[0].mean:+.3g})." if biased else "")
+            names = ", ".join(t.features)
+            what = "per-class residuals (actual minus predicted rate of each class)" if multi else "residuals"
+            scale = ("of the class indicators' summed variance" if multi else "of the target's variance")
             rule_txt = (f"Rule: medium when the held-out share explained is at least {self.structure_medium:.0%} "
                         f"with a one-sided t-test p-value of the per-row gain below {self.alpha} ({_p(t.p_value)}) "
                         f"and the structured part is at least {self.structure_min_gain:.0%} {scale}; high when the "
@@ -287,7 +310,7 @@ class ResidualAnalysisCheck(Check):
             out.append(Finding(
                 id=f"{self.id}/structure", check=self.id, severity=sev,
                 title=f"Residuals are structured: a depth-{t.max_depth} tree on {names} explains "
-                      f"{t.explained:.0%} of {'excess-log-loss' if multi else 'residual'} variance",
+                      f"{t.explained:.0%} of {'per-class residual' if multi else 'residual'} variance",
                 summary=(f"A shallow tree fitted to the {what} on half of the test rows explains {t.explained:.1%} "
                          f"of their variance on the other half ({_p(t.p_value)}), i.e. {gain:.1%} {scale}. The "
                          f"model misses a pattern involving {names}.{worst_leaf} {rule_txt}"),
@@ -415,14 +438,16 @@ class ResidualAnalysisCheck(Check):
 
         tables: list[Table] = []
         if m.tree is not None:
-            recs = [{"rule": lf.rule, "rows_fit": lf.n_fit, "rows_heldout": lf.n, "mean_residual": lf.mean,
-                     "ci_low": lf.low, "ci_high": lf.high, "p_adjusted": lf.p_adjusted}
+            recs = [{"rule": lf.rule, "rows_fit": lf.n_fit, "rows_heldout": lf.n,
+                     **({"class": str(m.classes[lf.klass]) if 0 <= lf.klass < len(m.classes) else ""}
+                        if multi else {}),
+                     "mean_residual": lf.mean, "ci_low": lf.low, "ci_high": lf.high, "p_adjusted": lf.p_adjusted}
                     for lf in sorted(m.tree.leaves, key=lambda lf: (-abs(lf.mean) if math.isfinite(lf.mean) else 0,
                                                                     lf.rule))]
             tables.append(Table.from_records(
                 "surrogate_rules", "Surrogate tree of the residuals: one rule per leaf", recs,
                 caption=(f"Depth-{m.tree.max_depth} tree (min. {m.tree.min_leaf} rows per leaf) fitted to the "
-                         f"residuals ({'excess log loss' if multi else 'actual - P(positive)' if cls else 'actual - predicted'}) on {m.tree.n_fit} "
+                         f"residuals ({'per class: 1 if the actual class - its predicted probability; multi-output, each leaf shows its most significant class' if multi else 'actual - P(positive)' if cls else 'actual - predicted'}) on {m.tree.n_fit} "
                          f"rows; row counts, mean residual, CI and BH-adjusted p-value (mean = 0) on the "
                          f"{m.tree.n_eval} held-out rows. Held-out share of residual variance explained "
                          f"(cross-fitted): {m.tree.explained:.1%}, {_p(m.tree.p_value)}.")))
@@ -465,11 +490,14 @@ class ResidualAnalysisCheck(Check):
                 caption=f"The {len(vf)} features that drive these rows' errors most (of {len(m.features)})."))
         tables.append(Table.from_records(
             "feature_patterns", "Strength of the residual pattern by feature",
-            [{"feature": p.feature, "kind": "categorical" if p.categorical else "numeric", "epsilon_squared": p.strength,
+            [{"feature": p.feature, "kind": "categorical" if p.categorical else "numeric",
+              **({"class": p.target_class} if multi else {}), "epsilon_squared": p.strength,
               "p_value": p.p_value,
               "max_abs_bin_mean": float(np.nanmax(np.abs(p.mean))) if np.isfinite(p.mean).any() else None}
              for p in m.patterns],
-            caption="Epsilon-squared of a one-way ANOVA of the residual on the feature's deciles or levels.",
+            caption="Epsilon-squared of a one-way ANOVA of the residual on the feature's deciles or levels."
+                    + (" k classes: the residual 1{actual = class} - P(class) of the class with the strongest "
+                       "pattern." if multi else ""),
             max_rows=15))
         if not cls:
             pp = m.prediction_pattern
@@ -511,9 +539,11 @@ class ResidualAnalysisCheck(Check):
                  "Residual: " + (f"{len(m.classes)}-class model: loss = -log p(actual class) (k-class log loss); "
                                  "residual = loss minus its expectation under the predicted distribution (excess "
                                  "log loss; zero on average where the model is calibrated, positive where it does "
-                                 "worse than it claims); 'by prediction' uses the predicted class's probability; "
-                                 "the structure share is scaled by the squared log loss of the class-frequency "
-                                 "model." if multi else
+                                 "worse than it claims), used by prediction (the predicted class's probability) and "
+                                 "to rank the worst rows. By feature and in the surrogate tree: the per-class residual "
+                                 "1{actual = j} - P(j) (the k-class form of actual - P; the log loss alone is blind "
+                                 "where the model's distribution is flat); the structure share is scaled by the "
+                                 "summed variance of the class indicators." if multi else
                                  "actual (1 = positive class) - predicted probability; loss: -log p(actual class); "
                                  "deviance residual: sign(residual) * sqrt(2 * loss)." if cls else
                                  "actual - predicted; standardized: divided by the residual SD.")]

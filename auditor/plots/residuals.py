@@ -114,13 +114,14 @@ def residuals_by_feature(patterns: Sequence[ResidualPattern], *, task: str) -> F
             _feature_panel(ax, pat, task)
         for ax in axes[k:]:
             ax.set_visible(False)
-        ylabel = {"classification": "actual - predicted rate", "multiclass": "excess log loss"}.get(task, "residual")
+        ylabel = {"classification": "actual - predicted rate",
+                  "multiclass": "actual - predicted rate of the class"}.get(task, "residual")
         for i, ax in enumerate(axes[:k]):
             if i % ncols == 0:
                 ax.set_ylabel(ylabel)
-        cap = ("Mean excess log loss (k-class log loss minus its expectation under the predicted distribution) "
-               "per bin (quantile bins) or level, with 95% CIs; above 0 means the model does worse there than its "
-               "probabilities claim." if task == "multiclass" else
+        cap = ("Per feature, the class (in brackets) with the strongest pattern: mean of 1{actual = class} minus "
+               "the predicted probability of that class per bin (quantile bins) or level, with 95% CIs; above 0 "
+               "means the model under-predicts the class there." if task == "multiclass" else
                "Mean of actual minus predicted probability per bin (quantile bins) or level, with 95% CIs; "
                "away from 0 means the model is biased there." if task == "classification" else
                "Numeric: sampled residuals with the binned mean and 95% CI. Categorical: box 25-75%, "
@@ -144,7 +145,8 @@ def _short(text: str, n: int = 14) -> str:
 
 
 def _feature_panel(ax, pat: ResidualPattern, task: str) -> None:
-    ax.set_title(f"{_short(pat.feature, 28)}  (\u03b5\u00b2 = {pat.strength:.3f})", loc="left")
+    cls_txt = f" [{_short(pat.target_class, 10)}]" if pat.target_class else ""
+    ax.set_title(f"{_short(pat.feature, 28)}{cls_txt}  (\u03b5\u00b2 = {pat.strength:.3f})", loc="left")
     ax.axhline(0, color="black", lw=0.6)
     ok = np.isfinite(pat.mean)
     if pat.categorical:
