@@ -107,3 +107,16 @@ def test_k_class_target_drift_found_and_control_quiet():
     assert any(rec.get("column", rec.get("feature")) == "model predicted class" for rec in table)
     clean = run_check(DriftCheck, model, test=test, train=train, target="y")
     assert not [f for f in clean.findings if f.severity.rank >= Severity.MEDIUM.rank]
+
+
+def test_k_class_checks_skip_when_a_target_value_is_not_a_model_class():
+    from auditor.checks.benchmark import BenchmarkCheck
+    from auditor.checks.residual import ResidualAnalysisCheck, WeakSegmentsCheck
+
+    train, test = three_class(600, 0.0, 11), three_class(400, 0.0, 12)
+    model = fit(train)
+    odd = test.copy()
+    odd.loc[odd.index[:5], "y"] = "zz"  # a label the model has never heard of
+    for check in (ResidualAnalysisCheck, WeakSegmentsCheck, BenchmarkCheck, LeakageCheck):
+        r = run_check(check, model, test=odd, train=train, target="y")
+        assert r.status.value == "skipped" and "not one of the model's classes" in r.reason, check.id

@@ -10,6 +10,7 @@ import numpy as np
 from ..analysis.benchmark import (BenchmarkFit, Disagreement, MetricComparison, PairedComparison, Segment,
                                   compare_paired, disagreement, fit_benchmarks)
 from ..findings import Evidence, Finding, Rule, Severity, Table
+from ._classes import unknown_class_reason
 from .base import Check
 
 if TYPE_CHECKING:
@@ -142,6 +143,9 @@ class BenchmarkCheck(Check):
             return ("no training data given ([data] train): the benchmark must be trained on the model's own "
                     "training data")
         if ctx.is_multiclass:
+            unknown = unknown_class_reason(ctx)
+            if unknown:
+                return unknown
             counts = np.bincount(ctx.y_index("train")[ctx.y_index("train") >= 0], minlength=ctx.n_classes)
             if counts.min() < 2 * self.cv_folds:
                 return (f"the training data has fewer than {2 * self.cv_folds} rows of a class "

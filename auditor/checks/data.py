@@ -19,6 +19,7 @@ from ..analysis.quality import (
     compare_schema, duplicated_rows, label_balance, profile_frame, row_overlap, trim,
 )
 from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
+from ._classes import unknown_class_reason
 from .base import Check
 
 if TYPE_CHECKING:
@@ -490,6 +491,9 @@ class LeakageCheck(Check):
     sample_rows: int = 50_000  # rows used to fit and score the single-feature models, per split
     figure_top: int = 15
     max_rows: int = 25
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        return unknown_class_reason(ctx)
 
     def measure(self, ctx: "AuditContext") -> LeakageMeasurement:
         from sklearn.metrics import r2_score, roc_auc_score

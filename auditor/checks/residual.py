@@ -16,6 +16,7 @@ from ..analysis.residuals import (
 )
 from ..analysis.segments import SegmentSearch, WeakSegment, find_weak_segments, fmt_number
 from ..findings import Evidence, Finding, Rule, Severity, Table
+from ._classes import unknown_class_reason
 from .base import Check
 
 if TYPE_CHECKING:
@@ -129,6 +130,9 @@ class ResidualAnalysisCheck(Check):
     plot_points: int = 2000
     pattern_bins: int = 10
     min_bin_rows: int = 20
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        return unknown_class_reason(ctx, train=False)
 
     # ---- measure -------------------------------------------------------------------------------
     def measure(self, ctx: "AuditContext") -> ResidualMeasurement:
@@ -605,6 +609,9 @@ class WeakSegmentsCheck(Check):
     good_accuracy_lift: float = 0.05
     underrep_ratio: float = 0.5
     max_rows: int = 200_000
+
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        return unknown_class_reason(ctx)
 
     def measure(self, ctx: "AuditContext") -> SegmentMeasurement:
         X = ctx.X("test")

@@ -66,11 +66,11 @@ def comparison_figure(*, task: str, y: np.ndarray, model_score: np.ndarray,
             ax1.set_xticks(np.arange(k), [str(c) for c in (class_names or range(k))])
             ax1.set(xlabel="class", ylabel="one-vs-rest AUC", title="Per-class AUC, test data")
             ax1.set_ylim(0.0, 1.01)
-            ax1.legend(loc="lower right", frameon=False)
+            ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, ncol=1)
             rows = np.arange(len(yi))
             _disagreement_panel(ax2, sb[rows, yi], sm[rows, yi], bench_wins, model_wins, keep, regression=False)
             ax2.set(xlabel=f"{ref_label}: P(actual class)", ylabel="model: P(actual class)",
-                    title="Model vs benchmark, probability of the actual class", xlim=(-0.02, 1.02),
+                    title="Model vs benchmark: P(actual class)", xlim=(-0.02, 1.02),
                     ylim=(-0.02, 1.02))
             caption = (f"Left: one-vs-rest AUC per class. Right: each point is a test row ({shown}); orange where "
                        "only the benchmark's predicted class is right, blue where only the model's is.")

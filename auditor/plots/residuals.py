@@ -115,7 +115,7 @@ def residuals_by_feature(patterns: Sequence[ResidualPattern], *, task: str) -> F
         for ax in axes[k:]:
             ax.set_visible(False)
         ylabel = {"classification": "actual - predicted rate",
-                  "multiclass": "actual - predicted rate of the class"}.get(task, "residual")
+                  "multiclass": "actual - predicted (class)"}.get(task, "residual")
         for i, ax in enumerate(axes[:k]):
             if i % ncols == 0:
                 ax.set_ylabel(ylabel)
