@@ -338,4 +338,7 @@ def test_judge_severity_rules(diff, expected_id, expected):
 
 def test_judge_high_margin_is_an_option():
     m = _measurement(Estimate(-0.004, -0.007, -0.001))
-    assert BenchmarkCheck(high_min_auc_gap=0.002).judge(m)[0].severity is Severity.HIGH
+    assert BenchmarkCheck(high_min_auc_gap=0.001).judge(m)[0].severity is Severity.HIGH
+    # the margin is judged on the interval's end nearest to no difference (-0.001), not the point (-0.004)
+    f = BenchmarkCheck(high_min_auc_gap=0.002).judge(m)[0]
+    assert f.severity is Severity.MEDIUM and f.rule is not None and f.rule.interval == (-0.007, -0.001)

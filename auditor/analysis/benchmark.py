@@ -208,9 +208,11 @@ def _l2_only_kwargs(cls) -> dict:
 def fit_benchmarks(X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame, *, task: Task,
                    numeric: Sequence[str], categorical: Sequence[str], cv_folds: int = 3,
                    min_category_count: int = 10, tree_depth: int = 4, tree_min_leaf: int = 20,
-                   seed: int = 0) -> tuple[BenchmarkFit, ...]:
+                   seed: int = 0, n_classes: int = 2) -> tuple[BenchmarkFit, ...]:
     """Train the linear benchmark (and a depth-``tree_depth`` tree unless it is 0) on the training
-    rows and predict the test rows. ``y_train`` is 0/1 (1 = positive) for classification."""
+    rows and predict the test rows. ``y_train`` is 0/1 (1 = positive) for classification; with
+    ``n_classes`` > 2 it is the class index 0..k-1, the benchmarks are a multinomial logistic
+    regression and a tree with k-class leaf probabilities, and ``score`` is the n x k matrix."""
     from sklearn.linear_model import LogisticRegressionCV, RidgeCV
     from sklearn.model_selection import KFold, StratifiedKFold
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
@@ -226,7 +228,37 @@ def fit_benchmarks(X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFr
                 f"{len(categorical)} categorical (one-hot, levels seen < {min_category_count} times pooled, "
                 f"unseen ignored) -> {width} columns")
     fits: list[BenchmarkFit] = []
-    if task == "classification":
+    if task == "classification" and n_classes > 2:
+        k = int(n_classes)
+        y = y.astype(int)
+        counts = np.bincount(y, minlength=k)
+        folds = max(2, min(cv_folds, int(counts[counts > 0].min())))
+        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        lr = LogisticRegressionCV(Cs=list(LOGISTIC_CS), cv=cv, scoring="neg_log_loss", max_iter=2000,
+                                  **_l2_only_kwargs(LogisticRegressionCV))
+        lr.fit(Etr, y)
+        c = float(np.ravel(lr.C_)[0])
+        P = np.zeros((len(Ete), k))
+        P[:, np.asarray(lr.classes_, dtype=int)] = lr.predict_proba(Ete)  # a class absent from train gets 0
+        fits.append(BenchmarkFit(
+            name="logistic", label="Multinomial logistic regression (L2)", noun="multinomial logistic regression",
+            settings=(f"{k} classes, softmax; C = {c:g} chosen by {folds}-fold CV (k-class log loss) from "
+                      f"{{{_fmt_grid(LOGISTIC_CS)}}}; {encoding}"),
+            score=P, n_train=n, n_encoded=width))
+        if tree_depth > 0:
+            tree = DecisionTreeClassifier(max_depth=tree_depth, min_samples_leaf=tree_min_leaf, random_state=seed)
+            tree.fit(Etr, y)
+            leaf_tr, leaf_te = tree.apply(Etr), tree.apply(Ete)
+            nodes = tree.tree_.node_count
+            size = np.bincount(leaf_tr, minlength=nodes)
+            per = np.column_stack([np.bincount(leaf_tr, weights=(y == j), minlength=nodes) for j in range(k)])
+            fits.append(BenchmarkFit(
+                name="tree", label=f"Decision tree (depth {tree_depth})", noun=f"depth-{tree_depth} decision tree",
+                settings=f"max depth {tree_depth}, min {tree_min_leaf} rows per leaf, "
+                         f"{tree.get_n_leaves()} leaves, leaf probabilities (class rows + 1) / (rows + {k}); "
+                         "same encoding",
+                score=(per[leaf_te] + 1.0) / (size[leaf_te][:, None] + k), n_train=n, n_encoded=width))
+    elif task == "classification":
         y = y.astype(int)
         folds = max(2, min(cv_folds, int(np.bincount(y, minlength=2).min())))
         cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -345,7 +377,10 @@ def compare_paired(y_true: np.ndarray, model_score: np.ndarray, benchmark_score:
     sb = np.asarray(benchmark_score, dtype=float)
     n = len(sm)
     boot = f"paired bootstrap ({n_resamples} resamples)"
-    if task == "classification":
+    if task == "classification" and sm.ndim == 2:
+        metrics = _compare_k_class(np.asarray(y_true).astype(int), sm, sb, n_resamples=n_resamples,
+                                   confidence=confidence, rng=rng, boot=boot)
+    elif task == "classification":
         y = np.asarray(y_true).astype(int)
         cm, cb = (sm >= threshold) == y, (sb >= threshold) == y
         llm, llb = _log_loss_terms(y, sm), _log_loss_terms(y, sb)
@@ -400,6 +435,63 @@ def compare_paired(y_true: np.ndarray, model_score: np.ndarray, benchmark_score:
         )
     return PairedComparison(benchmark=benchmark, task=task, metrics=metrics, n=n,
                             n_resamples=int(n_resamples), confidence=float(confidence))
+
+
+def _k_log_loss_terms(y: np.ndarray, P: np.ndarray) -> np.ndarray:
+    return -np.log(np.clip(P[np.arange(len(y)), y], _EPS, 1.0))
+
+
+def macro_ovr_auc(y: np.ndarray, P: np.ndarray) -> float:
+    """Unweighted mean over the classes present (and absent from some rows) of the one-vs-rest AUC;
+    equals ``roc_auc_score(y, P, multi_class="ovr", average="macro")`` when every class occurs."""
+    aucs = [skm.roc_auc_score(y == j, P[:, j]) for j in range(P.shape[1]) if 0 < np.sum(y == j) < len(y)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def _bootstrap_p(value: float, draws: np.ndarray) -> float:
+    """Two-sided percentile-bootstrap p-value of "no difference": twice the smaller tail share of
+    the draws on either side of 0 (at least 1 / draws)."""
+    d = np.asarray(draws, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0 or not np.isfinite(value):
+        return float("nan")
+    tail = min(np.mean(d <= 0), np.mean(d >= 0))
+    return float(min(1.0, max(2 * tail, 1.0 / d.size)))
+
+
+def _compare_k_class(y: np.ndarray, sm: np.ndarray, sb: np.ndarray, *, n_resamples: int, confidence: float,
+                     rng: np.random.Generator, boot: str) -> tuple[MetricComparison, ...]:
+    """k classes: macro one-vs-rest AUC (primary; paired bootstrap interval and p-value), accuracy of
+    the most probable class (paired bootstrap interval, exact McNemar), k-class log loss (paired
+    bootstrap interval, paired t-test on per-row log loss)."""
+    n, k = sm.shape
+    cm, cb = sm.argmax(axis=1) == y, sb.argmax(axis=1) == y
+    llm, llb = _k_log_loss_terms(y, sm), _k_log_loss_terms(y, sb)
+    V = np.column_stack([cm, cb, llm, llb]).astype(float)
+    present = [j for j in range(k) if 0 < np.sum(y == j) < n]
+    sums, auc_m, auc_b = [], [], []
+    for counts in bootstrap_counts(n, n_resamples, rng):
+        sums.append(counts @ V)
+        auc_m.append(np.nanmean(np.vstack([weighted_auc(y == j, sm[:, j], counts) for j in present]), axis=0)
+                     if present else np.full(len(counts), np.nan))
+        auc_b.append(np.nanmean(np.vstack([weighted_auc(y == j, sb[:, j], counts) for j in present]), axis=0)
+                     if present else np.full(len(counts), np.nan))
+    S = np.vstack(sums) / n
+    am, ab = macro_ovr_auc(y, sm), macro_ovr_auc(y, sb)
+    d_auc_draws = np.concatenate(auc_m) - np.concatenate(auc_b)
+    auc = MetricComparison("auc_ovr_macro", True, am, ab, percentile_interval(am - ab, d_auc_draws, confidence),
+                           boot, _bootstrap_p(am - ab, d_auc_draws), "paired bootstrap")
+    acc_m, acc_b = float(cm.mean()), float(cb.mean())
+    _, _, p_mc = mcnemar_exact(cm, cb)
+    acc = MetricComparison("accuracy", True, acc_m, acc_b,
+                           percentile_interval(acc_m - acc_b, S[:, 0] - S[:, 1], confidence), boot, p_mc,
+                           "McNemar (exact)")
+    ll_m = float(skm.log_loss(y, np.clip(sm, _EPS, 1.0), labels=list(range(k))))
+    ll_b = float(skm.log_loss(y, np.clip(sb, _EPS, 1.0), labels=list(range(k))))
+    ll = MetricComparison("log_loss", False, ll_m, ll_b,
+                          percentile_interval(ll_m - ll_b, S[:, 2] - S[:, 3], confidence), boot,
+                          _paired_t(llm, llb), "paired t-test on per-row log loss")
+    return (auc, acc, ll)
 
 
 # ---- disagreement -----------------------------------------------------------------------------------
@@ -461,7 +553,16 @@ def disagreement(X: pd.DataFrame, y_true: np.ndarray, model_score: np.ndarray, b
     sm = np.asarray(model_score, dtype=float)
     sb = np.asarray(benchmark_score, dtype=float)
     n = len(sm)
-    if task == "classification":
+    if task == "classification" and sm.ndim == 2:  # k classes: right = the most probable class is the true one
+        y = np.asarray(y_true).astype(int)
+        cm, cb = sm.argmax(axis=1) == y, sb.argmax(axis=1) == y
+        bw, mw = cb & ~cm, cm & ~cb
+        both_right, both_wrong = int(np.sum(cm & cb)), int(np.sum(~cm & ~cb))
+        loss_m, loss_b = cm.astype(float), cb.astype(float)
+        severity = 1.0 - sm[np.arange(n), y]  # how badly the model missed: 1 - P(true class)
+        margin = 0.0
+        p_mc = mcnemar_exact(cm, cb)[2]
+    elif task == "classification":
         y = np.asarray(y_true).astype(int)
         cm, cb = (sm >= threshold) == y, (sb >= threshold) == y
         bw, mw = cb & ~cm, cm & ~cb

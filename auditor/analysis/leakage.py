@@ -23,7 +23,11 @@ ID_TOKENS = frozenset({"id", "ids", "uuid", "guid", "key", "index", "idx", "iden
 class FeaturePower:
     """How well one feature alone predicts the target out of sample.
 
-    ``metric`` is ``"auc"`` (classification, positive class vs rest) or ``"r2"`` (regression).
+    ``metric`` is ``"auc"`` (binary classification), ``"auc_ovr_macro"`` (k classes: the mean over
+    the classes of the one-vs-rest AUC of the feature's k-class prediction) or ``"r2"`` (regression).
+    ``low``/``high``: a 95% interval (AUC: Hanley-McNeil, for k classes the mean of the per-class
+    standard errors, an upper bound on the macro average's; R²: percentile bootstrap of the
+    held-out rows).
     """
 
     feature: str
@@ -31,6 +35,8 @@ class FeaturePower:
     metric: str
     value: float
     method: str  # "train/test" | "k-fold CV on test"
+    low: float = float("nan")
+    high: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -68,13 +74,28 @@ def _ordinal_mapping(levels: pd.Series, y: np.ndarray, *, smoothing: float = 5.0
     return pd.Series(np.arange(len(stats), dtype=float), index=stats.index)
 
 
-def _encode(train_values: pd.Series, y_train: np.ndarray, other: pd.Series, *, categorical: bool
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _ordinal_mapping_k(levels: pd.Series, y: np.ndarray, n_classes: int, *, smoothing: float = 5.0) -> pd.Series:
+    """k classes: level -> code, levels grouped by their most frequent class and ordered within it
+    by that class's (smoothed) share, so levels that give one class away sit next to each other."""
+    yk = np.asarray(y).astype(int)
+    frame = pd.DataFrame({"level": levels.to_numpy(), "y": yk})
+    counts = pd.crosstab(frame["level"], frame["y"]).reindex(columns=range(n_classes), fill_value=0)
+    prior = np.bincount(yk, minlength=n_classes) / max(len(yk), 1)
+    shares = (counts.to_numpy() + smoothing * prior) / (counts.sum(axis=1).to_numpy()[:, None] + smoothing)
+    top = shares.argmax(axis=1)
+    keys = pd.DataFrame({"top": top, "share": shares[np.arange(len(top)), top], "name": counts.index.astype(str)},
+                        index=counts.index)
+    keys = keys.sort_values(["top", "share", "name"], kind="mergesort")
+    return pd.Series(np.arange(len(keys), dtype=float), index=keys.index)
+
+
+def _encode(train_values: pd.Series, y_train: np.ndarray, other: pd.Series, *, categorical: bool,
+            n_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """One feature as a float column for train and another split; unseen levels become NaN."""
     if categorical:
         tr = _level_text(train_values)
         te = _level_text(other)
-        mapping = _ordinal_mapping(tr, y_train)
+        mapping = (_ordinal_mapping_k(tr, y_train, n_classes) if n_classes > 2 else _ordinal_mapping(tr, y_train))
         return (tr.map(mapping).to_numpy(dtype=float), te.map(mapping).to_numpy(dtype=float))
 
     def num(s: pd.Series) -> np.ndarray:
@@ -85,10 +106,20 @@ def _encode(train_values: pd.Series, y_train: np.ndarray, other: pd.Series, *, c
 
 
 def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, task: str,
-                 max_depth: int, min_leaf: int, seed: int) -> np.ndarray:
+                 max_depth: int, min_leaf: int, seed: int, n_classes: int = 2) -> np.ndarray:
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
     Xtr, Xte = x_train.reshape(-1, 1), x_test.reshape(-1, 1)
+    if task == "classification" and n_classes > 2:  # the n x k class probabilities
+        yk = y_train.astype(int)
+        out = np.zeros((len(x_test), n_classes))
+        if np.unique(yk).size < 2:
+            out[:] = np.bincount(yk, minlength=n_classes) / max(len(yk), 1)
+            return out
+        tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=seed)
+        tree.fit(Xtr, yk)
+        out[:, np.asarray(tree.classes_, dtype=int)] = tree.predict_proba(Xte)
+        return out
     if task == "classification":
         if np.unique(y_train).size < 2:
             return np.full(len(x_test), float(np.mean(y_train)))
@@ -100,14 +131,44 @@ def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *
     return tree.predict(Xte)
 
 
-def _score(y: np.ndarray, pred: np.ndarray, task: str) -> float:
-    from sklearn.metrics import r2_score, roc_auc_score
+def _score(y: np.ndarray, pred: np.ndarray, task: str, seed: int = 0,
+           n_resamples: int = 200) -> tuple[float, float, float]:
+    """(value, low, high) of the held-out AUC (binary), macro one-vs-rest AUC (``pred`` n x k) or R²."""
+    from sklearn.metrics import r2_score
 
+    from .segments import auc_interval
+
+    nan = float("nan")
+    if task == "classification" and np.ndim(pred) == 2:
+        yk = y.astype(int)
+        ivs = [auc_interval(yk == j, pred[:, j], 0.95) for j in range(pred.shape[1]) if 0 < np.sum(yk == j) < len(yk)]
+        if not ivs:
+            return nan, nan, nan
+        value = float(np.mean([iv.value for iv in ivs]))
+        # half-width: the mean of the per-class half-widths bounds the macro average's (Cauchy-Schwarz)
+        half = float(np.mean([(iv.high - iv.low) / 2 for iv in ivs]))
+        return value, max(value - half, 0.0), min(value + half, 1.0)
     if task == "classification":
         if np.unique(y).size < 2:
-            return float("nan")
-        return float(roc_auc_score(y, pred))
-    return float(r2_score(y, pred))
+            return nan, nan, nan
+        iv = auc_interval(y.astype(int), pred, 0.95)
+        return float(iv.value), float(iv.low), float(iv.high)
+    value = float(r2_score(y, pred))
+    n = len(y)
+    if n < 3:
+        return value, nan, nan
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    yy, pp = y[idx], pred[idx]
+    sst = ((yy - yy.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    sse = ((yy - pp) ** 2).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = 1 - sse / sst
+    draws = draws[np.isfinite(draws)]
+    if draws.size == 0:
+        return value, nan, nan
+    lo, hi = np.percentile(draws, [2.5, 97.5])
+    return value, float(lo), float(hi)
 
 
 def _min_leaf(n: int, fraction: float) -> int:
@@ -119,17 +180,21 @@ def _min_leaf(n: int, fraction: float) -> int:
 def single_feature_power(X_test: pd.DataFrame, y_test: np.ndarray, *, task: str,
                          X_train: pd.DataFrame | None = None, y_train: np.ndarray | None = None,
                          categorical: Sequence[str] = (), max_depth: int = 3, min_leaf_fraction: float = 0.01,
-                         cv_folds: int = 5, seed: int = 0) -> tuple[FeaturePower, ...]:
+                         cv_folds: int = 5, seed: int = 0, n_classes: int = 2) -> tuple[FeaturePower, ...]:
     """Out-of-sample power of each column of ``X_test`` alone, in column order.
 
-    ``y`` is 0/1 for classification (positive class vs rest) and numeric for regression.
-    Categorical columns are ordinal-coded by mean target on the fitting rows (missing is a level,
-    unseen levels are missing); numeric columns keep their value (missing handled by the tree).
+    ``y`` is 0/1 for binary classification, the class index 0..k-1 with ``n_classes`` = k > 2
+    (the tree then predicts the k class probabilities and the power is the macro one-vs-rest AUC),
+    and numeric for regression. Categorical columns are ordinal-coded by mean target on the fitting
+    rows (k classes: by the level's most frequent class, then that class's share, so a level that
+    gives the class away is separable) - missing is a level, unseen levels are missing; numeric
+    columns keep their value (missing handled by the tree).
     """
     from sklearn.model_selection import KFold, StratifiedKFold
 
     cats = set(categorical)
-    metric = "auc" if task == "classification" else "r2"
+    multi = task == "classification" and n_classes > 2
+    metric = ("auc_ovr_macro" if multi else "auc") if task == "classification" else "r2"
     y_test = np.asarray(y_test, dtype=float)
     folds: list[tuple[np.ndarray, np.ndarray]] = []
     if X_train is None:
@@ -150,19 +215,21 @@ def single_feature_power(X_test: pd.DataFrame, y_test: np.ndarray, *, task: str,
         is_cat = col in cats or not pd.api.types.is_numeric_dtype(X_test[col]) or \
             pd.api.types.is_bool_dtype(X_test[col]) or \
             (X_train is not None and not pd.api.types.is_numeric_dtype(X_train[col]))
+        kw = {"task": task, "max_depth": max_depth, "seed": seed, "n_classes": n_classes}
         if X_train is not None:
-            xtr, xte = _encode(X_train[col], y_train, X_test[col], categorical=is_cat)
-            pred = _fit_predict(xtr, y_train, xte, task=task, max_depth=max_depth,
-                                min_leaf=_min_leaf(len(xtr), min_leaf_fraction), seed=seed)
+            xtr, xte = _encode(X_train[col], y_train, X_test[col], categorical=is_cat, n_classes=n_classes)
+            pred = _fit_predict(xtr, y_train, xte, min_leaf=_min_leaf(len(xtr), min_leaf_fraction), **kw)
         else:
-            pred = np.empty(len(X_test))
+            pred = np.empty((len(X_test), n_classes)) if multi else np.empty(len(X_test))
             s = X_test[col].reset_index(drop=True)
             for fit_idx, hold_idx in folds:
-                xtr, xte = _encode(s.iloc[fit_idx], y_test[fit_idx], s.iloc[hold_idx], categorical=is_cat)
-                pred[hold_idx] = _fit_predict(xtr, y_test[fit_idx], xte, task=task, max_depth=max_depth,
-                                              min_leaf=_min_leaf(len(xtr), min_leaf_fraction), seed=seed)
+                xtr, xte = _encode(s.iloc[fit_idx], y_test[fit_idx], s.iloc[hold_idx], categorical=is_cat,
+                                   n_classes=n_classes)
+                pred[hold_idx] = _fit_predict(xtr, y_test[fit_idx], xte,
+                                              min_leaf=_min_leaf(len(xtr), min_leaf_fraction), **kw)
+        value, low, high = _score(y_test, pred, task, seed=seed)
         out.append(FeaturePower(feature=col, kind="categorical" if is_cat else "numeric", metric=metric,
-                                value=_score(y_test, pred, task), method=method))
+                                value=value, method=method, low=low, high=high))
     return tuple(out)
 
 

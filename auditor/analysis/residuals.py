@@ -9,7 +9,16 @@ Residual definitions:
 * classification (P = probability of the positive class, y in {0, 1}): ``residual = y - P``
   (observed minus predicted rate, whose mean in any region is zero for a calibrated model);
   ``loss = -log p(true class)``; ``deviance = sign(y - P) * sqrt(2 * loss)``;
-  ``standardized`` is the Pearson residual ``(y - P) / sqrt(P (1 - P))``.
+  ``standardized`` is the Pearson residual ``(y - P) / sqrt(P (1 - P))``;
+* k classes (task ``multiclass``; p = the row's predicted distribution, y = the true class index):
+  ``loss = -log p[y]`` (the k-class log loss of the row); ``residual = loss - H(p)``, the log loss
+  in excess of its expectation under the model's own distribution (its entropy), whose mean in any
+  region is zero for a calibrated model (positive: worse than the model claims);
+  ``prediction`` is the probability of the predicted (most probable) class; ``deviance =
+  sqrt(2 * loss)``; ``standardized = residual / sd(residual)``. ``class_residual`` is the n x k
+  matrix ``1{y = j} - p_j`` (observed minus predicted rate of each class, the k-class form of
+  ``y - P``): the log loss is blind where the model's distribution is flat (every class then costs
+  about the same), so patterns by feature and the surrogate tree use these per-class residuals.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .segments import EPS, fit_coding, fmt_number, log_loss_rows, mean_interval
+from .segments import EPS, entropy_rows, fit_coding, fmt_number, log_loss_rows, log_loss_rows_k, mean_interval
 
 
 # ---- per-row residuals -------------------------------------------------------------------------
@@ -36,6 +45,10 @@ class Residuals:
     standardized: np.ndarray
     deviance: np.ndarray  # classification deviance residual; regression: the residual
     loss: np.ndarray  # squared error, or -log p(true class)
+    proba: np.ndarray | None = None  # multiclass: the n x k predicted distribution
+    p_true: np.ndarray | None = None  # multiclass: probability of the true class
+    pred_class: np.ndarray | None = None  # multiclass: index of the most probable class
+    class_residual: np.ndarray | None = None  # multiclass: n x k, 1{y = j} - p_j
 
     @property
     def error_size(self) -> np.ndarray:
@@ -44,7 +57,21 @@ class Residuals:
 
 
 def compute_residuals(y: np.ndarray, prediction: np.ndarray, *, task: str) -> Residuals:
+    """Per-row residuals (see the module docstring); ``multiclass`` takes the class index and the
+    n x k probability matrix."""
     pred = np.asarray(prediction, dtype=float)
+    if task == "multiclass":
+        yi = np.asarray(y).astype(int)
+        P = pred
+        loss = log_loss_rows_k(yi, P)
+        r = loss - entropy_rows(P)
+        sd = float(r.std(ddof=1)) if r.size > 1 else float("nan")
+        std = r / sd if sd and math.isfinite(sd) and sd > 0 else np.zeros_like(r)
+        pc = P.argmax(axis=1)
+        onehot = np.zeros_like(P)
+        onehot[np.arange(len(yi)), yi] = 1.0
+        return Residuals(task, yi.astype(float), P.max(axis=1), r, std, np.sqrt(2 * loss), loss, proba=P,
+                         p_true=P[np.arange(len(yi)), yi], pred_class=pc, class_residual=onehot - P)
     if task == "classification":
         yb = np.asarray(y).astype(int)
         p = np.clip(pred, EPS, 1 - EPS)
@@ -97,6 +124,7 @@ class ResidualPattern:
     points_x: np.ndarray  # a sample of raw points for scatter plots (numeric)
     points_y: np.ndarray
     points_group: np.ndarray  # e.g. the true class, for colouring
+    target_class: str = ""  # multiclass: the class whose residual 1{y = class} - p_class this is
 
 
 def residual_pattern(x: pd.Series, r: np.ndarray, *, feature: str, categorical: bool, bins: int = 10,
@@ -211,6 +239,7 @@ class Leaf:
     high: float
     p_value: float  # held-out, mean != 0
     p_adjusted: float  # BH over the leaves
+    klass: int = -1  # multi-output tree: the class whose mean residual is shown (most significant)
 
 
 @dataclass(frozen=True)
@@ -228,6 +257,8 @@ class SurrogateTree:
     p_value: float
     importances: tuple[tuple[str, float], ...]  # features it splits on, most important first
     leaves: tuple[Leaf, ...]
+    explained_low: float = float("nan")  # t interval of the mean per-row gain, scaled like ``explained``
+    explained_high: float = float("nan")
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -251,7 +282,13 @@ class _TreeEncoding:
             self.had_missing[col] = bool(s.isna().any())
             if col in self.cats:
                 vals = s.astype(object).where(s.notna(), self.MISSING)
-                means = pd.Series(r, index=vals.index).groupby(vals.to_numpy()).mean()
+                rc = r
+                if np.ndim(r) == 2:  # order by the class whose level means vary most
+                    frame = pd.DataFrame(r, index=vals.index).groupby(vals.to_numpy())
+                    lm, ln = frame.mean(), frame.size().to_numpy()
+                    spread = ((lm - lm.mean()) ** 2).mul(ln, axis=0).sum().to_numpy()
+                    rc = r[:, int(np.argmax(spread))]
+                means = pd.Series(rc, index=vals.index).groupby(vals.to_numpy()).mean()
                 order = sorted(means.items(), key=lambda kv: (kv[1], str(kv[0])))
                 self.orders[col] = [k for k, _ in order]
 
@@ -271,10 +308,14 @@ class _TreeEncoding:
 
 def surrogate_tree(X: pd.DataFrame, residual: np.ndarray, *, categorical: Sequence[str], rng: np.random.Generator,
                    max_depth: int = 3, min_leaf: int = 30, confidence: float = 0.95) -> SurrogateTree | None:
-    """Fit and cross-evaluate the residual tree; None when there are too few rows to split."""
+    """Fit and cross-evaluate the residual tree; None when there are too few rows to split.
+    A 2-d ``residual`` (n x k per-class residuals) fits a multi-output tree: the explained share is
+    then of the summed squared residuals over the columns, and each leaf shows its most significant
+    column (p-value Bonferroni-corrected over the k columns)."""
     from sklearn.tree import DecisionTreeRegressor
 
     r = np.asarray(residual, dtype=float)
+    multi = r.ndim == 2
     n = len(r)
     if n < 4 * min_leaf:
         return None
@@ -287,12 +328,16 @@ def surrogate_tree(X: pd.DataFrame, residual: np.ndarray, *, categorical: Sequen
         tree = DecisionTreeRegressor(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=0)
         tree.fit(enc.transform(X.iloc[fit]), r[fit])
         Z = enc.transform(X.iloc[ev])
-        m = r[fit].mean()
-        d[ev] = (r[ev] - m) ** 2 - (r[ev] - tree.predict(Z)) ** 2
+        m = r[fit].mean(axis=0)
+        gain = (r[ev] - m) ** 2 - (r[ev] - tree.predict(Z)) ** 2
+        d[ev] = gain.sum(axis=1) if multi else gain
         if shown is None:
             shown = (enc, tree, fit, ev, Z)
-    base = float(((r - r.mean()) ** 2).sum())
+    base = float(((r - r.mean(axis=0)) ** 2).sum())
     explained = float(d.sum() / base) if base > 0 else 0.0
+    ci = mean_interval(d, confidence)
+    scale = n / base if base > 0 else 0.0
+    ex_lo, ex_hi = (float(ci.low * scale), float(ci.high * scale)) if math.isfinite(ci.low) else (explained, explained)
     if d.std(ddof=1) > 0:
         p = float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue)
     else:
@@ -306,22 +351,33 @@ def surrogate_tree(X: pd.DataFrame, residual: np.ndarray, *, categorical: Sequen
     leaf_ev = tree.apply(Z)
     leaves = []
     pvals = []
-    for node, rule in rules:
-        rv = r[ev][leaf_ev == node]
-        ci = mean_interval(rv, confidence) if rv.size else None
+    def leaf_p(rv: np.ndarray) -> float:
         if rv.size > 1 and rv.std(ddof=1) > 0:
-            pl = float(stats.ttest_1samp(rv, 0.0).pvalue)
+            return float(stats.ttest_1samp(rv, 0.0).pvalue)
+        return 1.0
+
+    for node, rule in rules:
+        rows = r[ev][leaf_ev == node]
+        klass = -1
+        if multi:
+            ps = [leaf_p(rows[:, j]) for j in range(r.shape[1])]
+            klass = int(min(range(len(ps)), key=lambda j: (ps[j], -abs(rows[:, j].mean()) if len(rows) else 0)))
+            rv = rows[:, klass]
+            pl = min(1.0, ps[klass] * r.shape[1])
         else:
-            pl = 1.0
+            rv = rows
+            pl = leaf_p(rv)
+        ci = mean_interval(rv, confidence) if rv.size else None
         pvals.append(pl)
         leaves.append((rule, int((leaf_fit == node).sum()), int(rv.size),
                        ci.value if ci else float("nan"), ci.low if ci else float("nan"),
-                       ci.high if ci else float("nan"), pl))
+                       ci.high if ci else float("nan"), pl, klass))
     padj = stats.false_discovery_control(np.array(pvals), method="bh") if pvals else []
-    out = tuple(Leaf(rule, nf, ne, mu, lo, hi, pl, float(pa))
-                for (rule, nf, ne, mu, lo, hi, pl), pa in zip(leaves, padj))
+    out = tuple(Leaf(rule, nf, ne, mu, lo, hi, pl, float(pa), kl)
+                for (rule, nf, ne, mu, lo, hi, pl, kl), pa in zip(leaves, padj))
     return SurrogateTree(max_depth=max_depth, min_leaf=min_leaf, n_fit=len(fit), n_eval=len(ev),
-                         explained=explained, p_value=p, importances=importances, leaves=out)
+                         explained=explained, p_value=p, importances=importances, leaves=out,
+                         explained_low=ex_lo, explained_high=ex_hi)
 
 
 def _leaf_rules(tree: Any, enc: _TreeEncoding) -> list[tuple[int, str]]:
@@ -448,15 +504,22 @@ def outliers(res: Residuals, *, z: float = 5.0, confident_p: float = 0.02) -> Ou
         total = float(res.loss.sum())
         return Outliers("robust_z", z, hit, int(hit.size), hit.size / max(r.size, 1),
                         float(res.loss[hit].sum() / total) if total > 0 else 0.0, float("nan"), float("nan"))
-    p = res.prediction
-    p_true = np.where(res.y == 1, p, 1 - p)
+    if res.task == "multiclass" and res.proba is not None and res.p_true is not None:
+        p_true = res.p_true
+        P = res.proba
+        # a calibrated model's true class is class j with probability P[:, j]: summed over the
+        # classes whose probability is below confident_p
+        expected = float(np.where(P < confident_p, P, 0.0).sum())
+    else:
+        p = res.prediction
+        p_true = np.where(res.y == 1, p, 1 - p)
+        # a calibrated model gives the true class a probability q < confident_p with probability q
+        expected = float(np.where(p < confident_p, p, 0.0).sum() + np.where(1 - p < confident_p, 1 - p, 0.0).sum())
     hit = np.flatnonzero(p_true < confident_p)
     hit = hit[np.argsort(p_true[hit], kind="stable")]
-    # a calibrated model gives the true class a probability q < confident_p with probability q
-    expected = float(np.where(p < confident_p, p, 0.0).sum() + np.where(1 - p < confident_p, 1 - p, 0.0).sum())
     pv = float(stats.poisson.sf(hit.size - 1, expected)) if expected > 0 else (0.0 if hit.size else 1.0)
     total = float(res.loss.sum())
-    return Outliers("confident_errors", confident_p, hit, int(hit.size), hit.size / max(p.size, 1),
+    return Outliers("confident_errors", confident_p, hit, int(hit.size), hit.size / max(p_true.size, 1),
                     float(res.loss[hit].sum() / total) if total > 0 else 0.0, expected, pv)
 
 
@@ -601,8 +664,9 @@ class RowDrivers:
 def row_drivers(score: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame, y: np.ndarray,
                 background: pd.DataFrame, *, task: str, categorical: Sequence[str],
                 max_evals: int | None = None, seed: int = 0) -> RowDrivers:
-    """SHAP values of the prediction and of the loss of each of ``rows`` (``y``: 0/1 or the
-    regression target), reusing the model-agnostic permutation explainer of
+    """SHAP values of the prediction and of the loss of each of ``rows`` (``y``: 0/1, the
+    regression target, or for ``multiclass`` the class index with ``score`` returning the n x k
+    probability matrix: the explained prediction is then P(true class) and the loss its -log), reusing the model-agnostic permutation explainer of
     ``analysis.importance`` on integer-coded features; one small batched explanation per row."""
     from .importance import FeatureCoder, min_max_evals, shap_importance
 
@@ -629,13 +693,20 @@ def row_drivers(score: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame,
 
     for i in range(len(rows)):
         yi = y[i]
-        if task == "classification":
+        pred_fn: Callable[[pd.DataFrame], np.ndarray] = cached
+        if task == "multiclass":
+            def pred_fn(X: pd.DataFrame, yi: Any = yi) -> np.ndarray:
+                return cached(X)[:, int(yi)]
+
+            def f(X: pd.DataFrame, yi: Any = yi) -> np.ndarray:
+                return -np.log(np.clip(cached(X)[:, int(yi)], EPS, 1.0))
+        elif task == "classification":
             def f(X: pd.DataFrame, yi: Any = yi) -> np.ndarray:
                 return log_loss_rows(np.full(len(X), int(yi)), cached(X))
         else:
             def f(X: pd.DataFrame, yi: Any = yi) -> np.ndarray:
                 return (float(yi) - cached(X)) ** 2
-        for name, fn in (("pred", cached), ("loss", f)):
+        for name, fn in (("pred", pred_fn), ("loss", f)):
             imp = shap_importance(fn, rows.iloc[i:i + 1], background, coder=coder, max_evals=me, seed=seed + i)
             out[name][i] = imp.values[0]
             base[name][i] = imp.base_values[0]

@@ -171,6 +171,24 @@ def log_loss_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return -np.log(np.where(y == 1, p, 1 - p))
 
 
+def log_loss_rows_k(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """k classes: -log of the probability given to the true class (``y``: class index), per row."""
+    P = np.clip(np.asarray(proba, dtype=float), EPS, 1.0)
+    y = np.asarray(y).astype(int)
+    return -np.log(P[np.arange(len(y)), y])
+
+
+def entropy_rows(proba: np.ndarray) -> np.ndarray:
+    """k classes: the expected log loss of a row if its predicted distribution were right."""
+    P = np.clip(np.asarray(proba, dtype=float), EPS, 1.0)
+    return -(np.asarray(proba, dtype=float) * np.log(P)).sum(axis=1)
+
+
+def is_proba(score: np.ndarray) -> bool:
+    """A 2-d score is a k-class probability matrix (rows x classes, in the model's class order)."""
+    return np.ndim(score) == 2
+
+
 def quantile_codes(x: np.ndarray, n_bins: int) -> np.ndarray:
     """Rank-based quantile bin of each value (ties share a bin)."""
     x = np.asarray(x, dtype=float)
@@ -181,14 +199,23 @@ def quantile_codes(x: np.ndarray, n_bins: int) -> np.ndarray:
 
 
 def row_loss(y: np.ndarray, score: np.ndarray, *, task: str, prediction_bins: int = 10) -> RowLoss:
+    """``score``: P(positive) (binary), an n x k probability matrix with ``y`` the class index
+    (k classes: loss minus the entropy of the row's distribution, binned by the predicted class's
+    probability), or the prediction (regression)."""
     score = np.asarray(score, dtype=float)
-    if task == "classification":
+    if task == "classification" and is_proba(score):
+        loss = log_loss_rows_k(y, score)
+        base = loss - entropy_rows(score)
+        binned = score.max(axis=1)
+    elif task == "classification":
         loss = log_loss_rows(y, score)
         base = loss - binary_entropy(score)
+        binned = score
     else:
         loss = np.abs(np.asarray(y, dtype=float) - score)
         base = loss.copy()
-    bins = quantile_codes(score, prediction_bins)
+        binned = score
+    bins = quantile_codes(binned, prediction_bins)
     sums = np.bincount(bins, weights=base, minlength=prediction_bins)
     counts = np.bincount(bins, minlength=prediction_bins)
     means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
@@ -347,7 +374,18 @@ class SliceMetrics:
 
 def slice_metrics(y: np.ndarray, score: np.ndarray, *, task: str, threshold: float, confidence: float,
                   min_class_rows: int = 5) -> SliceMetrics:
+    """Binary: accuracy at ``threshold``, log loss, AUC. k classes (``score`` an n x k probability
+    matrix, ``y`` the class index): accuracy of the most probable class, k-class log loss, the
+    majority-class rate; no AUC."""
     n = len(score)
+    if task == "classification" and is_proba(score):
+        y = np.asarray(y).astype(int)
+        P = np.asarray(score, dtype=float)
+        correct = int((P.argmax(axis=1) == y).sum()) if n else 0
+        majority = float(np.bincount(y, minlength=P.shape[1]).max() / n) if n else float("nan")
+        return SliceMetrics(n=n, accuracy=wilson_interval(correct, n, confidence),
+                            log_loss=mean_interval(log_loss_rows_k(y, P), confidence), auc=None,
+                            majority_rate=majority)
     if task == "classification":
         y = np.asarray(y).astype(int)
         correct = int(((score >= threshold).astype(int) == y).sum())

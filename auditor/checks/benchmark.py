@@ -9,15 +9,16 @@ import numpy as np
 
 from ..analysis.benchmark import (BenchmarkFit, Disagreement, MetricComparison, PairedComparison, Segment,
                                   compare_paired, disagreement, fit_benchmarks)
-from ..findings import Evidence, Finding, Severity, Table
+from ..findings import Evidence, Finding, Rule, Severity, Table
+from ._classes import unknown_class_reason
 from .base import Check
 
 if TYPE_CHECKING:
     from ..context import AuditContext
 
-_LABELS = {"auc": "AUC", "accuracy": "Accuracy", "log_loss": "Log loss", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+_LABELS = {"auc": "AUC", "auc_ovr_macro": "AUC (macro one-vs-rest)", "accuracy": "Accuracy", "log_loss": "Log loss", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
 _MAX_SEGMENT_ROWS = 15
-_SHORT_TESTS = {"McNemar (exact)": "McNemar", "paired t-test on per-row log loss": "paired t",
+_SHORT_TESTS = {"McNemar (exact)": "McNemar", "paired bootstrap": "bootstrap", "paired t-test on per-row log loss": "paired t",
                 "paired t-test on squared errors": "paired t (squared errors)",
                 "paired t-test on absolute errors": "paired t (absolute errors)"}
 
@@ -40,6 +41,11 @@ class BenchmarkMeasurement:
     margin: float  # regression disagreement margin in target units
     examples: tuple[dict[str, Any], ...]  # feature values etc. of disagreement examples, plain values
     example_columns: tuple[str, ...]
+    classes: tuple[Any, ...] = ()  # k > 2 classes: the model's classes (scores are n x k matrices)
+
+    @property
+    def multiclass(self) -> bool:
+        return len(self.classes) > 2
 
 
 def _signed(x: float, digits: int = 3, fmt: str = "f") -> str:
@@ -136,6 +142,15 @@ class BenchmarkCheck(Check):
         if not ctx.has_train:
             return ("no training data given ([data] train): the benchmark must be trained on the model's own "
                     "training data")
+        if ctx.is_multiclass:
+            unknown = unknown_class_reason(ctx)
+            if unknown:
+                return unknown
+            counts = np.bincount(ctx.y_index("train")[ctx.y_index("train") >= 0], minlength=ctx.n_classes)
+            if counts.min() < 2 * self.cv_folds:
+                return (f"the training data has fewer than {2 * self.cv_folds} rows of a class "
+                        f"({ctx.classes[int(np.argmin(counts))]!r}) to train and tune a k-class benchmark")
+            return None
         if ctx.is_classification and np.bincount(ctx.y_binary("train"), minlength=2).min() < 2 * self.cv_folds:
             return "the training data has too few rows of one class to train and tune a benchmark"
         return None
@@ -148,16 +163,22 @@ class BenchmarkCheck(Check):
         pos = np.arange(n_total)
         if n_total > self.max_train_rows:
             pos = np.sort(ctx.rng(self.id + ":train").choice(n_total, size=self.max_train_rows, replace=False))
+        multi = ctx.is_multiclass
         X_train = ctx.X("train").iloc[pos]
-        y_train = ctx.y_binary("train")[pos] if ctx.is_classification else np.asarray(ctx.y("train"), float)[pos]
         X_test = ctx.X("test")
-        y = ctx.y_binary("test") if ctx.is_classification else np.asarray(ctx.y("test"), dtype=float)
-        score = np.asarray(ctx.predictions("test").score, dtype=float)
+        if multi:  # k classes: class indices and n x k probabilities, never positive-vs-rest
+            y_train = ctx.y_index("train")[pos]
+            y = ctx.y_index("test")
+            score = np.asarray(ctx.predictions("test").proba, dtype=float)
+        else:
+            y_train = ctx.y_binary("train")[pos] if ctx.is_classification else np.asarray(ctx.y("train"), float)[pos]
+            y = ctx.y_binary("test") if ctx.is_classification else np.asarray(ctx.y("test"), dtype=float)
+            score = np.asarray(ctx.predictions("test").score, dtype=float)
 
         fits = fit_benchmarks(X_train, y_train, X_test, task=task, numeric=ctx.numeric, categorical=ctx.categorical,
                               cv_folds=self.cv_folds, min_category_count=self.min_category_count,
                               tree_depth=self.tree_depth, tree_min_leaf=self.tree_min_leaf,
-                              seed=int(rng.integers(2 ** 31 - 1)))
+                              seed=int(rng.integers(2 ** 31 - 1)), n_classes=ctx.n_classes if multi else 2)
         comparisons = tuple(
             compare_paired(y, score, f.score, task=task, benchmark=f.name, threshold=ctx.threshold,
                            n_resamples=self.n_resamples, confidence=self.confidence, rng=rng) for f in fits)
@@ -183,15 +204,23 @@ class BenchmarkCheck(Check):
                 rec[id_col] = Xf[id_col].iloc[i]
             rec.update({c: X_test[c].iloc[i] for c in ordered})
             rec["target"] = raw_y[i]
-            rec["model_score"] = float(score[i])
-            rec["benchmark_score"] = float(fits[0].score[i])
+            if multi:
+                rec["model_class"] = ctx.classes[int(np.argmax(score[i]))]
+                rec["model_p_target"] = float(score[i, y[i]])
+                rec["benchmark_class"] = ctx.classes[int(np.argmax(fits[0].score[i]))]
+                rec["benchmark_p_target"] = float(fits[0].score[i, y[i]])
+            else:
+                rec["model_score"] = float(score[i])
+                rec["benchmark_score"] = float(fits[0].score[i])
             examples.append(rec)
-        columns = ("row", *((id_col,) if id_col else ()), *ordered, "target", "model_score", "benchmark_score")
+        tail = (("model_class", "model_p_target", "benchmark_class", "benchmark_p_target") if multi
+                else ("model_score", "benchmark_score"))
+        columns = ("row", *((id_col,) if id_col else ()), *ordered, "target", *tail)
         return BenchmarkMeasurement(
             task=task, threshold=float(ctx.threshold), confidence=self.confidence, n_train_total=n_total,
             n_train_used=len(pos), n_test=len(y), model_kind=kind, model_is_linear=bool(is_linear), fits=fits,
             comparisons=comparisons, disagreement=dis, y=y, model_score=score, margin=margin,
-            examples=tuple(examples), example_columns=columns)
+            examples=tuple(examples), example_columns=columns, classes=tuple(ctx.classes) if multi else ())
 
     # -- judgement --
     def judge(self, m: BenchmarkMeasurement) -> list[Finding]:
@@ -200,10 +229,30 @@ class BenchmarkCheck(Check):
         return out
 
     def _material(self, c: MetricComparison) -> bool:
-        """Is a significant shortfall large enough to block sign-off?"""
-        if c.metric == "auc":
-            return -c.difference.value >= self.high_min_auc_gap
-        return c.benchmark > 0 and c.model / c.benchmark >= self.high_min_rmse_ratio
+        """Is a significant shortfall large enough to block sign-off? Judged on the interval's end
+        nearest to no difference, so the shortfall is at least the margin with the stated confidence."""
+        if c.metric in ("auc", "auc_ovr_macro"):
+            return -c.difference.high >= self.high_min_auc_gap
+        return c.benchmark > 0 and c.difference.low >= (self.high_min_rmse_ratio - 1) * c.benchmark
+
+    def _rule(self, c: MetricComparison, sev: Severity, confidence: float) -> Rule:
+        d = c.difference
+        name = _LABELS[c.metric]
+        if c.metric in ("auc", "auc_ovr_macro"):
+            thr: Any = -self.high_min_auc_gap
+            text = (f"{name} difference model − benchmark {d.value:+.4f}, {confidence:.0%} interval "
+                    f"[{d.low:+.4f}, {d.high:+.4f}]: high when the whole interval is at or below "
+                    f"{-self.high_min_auc_gap:+g}; medium when the model is not significantly better (interval "
+                    f"not entirely above 0); info when it is.")
+            return Rule(f"{c.metric}_difference", d.value, "<=", thr, interval=(d.low, d.high), p_value=c.p_value,
+                        text=text)
+        thr = (self.high_min_rmse_ratio - 1) * c.benchmark
+        text = (f"{name} difference model − benchmark {d.value:+.4g}, {confidence:.0%} interval "
+                f"[{d.low:+.4g}, {d.high:+.4g}]: high when the whole interval is at or above {thr:.4g} "
+                f"(RMSE ratio {self.high_min_rmse_ratio:g}); medium when the model is not significantly better; "
+                "info when it is.")
+        return Rule(f"{c.metric}_difference", d.value, ">=", thr, interval=(d.low, d.high), p_value=c.p_value,
+                    text=text)
 
     def _overall(self, m: BenchmarkMeasurement) -> list[Finding]:
         pairs = [(f, c.primary) for f, c in zip(m.fits, m.comparisons) if np.isfinite(c.primary.difference.value)]
@@ -237,7 +286,7 @@ class BenchmarkCheck(Check):
                                  "Review the model's tuning (regularisation, depth, learning rate, early stopping) and "
                                  "the train/test gap (performance.overfit).",
                                  "Consider the benchmark as the production model or as a challenger."),
-                    **common)]
+                    rule=self._rule(c, Severity.HIGH, m.confidence), **common)]
             return [self._not_better(m, f, c, significantly_worse=True)]
         not_better = [(f, c) for f, c in pairs if not c.model_better]
         if not_better:
@@ -254,7 +303,7 @@ class BenchmarkCheck(Check):
                      f"the smallest margin is against the {f.noun} ({name} {_num(c.benchmark, task)}; "
                      f"{_delta(c, task, m.confidence)}; {c.test} {_p(c.p_value)}). The model's complexity buys a "
                      "measurable gain."),
-            metrics=self._finding_metrics(f, c), **common)]
+            metrics=self._finding_metrics(f, c), rule=self._rule(c, Severity.INFO, m.confidence), **common)]
 
     def _not_better(self, m: BenchmarkMeasurement, f: BenchmarkFit, c: MetricComparison, *,
                     significantly_worse: bool) -> Finding:
@@ -283,7 +332,8 @@ class BenchmarkCheck(Check):
             remediation=("Justify the model's complexity with a benefit the benchmark lacks, or prefer the simpler, "
                          "interpretable model.",
                          "If the test set is small, a larger holdout may resolve a difference this one cannot."),
-            evidence=("comparison", "benchmarks", "benchmark_comparison"))
+            evidence=("comparison", "benchmarks", "benchmark_comparison"),
+            rule=self._rule(c, Severity.MEDIUM, m.confidence))
 
     def _finding_metrics(self, f: BenchmarkFit, c: MetricComparison) -> dict[str, Any]:
         return {f"model_{c.metric}": c.model, f"benchmark_{c.metric}": c.benchmark,
@@ -338,7 +388,13 @@ class BenchmarkCheck(Check):
                 remediation=(f"Inspect how the model treats {s.feature} in this range (partial dependence, residuals) "
                              "and how well the training data covers it.",
                              "Look for a data problem, a spurious interaction or overfitting in this segment."),
-                evidence=("disagreement_segments", "disagreement_examples")))
+                evidence=("disagreement_segments", "disagreement_examples"),
+                rule=Rule("q_value", s.q_value, "<=", self.segment_alpha, p_value=s.q_value,
+                          text=(f"Medium when the Benjamini–Hochberg q of the concentration and the sign-test p are "
+                                f"both at most {self.segment_alpha}, with at least {self.min_segment_rows} rows and "
+                                + (f"an accuracy gap of at least {self.segment_min_accuracy_gap:g}."
+                                   if m.task == "classification" else
+                                   f"an RMSE ratio of at least {self.segment_min_rmse_ratio:g}."))))),
         return out
 
     # -- evidence --
@@ -390,7 +446,10 @@ class BenchmarkCheck(Check):
             columns=("benchmark", "metric", "model", "benchmark_value", "difference", "ci_low", "ci_high",
                      "p_value", "test"),
             caption=("Differences are model − benchmark: positive is better for "
-                     + ("AUC and accuracy, negative for log loss. AUC interval: DeLong; other intervals: paired "
+                     + (f"macro one-vs-rest AUC and accuracy ({len(m.classes)} classes, most probable class), "
+                        "negative for k-class log loss. Intervals: paired bootstrap. Tests: paired bootstrap (AUC), "
+                        "exact McNemar, paired t-test on per-row log loss." if m.multiclass else
+                        "AUC and accuracy, negative for log loss. AUC interval: DeLong; other intervals: paired "
                         "bootstrap. Tests: DeLong, exact McNemar, paired t-test on per-row log loss."
                         if task == "classification" else
                         "R², negative for RMSE and MAE. Intervals: paired bootstrap. Tests: paired t-tests on "
@@ -425,25 +484,34 @@ class BenchmarkCheck(Check):
              else "Examples: benchmark closer than the model"),
             list(m.examples), columns=m.example_columns,
             caption=("Test rows (0-based position) where the model misses most clearly and the benchmark does not; "
-                     + ("scores are P(positive)." if task == "classification" else "scores are predictions.")))
+                     + ("model/benchmark class: the most probable class; p_target: the probability given to the "
+                        "actual class." if m.multiclass else
+                        "scores are P(positive)." if task == "classification" else "scores are predictions.")))
 
         fig = comparison_figure(task=task, y=m.y, model_score=m.model_score,
                                 benchmarks=[(f.noun, f.score) for f in m.fits],
                                 bench_wins=d.benchmark_wins_mask, model_wins=d.model_wins_mask,
-                                threshold=m.threshold)
+                                threshold=m.threshold, class_names=m.classes or None)
 
         notes = [
             (f"Benchmarks trained on {m.n_train_used:,} of {m.n_train_total:,} training rows (seeded random sample; "
              f"max_train_rows = {self.max_train_rows:,})." if m.n_train_used < m.n_train_total else
              f"Benchmarks trained on all {m.n_train_total:,} training rows."),
             ("Differences are model − benchmark on the same test rows. " +
-             ("AUC: DeLong's test with its normal-approximation interval; accuracy: paired bootstrap interval and "
+             (f"{len(m.classes)}-class model against a multinomial logistic regression and a tree with k-class "
+              "leaves: macro one-vs-rest AUC (mean of the per-class AUCs; paired bootstrap interval and p-value), "
+              "accuracy of the most probable class (paired bootstrap interval, exact McNemar test), k-class log "
+              "loss (paired bootstrap interval, paired t-test); a bootstrap p-value is at least 1 / resamples."
+              if m.multiclass else
+              "AUC: DeLong's test with its normal-approximation interval; accuracy: paired bootstrap interval and "
               "exact McNemar test on the discordant rows; log loss: paired bootstrap interval and paired t-test."
               if task == "classification" else
               "RMSE, MAE, R²: paired bootstrap intervals; paired t-tests on per-row squared (RMSE, R²) and absolute "
               "(MAE) errors.")
              + f" Bootstrap: {refc.n_resamples} resamples, the same rows for model and benchmark."),
-            (f"Right/wrong for both models is the decision at threshold {m.threshold:g}." if task == "classification"
+            ("Right/wrong for both models: the most probable class is the actual class; the two disagree when "
+             "their predicted classes differ." if m.multiclass else
+             f"Right/wrong for both models is the decision at threshold {m.threshold:g}." if task == "classification"
              else f"A model is counted closer on a row when its absolute error is smaller by more than "
                   f"{m.margin:.4g} ({self.regression_margin:g} × the standard deviation of the test target)."),
             f"Disagreement analysed against the {ref.noun} benchmark.",

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 import numpy as np
 
-from ..analysis.drift import FeatureDrift, column_drift, frame_drift, numeric_drift
+from ..analysis.drift import FeatureDrift, categorical_drift, column_drift, frame_drift, numeric_drift
 from ..analysis.leakage import FeaturePower, IdLikeStats, id_like_stats, single_feature_power
 from ..analysis.quality import (
     NUMERIC, TEXT, ColumnProfile, ColumnSchema, Duplicates, LabelBalance, Overlap, SchemaComparison,
     compare_schema, duplicated_rows, label_balance, profile_frame, row_overlap, trim,
 )
-from ..findings import Evidence, Figure, Finding, Severity, Table
+from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
+from ._classes import unknown_class_reason
 from .base import Check
 
 if TYPE_CHECKING:
@@ -448,8 +449,8 @@ class QualityCheck(Check):
 class LeakageMeasurement:
     task: str
     target: str
-    metric: str  # "auc" | "r2"
-    model_value: float  # the model's own test AUC or R²
+    metric: str  # "auc" | "auc_ovr_macro" (k classes) | "r2"
+    model_value: float  # the model's own test AUC (k classes: macro one-vs-rest) or R²
     powers: tuple[FeaturePower, ...]
     id_stats: tuple[IdLikeStats, ...]
     overlap: Overlap | None
@@ -462,13 +463,14 @@ class LeakageCheck(Check):
     """Features that give the target away.
 
     Measures (a) each feature's out-of-sample power alone: a depth-``max_depth`` tree fitted on
-    train and scored on test (AUC of the positive class, or R²), or ``cv_folds``-fold CV on test
-    without train; (b) identifier-like columns (integers or text unique in nearly every row;
+    train and scored on test (AUC of the positive class; for k > 2 classes the tree predicts the k
+    class probabilities and the power is the macro one-vs-rest AUC, the mean over classes of each
+    class-vs-rest AUC; or R²), or ``cv_folds``-fold CV on test without train; (b) identifier-like columns (integers or text unique in nearly every row;
     integers must also be a near-running number unless named like an id); (c) test rows whose
     inputs and target also appear in train, beyond the duplication found within train itself.
 
-    Severity: a feature with AUC >= ``auc_high`` (R² >= ``r2_high``) is ``high``, >= ``auc_medium``
-    (``r2_medium``) ``medium``; an id-like input is ``medium``; overlap beyond chance is ``low`` when
+    Severity: a feature whose AUC's 95% lower bound (Hanley-McNeil) is >= ``auc_high`` (R², point
+    estimate, >= ``r2_high``) is ``high``, >= ``auc_medium`` (``r2_medium``) ``medium``; an id-like input is ``medium``; overlap beyond chance is ``low`` when
     any, ``medium`` from ``overlap_medium``, ``high`` from ``overlap_high``.
     """
 
@@ -490,21 +492,32 @@ class LeakageCheck(Check):
     figure_top: int = 15
     max_rows: int = 25
 
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        return unknown_class_reason(ctx)
+
     def measure(self, ctx: "AuditContext") -> LeakageMeasurement:
         from sklearn.metrics import r2_score, roc_auc_score
 
         clf = ctx.is_classification
+        multi = ctx.is_multiclass
         rng = ctx.rng(self.id)
-        y_test = ctx.y_binary("test") if clf else ctx.y("test").astype(float)
-        score = ctx.predictions("test").score
-        if clf:
-            model_value = float(roc_auc_score(y_test, score)) if np.unique(y_test).size > 1 else float("nan")
+        if multi:  # k classes: class indices, the model's k-class probabilities
+            y_test = ctx.y_index("test")
+            P = np.asarray(ctx.predictions("test").proba, dtype=float)
+            present = [j for j in range(P.shape[1]) if 0 < np.sum(y_test == j) < len(y_test)]
+            model_value = (float(np.mean([roc_auc_score(y_test == j, P[:, j]) for j in present]))
+                           if present else float("nan"))
         else:
-            model_value = float(r2_score(y_test, score))
+            y_test = ctx.y_binary("test") if clf else ctx.y("test").astype(float)
+            score = ctx.predictions("test").score
+            if clf:
+                model_value = float(roc_auc_score(y_test, score)) if np.unique(y_test).size > 1 else float("nan")
+            else:
+                model_value = float(r2_score(y_test, score))
         te_idx = _sample_index(len(y_test), self.sample_rows, rng)
         X_test = ctx.X("test").iloc[te_idx]
         if ctx.has_train:
-            y_train = ctx.y_binary("train") if clf else ctx.y("train").astype(float)
+            y_train = ctx.y_index("train") if multi else ctx.y_binary("train") if clf else ctx.y("train").astype(float)
             tr_idx = _sample_index(len(y_train), self.sample_rows, rng)
             X_train, yt = ctx.X("train").iloc[tr_idx], y_train[tr_idx]
         else:
@@ -512,17 +525,18 @@ class LeakageCheck(Check):
         seed = int(rng.integers(0, 2**31 - 1))
         powers = single_feature_power(X_test, y_test[te_idx], task=ctx.task, X_train=X_train, y_train=yt,
                                       categorical=ctx.categorical, max_depth=self.max_depth,
-                                      cv_folds=self.cv_folds, seed=seed)
+                                      cv_folds=self.cv_folds, seed=seed, n_classes=ctx.n_classes if multi else 2)
         frames = [ctx.test] + ([ctx.train] if ctx.has_train else [])
         cols = list(ctx.features) + [ctx.target]
         return LeakageMeasurement(
-            task=ctx.task, target=ctx.target, metric="auc" if clf else "r2", model_value=model_value,
+            task=ctx.task, target=ctx.target, metric=("auc_ovr_macro" if multi else "auc") if clf else "r2",
+            model_value=model_value,
             powers=powers, id_stats=id_like_stats(frames, ctx.features),
             overlap=row_overlap(ctx.train, ctx.test, cols) if ctx.has_train else None,
             method=powers[0].method if powers else "", fit_rows=len(X_train) if X_train is not None else len(X_test))
 
     def _power_levels(self, metric: str) -> tuple[tuple[float, Severity], ...]:
-        if metric == "auc":
+        if metric in ("auc", "auc_ovr_macro"):
             return ((self.auc_high, Severity.HIGH), (self.auc_medium, Severity.MEDIUM))
         return ((self.r2_high, Severity.HIGH), (self.r2_medium, Severity.MEDIUM))
 
@@ -538,20 +552,30 @@ class LeakageCheck(Check):
     def judge(self, m: LeakageMeasurement) -> list[Finding]:
         cid = self.id
         out: list[Finding] = []
-        label = "AUC" if m.metric == "auc" else "R²"
+        label = _POWER_LABELS[m.metric]
+        levels = self._power_levels(m.metric)
         for p in m.powers:
-            sev = _severity_at_least(p.value, self._power_levels(m.metric))
+            sev = _severity_at_least(_power_bound(p), levels)
             if sev is None:
                 continue
+            thr = next(t for t, sv in levels if sv == sev)
+            bound = ("the lower end of the 95% interval" if m.metric != "r2" else "the point estimate (95% interval")
+            rule_txt = (f"Rule: {sev.value} when {bound} [{_fixed(p.low)}, {_fixed(p.high)}]"
+                        + (")" if m.metric == "r2" else "")
+                        + f" of the feature's held-out {label} is at least {thr:g} "
+                        f"(high from {levels[0][0]:g}, medium from {levels[1][0]:g}).")
             out.append(Finding(
                 id=f"{cid}/power/{p.feature}", check=cid, severity=sev,
                 title=f"{_q(p.feature)} alone predicts the target: {label} {p.value:.3f}",
-                summary=(f"A small decision tree on {_q(p.feature)} alone reaches {label} {p.value:.3f} on held-out "
-                         f"data ({p.method}); the model itself reaches {label} {_fixed(m.model_value)} on the test data. "
+                summary=(f"A small decision tree on {_q(p.feature)} alone reaches {label} {p.value:.3f} (95% interval "
+                         f"{_fixed(p.low)} to {_fixed(p.high)}) on held-out data ({p.method}); the model itself "
+                         f"reaches {label} {_fixed(m.model_value)} on the test data. "
                          "A single input this predictive is usually recorded after the outcome, derived from the "
-                         "target, or a proxy for it."),
+                         f"target, or a proxy for it. {rule_txt}"),
                 features=(p.feature,),
-                metrics={f"single_feature_{m.metric}": p.value, f"model_{m.metric}": m.model_value},
+                rule=Rule(f"single_feature_{m.metric}", p.value, ">=", thr, interval=(p.low, p.high), text=rule_txt),
+                metrics={f"single_feature_{m.metric}": p.value, f"single_feature_{m.metric}_ci_low": p.low,
+                         f"single_feature_{m.metric}_ci_high": p.high, f"model_{m.metric}": m.model_value},
                 remediation=("Establish when and how this column is recorded: it must be known at decision time, "
                              "before the outcome.",
                              "If it is derived from the outcome, remove it and retrain; compare performance "
@@ -599,13 +623,14 @@ class LeakageCheck(Check):
         return out
 
     def evidence(self, m: LeakageMeasurement) -> Evidence:
-        label = "AUC" if m.metric == "auc" else "R²"
+        label = _POWER_LABELS[m.metric]
         order = sorted(m.powers, key=lambda p: (-_finite_or(p.value, -math.inf), p.feature))
         levels = self._power_levels(m.metric)
-        rec = [{"feature": p.feature, "kind": p.kind, m.metric: p.value,
-                "level": getattr(_severity_at_least(p.value, levels), "value", "")} for p in order]
+        rec = [{"feature": p.feature, "kind": p.kind, m.metric: p.value, "ci_low": p.low, "ci_high": p.high,
+                "level": getattr(_severity_at_least(_power_bound(p), levels), "value", "")} for p in order]
         tables = [Table.from_records("single_feature_power", f"Single-feature {label} (held out)", rec,
-                                     columns=["feature", "kind", m.metric, "level"], max_rows=self.max_rows,
+                                     columns=["feature", "kind", m.metric, "ci_low", "ci_high", "level"],
+                                     max_rows=self.max_rows,
                                      caption=f"Depth-{self.max_depth} tree on one feature, {m.method}; "
                                              f"model {label} {_fixed(m.model_value)}.")]
         ids = [{"feature": s.feature, "value_kind": s.value_kind, "unique_share": s.unique_share,
@@ -627,9 +652,28 @@ class LeakageCheck(Check):
                             "train_duplicate_share": m.overlap.natural_share})
         notes = [f"Single-feature power: a depth-{self.max_depth} decision tree per feature, {m.method}"
                  f" ({m.fit_rows} fitting rows); categorical levels ordered by their mean target on the fitting "
-                 "rows, unseen levels treated as missing."]
+                 "rows, unseen levels treated as missing. AUC severity from the lower end of its 95% "
+                 "Hanley-McNeil interval; R² severity from the point estimate (interval: bootstrap of the held-out "
+                 "rows)."]
+        if m.metric == "auc_ovr_macro":
+            notes.append("k-class target: each single-feature tree predicts the probability of every class; its "
+                         "power is the macro one-vs-rest AUC (mean over classes of class-vs-rest AUC; the interval's "
+                         "half-width is the mean of the per-class Hanley-McNeil half-widths, an upper bound). "
+                         "Categorical levels are ordered by their most frequent class, then its share.")
         figures = [_power_figure(order[: self.figure_top], m.metric, levels)] if order else []
         return Evidence(metrics=metrics, tables=tuple(tables), figures=tuple(figures), notes=tuple(notes))
+
+
+_POWER_LABELS = {"auc": "AUC", "auc_ovr_macro": "macro one-vs-rest AUC", "r2": "R²"}
+
+
+def _power_bound(p: FeaturePower) -> float:
+    """What the power thresholds are applied to: for AUC the conservative (lower) end of its
+    interval; for R² the point value (a depth-limited tree's step function caps the R² of an exact
+    copy of a continuous target near the high cut, so its lower bound would miss the copy)."""
+    if p.metric == "r2":
+        return p.value
+    return p.low if p.low is not None and math.isfinite(p.low) else p.value
 
 
 def _finite_or(x: float, default: float) -> float:
@@ -645,11 +689,11 @@ def _sample_index(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
 def _power_figure(powers: Sequence[FeaturePower], metric: str, levels: Sequence[tuple[float, Severity]]) -> Figure:
     from ..plots import COLORS, figure, new_figure, plot_style
 
-    label = "AUC" if metric == "auc" else "R²"
+    label = _POWER_LABELS[metric]
     names = [trim(p.feature, 28) for p in powers][::-1]
     values = [_finite_or(p.value, 0.0) for p in powers][::-1]
     palette = {Severity.HIGH: COLORS[1], Severity.MEDIUM: COLORS[3]}
-    colors = [palette.get(_severity_at_least(p.value, levels), COLORS[0]) for p in powers][::-1]
+    colors = [palette.get(_severity_at_least(_power_bound(p), levels), COLORS[0]) for p in powers][::-1]
     with plot_style():
         fig = new_figure(6.0, max(1.6, 0.22 * len(names) + 0.9))
         ax = fig.add_subplot()
@@ -657,7 +701,7 @@ def _power_figure(powers: Sequence[FeaturePower], metric: str, levels: Sequence[
         ax.set_yticks(range(len(names)), names)
         for (thr, sev), style in zip(levels, ("-", "--")):
             ax.axvline(thr, color=COLORS[1], linestyle=style, linewidth=0.8, label=f"{sev.value} ({thr:g})")
-        lo = 0.5 if metric == "auc" else min(0.0, min(values, default=0.0))
+        lo = 0.5 if metric != "r2" else min(0.0, min(values, default=0.0))
         ax.set_xlim(lo, 1.0)
         ax.set_xlabel(f"held-out {label} of the feature alone")
         ax.legend(loc="lower right")
@@ -689,7 +733,9 @@ class DriftCheck(Check):
     Measures PSI on ``n_bins`` train-quantile bins (numeric; missing is a bin) or on levels
     (categorical; unseen levels are bins), Jensen–Shannon distance on the same bins, KS statistic
     (numeric) or chi-square test (categorical), and Wasserstein distance in train standard
-    deviations. The model's score (train vs test) is reported as a metric, not judged.
+    deviations. The model's score (train vs test; for k > 2 classes the distribution of the
+    predicted class) is reported as a metric, not judged. The target is compared as categorical
+    levels for any number of classes.
 
     Severity: effect size gated by significance. A column drifts only when its p-value is below
     ``alpha`` divided by the number of columns tested (Bonferroni) *and* PSI >= ``psi_medium``
@@ -717,8 +763,14 @@ class DriftCheck(Check):
                             epsilon=self.epsilon)
         target = column_drift(train[ctx.target], test[ctx.target], feature=ctx.target,
                               categorical=ctx.is_classification, n_bins=self.n_bins, epsilon=self.epsilon)
-        score = numeric_drift(ctx.predictions("train").score, ctx.predictions("test").score, feature="model score",
-                              n_bins=self.n_bins, epsilon=self.epsilon)
+        if ctx.is_multiclass:  # k classes: the predicted class's distribution, not P(one class)
+            names = np.array([str(c) for c in ctx.classes], dtype=object)
+            score = categorical_drift(names[ctx.predictions("train").pred_class],
+                                      names[ctx.predictions("test").pred_class],
+                                      feature="model predicted class", epsilon=self.epsilon)
+        else:
+            score = numeric_drift(ctx.predictions("train").score, ctx.predictions("test").score,
+                                  feature="model score", n_bins=self.n_bins, epsilon=self.epsilon)
         return DriftMeasurement(target=ctx.target, features=feats.columns, target_drift=target, score_drift=score)
 
     def corrected_alpha(self, m: DriftMeasurement) -> float:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -15,7 +15,8 @@ from ..analysis.residuals import (
     compute_residuals, heteroscedasticity, outliers, residual_pattern, row_drivers, scan_suspects, surrogate_tree,
 )
 from ..analysis.segments import SegmentSearch, WeakSegment, find_weak_segments, fmt_number
-from ..findings import Evidence, Finding, Severity, Table
+from ..findings import Evidence, Finding, Rule, Severity, Table
+from ._classes import unknown_class_reason
 from .base import Check
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class WorstRow:
     pushes: tuple[tuple[str, str, float], ...]  # (feature, value text, SHAP contribution to the prediction)
     raises: tuple[tuple[str, str, float], ...]  # (feature, value text, positive SHAP contribution to the loss)
     values: tuple[tuple[str, str], ...]  # (feature, value text)
+    predicted_class: Any = None  # multiclass: the most probable class (``predicted`` is its probability)
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,9 @@ class ResidualMeasurement:
     shap_error: str
     plot_rows: np.ndarray
     residual_sd: float
-    target_var: float  # variance of the target (0/1 for classification)
+    target_var: float  # variance of the target (0/1 for classification); k classes: summed over class indicators
     bias_p_adjusted: np.ndarray  # per prediction bin (regression), BH-adjusted
+    classes: tuple[Any, ...] = ()  # multiclass: the model's classes
 
 
 @dataclass
@@ -79,9 +82,15 @@ class ResidualAnalysisCheck(Check):
     worst rows with their data-quality flags and SHAP drivers of their loss.
 
     Regression residual: actual - predicted; classification: actual (0/1) - P(positive), with the
-    log loss and deviance residual per row. Findings (``alpha`` is the significance level):
+    log loss and deviance residual per row; k classes: the row's k-class log loss -log p(true class)
+    and its excess over its expectation under the predicted distribution (by the predicted class's
+    probability; ranks the worst rows, whose SHAP drivers of P(true class) and of its log loss are
+    shown), and the per-class residuals 1{y = j} - p_j (by feature, and a multi-output surrogate
+    tree whose structure share is measured against the class indicators' summed variance).
+    Findings (``alpha`` is the significance level):
     structure - the depth-3 residual tree explains a significant share of residual variance on
-    held-out rows (medium at ``structure_medium``, **high** at ``structure_high``; either also needs
+    held-out rows (medium at ``structure_medium``, **high** when the lower end of its interval is
+    at ``structure_high``; either also needs
     the structured part to be ``structure_min_gain`` of the target's variance);
     heteroscedasticity (regression) - Spearman rho of |residual| vs prediction significant and at
     least ``hetero_min_rho`` (medium); bias by prediction decile (regression) - a decile's mean
@@ -122,15 +131,23 @@ class ResidualAnalysisCheck(Check):
     pattern_bins: int = 10
     min_bin_rows: int = 20
 
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        return unknown_class_reason(ctx, train=False)
+
     # ---- measure -------------------------------------------------------------------------------
     def measure(self, ctx: "AuditContext") -> ResidualMeasurement:
         from scipy import stats
 
         X_all = ctx.X("test")
         n_total = len(X_all)
-        task = ctx.task
-        y_all = ctx.y_binary("test") if ctx.is_classification else ctx.y("test").astype(float)
-        score_all = ctx.predictions("test").score
+        multi = ctx.is_multiclass
+        task = "multiclass" if multi else ctx.task
+        if multi:  # k classes: the class index and the n x k distribution, never positive-vs-rest
+            y_all = ctx.y_index("test")
+            score_all = np.asarray(ctx.predictions("test").proba, dtype=float)
+        else:
+            y_all = ctx.y_binary("test") if ctx.is_classification else ctx.y("test").astype(float)
+            score_all = ctx.predictions("test").score
         rng = ctx.rng(self.id)
         if n_total > self.max_rows:
             idx = np.sort(rng.choice(n_total, size=self.max_rows, replace=False))
@@ -150,16 +167,28 @@ class ResidualAnalysisCheck(Check):
         pv = np.nan_to_num(prediction_pattern.p_values, nan=1.0)
         bias_adj = np.asarray(stats.false_discovery_control(pv, method="bh")) if pv.size else pv
 
-        group = res.y.astype(int) if task == "classification" else None
-        patterns = [residual_pattern(X[f], res.residual, feature=f, categorical=f in ctx.categorical,
-                                     bins=bins, confidence=self.confidence, sample=plot_rows,
-                                     group=group)
-                    for f in ctx.features]
+        group = res.y.astype(int) if task != "regression" else None
+        if multi:
+            # by feature: each class's residual 1{y = j} - p_j; the class with the strongest pattern is kept
+            patterns = []
+            for f in ctx.features:
+                per_class = [replace(residual_pattern(X[f], res.class_residual[:, j], feature=f,
+                                                      categorical=f in ctx.categorical, bins=bins,
+                                                      confidence=self.confidence, sample=plot_rows, group=group),
+                                     target_class=str(ctx.classes[j]))
+                             for j in range(ctx.n_classes)]
+                patterns.append(min(per_class, key=lambda p: (-p.strength, p.p_value, p.target_class)))
+        else:
+            patterns = [residual_pattern(X[f], res.residual, feature=f, categorical=f in ctx.categorical,
+                                         bins=bins, confidence=self.confidence, sample=plot_rows,
+                                         group=group)
+                        for f in ctx.features]
         patterns.sort(key=lambda p: (-p.strength, p.p_value, p.feature))
 
         min_leaf = max(self.min_leaf_rows, int(math.ceil(self.min_leaf_share * n / 2)))
-        tree = surrogate_tree(X, res.residual, categorical=ctx.categorical, rng=ctx.rng(self.id + ":tree"),
-                              max_depth=self.tree_depth, min_leaf=min_leaf, confidence=self.confidence)
+        tree = surrogate_tree(X, res.class_residual if multi else res.residual, categorical=ctx.categorical,
+                              rng=ctx.rng(self.id + ":tree"), max_depth=self.tree_depth, min_leaf=min_leaf,
+                              confidence=self.confidence)
         # plots: the tree's features first (most important first), then the strongest patterns
         by_name = {p.feature: p for p in patterns}
         chosen = [by_name[f] for f in (tree.features if tree and tree.p_value < self.alpha else ()) if f in by_name]
@@ -178,8 +207,11 @@ class ResidualAnalysisCheck(Check):
             src = ctx.X("train") if ctx.has_train else X_all
             bg_idx = np.sort(ctx.rng(self.id + ":background").choice(
                 len(src), size=min(len(src), self.shap_background), replace=False))
+            feats = list(ctx.features)
+            fn = ((lambda Z: np.asarray(ctx.predict_frame(Z[feats]).proba, dtype=float)) if multi
+                  else ctx.score_fn())
             try:
-                contributions = row_drivers(ctx.score_fn(), X.iloc[order], res.y[order], src.iloc[bg_idx],
+                contributions = row_drivers(fn, X.iloc[order], res.y[order], src.iloc[bg_idx],
                                             task=task, categorical=ctx.categorical, seed=ctx.seed)
             except Exception as exc:  # noqa: BLE001 - explanations are a bonus; keep the rest
                 shap_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -199,19 +231,30 @@ class ResidualAnalysisCheck(Check):
                 pushes = tuple((f, _value_text(row[f]), c) for f, c in contributions.top_prediction(rank))
                 raises = tuple((f, _value_text(row[f]), c) for f, c in contributions.top_loss(rank))
             actual: Any = raw_y[idx[pos]]
-            p_true = float(res.prediction[pos] if res.y[pos] == 1 else 1 - res.prediction[pos])
+            predicted_class: Any = None
+            if multi:
+                p_true = float(res.p_true[pos])
+                predicted_class = ctx.classes[int(res.pred_class[pos])]
+            else:
+                p_true = float(res.prediction[pos] if res.y[pos] == 1 else 1 - res.prediction[pos])
             worst.append(WorstRow(
                 position=pos, label=str(labels.iloc[pos]), actual=actual, predicted=float(res.prediction[pos]),
                 residual=float(res.residual[pos]) if task == "regression" else p_true, loss=float(res.loss[pos]),
                 flags=suspects.flags[pos], pushes=pushes, raises=raises,
-                values=tuple((f, _value_text(row[f])) for f in value_features)))
+                values=tuple((f, _value_text(row[f])) for f in value_features), predicted_class=predicted_class))
         sd = float(res.residual.std(ddof=1)) if n > 1 else float("nan")
+        if multi:  # the summed variance of the class indicators (Gini impurity): Brier skill, as in binary
+            onehot = res.class_residual + res.proba
+            target_var = float(np.var(onehot, axis=0, ddof=1).sum()) if n > 1 else float("nan")
+        else:
+            target_var = float(np.var(res.y, ddof=1)) if n > 1 else float("nan")
         return ResidualMeasurement(
             task=task, n=n, n_total=n_total, features=tuple(ctx.features), residuals=res,
             prediction_pattern=prediction_pattern, patterns=tuple(patterns), plot_patterns=plot_patterns,
             tree=tree, hetero=hetero, outliers=outl, suspects=suspects, worst=tuple(worst),
             contributions=contributions, shap_error=shap_error, plot_rows=plot_rows, residual_sd=sd,
-            target_var=float(np.var(res.y, ddof=1)) if n > 1 else float("nan"), bias_p_adjusted=bias_adj)
+            target_var=target_var, bias_p_adjusted=bias_adj,
+            classes=tuple(ctx.classes) if multi else ())
 
     @staticmethod
     def _value_features(contrib: RowDrivers | None, plot_patterns: tuple[ResidualPattern, ...],
@@ -235,7 +278,10 @@ class ResidualAnalysisCheck(Check):
         (or Brier skill) fixing it would add. Tiny for a near-perfect model, however structured."""
         if m.tree is None or not (m.target_var > 0):
             return 0.0
-        return float(m.tree.explained * np.var(m.residuals.residual, ddof=1) / m.target_var)
+        r = m.residuals
+        if m.task == "multiclass" and r.class_residual is not None:
+            return float(m.tree.explained * np.var(r.class_residual, axis=0, ddof=1).sum() / m.target_var)
+        return float(m.tree.explained * np.var(r.residual, ddof=1) / m.target_var)
 
     def judge(self, m: ResidualMeasurement) -> list[Finding]:
         out: list[Finding] = []
@@ -243,19 +289,38 @@ class ResidualAnalysisCheck(Check):
         gain = self.structure_gain(m)
         if t is not None and t.p_value < self.alpha and t.explained >= self.structure_medium and t.features \
                 and gain >= self.structure_min_gain:
-            sev = Severity.HIGH if t.explained >= self.structure_high else Severity.MEDIUM
+            # high only when the interval's lower end clears the high cut
+            sev = Severity.HIGH if t.explained_low >= self.structure_high else Severity.MEDIUM
             biased = sorted((lf for lf in t.leaves if lf.p_adjusted < self.alpha and lf.n > 0),
                             key=lambda lf: -abs(lf.mean) * lf.n)
-            worst_leaf = (f" The most biased region on held-out rows is `{biased[0].rule}` ({biased[0].n} rows, "
-                          f"mean residual {biased[0].mean:+.3g})." if biased else "")
+            multi = m.task == "multiclass"
+            if biased and multi:
+                b = biased[0]
+                cname = m.classes[b.klass] if 0 <= b.klass < len(m.classes) else "?"
+                worst_leaf = (f" The most biased region on held-out rows is `{b.rule}` ({b.n} rows): class "
+                              f"{cname!s} occurs {'more' if b.mean > 0 else 'less'} often than predicted (observed "
+                              f"minus predicted rate {b.mean:+.3g}, 95% CI {b.low:+.3g} to {b.high:+.3g}).")
+            else:
+                worst_leaf = (f" The most biased region on held-out rows is `{biased[0].rule}` ({biased[0].n} rows, "
+                              f"mean residual {biased[0].mean:+.3g})." if biased else "")
             names = ", ".join(t.features)
+            what = "per-class residuals (actual minus predicted rate of each class)" if multi else "residuals"
+            scale = ("of the class indicators' summed variance" if multi else "of the target's variance")
+            rule_txt = (f"Rule: medium when the held-out share explained is at least {self.structure_medium:.0%} "
+                        f"with a one-sided t-test p-value of the per-row gain below {self.alpha} ({_p(t.p_value)}) "
+                        f"and the structured part is at least {self.structure_min_gain:.0%} {scale}; high when the "
+                        f"lower end of the share's {self.confidence:.0%} interval "
+                        f"[{t.explained_low:.1%}, {t.explained_high:.1%}] is at least {self.structure_high:.0%}.")
             out.append(Finding(
                 id=f"{self.id}/structure", check=self.id, severity=sev,
                 title=f"Residuals are structured: a depth-{t.max_depth} tree on {names} explains "
-                      f"{t.explained:.0%} of residual variance",
-                summary=(f"A shallow tree fitted to the residuals on half of the test rows explains {t.explained:.1%} "
-                         f"of the residual variance on the other half ({_p(t.p_value)}), i.e. {gain:.1%} of the "
-                         f"target's variance. The model misses a pattern involving {names}.{worst_leaf}"),
+                      f"{t.explained:.0%} of {'per-class residual' if multi else 'residual'} variance",
+                summary=(f"A shallow tree fitted to the {what} on half of the test rows explains {t.explained:.1%} "
+                         f"of their variance on the other half ({_p(t.p_value)}), i.e. {gain:.1%} {scale}. The "
+                         f"model misses a pattern involving {names}.{worst_leaf} {rule_txt}"),
+                rule=Rule("explained_share", t.explained, ">=",
+                          self.structure_high if sev == Severity.HIGH else self.structure_medium,
+                          interval=(t.explained_low, t.explained_high), p_value=t.p_value, text=rule_txt),
                 features=t.features,
                 metrics={"explained_share": t.explained, "target_variance_share": gain, "p_value": t.p_value,
                          "biased_leaves": len(biased)},
@@ -321,7 +386,11 @@ class ResidualAnalysisCheck(Check):
                       f"{o.expected:.1f}",
                 summary=(f"{o.count} rows ({o.share:.2%}) got a probability below {o.threshold:g} for their actual "
                          f"class; a calibrated model with these predictions would produce about {o.expected:.1f} "
-                         f"({_p(o.p_value)}, Poisson). They carry {o.error_share:.0%} of the total log loss."),
+                         f"({_p(o.p_value)}, Poisson). They carry {o.error_share:.0%} of the total log loss. "
+                         f"Medium when at least {self.min_confident_errors} such rows and the one-sided Poisson "
+                         f"p-value is below {self.alpha}."),
+                rule=Rule("confident_errors", o.count, ">", o.expected, p_value=o.p_value,
+                          text=f"count above the calibrated expectation, one-sided Poisson p < {self.alpha}"),
                 metrics={"rows": o.count, "expected": o.expected, "p_value": o.p_value,
                          "loss_share": o.error_share},
                 remediation=("Inspect these rows (worst-rows table) for label or data errors; if they are genuine, "
@@ -351,11 +420,15 @@ class ResidualAnalysisCheck(Check):
         from ..plots.residuals import residuals_by_feature, residuals_vs_prediction
 
         res = m.residuals
-        cls = m.task == "classification"
+        multi = m.task == "multiclass"
+        cls = m.task != "regression"
         metrics: dict[str, Any] = {"rows": m.n}
         if cls:
             metrics["mean_log_loss"] = float(res.loss.mean())
             metrics["mean_residual"] = float(res.residual.mean())
+        if multi and res.pred_class is not None:
+            metrics["accuracy"] = float(np.mean(res.pred_class == res.y.astype(int)))
+            metrics["classes"] = len(m.classes)
         else:
             metrics["mean_residual"] = float(res.residual.mean())
             metrics["residual_sd"] = m.residual_sd
@@ -369,21 +442,28 @@ class ResidualAnalysisCheck(Check):
 
         tables: list[Table] = []
         if m.tree is not None:
-            recs = [{"rule": lf.rule, "rows_fit": lf.n_fit, "rows_heldout": lf.n, "mean_residual": lf.mean,
-                     "ci_low": lf.low, "ci_high": lf.high, "p_adjusted": lf.p_adjusted}
+            recs = [{"rule": lf.rule, "rows_fit": lf.n_fit, "rows_heldout": lf.n,
+                     **({"class": str(m.classes[lf.klass]) if 0 <= lf.klass < len(m.classes) else ""}
+                        if multi else {}),
+                     "mean_residual": lf.mean, "ci_low": lf.low, "ci_high": lf.high, "p_adjusted": lf.p_adjusted}
                     for lf in sorted(m.tree.leaves, key=lambda lf: (-abs(lf.mean) if math.isfinite(lf.mean) else 0,
                                                                     lf.rule))]
             tables.append(Table.from_records(
                 "surrogate_rules", "Surrogate tree of the residuals: one rule per leaf", recs,
                 caption=(f"Depth-{m.tree.max_depth} tree (min. {m.tree.min_leaf} rows per leaf) fitted to the "
-                         f"residuals ({'actual - P(positive)' if cls else 'actual - predicted'}) on {m.tree.n_fit} "
+                         f"residuals ({'per class: 1 if the actual class - its predicted probability; multi-output, each leaf shows its most significant class' if multi else 'actual - P(positive)' if cls else 'actual - predicted'}) on {m.tree.n_fit} "
                          f"rows; row counts, mean residual, CI and BH-adjusted p-value (mean = 0) on the "
                          f"{m.tree.n_eval} held-out rows. Held-out share of residual variance explained "
                          f"(cross-fitted): {m.tree.explained:.1%}, {_p(m.tree.p_value)}.")))
         worst_recs = []
         for w in m.worst:
             rec: dict[str, Any] = {"row": w.label, "actual": _value_text(w.actual)}
-            if cls:
+            if multi:
+                rec["predicted"] = _value_text(w.predicted_class)
+                rec["p_predicted"] = w.predicted
+                rec["p_actual_class"] = w.residual
+                rec["log_loss"] = w.loss
+            elif cls:
                 rec["p_positive"] = w.predicted
                 rec["p_actual_class"] = w.residual
                 rec["log_loss"] = w.loss
@@ -400,7 +480,7 @@ class ResidualAnalysisCheck(Check):
         if worst_recs:
             shap_text = ("SHAP against "
                          f"{m.contributions.n_background} background rows: pushes_prediction lists the 3 largest "
-                         f"contributions to the {'P(positive)' if cls else 'prediction'}; raises_error the features "
+                         f"contributions to the {'P(actual class)' if multi else 'P(positive)' if cls else 'prediction'}; raises_error the features "
                          f"that raise the row's {'log loss' if cls else 'squared error'} most ('none of the features' "
                          f"points to a cause outside the model's inputs)." if m.contributions is not None else
                          ("Drivers not computed" + (f" ({m.shap_error})" if m.shap_error else "") + "."))
@@ -414,11 +494,14 @@ class ResidualAnalysisCheck(Check):
                 caption=f"The {len(vf)} features that drive these rows' errors most (of {len(m.features)})."))
         tables.append(Table.from_records(
             "feature_patterns", "Strength of the residual pattern by feature",
-            [{"feature": p.feature, "kind": "categorical" if p.categorical else "numeric", "epsilon_squared": p.strength,
+            [{"feature": p.feature, "kind": "categorical" if p.categorical else "numeric",
+              **({"class": p.target_class} if multi else {}), "epsilon_squared": p.strength,
               "p_value": p.p_value,
               "max_abs_bin_mean": float(np.nanmax(np.abs(p.mean))) if np.isfinite(p.mean).any() else None}
              for p in m.patterns],
-            caption="Epsilon-squared of a one-way ANOVA of the residual on the feature's deciles or levels.",
+            caption="Epsilon-squared of a one-way ANOVA of the residual on the feature's deciles or levels."
+                    + (" k classes: the residual 1{actual = class} - P(class) of the class with the strongest "
+                       "pattern." if multi else ""),
             max_rows=15))
         if not cls:
             pp = m.prediction_pattern
@@ -440,18 +523,32 @@ class ResidualAnalysisCheck(Check):
                 max_rows=15))
 
         pr = m.plot_rows
-        fig1 = residuals_vs_prediction(
-            task=m.task, prediction=res.prediction[pr], residual=(res.deviance if cls else res.residual)[pr],
-            group=res.y[pr].astype(int) if cls else np.zeros(len(pr)), binned=m.prediction_pattern,
-            hist_values=res.deviance if cls else res.standardized,
-            hist_group=res.y.astype(int) if cls else np.zeros(len(res.y)), n_total=m.n)
+        if multi:  # log loss against the predicted class's probability, by right / wrong prediction
+            right = (res.pred_class == res.y.astype(int)).astype(int)
+            fig1 = residuals_vs_prediction(
+                task=m.task, prediction=res.prediction[pr], residual=res.loss[pr], group=right[pr],
+                binned=m.prediction_pattern, hist_values=res.residual, hist_group=right, n_total=m.n)
+        else:
+            fig1 = residuals_vs_prediction(
+                task=m.task, prediction=res.prediction[pr], residual=(res.deviance if cls else res.residual)[pr],
+                group=res.y[pr].astype(int) if cls else np.zeros(len(pr)), binned=m.prediction_pattern,
+                hist_values=res.deviance if cls else res.standardized,
+                hist_group=res.y.astype(int) if cls else np.zeros(len(res.y)), n_total=m.n)
         figures = [fig1]
         if m.plot_patterns:
             figures.append(residuals_by_feature(m.plot_patterns, task=m.task))
 
         notes = [f"{m.n:,} test rows analysed" + (f" (a seeded sample of {m.n_total:,})" if m.n < m.n_total else "")
                  + f"; scatter plots show {len(pr):,} sampled rows.",
-                 "Residual: " + ("actual (1 = positive class) - predicted probability; loss: -log p(actual class); "
+                 "Residual: " + (f"{len(m.classes)}-class model: loss = -log p(actual class) (k-class log loss); "
+                                 "residual = loss minus its expectation under the predicted distribution (excess "
+                                 "log loss; zero on average where the model is calibrated, positive where it does "
+                                 "worse than it claims), used by prediction (the predicted class's probability) and "
+                                 "to rank the worst rows. By feature and in the surrogate tree: the per-class residual "
+                                 "1{actual = j} - P(j) (the k-class form of actual - P; the log loss alone is blind "
+                                 "where the model's distribution is flat); the structure share is scaled by the "
+                                 "summed variance of the class indicators." if multi else
+                                 "actual (1 = positive class) - predicted probability; loss: -log p(actual class); "
                                  "deviance residual: sign(residual) * sqrt(2 * loss)." if cls else
                                  "actual - predicted; standardized: divided by the residual SD.")]
         if m.tree is not None:
@@ -459,7 +556,8 @@ class ResidualAnalysisCheck(Check):
                          f"a random half and evaluated on the other (cross-fitted share explained).")
         if m.contributions is not None:
             c = m.contributions
-            notes.append(f"SHAP (permutation, model-agnostic) on the {len(m.worst)} worst rows only: "
+            notes.append(("SHAP of P(actual class) and of its log loss" if multi else "SHAP") +
+                         f" (permutation, model-agnostic) on the {len(m.worst)} worst rows only: "
                          f"{c.n_background} background rows, max_evals {c.max_evals}, {c.n_model_rows:,} model rows "
                          f"scored.")
         elif m.shap_error:
@@ -473,6 +571,7 @@ class ResidualAnalysisCheck(Check):
 class SegmentMeasurement:
     search: SegmentSearch
     n_total: int
+    n_classes: int = 0  # classification: the number of classes (k > 2: k-class log loss and accuracy)
 
 
 @dataclass
@@ -511,20 +610,32 @@ class WeakSegmentsCheck(Check):
     underrep_ratio: float = 0.5
     max_rows: int = 200_000
 
+    def skip_reason(self, ctx: "AuditContext") -> str | None:
+        return unknown_class_reason(ctx)
+
     def measure(self, ctx: "AuditContext") -> SegmentMeasurement:
         X = ctx.X("test")
         n_total = len(X)
         cls = ctx.is_classification
-        y = ctx.y_binary("test") if cls else ctx.y("test").astype(float)
-        score = ctx.predictions("test").score
+        multi = ctx.is_multiclass
+
+        def target(split: str) -> np.ndarray:
+            if multi:
+                return ctx.y_index(split)  # type: ignore[arg-type]
+            return ctx.y_binary(split) if cls else ctx.y(split).astype(float)  # type: ignore[arg-type]
+
+        def scores(split: str) -> np.ndarray:
+            p = ctx.predictions(split)  # type: ignore[arg-type]
+            return np.asarray(p.proba, dtype=float) if multi else p.score  # k classes: the n x k matrix
+
+        y = target("test")
+        score = scores("test")
         if n_total > self.max_rows:
             idx = np.sort(ctx.rng(self.id).choice(n_total, size=self.max_rows, replace=False))
             X, y, score = X.iloc[idx], y[idx], score[idx]
         kw: dict[str, Any] = {}
         if ctx.has_train:
-            kw = {"X_train": ctx.X("train"),
-                  "y_train": ctx.y_binary("train") if cls else ctx.y("train").astype(float),
-                  "score_train": ctx.predictions("train").score}
+            kw = {"X_train": ctx.X("train"), "y_train": target("train"), "score_train": scores("train")}
         search = find_weak_segments(
             X, y, score, task=ctx.task, categorical=ctx.categorical, threshold=ctx.threshold, bins=self.bins,
             pair_bins=self.pair_bins, pairs=self.pairs, max_pair_features=self.max_pair_features,
@@ -532,9 +643,9 @@ class WeakSegmentsCheck(Check):
             alpha=self.alpha, min_excess=self.min_excess, pair_gain=self.pair_gain,
             max_segments=self.max_segments, prediction_bins=self.prediction_bins,
             underrep_ratio=self.underrep_ratio, confidence=self.confidence, **kw)
-        return SegmentMeasurement(search=search, n_total=n_total)
+        return SegmentMeasurement(search=search, n_total=n_total, n_classes=ctx.n_classes if cls else 0)
 
-    def severity(self, s: WeakSegment, search: SegmentSearch) -> Severity:
+    def severity(self, s: WeakSegment, search: SegmentSearch, n_classes: int = 2) -> Severity:
         if s.share < self.high_min_share:
             return Severity.MEDIUM
         o = search.overall
@@ -543,10 +654,18 @@ class WeakSegmentsCheck(Check):
                     and s.test.mae.value >= self.high_mae_ratio * o.mae.value:
                 return Severity.HIGH
             return Severity.MEDIUM
+        t = s.test
+        if n_classes > 2:
+            # k classes: the model is good overall (accuracy's lower bound beats the majority rate by
+            # the lift) and fails in the segment (accuracy's upper bound at most the segment's majority rate)
+            good = (o.accuracy is not None and o.majority_rate is not None and math.isfinite(o.accuracy.low)
+                    and o.accuracy.low >= o.majority_rate + self.good_accuracy_lift)
+            fails = (t.accuracy is not None and t.majority_rate is not None and math.isfinite(t.accuracy.high)
+                     and t.accuracy.high <= t.majority_rate)
+            return Severity.HIGH if good and fails else Severity.MEDIUM
         good = ((o.auc is not None and o.auc.value >= self.good_auc)
                 or (o.accuracy is not None and o.majority_rate is not None
                     and o.accuracy.value >= o.majority_rate + self.good_accuracy_lift))
-        t = s.test
         fails = ((t.accuracy is not None and t.majority_rate is not None and t.accuracy.value <= t.majority_rate)
                  or (t.auc is not None and t.auc.value <= self.high_max_auc))
         return Severity.HIGH if good and fails else Severity.MEDIUM
@@ -555,17 +674,19 @@ class WeakSegmentsCheck(Check):
         search = m.search
         out = []
         for s in search.segments:
-            out.append(self._finding(s, search, self.severity(s, search)))
+            out.append(self._finding(s, search, self.severity(s, search, m.n_classes), m.n_classes))
         return out
 
-    def _finding(self, s: WeakSegment, search: SegmentSearch, sev: Severity) -> Finding:
+    def _finding(self, s: WeakSegment, search: SegmentSearch, sev: Severity, n_classes: int = 2) -> Finding:
         cls = search.task == "classification"
+        multi = cls and n_classes > 2
         o, t = search.overall, s.test
         metrics: dict[str, Any] = {"rows": s.n, "share": s.share, "relative_excess_loss": s.relative_excess,
                                    "p_adjusted": s.p_adjusted}
         if cls:
-            perf = (f"accuracy {t.accuracy.value:.1%} (95% CI {t.accuracy.low:.1%}-{t.accuracy.high:.1%}) vs "
-                    f"{o.accuracy.value:.1%} overall; log loss {t.log_loss.value:.3f} vs {o.log_loss.value:.3f}")
+            kc = f"{n_classes}-class " if multi else ""
+            perf = (f"{kc}accuracy {t.accuracy.value:.1%} (95% CI {t.accuracy.low:.1%}-{t.accuracy.high:.1%}) vs "
+                    f"{o.accuracy.value:.1%} overall; {kc}log loss {t.log_loss.value:.3f} vs {o.log_loss.value:.3f}")
             if t.auc is not None:
                 perf += f"; AUC {t.auc.value:.3f} (CI {t.auc.low:.3f}-{t.auc.high:.3f})"
                 if o.auc is not None:
@@ -610,15 +731,30 @@ class WeakSegmentsCheck(Check):
             remediation.append("If the segment behaves differently by nature, add a segment-specific feature or "
                                 "consider a separate model for it; monitor its error after deployment.")
         slug = s.definition.replace(" ", "")
+        loss_name = ("k-class log loss" if multi else "log loss") if cls else "absolute error"
+        if sev == Severity.HIGH and multi:
+            rule_txt = (f" High: the segment holds at least {self.high_min_share:.0%} of rows, its accuracy's upper "
+                        f"95% bound {t.accuracy.high:.1%} is at most its majority-class rate {t.majority_rate:.1%}, "
+                        f"and overall accuracy's lower bound {o.accuracy.low:.1%} beats the overall majority rate "
+                        f"by at least {self.good_accuracy_lift:.0%}.")
+            rule = Rule("accuracy_ci_high", t.accuracy.high, "<=", t.majority_rate,
+                        interval=(t.accuracy.low, t.accuracy.high), p_value=s.p_adjusted,
+                        text=rule_txt.strip())
+        else:
+            rule_txt = ""
+            rule = Rule("p_adjusted", s.p_adjusted, "<", self.alpha, p_value=s.p_adjusted,
+                        text=(f"Reported when the BH-adjusted one-sided Welch p-value of the excess {loss_name} is "
+                              f"below {self.alpha} and the excess is at least {self.min_excess:.0%} of the mean; "
+                              f"severity {sev.value}."))
         return Finding(
             id=f"{self.id}/{slug}", check=self.id, severity=sev,
             title=f"Weak segment `{s.definition}` ({s.share:.1%} of rows): {headline}",
             summary=(f"On the {s.n} test rows where {s.definition}: {perf}. Its per-row "
-                     f"{'log loss' if cls else 'absolute error'} exceeds that of rows with similar predictions by "
+                     f"{loss_name} exceeds that of rows with similar predictions by "
                      f"{s.relative_excess:.0%} of the overall mean (Welch one-sided, BH-adjusted "
-                     f"{_p(s.p_adjusted)}, {search.n_tested} segments tested).{train_txt}"),
+                     f"{_p(s.p_adjusted)}, {search.n_tested} segments tested).{train_txt}{rule_txt}"),
             features=tuple(dict.fromkeys(s.features)), groups=s.groups, metrics=metrics,
-            remediation=tuple(remediation), evidence=("weak_segments",))
+            remediation=tuple(remediation), evidence=("weak_segments",), rule=rule)
 
     def evidence(self, m: SegmentMeasurement) -> Evidence:
         from ..plots.residuals import segment_chart
@@ -663,11 +799,17 @@ class WeakSegmentsCheck(Check):
               f"{search.n_pair_tested} pair segments ({search.pair_bins} bins, {len(search.pair_features)} features) "
               f"with at least {search.min_support} rows tested; {search.n_significant} significant at FDR "
               f"{search.alpha}, {len(search.segments)} reported after removing nested and overlapping ones.",
-            "Tested quantity: per-row " + ("log loss minus its expectation under the predicted probability"
+            "Tested quantity: per-row " + (("k-class log loss -log p(true class) minus its expectation under the "
+                                            "predicted distribution (its entropy); prediction bins by the predicted "
+                                            "class's probability" if m.n_classes > 2 else
+                                            "log loss minus its expectation under the predicted probability")
                                            if cls else "absolute error")
             + f", centred within {search.prediction_bins} prediction quantile bins, so segments are compared with "
               f"rows that got similar predictions.",
             "Confidence intervals: Wilson (accuracy), Hanley-McNeil (AUC), t (mean losses)."]
+        if m.n_classes > 2:
+            notes.append(f"{m.n_classes}-class model: accuracy is that of the most probable class, log loss the "
+                         "k-class log loss; no per-segment AUC.")
         return Evidence(metrics=metrics, tables=tables, figures=figures, notes=tuple(notes))
 
 

@@ -38,7 +38,8 @@ def _disagreement_panel(ax, x: np.ndarray, y: np.ndarray, bench_wins: np.ndarray
 
 def comparison_figure(*, task: str, y: np.ndarray, model_score: np.ndarray,
                       benchmarks: Sequence[tuple[str, np.ndarray]], bench_wins: np.ndarray,
-                      model_wins: np.ndarray, threshold: float = 0.5, max_points: int = 1000) -> Figure:
+                      model_wins: np.ndarray, threshold: float = 0.5, max_points: int = 1000,
+                      class_names: Sequence[object] | None = None) -> Figure:
     """Classification: ROC curves of model and benchmarks, and model score against the first
     benchmark's score coloured by who is right. Regression: predicted vs actual for model and the
     first benchmark, and model against benchmark prediction coloured by who is closer."""
@@ -52,7 +53,28 @@ def comparison_figure(*, task: str, y: np.ndarray, model_score: np.ndarray,
     with plot_style():
         fig = new_figure(6.6, 3.7)
         ax1, ax2 = fig.subplots(1, 2)
-        if task == "classification":
+        if task == "classification" and sm.ndim == 2:  # k classes: per-class AUC and P(actual class)
+            yi = y.astype(int)
+            k = sm.shape[1]
+            models = [("model", sm)] + list(benchmarks)
+            width = 0.8 / len(models)
+            for i, (label, P) in enumerate(models):
+                aucs = [roc_auc_score(yi == j, P[:, j]) if 0 < np.sum(yi == j) < len(yi) else np.nan
+                        for j in range(k)]
+                ax1.bar(np.arange(k) + (i - (len(models) - 1) / 2) * width, aucs, width=width,
+                        color=COLORS[i], label=label)
+            ax1.set_xticks(np.arange(k), [str(c) for c in (class_names or range(k))])
+            ax1.set(xlabel="class", ylabel="one-vs-rest AUC", title="Per-class AUC, test data")
+            ax1.set_ylim(0.0, 1.01)
+            ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False, ncol=1)
+            rows = np.arange(len(yi))
+            _disagreement_panel(ax2, sb[rows, yi], sm[rows, yi], bench_wins, model_wins, keep, regression=False)
+            ax2.set(xlabel=f"{ref_label}: P(actual class)", ylabel="model: P(actual class)",
+                    title="Model vs benchmark: P(actual class)", xlim=(-0.02, 1.02),
+                    ylim=(-0.02, 1.02))
+            caption = (f"Left: one-vs-rest AUC per class. Right: each point is a test row ({shown}); orange where "
+                       "only the benchmark's predicted class is right, blue where only the model's is.")
+        elif task == "classification":
             curves = [("model", sm, COLORS[0], "-")] + [
                 (label, s, COLORS[1 + i], "--" if i == 0 else ":") for i, (label, s) in enumerate(benchmarks)]
             for label, s, color, ls in curves:

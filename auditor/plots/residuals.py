@@ -35,7 +35,22 @@ def residuals_vs_prediction(*, task: str, prediction: np.ndarray, residual: np.n
         fig = new_figure(7.0, 2.8)
         fig.set_dpi(150)  # resolution of the rasterized scatter layers
         ax, ax2 = fig.subplots(1, 2, width_ratios=[1.6, 1])
-        if task == "classification":
+        if task == "multiclass":  # group: 1 = predicted class right; residual: the row's log loss
+            for g, color, name in ((1, COLORS[0], "predicted class right"), (0, COLORS[1], "predicted class wrong")):
+                sel = group == g
+                ax.scatter(prediction[sel], residual[sel], s=4, alpha=0.35, color=color, linewidths=0, label=name,
+                           rasterized=True)
+            ax.set_xlabel("probability of the predicted class")
+            ax.set_ylabel("log loss, -log p(actual class)")
+            ax.set_xlim(-0.02, 1.02)
+            ax.legend(loc="upper right", frameon=False, markerscale=2.5)
+            for g, color, name in ((1, COLORS[0], "right"), (0, COLORS[1], "wrong")):
+                v = hist_values[hist_group == g]
+                if v.size:
+                    ax2.hist(v, bins=30, color=color, alpha=0.6, label=f"prediction {name}")
+            ax2.set_xlabel("excess log loss (loss - entropy)")
+            ax2.legend(frameon=False)
+        elif task == "classification":
             for cls, color, name in ((0, COLORS[0], "actual negative"), (1, COLORS[1], "actual positive")):
                 sel = group == cls
                 ax.scatter(prediction[sel], residual[sel], s=4, alpha=0.35, color=color, linewidths=0, label=name,
@@ -75,7 +90,10 @@ def residuals_vs_prediction(*, task: str, prediction: np.ndarray, residual: np.n
                      else "Residuals vs prediction", loc="left")
         ax2.set_title("Residual distribution", loc="left")
         return figure("residuals_vs_prediction", "Residuals against the prediction", fig,
-                      caption=("Deviance residuals by actual class; points far from the bands are confident errors."
+                      caption=("Per-row k-class log loss by whether the predicted class is right; right: the "
+                               "distribution of the excess log loss. High loss at high confidence marks confident "
+                               "errors." if task == "multiclass" else
+                               "Deviance residuals by actual class; points far from the bands are confident errors."
                                if task == "classification" else
                                "Binned mean residual with 95% CI and +/- 1 SD; a trend in the mean is bias, "
                                "a widening SD band is heteroscedasticity. Axes clipped to the 0.5-99.5% range."))
@@ -96,11 +114,15 @@ def residuals_by_feature(patterns: Sequence[ResidualPattern], *, task: str) -> F
             _feature_panel(ax, pat, task)
         for ax in axes[k:]:
             ax.set_visible(False)
-        ylabel = "actual - predicted rate" if task == "classification" else "residual"
+        ylabel = {"classification": "actual - predicted rate",
+                  "multiclass": "actual - predicted (class)"}.get(task, "residual")
         for i, ax in enumerate(axes[:k]):
             if i % ncols == 0:
                 ax.set_ylabel(ylabel)
-        cap = ("Mean of actual minus predicted probability per bin (quantile bins) or level, with 95% CIs; "
+        cap = ("Per feature, the class (in brackets) with the strongest pattern: mean of 1{actual = class} minus "
+               "the predicted probability of that class per bin (quantile bins) or level, with 95% CIs; above 0 "
+               "means the model under-predicts the class there." if task == "multiclass" else
+               "Mean of actual minus predicted probability per bin (quantile bins) or level, with 95% CIs; "
                "away from 0 means the model is biased there." if task == "classification" else
                "Numeric: sampled residuals with the binned mean and 95% CI. Categorical: box 25-75%, "
                "whiskers 5-95%, line at the median. Axes clipped to the 0.5-99.5% range.")
@@ -123,7 +145,8 @@ def _short(text: str, n: int = 14) -> str:
 
 
 def _feature_panel(ax, pat: ResidualPattern, task: str) -> None:
-    ax.set_title(f"{_short(pat.feature, 28)}  (\u03b5\u00b2 = {pat.strength:.3f})", loc="left")
+    cls_txt = f" [{_short(pat.target_class, 10)}]" if pat.target_class else ""
+    ax.set_title(f"{_short(pat.feature, 28)}{cls_txt}  (\u03b5\u00b2 = {pat.strength:.3f})", loc="left")
     ax.axhline(0, color="black", lw=0.6)
     ok = np.isfinite(pat.mean)
     if pat.categorical:
@@ -142,7 +165,7 @@ def _feature_panel(ax, pat: ResidualPattern, task: str) -> None:
         ax.set_xticks(pos, [_short(lab) for lab in pat.labels], rotation=35 if len(pat.labels) > 3 else 0,
                       ha="right" if len(pat.labels) > 3 else "center")
         ax.set_xlim(-0.6, len(pat.labels) - 0.4)
-        if task == "classification":
+        if task != "regression":
             _min_span(ax, CLASSIFICATION_MIN_SPAN)
         return
     x = pat.x
@@ -159,7 +182,7 @@ def _feature_panel(ax, pat: ResidualPattern, task: str) -> None:
                         max(xl[1], np.nanmax(x[fin]) if fin.any() else xl[1]))
     ax.fill_between(x[fin], pat.low[fin], pat.high[fin], color=COLORS[0], alpha=0.25, linewidth=0)
     ax.plot(x[fin], pat.mean[fin], color=COLORS[0], marker="o", ms=2.5, lw=1.3)
-    if task == "classification":
+    if task != "regression":
         _min_span(ax, CLASSIFICATION_MIN_SPAN)
     miss = [i for i, lab in enumerate(pat.labels) if lab == "missing" and ok[i]]
     for i in miss:
