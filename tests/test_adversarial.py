@@ -379,7 +379,7 @@ def test_log_pipeline_failures_are_evidence_and_the_search_goes_on():
     X, y = positive_data()
     pipe = Pipeline([("log", FunctionTransformer(np.log)), ("scale", StandardScaler()),
                      ("lr", LogisticRegression())]).fit(X, y)
-    with pytest.raises(ValueError):  # the defect is real
+    with pytest.raises(ValueError), np.errstate(divide="ignore"):  # the defect is real
         pipe.predict_proba(X.assign(a=0.0).iloc[:3])
     model = Counting(pipe)
     result = run_check(AdversarialCheck, model, test=X.assign(y=y), target="y", options=FAST)
@@ -395,6 +395,8 @@ def test_log_pipeline_failures_are_evidence_and_the_search_goes_on():
     table = {t.name: t for t in result.evidence.tables}["scoring_failures"].records()
     assert table and all(r["failure"] == "exception" and not r["in_domain"] for r in table)
     assert all(float(r["after"].split("=")[1]) == 0.0 for r in table if r["changed"] == "a")
+    assert failing.metrics["surface_points_failed"] > 0  # the score surface has gaps, not a crash
+    assert "Blank:" in {f.name: f for f in result.evidence.figures}["score_surface"].caption
     # the search went on: flips were still found, all at finite scores
     flip = found["sensitivity.adversarial/flip"]
     assert result.evidence.metrics["rows_with_flip"] > 10
@@ -529,6 +531,10 @@ def test_three_classes_smooth_separated_model_gets_no_high():
     assert all(f.severity.rank < Severity.HIGH.rank for f in result.findings), \
         [(f.id, f.severity.value, f.title) for f in result.findings]
     assert any("predicted class" in n for n in result.evidence.notes)
+    for rec in {t.name: t for t in result.evidence.tables}["examples"].records():
+        if rec["found"] == "flip":  # the class columns name real classes, and a flip changes it
+            assert rec["class_before"] in {"0", "1", "2"} and rec["class_after"] in {"0", "1", "2"}
+            assert rec["class_before"] != rec["class_after"]
     # HopSkipJump attacks "still the row's class" against "any other class"
     assert any(n.startswith("HopSkipJump (ART") for n in result.evidence.notes), result.evidence.notes
 
@@ -558,3 +564,36 @@ def test_smooth_model_stays_below_medium_across_seeds():
         result = run_check(AdversarialCheck, model, test=df, target="y", options=STABLE, seed=seed)
         assert all(f.severity.rank < Severity.MEDIUM.rank for f in result.findings), \
             (seed, [(f.id, f.severity.value, f.title) for f in result.findings])
+
+
+def test_a_failing_batch_is_split_not_scored_row_by_row():
+    """The scorer halves a batch that raises until the failing candidates are isolated: the
+    other candidates keep their exact scores, and the calls grow with log(batch size)."""
+    from auditor.analysis.adversarial import _Scorer, _Space, plausible_axes
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"p": rng.uniform(0, 1, 64), "q": rng.uniform(0, 1, 64)})
+    axes = plausible_axes(feature_domains(X, categorical=(), features=("p", "q")), ["p", "q"], margin=0.1)
+    calls = []
+
+    def fn(frame: pd.DataFrame) -> np.ndarray:
+        calls.append(len(frame))
+        s = frame["p"].to_numpy() + frame["q"].to_numpy()
+        if (s > 1.95).any():  # an interaction, not a single value: nothing to learn, only splitting helps
+            raise ValueError("overflow")
+        return s / 2
+
+    space = _Space(X, axes)
+    scorer = _Scorer(fn, 10_000, space)
+    rows = np.repeat(np.arange(64), 16)
+    V = np.repeat(space.V0, 16, axis=0)
+    V[:, 0] = np.tile(np.linspace(0, 1, 16), 64)
+    V[:, 1] = np.repeat(np.linspace(0.5, 1.0, 64), 16)
+    out = scorer(rows, V).s
+    bad = V[:, 0] + V[:, 1] > 1.95
+    assert 1 <= bad.sum() <= 10
+    assert np.isnan(out[bad]).all()
+    assert np.allclose(out[~bad], (V[~bad, 0] + V[~bad, 1]) / 2)
+    fails = scorer.failures()
+    assert fails.raised == bad.sum() and fails.messages == ("ValueError: overflow",)
+    assert len(calls) <= 2 * bad.sum() * np.log2(len(V)) + 1 < len(V) / 4

@@ -30,6 +30,19 @@ in; a frozen :class:`AdversarialResult` out. Nothing here knows about severities
   verified flips count. Its starting points come from a seeded batched search so the run is
   repeatable; the global NumPy state ART draws its noise from is seeded and then restored.
 
+* **k classes** (``FlipRule("class", 0)``, ``score_fn`` returning the n x k probabilities): a flip
+  is a change of the predicted class (arg max); the search reads the margin P(start row's
+  class) - P(runner-up) (a flip is a margin below 0), swings, knife edges and extremes the
+  probability of the start row's class. HopSkipJump then attacks "still the row's class" against
+  "any other class".
+* **Model failures** are evidence, never a crash: a batch that raises is split in halves until
+  the failing candidates are isolated (calls grow with the log of the batch, never row by row);
+  a failing candidate with a single changed value teaches that (feature, value), and later
+  candidates holding it are not sent. NaN, infinite or out-of-range probabilities are recorded
+  too. Failed candidates score NaN, never count as flips, and are reported in
+  :class:`ScoringFailures` (counts, examples, whether the changed values were in the observed
+  range).
+
 Every model call scores a batch of many candidate rows; the number of rows scored is capped by
 ``max_queries`` and reported with the number of calls.
 """

@@ -112,7 +112,7 @@ class AdversarialCheck(Check):
     range_excess: float = 0.5
     max_queries: int = 1_000_000
     row_queries: int = 2_500
-    max_rows: int = 400
+    max_rows: int = 800
     medium_share: float = 0.01
     confidence: float = 0.95
     hop_skip_jump: bool = True
@@ -137,6 +137,10 @@ class AdversarialCheck(Check):
         return plausible_axes(domains, movable, margin=self.margin), domains, fixed
 
     def skip_reason(self, ctx: "AuditContext") -> str | None:
+        preds = ctx.predictions("test")
+        out = preds.proba if ctx.is_multiclass else preds.score
+        if not np.isfinite(np.asarray(out, dtype=float)).any():
+            return "the model returns no finite score for any test row: nothing to search from"
         axes, _, fixed = self._axes(ctx)
         if not axes:
             why = " (held fixed: " + ", ".join(fixed) + ")" if fixed else ""
@@ -489,8 +493,8 @@ class AdversarialCheck(Check):
                  f"a {self.margin:.0%} margin, seen levels), the model"]
         what = []
         if raised:
-            what.append(f"raised an error on {raised:,} candidate inputs ({fl.in_domain_raised:,} of them within the "
-                        "observed ranges)")
+            what.append(f"raised an error on {raised:,} candidate input{'s' if raised != 1 else ''} "
+                        f"({fl.in_domain_raised:,} of them within the observed ranges)")
         if fl.non_finite:
             what.append(f"returned NaN, infinite or out-of-range scores without an error for {fl.non_finite:,} "
                         f"({fl.in_domain_non_finite:,} within the observed ranges)")
@@ -529,7 +533,7 @@ class AdversarialCheck(Check):
                      "non_finite_in_domain": fl.in_domain_non_finite, "test_rows_non_finite": m.test_non_finite,
                      "skipped_known_failing": fl.skipped, "surface_points_failed": surface_failed,
                      "split_calls": fl.split_calls},
-            remediation=remediation, evidence=("scoring_failures",),
+            remediation=remediation, evidence=("scoring_failures",) if ex else ("score_surface",),
             rule=Rule("failing_inputs", total or surface_failed, ">=", 1,
                       text="High for any non-finite score returned without an error or any exception on in-domain "
                            "input; medium when the model raises only on out-of-domain input."))
@@ -553,6 +557,9 @@ class AdversarialCheck(Check):
                      "beyond it. Combinations of plausible values can produce implausible predictions."),
             features=tuple(_features_by_count(reached)[:5]), metrics={"max_reached": top, "min_reached": bottom,
                                                               "range_excess": excess},
+            rule=Rule("range_excess", excess, ">", self.range_excess,
+                      text=f"Low when the reached predictions exceed the test range by more than {self.range_excess:.0%} "
+                           "of its width (the largest excess found by the search; no sampling interval)."),
             remediation=("Consider capping predictions or constraining extrapolation in the named features.",),
             evidence=("extremes",))
 
@@ -675,17 +682,24 @@ class AdversarialCheck(Check):
         picks.sort(key=lambda t: (t[0][0], t[0][1], str(t[0][2])))
         records = []
         for _, r, p, what in picks:
-            records.append({"row": r.label, "start": _kind_name(r.kind, m.task), "found": what,
-                            "changed": ", ".join(p.features), "before": _values_text(p, "before"),
-                            "after": _values_text(p, "after"), "distance": p.distance,
-                            "score_before": p.score_before, "score_after": p.score_after, "method": p.method})
+            rec = {"row": r.label, "start": _kind_name(r.kind, m.task), "found": what,
+                   "changed": ", ".join(p.features), "before": _values_text(p, "before"),
+                   "after": _values_text(p, "after"), "distance": p.distance,
+                   "score_before": p.score_before, "score_after": p.score_after, "method": p.method}
+            if m.multiclass:
+                rec["class_before"] = m.classes[r.start_class] if 0 <= r.start_class < len(m.classes) else None
+                rec["class_after"] = m.classes[p.class_after] if 0 <= p.class_after < len(m.classes) else None
+            records.append(rec)
+        columns = ("row", "start", "found", "changed", "before", "after", "distance", "score_before",
+                   "score_after") + (("class_before", "class_after") if m.multiclass else ()) + ("method",)
         return Table.from_records(
             "examples", "Most striking adversarial examples", records,
-            columns=("row", "start", "found", "changed", "before", "after", "distance", "score_before",
-                     "score_after", "method"), max_rows=self.max_examples,
+            columns=columns, max_rows=self.max_examples,
             caption="Swings (extreme to extreme under a small change) first, then the smallest flips of confident, "
                     "moderately confident and near-threshold rows. Distance in feature standard deviations "
-                    "(+1 per categorical change).")
+                    "(+1 per categorical change)."
+                    + (" Scores: probability of the row's predicted class (class_before); a flip changes the "
+                       "predicted class (class_after)." if m.multiclass else ""))
 
     def _extremes_table(self, m: AdversarialMeasurement) -> Table:
         records = []
