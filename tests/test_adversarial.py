@@ -597,3 +597,28 @@ def test_a_failing_batch_is_split_not_scored_row_by_row():
     fails = scorer.failures()
     assert fails.raised == bad.sum() and fails.messages == ("ValueError: overflow",)
     assert len(calls) <= 2 * bad.sum() * np.log2(len(V)) + 1 < len(V) / 4
+
+
+class RaisesAbove(SilentNaN):
+    """The same score, but a clear exception where x1 is above 2.5."""
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        if (X["x1"].to_numpy(dtype=float) > 2.5).any():
+            raise ValueError("x1 out of the supported range")
+        return super().predict_proba(X)
+
+
+def test_an_exception_on_in_domain_input_is_high():
+    """Training data reach x1 = 3, so an error for x1 in (2.5, 3] is an error on in-domain input."""
+    rng = np.random.default_rng(9)
+    n = 400
+    X = pd.DataFrame({"x1": rng.uniform(-3, 2.4, n), "x2": rng.normal(0, 1, n)})
+    y = (rng.uniform(size=n) < SilentNaN().predict_proba(X)[:, 1]).astype(int)
+    train = X.assign(y=y)
+    train.loc[0, "x1"] = 3.0
+    result = run_check(AdversarialCheck, RaisesAbove(), test=X.assign(y=y), train=train, target="y",
+                       options={**FAST, "hop_skip_jump": False})
+    failing = next(f for f in result.findings if f.id.endswith("/non_finite"))
+    assert failing.severity is Severity.HIGH and "within the observed ranges" in failing.title
+    assert failing.metrics["raised_in_domain"] >= 1 and failing.metrics["non_finite"] == 0
+    assert "x1 out of the supported range" in failing.summary

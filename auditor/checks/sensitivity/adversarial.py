@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ...analysis.adversarial import (AdversarialResult, Axis, FlipRule, Perturbation, RowOutcome, ScoreScale,
-                                     ScoreSurface, ScoringFailures, SearchOptions, adversarial_search,
+                                     ScoreSurface, SearchOptions, adversarial_search,
                                      merge_results, plausible_axes, score_surface, select_start_rows,
                                      typical_row)
 from ...analysis.domain import feature_domains
@@ -353,8 +353,8 @@ class AdversarialCheck(Check):
                           f" (|score - threshold| >= {self.confident_margin:g})") if cls else "")
                       + f" {change if cls else 'move that far'} under such a change"
                       + f" ({share:.1%}; {self.confidence:.0%} Wilson interval {ci.low:.1%} to {ci.high:.1%})."))
-        rule_text = (f"high when the lower end of the {self.confidence:.0%} Wilson interval of the confident small-flip "
-                     f"share is at least {self.high_share:.0%}, medium at least {self.medium_share:.0%} (both with at "
+        rule_text = (f"high when the lower end of the {self.confidence:.0%} Wilson interval of the confident "
+                     f"small-flip share is at least {self.high_share:.0%}, medium at least {self.medium_share:.0%} (both with at "
                      f"least {self.min_rows} flips), low for any confident flip; here the share is {share:.1%} "
                      f"[{ci.low:.1%}, {ci.high:.1%}] over {n} confident sampled rows")
         summary += f" Severity rule: {rule_text}."
@@ -485,8 +485,8 @@ class AdversarialCheck(Check):
             title = (f"Model raises an error on {fl.in_domain_raised + fl.start_rows:,} inputs within the observed "
                      "ranges")
         elif raised:
-            title = (f"Model raises an error on {raised:,} input{'s' if raised != 1 else ''} just outside the observed ranges: a deployment "
-                     "guard must reject them")
+            title = (f"Model raises an error on {raised:,} input{'s' if raised != 1 else ''} just outside the "
+                     "observed ranges: a deployment guard must reject them")
         else:
             title = f"Model fails on {surface_failed:,} points of the score surface"
         parts = [f"While searching {len(m.result.rows)} test rows within the plausible domain (observed ranges plus "
@@ -558,8 +558,8 @@ class AdversarialCheck(Check):
             features=tuple(_features_by_count(reached)[:5]), metrics={"max_reached": top, "min_reached": bottom,
                                                               "range_excess": excess},
             rule=Rule("range_excess", excess, ">", self.range_excess,
-                      text=f"Low when the reached predictions exceed the test range by more than {self.range_excess:.0%} "
-                           "of its width (the largest excess found by the search; no sampling interval)."),
+                      text=f"Low when the reached predictions exceed the test range by more than "
+                           f"{self.range_excess:.0%} of its width (the largest excess found by the search; no sampling interval)."),
             remediation=("Consider capping predictions or constraining extrapolation in the named features.",),
             evidence=("extremes",))
 
@@ -657,8 +657,8 @@ class AdversarialCheck(Check):
         else:
             notes.append(f"HopSkipJump not run: {hsj_r.note}.")
         if len(m.stages) > 1:
-            notes.append("Sample enlarged: " + " -> ".join(str(s) for s in m.stages) + " randomly sampled rows, because "
-                         f"the {self.confidence:.0%} Wilson interval of a severity share straddled its threshold "
+            notes.append("Sample enlarged: " + " -> ".join(str(s) for s in m.stages) + " randomly sampled rows, "
+                         f"because the {self.confidence:.0%} Wilson interval of a severity share straddled its threshold "
                          f"(at most {self.max_rows} searched rows); the later rows search the features chosen first.")
         if fl.any or fl.skipped or m.test_non_finite:
             notes.append(f"Scoring failures: {fl.raised + fl.unresolved:,} candidates raised "
