@@ -25,6 +25,8 @@ _KIND_NAMES = {"high": "high score", "low": "low score", "near": "near threshold
 
 
 def _kind_name(kind: str, task: str) -> str:
+    if task == "multiclass" and kind in ("high", "near"):  # k classes: prototypes by their class margin
+        return "largest class margin" if kind == "high" else "smallest class margin"
     return "near median prediction" if kind == "near" and task != "classification" else _KIND_NAMES[kind]
 
 
@@ -395,7 +397,8 @@ class AdversarialCheck(Check):
                      f"is at least {self.high_share:.0%} (at least {self.min_rows} sampled rows), otherwise medium; "
                      f"here {share:.1%} [{ci.low:.1%}, {ci.high:.1%}]")
         feats = _features_by_count([self._swing(m, r) for r in swings])
-        scale = "score" if m.task == "classification" else "prediction percentile"
+        scale = ("probability of the row's predicted class" if m.multiclass else
+                 "score" if m.task == "classification" else "prediction percentile")
         worst = min(swings, key=lambda r: self._swing(m, r).distance)  # type: ignore[union-attr]
         p = self._swing(m, worst)
         assert p is not None
@@ -433,7 +436,8 @@ class AdversarialCheck(Check):
                          f"sampled rows with the step is at least {self.knife_share:.0%} (at least {self.min_rows} "
                          f"rows), otherwise low; here {k_s} of {len(sampled)} sampled rows "
                          f"[{ci.low:.1%}, {ci.high:.1%}]")
-            scale = "score" if m.task == "classification" else "prediction percentile"
+            scale = ("probability of the predicted class" if m.multiclass else
+                     "score" if m.task == "classification" else "prediction percentile")
             out.append(Finding(
                 id=f"{self.id}/knife_edge/{feature}", check=self.id, severity=sev,
                 title=f"Knife-edge step in {feature} near {_fmt(where)}: the {scale} jumps by {jump:.2f}",
@@ -634,9 +638,10 @@ class AdversarialCheck(Check):
                 f"a flip is a decision crossing the threshold {m.threshold:g}" if cls else
                 f"a flip is a prediction change of more than {res.rule.value:.4g} ({self.flip_std:g} std of the "
                 "test predictions); scores are judged as percentile ranks of the test predictions")
+        task = "multiclass" if m.multiclass else m.task
         notes = [
             f"Starting rows: {len(res.rows)} of {m.n_test} test rows: "
-            + ", ".join(f"{kinds[k]} {_kind_name(k, m.task)}" for k in ("high", "low", "near", "random") if kinds[k])
+            + ", ".join(f"{kinds[k]} {_kind_name(k, task)}" for k in ("high", "low", "near", "random") if kinds[k])
             + f" (seeded). Shares are over the {len(st['sample'])} randomly sampled rows.",
             f"Model queries: {metrics['queries']:,} rows in {metrics['model_calls']:,} batched calls "
             f"(budget {m.per_row_budget:,} rows per searched row, {self.max_queries:,} rows at most).",
@@ -682,7 +687,7 @@ class AdversarialCheck(Check):
         picks.sort(key=lambda t: (t[0][0], t[0][1], str(t[0][2])))
         records = []
         for _, r, p, what in picks:
-            rec = {"row": r.label, "start": _kind_name(r.kind, m.task), "found": what,
+            rec = {"row": r.label, "start": _kind_name(r.kind, "multiclass" if m.multiclass else m.task), "found": what,
                    "changed": ", ".join(p.features), "before": _values_text(p, "before"),
                    "after": _values_text(p, "after"), "distance": p.distance,
                    "score_before": p.score_before, "score_after": p.score_after, "method": p.method}
