@@ -17,10 +17,11 @@ from auditor.checks.base import CheckRegistry
 from auditor.checks.sensitivity.adversarial import AdversarialCheck, AdversarialMeasurement
 from auditor.engine import prepare_objects
 from auditor.findings import Severity
+from auditor.runner import run_checks
 
 from conftest import run_check
 
-NO_HSJ = {"hsj_rows": 0}
+NO_HSJ = {"hop_skip_jump": False}
 
 
 # ---- models and data ---------------------------------------------------------------------------------
@@ -192,20 +193,34 @@ def test_all_features_fixed_is_skipped_with_reason():
 def test_model_calls_are_batched_and_budget_is_stated():
     model = Counting(StepModel())
     df = with_target(mixed_frame(), StepModel())
-    result = run_check(AdversarialCheck, model, test=df, target="y", options=NO_HSJ)
-    assert model.calls < 200
-    assert model.rows > 100 * model.calls
-    assert model.rows <= 200_000 + len(df)
+    registry = CheckRegistry([AdversarialCheck])
+    audit = prepare_objects(model, test=df, target="y", registry=registry, checks={AdversarialCheck.id: NO_HSJ})
+    audit.context.predictions("test")
+    before_rows, before_calls = model.rows, model.calls  # the context's own calls
+    result = run_checks(audit.context, registry).results[0]
+    assert result.status.value == "ok", result.error
+    rows, calls = model.rows - before_rows, model.calls - before_calls
+    assert calls < 200
+    assert rows > 100 * calls
     metrics = result.evidence.metrics
-    assert metrics["queries"] + len(df) == model.rows  # everything the check asked for, plus the context's own call
-    assert any("budget 200,000 rows" in n for n in result.evidence.notes)
+    assert metrics["queries"] == rows  # everything the check asked for
+    assert metrics["model_calls"] == calls
+    searched = metrics["rows_searched"]
+    assert rows <= 2_500 * searched + 30 ** 2 + 1
+    assert any("budget 2,500 rows per searched row, 1,000,000 rows at most" in n for n in result.evidence.notes)
 
 
 def test_query_budget_is_respected():
     model = Counting(StepModel())
     df = with_target(mixed_frame(), StepModel())
-    result = run_check(AdversarialCheck, model, test=df, target="y", options={**NO_HSJ, "max_queries": 6000})
-    assert model.rows - len(df) <= 6000
+    registry = CheckRegistry([AdversarialCheck])
+    audit = prepare_objects(model, test=df, target="y", registry=registry,
+                            checks={AdversarialCheck.id: {**NO_HSJ, "max_queries": 6000}})
+    audit.context.predictions("test")
+    before = model.rows
+    result = run_checks(audit.context, registry).results[0]
+    assert result.status.value == "ok", result.error
+    assert model.rows - before <= 6000
     assert any("query budget" in n for n in result.evidence.notes)
 
 
@@ -312,11 +327,26 @@ def _measurement(rows: list[RowOutcome]) -> AdversarialMeasurement:
 
 
 @pytest.mark.parametrize("small_flips, expected", [(0, Severity.INFO), (1, Severity.LOW), (2, Severity.MEDIUM),
-                                                    (3, Severity.HIGH)])
+                                                    (3, Severity.MEDIUM), (5, Severity.MEDIUM), (8, Severity.HIGH)])
 def test_flip_severity_rules(small_flips, expected):
+    """The conservative (lower) end of the 95% Wilson interval against 5% (high) and 1% (medium):
+    3 of 50 (6%) is no longer high, its interval reaching down to 2.1%."""
     rows = [_row(i, 0.1, 0.1 if i < small_flips else 2.0) for i in range(50)]
     flip = next(f for f in AdversarialCheck().judge(_measurement(rows)) if f.id.endswith("/flip"))
-    assert flip.severity is expected  # 3 of 50 = 6% >= 5% -> high; 2 of 50 -> medium
+    assert flip.severity is expected
+    lo, hi = wilson(small_flips, 50)
+    assert flip.rule is not None and flip.rule.interval == pytest.approx((lo, hi))
+    assert flip.rule.value == pytest.approx(small_flips / 50)
+    assert expected is not Severity.HIGH or lo >= 0.05
+    assert expected is Severity.HIGH or small_flips < 2 or lo < 0.05
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval, written out (an independent check of the check's interval)."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
 
 
 def test_near_threshold_flips_are_never_more_than_info():
@@ -324,3 +354,271 @@ def test_near_threshold_flips_are_never_more_than_info():
     findings = AdversarialCheck().judge(_measurement(rows))
     flip = next(f for f in findings if f.id.endswith("/flip"))
     assert flip.severity is Severity.INFO and flip.metrics["near_threshold_small_flips"] == 30
+
+
+# ---- a model that fails for some inputs: evidence, not a crash ------------------------------------------
+def positive_data(n: int = 500, seed: int = 4) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"a": rng.lognormal(0, 0.5, n), "b": rng.lognormal(1, 0.3, n), "c": rng.uniform(1, 5, n)})
+    y = (np.log(X["a"]) - 0.5 * np.log(X["b"]) + 0.2 * X["c"] + rng.normal(0, 0.5, n) > 0).astype(int)
+    return X, y.to_numpy()
+
+
+FAST = {"grid": 15, "generations": 2, "population": 16, "surface_grid": 12, "hsj_rows": 2, "hsj_max_iter": 2,
+        "hsj_max_eval": 20, "hsj_init_eval": 5}
+
+
+def test_log_pipeline_failures_are_evidence_and_the_search_goes_on():
+    """log(0) at the lower bound (observed minimum minus the margin, floored at 0): sklearn raises
+    "Input X contains infinity". The check completes, counts and shows the failures as a medium
+    finding (an exception out of the observed range), splits failing batches instead of scoring
+    row by row, and HopSkipJump runs on the same model without crashing."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    X, y = positive_data()
+    pipe = Pipeline([("log", FunctionTransformer(np.log)), ("scale", StandardScaler()),
+                     ("lr", LogisticRegression())]).fit(X, y)
+    with pytest.raises(ValueError), np.errstate(divide="ignore"):  # the defect is real
+        pipe.predict_proba(X.assign(a=0.0).iloc[:3])
+    model = Counting(pipe)
+    result = run_check(AdversarialCheck, model, test=X.assign(y=y), target="y", options=FAST)
+    assert result.status.value == "ok"
+    found = {f.id: f for f in result.findings}
+    failing = found["sensitivity.adversarial/non_finite"]
+    assert failing.severity is Severity.MEDIUM  # a clear error, only beyond the observed range
+    assert failing.metrics["raised"] >= 1 and failing.metrics["raised_in_domain"] == 0
+    assert failing.metrics["non_finite"] == 0
+    assert "a" in failing.features and "a within its observed range" in failing.summary
+    assert "Input X contains infinity" in failing.summary
+    assert failing.rule is not None and failing.rule.metric == "failing_inputs"
+    table = {t.name: t for t in result.evidence.tables}["scoring_failures"].records()
+    assert table and all(r["failure"] == "exception" and not r["in_domain"] for r in table)
+    assert all(float(r["after"].split("=")[1]) == 0.0 for r in table if r["changed"] == "a")
+    assert failing.metrics["surface_points_failed"] > 0  # the score surface has gaps, not a crash
+    assert "Blank:" in {f.name: f for f in result.evidence.figures}["score_surface"].caption
+    # the search went on: flips were still found, all at finite scores
+    flip = found["sensitivity.adversarial/flip"]
+    assert result.evidence.metrics["rows_with_flip"] > 10
+    assert flip.metrics["min_flip_distance"] is not None
+    assert any(n.startswith("HopSkipJump (ART") for n in result.evidence.notes), result.evidence.notes
+    # batched: failing batches were split, never scored row by row
+    assert model.calls < 1500 and model.rows > 20 * model.calls
+
+
+def test_clean_pipeline_gets_no_failure_finding():
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    X, y = positive_data()
+    pipe = Pipeline([("log", FunctionTransformer(np.log1p)), ("scale", StandardScaler()),
+                     ("lr", LogisticRegression())]).fit(X, y)
+    result = run_check(AdversarialCheck, pipe, test=X.assign(y=y), target="y", options=FAST)
+    assert result.status.value == "ok"
+    assert not any(f.id.endswith("/non_finite") for f in result.findings)
+    assert "scoring_failures" not in {t.name for t in result.evidence.tables}
+
+
+class SilentNaN:
+    """A smooth logistic score that silently returns NaN where x1 is above 2.5 (inside the
+    observed range): silent garbage on in-domain input."""
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        x1, x2 = X["x1"].to_numpy(dtype=float), X["x2"].to_numpy(dtype=float)
+        p = 1 / (1 + np.exp(-(1.5 * x1 - x2)))
+        p = np.where(x1 > 2.5, np.nan, p)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def test_silent_non_finite_output_in_domain_is_high_and_never_a_flip():
+    rng = np.random.default_rng(8)
+    n = 400
+    X = pd.DataFrame({"x1": rng.uniform(-3, 2.4, n), "x2": rng.normal(0, 1, n)})
+    X.loc[0, "x1"] = 3.0  # the observed range reaches 3, so x1 in (2.5, 3] is in-domain
+    X.loc[0, "x2"] = 10.0  # ... and row 0 itself is scored NaN: a real test row
+    model = SilentNaN()
+    y = (rng.uniform(size=n) < np.nan_to_num(model.predict_proba(X)[:, 1], nan=0.5)).astype(int)
+    m = measure(model, X.assign(y=y), options={**FAST, "hop_skip_jump": False})
+    assert m.test_non_finite == 1
+    assert m.result.failures.non_finite > 0 and m.result.failures.in_domain_non_finite > 0
+    for p in perturbations(m):  # every reported score is finite
+        assert np.isfinite(p.score_after)
+    for r in m.result.rows:
+        if r.flip is not None:
+            assert (r.flip.score_after >= 0.5) != (r.score >= 0.5)
+    findings = {f.id: f for f in AdversarialCheck(**{**FAST, "hop_skip_jump": False}).judge(m)}
+    failing = findings["sensitivity.adversarial/non_finite"]
+    assert failing.severity is Severity.HIGH and "without an error" in failing.title
+    assert failing.metrics["test_rows_non_finite"] == 1
+
+
+# ---- k classes ------------------------------------------------------------------------------------------
+class ThreeClassStep:
+    """Three classes: class 0 follows income smoothly; classes 1 and 2 swap where amount crosses
+    5000 (a planted knife edge between two classes)."""
+
+    classes_ = np.array(["a", "b", "c"])
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        amount = X["amount"].to_numpy(dtype=float)
+        z0 = 0.5 * np.tanh((X["income"].to_numpy(dtype=float) - 50) / 20)
+        z1 = np.where(amount < 5000, 2.0, 0.0)
+        z2 = 2.0 - z1
+        z = np.column_stack([z0, z1, z2])
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def three_class_frame(model, n: int = 600, seed: int = 2) -> pd.DataFrame:
+    df = mixed_frame(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    P = model.predict_proba(df)
+    draw = (P.cumsum(axis=1) > rng.uniform(size=(len(df), 1))).argmax(axis=1)
+    return df.assign(y=np.array(["a", "b", "c"])[draw])
+
+
+def _apply(df: pd.DataFrame, position: int, p: Perturbation) -> pd.DataFrame:
+    row = df.drop(columns="y").iloc[[position]].copy()
+    for c in p.changes:
+        row[c.feature] = c.after
+    return row
+
+
+def test_three_classes_flips_are_changes_of_the_predicted_class():
+    model = ThreeClassStep()
+    df = three_class_frame(model)
+    m = measure(model, df, options={**FAST, "hop_skip_jump": False})
+    assert m.multiclass and m.classes == ("a", "b", "c")
+    assert m.result.rule.kind == "class"
+    P = model.predict_proba(df.drop(columns="y"))
+    checked = 0
+    for r in m.result.rows:
+        start = int(np.argmax(P[r.position]))
+        srt = np.sort(P[r.position])
+        assert r.start_class == start
+        assert r.margin == pytest.approx(srt[-1] - srt[-2])
+        assert r.score == pytest.approx(P[r.position, start])  # judged on P(predicted class)
+        if r.flip is not None:
+            after = model.predict_proba(_apply(df, r.position, r.flip))[0]
+            assert int(np.argmax(after)) != start  # a flip is a change of the arg max, verified directly
+            assert r.flip.class_after == int(np.argmax(after))
+            assert r.flip.score_after == pytest.approx(after[start])
+            checked += 1
+    assert checked >= 20
+    findings = {f.id: f for f in AdversarialCheck(**{**FAST, "hop_skip_jump": False}).judge(m)}
+    flip = findings["sensitivity.adversarial/flip"]
+    assert flip.severity is Severity.HIGH and flip.features[0] == "amount"
+    assert "predicted class" in flip.summary
+    knife = findings["sensitivity.adversarial/knife_edge/amount"]
+    assert abs(knife.metrics["location"] - 5000) < 50
+
+
+def test_three_classes_smooth_separated_model_gets_no_high():
+    rng = np.random.default_rng(6)
+    n = 600
+    y = rng.integers(0, 3, n)
+    centers = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    X = pd.DataFrame(centers[y] + rng.normal(0, 0.7, (n, 2)), columns=["u", "v"])
+    model = LogisticRegression().fit(X, y)
+    result = run_check(AdversarialCheck, model, test=X.assign(y=y), target="y", options=FAST)
+    assert result.status.value == "ok"
+    assert all(f.severity.rank < Severity.HIGH.rank for f in result.findings), \
+        [(f.id, f.severity.value, f.title) for f in result.findings]
+    assert any("predicted class" in n for n in result.evidence.notes)
+    for rec in {t.name: t for t in result.evidence.tables}["examples"].records():
+        if rec["found"] == "flip":  # the class columns name real classes, and a flip changes it
+            assert rec["class_before"] in {"0", "1", "2"} and rec["class_after"] in {"0", "1", "2"}
+            assert rec["class_before"] != rec["class_after"]
+    # HopSkipJump attacks "still the row's class" against "any other class"
+    assert any(n.startswith("HopSkipJump (ART") for n in result.evidence.notes), result.evidence.notes
+
+
+# ---- seed stability -------------------------------------------------------------------------------------
+STABLE = {**FAST, "hop_skip_jump": False, "max_rows": 240}
+
+
+def test_knife_edge_severity_is_the_same_across_seeds():
+    df = with_target(mixed_frame(), StepModel())
+    seen = set()
+    for seed in range(5):
+        result = run_check(AdversarialCheck, StepModel(), test=df, target="y", options=STABLE, seed=seed)
+        flip = next(f for f in result.findings if f.id.endswith("/flip"))
+        knife = next(f for f in result.findings if f.id.endswith("/knife_edge/amount"))
+        seen.add((flip.severity, knife.severity))
+        lo, hi = flip.rule.interval
+        k, n = flip.metrics["confident_small_flips"], flip.metrics["confident_rows"]
+        assert (lo, hi) == pytest.approx(wilson(k, n))
+        assert f"[{lo:.1%}, {hi:.1%}]" in flip.summary
+    assert seen == {(Severity.HIGH, Severity.MEDIUM)}
+
+
+def test_smooth_model_stays_below_medium_across_seeds():
+    df, model = separated_data()
+    for seed in range(5):
+        result = run_check(AdversarialCheck, model, test=df, target="y", options=STABLE, seed=seed)
+        assert all(f.severity.rank < Severity.MEDIUM.rank for f in result.findings), \
+            (seed, [(f.id, f.severity.value, f.title) for f in result.findings])
+
+
+def test_a_failing_batch_is_split_not_scored_row_by_row():
+    """The scorer halves a batch that raises until the failing candidates are isolated: the
+    other candidates keep their exact scores, and the calls grow with log(batch size)."""
+    from auditor.analysis.adversarial import _Scorer, _Space, plausible_axes
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"p": rng.uniform(0, 1, 64), "q": rng.uniform(0, 1, 64)})
+    axes = plausible_axes(feature_domains(X, categorical=(), features=("p", "q")), ["p", "q"], margin=0.1)
+    calls = []
+
+    def fn(frame: pd.DataFrame) -> np.ndarray:
+        calls.append(len(frame))
+        s = frame["p"].to_numpy() + frame["q"].to_numpy()
+        if (s > 1.95).any():  # an interaction, not a single value: nothing to learn, only splitting helps
+            raise ValueError("overflow")
+        return s / 2
+
+    space = _Space(X, axes)
+    scorer = _Scorer(fn, 10_000, space)
+    rows = np.repeat(np.arange(64), 16)
+    V = np.repeat(space.V0, 16, axis=0)
+    V[:, 0] = np.tile(np.linspace(0, 1, 16), 64)
+    V[:, 1] = np.repeat(np.linspace(0.5, 1.0, 64), 16)
+    out = scorer(rows, V).s
+    bad = V[:, 0] + V[:, 1] > 1.95
+    assert 1 <= bad.sum() <= 10
+    assert np.isnan(out[bad]).all()
+    assert np.allclose(out[~bad], (V[~bad, 0] + V[~bad, 1]) / 2)
+    fails = scorer.failures()
+    assert fails.raised == bad.sum() and fails.messages == ("ValueError: overflow",)
+    assert len(calls) <= 2 * bad.sum() * np.log2(len(V)) + 1 < len(V) / 4
+
+
+class RaisesAbove(SilentNaN):
+    """The same score, but a clear exception where x1 is above 2.5."""
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        if (X["x1"].to_numpy(dtype=float) > 2.5).any():
+            raise ValueError("x1 out of the supported range")
+        return super().predict_proba(X)
+
+
+def test_an_exception_on_in_domain_input_is_high():
+    """Training data reach x1 = 3, so an error for x1 in (2.5, 3] is an error on in-domain input."""
+    rng = np.random.default_rng(9)
+    n = 400
+    X = pd.DataFrame({"x1": rng.uniform(-3, 2.4, n), "x2": rng.normal(0, 1, n)})
+    y = (rng.uniform(size=n) < SilentNaN().predict_proba(X)[:, 1]).astype(int)
+    train = X.assign(y=y)
+    train.loc[0, "x1"] = 3.0
+    result = run_check(AdversarialCheck, RaisesAbove(), test=X.assign(y=y), train=train, target="y",
+                       options={**FAST, "hop_skip_jump": False})
+    failing = next(f for f in result.findings if f.id.endswith("/non_finite"))
+    assert failing.severity is Severity.HIGH and "within the observed ranges" in failing.title
+    assert failing.metrics["raised_in_domain"] >= 1 and failing.metrics["non_finite"] == 0
+    assert "x1 out of the supported range" in failing.summary

@@ -30,6 +30,19 @@ in; a frozen :class:`AdversarialResult` out. Nothing here knows about severities
   verified flips count. Its starting points come from a seeded batched search so the run is
   repeatable; the global NumPy state ART draws its noise from is seeded and then restored.
 
+* **k classes** (``FlipRule("class", 0)``, ``score_fn`` returning the n x k probabilities): a flip
+  is a change of the predicted class (arg max); the search reads the margin P(start row's
+  class) - P(runner-up) (a flip is a margin below 0), swings, knife edges and extremes the
+  probability of the start row's class. HopSkipJump then attacks "still the row's class" against
+  "any other class".
+* **Model failures** are evidence, never a crash: a batch that raises is split in halves until
+  the failing candidates are isolated (calls grow with the log of the batch, never row by row);
+  a failing candidate with a single changed value teaches that (feature, value), and later
+  candidates holding it are not sent. NaN, infinite or out-of-range probabilities are recorded
+  too. Failed candidates score NaN, never count as flips, and are reported in
+  :class:`ScoringFailures` (counts, examples, whether the changed values were in the observed
+  range).
+
 Every model call scores a batch of many candidate rows; the number of rows scored is capped by
 ``max_queries`` and reported with the number of calls.
 """
@@ -40,7 +53,7 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,8 +79,13 @@ _SHRINK = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 class FlipRule:
     """When a changed prediction counts as a flip.
 
-    ``kind="threshold"``: the decision (score >= ``value``) changes (classification).
+    ``kind="threshold"``: the decision (score >= ``value``) changes (binary classification).
     ``kind="amount"``: the prediction moves by more than ``value`` (regression).
+    ``kind="class"``: the predicted class (arg max) changes (k classes). The flip value is then the
+    *margin*: the start row's class probability minus the largest other class probability, so a
+    flip is a margin below 0 (``value`` is 0).
+
+    A non-finite score never counts as a flip (the model failed: see :class:`ScoringFailures`).
     """
 
     kind: str
@@ -75,16 +93,23 @@ class FlipRule:
 
     def flipped(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
         before, after = np.asarray(before, float), np.asarray(after, float)
+        ok = np.isfinite(before) & np.isfinite(after)
+        if self.kind == "class":
+            return ok & (after < 0.0)
         if self.kind == "threshold":
-            return (after >= self.value) != (before >= self.value)
-        return np.abs(after - before) > self.value
+            return ok & ((after >= self.value) != (before >= self.value))
+        return ok & (np.abs(after - before) > self.value)
 
     def gap(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
-        """How far the score still is from a flip (0 once flipped)."""
+        """How far the score still is from a flip (0 once flipped, inf when not finite)."""
         before, after = np.asarray(before, float), np.asarray(after, float)
-        if self.kind == "threshold":
-            return np.where(self.flipped(before, after), 0.0, np.abs(after - self.value))
-        return np.maximum(0.0, self.value - np.abs(after - before))
+        ok = np.isfinite(before) & np.isfinite(after)
+        with np.errstate(invalid="ignore"):
+            if self.kind in ("threshold", "class"):
+                g = np.where(self.flipped(before, after), 0.0, np.abs(after - self.value))
+            else:
+                g = np.maximum(0.0, self.value - np.abs(after - before))
+        return np.where(ok, g, np.inf)
 
 
 @dataclass(frozen=True)
@@ -181,6 +206,7 @@ class Perturbation:
     score_before: float
     score_after: float
     method: str
+    class_after: int = -1  # k classes: the predicted class after the change (index into the classes)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -205,6 +231,8 @@ class RowOutcome:
     swing_down: Perturbation | None = None
     reach_max: Perturbation | None = None
     reach_min: Perturbation | None = None
+    start_class: int = -1  # k classes: the predicted class of the row (index into the classes)
+    margin: float = float("nan")  # k classes: P(predicted class) - P(runner-up) of the row
 
 
 @dataclass(frozen=True)
@@ -242,6 +270,55 @@ class HopSkipJumpResult:
     queries: int = 0
     calls: int = 0
     note: str = ""
+
+
+@dataclass(frozen=True)
+class FailureExample:
+    """One candidate the model could not score: it raised (``kind="exception"``) or returned a
+    non-finite or out-of-range score without an error (``kind="non-finite"``). ``in_domain``: every
+    changed value lies within the observed range (numeric) or is a seen level."""
+
+    label: str
+    kind: str
+    changes: tuple[Change, ...]
+    in_domain: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ScoringFailures:
+    """Candidates the model failed on while being searched, counted as evidence (never a crash).
+
+    ``raised``: candidates isolated (by splitting the failing batch) as raising; ``unresolved``:
+    rows of failing batches left unsplit when the split budget ran out; ``skipped``: candidates not
+    sent because they hold a (feature, value) already seen to make the model raise (listed in
+    ``failing_values``); ``non_finite``: candidates scored, without an error, to NaN, infinity or a
+    probability outside [0, 1]; ``start_rows``: real test rows among them (nothing changed)."""
+
+    raised: int = 0
+    unresolved: int = 0
+    skipped: int = 0
+    non_finite: int = 0
+    in_domain_raised: int = 0
+    in_domain_non_finite: int = 0
+    start_rows: int = 0
+    split_calls: int = 0
+    messages: tuple[str, ...] = ()
+    failing_values: tuple[tuple[str, Any], ...] = ()
+    examples: tuple[FailureExample, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        return bool(self.raised or self.unresolved or self.non_finite or self.start_rows)
+
+    def merged(self, other: "ScoringFailures", max_examples: int = 10) -> "ScoringFailures":
+        msgs = tuple(dict.fromkeys(self.messages + other.messages))[:5]
+        vals = tuple(dict.fromkeys(self.failing_values + other.failing_values))
+        return ScoringFailures(
+            self.raised + other.raised, self.unresolved + other.unresolved, self.skipped + other.skipped,
+            self.non_finite + other.non_finite, self.in_domain_raised + other.in_domain_raised,
+            self.in_domain_non_finite + other.in_domain_non_finite, self.start_rows + other.start_rows,
+            self.split_calls + other.split_calls, msgs, vals, (self.examples + other.examples)[:max_examples])
 
 
 @dataclass(frozen=True)
@@ -285,6 +362,7 @@ class AdversarialResult:
     max_queries: int
     small_distance: float
     notes: tuple[str, ...] = ()
+    failures: ScoringFailures = ScoringFailures()
 
 
 @dataclass(frozen=True)
@@ -308,23 +386,30 @@ class ScoreSurface:
     base_x: Any
     base_y: Any
     base_score: float
+    failed: int = 0  # grid points the model could not score (drawn as gaps)
+    queries: int = 0  # rows scored, including re-scored parts of failing batches
+    calls: int = 0
 
 
 # ---- starting rows -------------------------------------------------------------------------
 def select_start_rows(scores: np.ndarray, *, n: int, prototype_share: float, center: float,
-                      rng: np.random.Generator) -> tuple[np.ndarray, tuple[str, ...]]:
+                      rng: np.random.Generator, prototypes: Sequence[str] = ("high", "low", "near")
+                      ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Positions and kinds of the starting rows: the highest-score, lowest-score and
-    nearest-to-``center`` rows (``prototype_share`` of ``n``, split evenly), then a seeded random
-    sample of the rest. With ``n`` rows or fewer, every row is used as the sample."""
+    nearest-to-``center`` rows (``prototype_share`` of ``n``, split evenly among ``prototypes``),
+    then a seeded random sample of the rest. With ``n`` rows or fewer, every row is used as the
+    sample."""
     s = np.asarray(scores, dtype=float)
     if len(s) <= n:
         return np.arange(len(s)), ("random",) * len(s)
-    k = int(round(n * prototype_share / 3))
+    k = int(round(n * prototype_share / max(len(prototypes), 1)))
     taken: list[int] = []
     kinds: list[str] = []
     used = np.zeros(len(s), dtype=bool)
     for kind, order in (("high", np.argsort(-s, kind="stable")), ("low", np.argsort(s, kind="stable")),
                         ("near", np.argsort(np.abs(s - center), kind="stable"))):
+        if kind not in prototypes:
+            continue
         picked = [int(i) for i in order if not used[i]][:k]
         used[picked] = True
         taken += picked
@@ -353,29 +438,205 @@ class _Budget(Exception):
     pass
 
 
-class _Scorer:
-    """Counts model calls and rows scored; refuses to go past the query budget."""
+class _Scores(NamedTuple):
+    """Scores of a batch of candidates: ``s`` the judged score (P(positive), the prediction, or
+    for k classes P(start row's class)); ``f`` the value the flip rule reads (the score itself,
+    or the k-class margin); ``c`` the predicted class for k classes (-1 otherwise or on failure)."""
 
-    def __init__(self, fn: ScoreFn, max_queries: int) -> None:
-        self.fn, self.max_queries = fn, int(max_queries)
+    s: np.ndarray
+    f: np.ndarray
+    c: np.ndarray
+
+    def take(self, k: np.ndarray) -> "_Scores":
+        return _Scores(self.s[k], self.f[k], self.c[k])
+
+
+class _Scorer:
+    """Scores candidates (start row + encoded axis values) in batches; counts model calls and rows
+    scored; refuses to go past the query budget.
+
+    A batch that raises is split in halves (then quarters ...) so the rows that score are kept and
+    the failing ones isolated; a single failing candidate with one changed value teaches a
+    (feature, value) pair, and later candidates holding it are not sent again. Non-finite or
+    out-of-range results are recorded too. Failures come back as NaN scores and never count as
+    flips; see :class:`ScoringFailures`."""
+
+    def __init__(self, fn: ScoreFn, max_queries: int, space: "_Space", *, k_class: bool = False,
+                 probability: bool = False, labels: Sequence[str] | None = None,
+                 max_split_calls: int = 400, max_examples: int = 10) -> None:
+        self.fn, self.max_queries, self.space = fn, int(max_queries), space
+        self.k_class, self.probability = k_class, probability
+        self.labels = list(labels) if labels is not None else [str(i) for i in range(space.V0.shape[0])]
+        self.max_split_calls, self.max_examples = int(max_split_calls), int(max_examples)
         self.calls = 0
         self.rows = 0
+        self.c0: np.ndarray | None = None
+        self.bad: dict[tuple[int, float], None] = {}
+        self.raised = self.unresolved = self.skipped = self.non_finite = 0
+        self.in_domain_raised = self.in_domain_non_finite = self.start_rows = self.split_calls = 0
+        self.messages: dict[str, None] = {}
+        self.examples: list[tuple[str, bool, int, np.ndarray, str]] = []
 
     @property
     def remaining(self) -> int:
         return max(self.max_queries - self.rows, 0)
 
-    def __call__(self, frame: pd.DataFrame, *, force: bool = False) -> np.ndarray:
-        if len(frame) == 0:
-            return np.empty(0)
-        if len(frame) > self.remaining and not force:
+    def start(self) -> _Scores:
+        """The start rows themselves (always scored); fixes each row's class for k classes."""
+        n = self.space.V0.shape[0]
+        raw = self._raw(np.arange(n), self.space.V0, decode=False, force=True)
+        if self.k_class:
+            filled = np.where(np.isfinite(raw), raw, -np.inf)
+            self.c0 = np.argmax(filled, axis=1) if raw.size else np.zeros(0, dtype=int)
+        return self._convert(np.arange(n), raw)
+
+    def __call__(self, rows: np.ndarray, V: np.ndarray, *, decode: bool = False, force: bool = False) -> _Scores:
+        rows = np.asarray(rows, dtype=int)
+        return self._convert(rows, self._raw(rows, V, decode=decode, force=force))
+
+    # ---- internals ----
+    def _convert(self, rows: np.ndarray, raw: np.ndarray) -> _Scores:
+        if not self.k_class:
+            return _Scores(raw, raw, np.full(len(raw), -1))
+        n = len(rows)
+        if n == 0:
+            return _Scores(np.empty(0), np.empty(0), np.empty(0, dtype=int))
+        ok = np.isfinite(raw).all(axis=1)
+        c0 = self.c0[rows] if self.c0 is not None else np.zeros(n, dtype=int)
+        own = raw[np.arange(n), c0]
+        other = raw.copy()
+        other[np.arange(n), c0] = -np.inf
+        runner = np.max(np.where(np.isfinite(other), other, -np.inf), axis=1) if raw.shape[1] > 1 else \
+            np.zeros(n)
+        pred = np.argmax(np.where(np.isfinite(raw), raw, -np.inf), axis=1)
+        m = np.abs(own - runner)
+        # a tie the arg max breaks against the row's class is a flip (a margin just below 0)
+        margin = np.where(pred == c0, m, -np.maximum(m, np.nextafter(0.0, 1.0)))
+        nan = np.full(n, np.nan)
+        return _Scores(np.where(ok, own, nan), np.where(ok, margin, nan), np.where(ok, pred, -1))
+
+    def _raw(self, rows: np.ndarray, V: np.ndarray, *, decode: bool, force: bool) -> np.ndarray:
+        n = len(rows)
+        if n == 0:
+            return np.empty((0, 0)) if self.k_class else np.empty(0)
+        if n > self.remaining and not force:
             raise _Budget()
-        out = np.asarray(self.fn(frame), dtype=float).reshape(-1)
-        self.calls += 1
-        self.rows += len(frame)
-        if len(out) != len(frame):
-            raise ValueError(f"the model returned {len(out)} scores for {len(frame)} rows")
+        known = self._known(rows, V)
+        self.skipped += int(known.sum())
+        stack = [np.flatnonzero(~known)]
+        results: list[tuple[np.ndarray, np.ndarray]] = []
+        while stack:
+            idx = stack.pop()
+            if len(idx) and self.bad:
+                k = self._known(rows[idx], V[idx])
+                self.skipped += int(k.sum())
+                idx = idx[~k]
+            if not len(idx):
+                continue
+            frame = (self.space.decode if decode else self.space.frame)(rows[idx], V[idx])
+            self.calls += 1
+            self.rows += len(idx)
+            try:
+                with np.errstate(all="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # log(0) and the like: counted below
+                    raw = np.asarray(self.fn(frame), dtype=float)
+            except _Budget:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failing model is evidence, not an error
+                msg = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+                self.messages.setdefault(msg[:200], None)
+                if len(idx) == 1:
+                    self._failed(int(rows[idx[0]]), V[idx[0]], "exception", msg)
+                elif self.split_calls >= self.max_split_calls:
+                    self.unresolved += len(idx)
+                else:
+                    self.split_calls += 2
+                    h = len(idx) // 2
+                    stack.append(idx[h:])
+                    stack.append(idx[:h])
+                continue
+            raw = raw.reshape(len(idx), -1) if self.k_class else raw.reshape(-1)
+            if raw.shape[0] != len(idx):
+                raise ValueError(f"the model returned {raw.shape[0]} scores for {len(idx)} rows")
+            bad = ~np.isfinite(raw) if raw.ndim == 1 else ~np.isfinite(raw).all(axis=1)
+            if self.probability:
+                with np.errstate(invalid="ignore"):
+                    outside = (raw < -1e-9) | (raw > 1 + 1e-9)
+                bad |= outside if outside.ndim == 1 else outside.any(axis=1)
+            for i in np.flatnonzero(bad):
+                v = raw[i] if raw.ndim == 1 else ", ".join(f"{x:.4g}" for x in raw[i])
+                self._failed(int(rows[idx[i]]), V[idx[i]], "non-finite",
+                             f"returned {v if isinstance(v, str) else f'{v:.4g}'}")
+            raw = raw.copy()
+            raw[bad] = np.nan
+            results.append((idx, raw))
+        tail = next((r.shape[1:] for _, r in results), None)
+        if tail is None:
+            tail = (max(int(self.c0.max()) + 1, 2),) if self.k_class and self.c0 is not None and len(self.c0) \
+                else ((2,) if self.k_class else ())
+        out = np.full((n,) + tuple(tail), np.nan)
+        for idx, raw in results:
+            out[idx] = raw
         return out
+
+    def _known(self, rows: np.ndarray, V: np.ndarray) -> np.ndarray:
+        hit = np.zeros(len(rows), dtype=bool)
+        for (j, v) in self.bad:
+            hit |= (V[:, j] == v) & (self.space.V0[rows, j] != v)
+        return hit
+
+    def _in_domain(self, r: int, v: np.ndarray) -> bool:
+        v0 = self.space.V0[r]
+        for j in np.flatnonzero(~_same(v, v0)):
+            ax = self.space.axes[j]
+            if not np.isfinite(v[j]):
+                return False
+            if ax.categorical:
+                if v[j] < 0:
+                    return False
+            elif not ax.observed_low - 1e-9 <= v[j] <= ax.observed_high + 1e-9:
+                return False
+        return True
+
+    def _failed(self, r: int, v: np.ndarray, kind: str, detail: str) -> None:
+        changed = np.flatnonzero(~_same(v, self.space.V0[r]))
+        inside = self._in_domain(r, v)
+        if not len(changed):
+            self.start_rows += 1
+        if kind == "exception":
+            self.raised += 1
+            self.in_domain_raised += int(inside)
+            if len(changed) == 1:
+                self.bad.setdefault((int(changed[0]), float(v[changed[0]])), None)
+        else:
+            self.non_finite += 1
+            self.in_domain_non_finite += int(inside)
+        same = sum(1 for e in self.examples if e[0] == kind and e[1] == inside)
+        if same < self.max_examples:
+            self.examples.append((kind, inside, r, np.array(v, dtype=float), detail))
+
+    def failures(self) -> ScoringFailures:
+        names = [ax.name for ax in self.space.axes]
+        ex = sorted(self.examples, key=lambda e: (e[0] != "non-finite", not e[1]))[:self.max_examples]
+        examples = []
+        if ex:
+            rows = np.array([e[2] for e in ex])
+            V = np.array([e[3] for e in ex])
+            frame = self.space.frame(rows, V)
+            for i, (kind, inside, r, v, detail) in enumerate(ex):
+                changed = np.flatnonzero(~_same(v, self.space.V0[r]))
+                changes = tuple(Change(names[j], _plain(self.space.base[names[j]].iloc[r]),
+                                       _plain(frame[names[j]].iloc[i])) for j in changed)
+                examples.append(FailureExample(str(self.labels[r]), kind, changes, inside, detail))
+        values = []
+        for (j, v) in self.bad:
+            ax = self.space.axes[j]
+            values.append((ax.name, str(ax.levels[int(v)]) if ax.categorical else float(v)))
+        return ScoringFailures(
+            raised=self.raised, unresolved=self.unresolved, skipped=self.skipped, non_finite=self.non_finite,
+            in_domain_raised=self.in_domain_raised, in_domain_non_finite=self.in_domain_non_finite,
+            start_rows=self.start_rows, split_calls=self.split_calls, messages=tuple(self.messages)[:5],
+            failing_values=tuple(sorted(values, key=lambda t: (t[0], str(t[1])))), examples=tuple(examples))
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -509,28 +770,31 @@ class _Tracker:
     """Keeps, per starting row, the smallest flip seen and the largest swings within the small
     distance, over every batch scored by any phase."""
 
-    def __init__(self, space: _Space, s0: np.ndarray, rule: FlipRule, scale: ScoreScale, small: float) -> None:
+    def __init__(self, space: _Space, s0: _Scores, rule: FlipRule, scale: ScoreScale, small: float) -> None:
         n, m = space.V0.shape
-        self.space, self.s0, self.rule, self.scale, self.small = space, s0, rule, scale, small
+        self.space, self.rule, self.scale, self.small = space, rule, scale, small
+        self.s0, self.f0 = s0.s, s0.f
         self.flip = _Best.empty(n, m, np.inf)
         self.up = _Best.empty(n, m, np.inf)
         self.down = _Best.empty(n, m, np.inf)
-        self.up.score[:] = s0
-        self.down.score[:] = s0
+        self.up.score[:] = s0.s
+        self.down.score[:] = s0.s
+        self.cls = np.full(n, -1)  # predicted class at the best flip (k classes)
 
-    def update(self, rows: np.ndarray, V: np.ndarray, s: np.ndarray, method: str,
+    def update(self, rows: np.ndarray, V: np.ndarray, sc: _Scores, method: str,
                d: np.ndarray | None = None) -> np.ndarray:
         if len(rows) == 0:
             return np.empty(0)
         d = self.space.distance(rows, V) if d is None else d
-        s0 = self.s0[rows]
-        flipped = self.rule.flipped(s0, s) & (d > 0)
+        s, s0 = sc.s, self.s0[rows]
+        flipped = self.rule.flipped(self.f0[rows], sc.f) & (d > 0)
         if flipped.any():
             k = np.flatnonzero(flipped)
             uniq, best = _first_per_row(rows[k], d[k], -np.abs(s[k] - s0[k]))
             better = d[k][best] < self.flip.dist[uniq] - 1e-12
             self.flip.put(uniq[better], k[best[better]], V, s, d, method)
-        near = np.flatnonzero((d <= self.small + 1e-9) & (d > 0))
+            self.cls[uniq[better]] = sc.c[k[best[better]]]
+        near = np.flatnonzero((d <= self.small + 1e-9) & (d > 0) & np.isfinite(s))
         if len(near):
             for best_of, sign in ((self.up, 1.0), (self.down, -1.0)):
                 uniq, best = _first_per_row(rows[near], -sign * s[near], d[near])
@@ -554,26 +818,30 @@ def adversarial_search(score_fn: ScoreFn, rows: pd.DataFrame, *, labels: Sequenc
                        domains: Mapping[str, FeatureDomain], fixed: Sequence[str] = (),
                        rule: FlipRule, scale: ScoreScale = ScoreScale(),
                        options: SearchOptions = SearchOptions(), rng: np.random.Generator,
-                       hop_skip_jump: bool = True) -> AdversarialResult:
+                       hop_skip_jump: bool = True, searched: Sequence[str] | None = None) -> AdversarialResult:
     """Search the neighbourhood of each starting row (see the module docstring).
 
     ``rows`` holds the model's feature columns, in the model's order; ``score_fn`` maps such a
-    frame to scores (P(positive) or the regression prediction) in one batched call.
+    frame to scores (P(positive) or the regression prediction; for ``rule.kind == "class"`` the
+    n x k class probabilities) in one batched call. ``searched`` fixes the searched features (no
+    importance phase), e.g. to search more rows with the features an earlier search chose.
+    Candidates the model raises on or scores to non-finite values are counted in ``failures``.
     """
     features = tuple(rows.columns)
     fixed_t = tuple(f for f in features if f in set(fixed))
     movable = [f for f in features if f not in set(fixed_t)]
     axes = plausible_axes(domains, movable, margin=options.margin, max_levels=options.max_levels)
-    scorer = _Scorer(score_fn, options.max_queries)
     notes: list[str] = []
     space = _Space(rows, axes)
+    scorer = _Scorer(score_fn, options.max_queries, space, k_class=rule.kind == "class",
+                     probability=rule.kind in ("threshold", "class") and scale.kind == "identity", labels=labels)
     n, m = space.V0.shape
     positions_t = tuple(int(p) for p in positions) if positions is not None else tuple(range(n))
-    s0 = scorer(space.base, force=True)  # the starting rows themselves are always scored
+    s0 = scorer.start()  # the starting rows themselves are always scored
     tracker = _Tracker(space, s0, rule, scale, options.small_distance)
     knives: list[KnifeEdge] = []
     importance: list[tuple[str, float]] = []
-    searched: list[int] = []
+    chosen: list[int] = []
     reach: dict[int, tuple[np.ndarray, float, np.ndarray, float]] = {}
     hsj = HopSkipJumpResult(False, note="nothing to search")
     phase_cap = max(options.max_queries // 8, 1)
@@ -587,41 +855,65 @@ def adversarial_search(score_fn: ScoreFn, rows: pd.DataFrame, *, labels: Sequenc
                 notes.append(note)
             return None
 
-    if m:
+    if m and searched is not None:
+        names = [ax.name for ax in axes]
+        chosen = [names.index(f) for f in searched if f in names]
+    elif m:
         imp = run("importance", lambda: _importance(scorer, space, tracker, phase_cap))
         if imp is not None:
             order = sorted(range(m), key=lambda j: (-imp[j], axes[j].name))
             importance = [(axes[j].name, float(imp[j])) for j in order]
-            searched = [j for j in order if imp[j] > 1e-12][:options.max_features]
-    if not searched:
+            chosen = [j for j in order if imp[j] > 1e-12][:options.max_features]
+    searched_j = chosen
+    if not searched_j:
         notes.append("the score does not respond to any movable feature within its plausible range")
     else:
-        run("single-feature search", lambda: _single(scorer, space, tracker, searched, options, knives))
-        run("pair search", lambda: _pairs(scorer, space, tracker, searched[:options.pair_features],
+        run("single-feature search", lambda: _single(scorer, space, tracker, searched_j, options, knives))
+        run("pair search", lambda: _pairs(scorer, space, tracker, searched_j[:options.pair_features],
                                           phase_cap * 2))
         run("shrinking", lambda: _shrink(scorer, space, tracker))
-        run("genetic search", lambda: _genetic(scorer, space, tracker, searched, options, rng, phase_cap))
+        run("genetic search", lambda: _genetic(scorer, space, tracker, searched_j, options, rng, phase_cap))
         run("shrinking", lambda: _shrink(scorer, space, tracker))
         sub = np.unique(np.round(np.linspace(0, n - 1, min(options.extremes_rows, n))).astype(int))
-        out = run("extremes", lambda: _extremes(scorer, space, tracker, searched, sub, options.grid))
+        out = run("extremes", lambda: _extremes(scorer, space, tracker, searched_j, sub, options.grid)) \
+            if len(sub) else None
         if out is not None:
             reach = out
         if not hop_skip_jump or options.hsj_rows <= 0:
             hsj = HopSkipJumpResult(False, note="disabled")
-        elif rule.kind != "threshold":
+        elif rule.kind == "amount":
             hsj = HopSkipJumpResult(False, note="classification only")
         else:
             hsj = _hop_skip_jump(scorer, space, tracker, kinds, labels, options, rng)
             if hsj.note:
                 notes.append(f"HopSkipJump: {hsj.note}")
 
-    outcomes = _outcomes(space, tracker, s0, labels, kinds, positions_t, reach)
+    outcomes = _outcomes(space, tracker, s0, labels, kinds, positions_t, reach, scorer)
+    failures = scorer.failures()
+    if failures.any or failures.skipped:
+        notes.append(f"the model failed on {failures.raised + failures.unresolved + failures.non_finite:,} candidates "
+                     f"(raised: {failures.raised + failures.unresolved:,}, non-finite: {failures.non_finite:,}); "
+                     f"{failures.skipped:,} more held a value already seen to fail and were not sent; "
+                     f"{failures.split_calls:,} extra calls split failing batches")
     return AdversarialResult(
         rule=rule, scale=scale, axes=axes, importance=tuple(importance),
-        searched=tuple(axes[j].name for j in searched), fixed=fixed_t, rows=outcomes,
+        searched=tuple(axes[j].name for j in searched_j), fixed=fixed_t, rows=outcomes,
         knife_edges=tuple(sorted(_relabel(knives, labels), key=lambda k: (k.feature, -k.jump, k.label))),
         hop_skip_jump=hsj, queries=scorer.rows, calls=scorer.calls, max_queries=options.max_queries,
-        small_distance=options.small_distance, notes=tuple(notes))
+        small_distance=options.small_distance, notes=tuple(notes), failures=failures)
+
+
+def merge_results(first: AdversarialResult, more: AdversarialResult) -> AdversarialResult:
+    """One result from a search and a later search of more rows (same rule, axes and searched
+    features): rows, knife edges, queries and failures add up; importance and HopSkipJump come
+    from the first."""
+    notes = tuple(dict.fromkeys(n for n in first.notes + more.notes if not n.startswith("the model failed")))
+    return replace(first, rows=first.rows + more.rows,
+                   knife_edges=tuple(sorted(first.knife_edges + more.knife_edges,
+                                            key=lambda k: (k.feature, -k.jump, k.label))),
+                   queries=first.queries + more.queries, calls=first.calls + more.calls,
+                   max_queries=first.max_queries + more.max_queries, notes=notes,
+                   failures=first.failures.merged(more.failures))
 
 
 def _relabel(knives: list[KnifeEdge], labels: Sequence[str]) -> list[KnifeEdge]:
@@ -641,14 +933,19 @@ def _importance(scorer: _Scorer, space: _Space, tracker: _Tracker, cap: int) -> 
         cols.append(np.full(len(use) * len(g), j))
         vals.append(np.tile(g, len(use)))
     r, V = _candidates(space.V0, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals))
-    s = scorer(space.frame(r, V))
-    tracker.update(r, V, s, "single feature")
+    sc = scorer(r, V)
+    tracker.update(r, V, sc, "single feature")
+    s = sc.s
     out = np.zeros(m)
     start = 0
     for j, g in enumerate(grids):
         block = s[start:start + len(use) * len(g)].reshape(len(use), len(g))
         block = np.column_stack([block, tracker.s0[use]])
-        out[j] = float(np.mean(block.max(axis=1) - block.min(axis=1)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # rows the model failed on everywhere
+            spread = np.nanmax(block, axis=1) - np.nanmin(block, axis=1)
+        spread = spread[np.isfinite(spread)]
+        out[j] = float(np.mean(spread)) if len(spread) else 0.0
         start += len(use) * len(g)
     return out
 
@@ -682,8 +979,9 @@ def _single(scorer: _Scorer, space: _Space, tracker: _Tracker, searched: Sequenc
             vals.append(v)
             pair.append((r, j, len(v)))
     r_all, V = _candidates(space.V0, np.concatenate(rows), np.concatenate(cols), np.concatenate(vals))
-    s = scorer(space.frame(r_all, V))
-    tracker.update(r_all, V, s, "single feature")
+    sc = scorer(r_all, V)
+    tracker.update(r_all, V, sc, "single feature")
+    s, f = sc.s, sc.f
 
     # per (row, feature): sort the sweep (with the row's own value) for bisection
     flip_iv: list[tuple[int, int, float, float]] = []  # row, col, a (no flip), b (flip)
@@ -691,19 +989,21 @@ def _single(scorer: _Scorer, space: _Space, tracker: _Tracker, searched: Sequenc
     start = 0
     for (r, j, k) in pair:
         ax = space.axes[j]
-        xs, ss = V[start:start + k, j], s[start:start + k]
+        xs, ss, fs = V[start:start + k, j], s[start:start + k], f[start:start + k]
         start += k
         if ax.categorical:
             continue
         v0 = space.V0[r, j]
-        if not np.isfinite(v0):
+        if not (np.isfinite(v0) and np.isfinite(tracker.f0[r])):
             continue
-        xs = np.append(xs, v0)
-        ss = np.append(ss, tracker.s0[r])
+        ok = np.isfinite(ss) & np.isfinite(fs)  # points the model failed on are left out of the sweep
+        xs = np.append(xs[ok], v0)
+        ss = np.append(ss[ok], tracker.s0[r])
+        fs = np.append(fs[ok], tracker.f0[r])
         o = np.argsort(xs, kind="stable")
-        xs, ss = xs[o], ss[o]
+        xs, ss, fs = xs[o], ss[o], fs[o]
         i0 = int(np.flatnonzero(xs == v0)[0])
-        fl = tracker.rule.flipped(np.full(len(ss), tracker.s0[r]), ss)
+        fl = tracker.rule.flipped(np.full(len(fs), tracker.f0[r]), fs)
         right = np.flatnonzero(fl[i0 + 1:])
         if len(right):
             b = i0 + 1 + int(right[0])
@@ -745,9 +1045,9 @@ def _bisect_flips(scorer: _Scorer, space: _Space, tracker: _Tracker,
             break
         mid = _mid(a[active], b[active], integer[active])
         rows, V = _candidates(space.V0, r[active], c[active], mid)
-        s = scorer(space.frame(rows, V))
-        tracker.update(rows, V, s, "single feature")
-        fl = tracker.rule.flipped(tracker.s0[rows], s)
+        sc = scorer(rows, V)
+        tracker.update(rows, V, sc, "single feature")
+        fl = tracker.rule.flipped(tracker.f0[rows], sc.f)  # a failed point counts as no flip
         b[active] = np.where(fl, mid, b[active])
         a[active] = np.where(fl, a[active], mid)
 
@@ -767,6 +1067,7 @@ def _bisect_knives(scorer: _Scorer, space: _Space, tracker: _Tracker, intervals:
     width = options.knife_width * span
     jump = np.full(len(r), np.nan)
     at = np.full(len(r), np.nan)
+    dead = np.zeros(len(r), dtype=bool)  # the model failed inside the interval: stop narrowing it
 
     def record() -> None:
         fits = np.isnan(jump) & (np.abs(b - a) <= width + 1e-12)
@@ -776,13 +1077,17 @@ def _bisect_knives(scorer: _Scorer, space: _Space, tracker: _Tracker, intervals:
     record()
     for _ in range(_KNIFE_STEPS):
         active = np.flatnonzero((np.abs(b - a) > width / 16) & (~integer | (np.abs(b - a) > 1))
-                                & (np.isnan(jump) | (jump >= options.knife_jump)))
+                                & (np.isnan(jump) | (jump >= options.knife_jump)) & ~dead)
         if not len(active):
             break
         mid = _mid(a[active], b[active], integer[active])
         rows, V = _candidates(space.V0, r[active], c[active], mid)
-        s = scorer(space.frame(rows, V))
-        tracker.update(rows, V, s, "single feature")
+        sc = scorer(rows, V)
+        tracker.update(rows, V, sc, "single feature")
+        s = sc.s
+        failed = ~np.isfinite(s)
+        dead[active[failed]] = True
+        active, mid, s = active[~failed], mid[~failed], s[~failed]
         u, ua, ub = tracker.scale(s), tracker.scale(sa[active]), tracker.scale(sb[active])
         left = np.abs(u - ua) >= np.abs(ub - u)
         b[active] = np.where(left, mid, b[active])
@@ -831,8 +1136,7 @@ def _pairs(scorer: _Scorer, space: _Space, tracker: _Tracker, cols: Sequence[int
         keep_rows = np.unique(rows)[: max(int(cap * n / len(rows)), 1)]
         keep = np.isin(rows, keep_rows)
         rows, V = rows[keep], V[keep]
-    s = scorer(space.frame(rows, V))
-    tracker.update(rows, V, s, "pair")
+    tracker.update(rows, V, scorer(rows, V), "pair")
 
 
 def _shrink(scorer: _Scorer, space: _Space, tracker: _Tracker) -> None:
@@ -862,11 +1166,11 @@ def _shrink(scorer: _Scorer, space: _Space, tracker: _Tracker) -> None:
     if not rows_l:
         return
     rows, V = np.array(rows_l), np.array(V_l)
-    s = scorer(space.frame(rows, V))
+    sc = scorer(rows, V)
     # keep each candidate's own method label
     for method in sorted(set(meth)):
         k = np.array([mm == method for mm in meth])
-        tracker.update(rows[k], V[k], s[k], method)
+        tracker.update(rows[k], V[k], sc.take(k), method)
 
 
 def _genetic(scorer: _Scorer, space: _Space, tracker: _Tracker, searched: Sequence[int],
@@ -899,9 +1203,9 @@ def _genetic(scorer: _Scorer, space: _Space, tracker: _Tracker, searched: Sequen
     elite_pen = np.full((len(use), E), np.inf)
     pos = {int(r): i for i, r in enumerate(use)}
     for gen in range(options.generations + 1):
-        s = scorer(space.frame(rows, V))
-        d = tracker.update(rows, V, s, "random search")
-        gap = tracker.rule.gap(tracker.s0[rows], s)
+        sc = scorer(rows, V)
+        d = tracker.update(rows, V, sc, "random search")
+        gap = tracker.rule.gap(tracker.f0[rows], sc.f)
         pen = np.where(gap == 0.0, d, _BIG + gap * 1e3 + d * 1e-3)
         # merge into the elites
         ri = np.array([pos[int(r)] for r in rows])
@@ -980,12 +1284,14 @@ def _extremes(scorer: _Scorer, space: _Space, tracker: _Tracker, searched: Seque
             cand_r = np.repeat(np.arange(len(rows)), len(g))
             C = np.repeat(V, len(g), axis=0)
             C[:, j] = np.tile(g, len(rows))
-            sc = scorer(space.frame(rows[cand_r], C))
-            tracker.update(rows[cand_r], C, sc, "ascent")
-            block = (sc * sign[cand_r]).reshape(len(rows), len(g))
+            scs = scorer(rows[cand_r], C)
+            tracker.update(rows[cand_r], C, scs, "ascent")
+            sc = scs.s
+            block = np.where(np.isfinite(sc), sc * sign[cand_r], -np.inf).reshape(len(rows), len(g))
             best = np.argmax(block, axis=1)
-            gain = block[np.arange(len(rows)), best] - s * sign
-            upd = gain > 1e-12
+            with np.errstate(invalid="ignore"):
+                gain = block[np.arange(len(rows)), best] - s * sign
+            upd = np.isfinite(gain) & (gain > 1e-12)
             if upd.any():
                 changed = True
                 V[upd, j] = g[best[upd]]
@@ -1006,9 +1312,9 @@ def _hop_skip_jump(scorer: _Scorer, space: _Space, tracker: _Tracker, kinds: Seq
         return HopSkipJumpResult(False, note="no continuous numeric feature to attack")
     n = space.V0.shape[0]
     # confident random rows first, then the other random rows, then prototypes
-    margin = np.abs(tracker.s0 - tracker.rule.value)
-    order = sorted(range(n), key=lambda r: (kinds[r] != "random", -margin[r], r))
-    cand = [r for r in order if np.isfinite(space.V0[r, attack_cols]).all()]
+    margin = np.abs(tracker.f0 - tracker.rule.value)
+    order = sorted(range(n), key=lambda r: (kinds[r] != "random", -np.nan_to_num(margin[r], nan=-1.0), r))
+    cand = [r for r in order if np.isfinite(space.V0[r, attack_cols]).all() and np.isfinite(tracker.f0[r])]
     if not cand:
         return HopSkipJumpResult(False, note="no complete rows to attack")
     rows0, calls0 = scorer.rows, scorer.calls
@@ -1036,11 +1342,12 @@ def _hop_skip_jump(scorer: _Scorer, space: _Space, tracker: _Tracker, kinds: Seq
     for jj, j in enumerate(attack_cols):
         V[:, j] = space.axes[j].clip(adv[:, jj])
     try:
-        s = scorer(space.frame(r_arr, V))
+        sc = scorer(r_arr, V)
     except _Budget:
         return HopSkipJumpResult(False, note="stopped at the query budget")
-    d = tracker.update(r_arr, V, s, "HopSkipJump")
-    fl = tracker.rule.flipped(tracker.s0[r_arr], s) & (d > 0)
+    d = tracker.update(r_arr, V, sc, "HopSkipJump")
+    s = sc.s
+    fl = tracker.rule.flipped(tracker.f0[r_arr], sc.f) & (d > 0)
     out = tuple(HopSkipJumpRow(str(labels[r]), bool(fl[i]), float(d[i]) if fl[i] else float("nan"),
                                own[r], float(s[i])) for i, r in enumerate(attack_rows))
     note = (f"only {len(attack_rows)} of {len(cand)} candidate rows had a flipping starting point"
@@ -1068,9 +1375,9 @@ def _hsj_starts(scorer: _Scorer, space: _Space, tracker: _Tracker, cand: list[in
             rows_l.append(r)
             V_l.append(v)
     rows, V = np.array(rows_l), np.array(V_l)
-    s = scorer(space.frame(rows, V))
-    d = tracker.update(rows, V, s, "random search")
-    fl = tracker.rule.flipped(tracker.s0[rows], s) & (d > 0)
+    sc = scorer(rows, V)
+    d = tracker.update(rows, V, sc, "random search")
+    fl = tracker.rule.flipped(tracker.f0[rows], sc.f) & (d > 0)
     out: dict[int, np.ndarray] = {}
     k = np.flatnonzero(fl)
     if len(k):
@@ -1105,7 +1412,7 @@ def _run_art(scorer: _Scorer, space: _Space, tracker: _Tracker, rows: list[int],
     clip_max = np.maximum(np.maximum(hi, Z.max(axis=0)), clip_min + 1.0)
     mask = np.zeros((1, m), dtype=np.float32)
     mask[0, cols] = 1.0
-    threshold = tracker.rule.value
+    rule, f0 = tracker.rule, tracker.f0
     cat = space.cat
     n_levels = np.array([len(ax.levels) if ax.categorical else 0 for ax in space.axes])
     integer = np.array([ax.integer and not ax.categorical for ax in space.axes])
@@ -1117,7 +1424,13 @@ def _run_art(scorer: _Scorer, space: _Space, tracker: _Tracker, rows: list[int],
             V[:, cat] = np.rint(V[:, cat])
             V[:, cat] = np.where((V[:, cat] < 0) | (V[:, cat] >= n_levels[cat]), -1, V[:, cat])
             V[:, integer] = np.rint(V[:, integer])
-            label = (scorer(space.decode(np.full(len(V), r), V)) >= threshold).astype(float)
+            rows_r = np.full(len(V), r)
+            sc = scorer(rows_r, V, decode=True)
+            # the row's own label, switched where verified flipped; a point the model failed on
+            # keeps the row's label (never counts as adversarial)
+            own = float(f0[r] >= rule.value)
+            flipped = rule.flipped(f0[rows_r], sc.f)
+            label = np.where(flipped, 1.0 - own, own)
             return np.column_stack([1.0 - label, label])
 
         return BlackBoxClassifier(predict, input_shape=(m,), nb_classes=2,
@@ -1148,9 +1461,10 @@ def _run_art(scorer: _Scorer, space: _Space, tracker: _Tracker, rows: list[int],
 
 
 # ---- results ---------------------------------------------------------------------------------
-def _outcomes(space: _Space, tracker: _Tracker, s0: np.ndarray, labels: Sequence[str], kinds: Sequence[str],
-              positions: Sequence[int], reach: dict[int, tuple[np.ndarray, float, np.ndarray, float]]
-              ) -> tuple[RowOutcome, ...]:
+def _outcomes(space: _Space, tracker: _Tracker, scores0: _Scores, labels: Sequence[str], kinds: Sequence[str],
+              positions: Sequence[int], reach: dict[int, tuple[np.ndarray, float, np.ndarray, float]],
+              scorer: _Scorer) -> tuple[RowOutcome, ...]:
+    s0 = scores0.s
     n = len(s0)
     # collect every perturbation, materialise once
     items: list[tuple[int, str, np.ndarray, float, str]] = []
@@ -1173,9 +1487,13 @@ def _outcomes(space: _Space, tracker: _Tracker, s0: np.ndarray, labels: Sequence
             changed = np.flatnonzero(~_same(v, space.V0[r]))
             changes = tuple(Change(names[j], _plain(space.base[names[j]].iloc[r]), _plain(frame[names[j]].iloc[i]))
                             for j in changed)
-            per_row[r][name] = Perturbation(changes, float(d[i]), float(s0[r]), float(s), method)
+            cls = int(tracker.cls[r]) if name == "flip" else -1
+            per_row[r][name] = Perturbation(changes, float(d[i]), float(s0[r]), float(s), method, class_after=cls)
+    k_class = scorer.k_class and scorer.c0 is not None
     return tuple(RowOutcome(position=int(positions[r]), label=str(labels[r]), kind=str(kinds[r]),
-                            score=float(s0[r]), **per_row[r]) for r in range(n))
+                            score=float(s0[r]), **per_row[r],
+                            start_class=int(scorer.c0[r]) if k_class else -1,
+                            margin=float(scores0.f[r]) if k_class else float("nan")) for r in range(n))
 
 
 def _plain(v: Any) -> Any:
@@ -1186,9 +1504,9 @@ def _plain(v: Any) -> Any:
 
 # ---- the score surface -------------------------------------------------------------------------
 def score_surface(score_fn: ScoreFn, base: pd.DataFrame, x: Axis, y: Axis | None, *, n: int = 30,
-                  label: str = "") -> ScoreSurface:
+                  label: str = "", probability: bool = False) -> ScoreSurface:
     """Scores over the plausible grid of ``x`` (and ``y``) with the other features held at the
-    single row ``base``, in one batched call."""
+    single row ``base``, in one batched call (split only where the model raises)."""
     gx = x.grid(n)
     gy = y.grid(n) if y is not None else np.array([np.nan])
     axes = (x,) if y is None else (x, y)
@@ -1196,8 +1514,10 @@ def score_surface(score_fn: ScoreFn, base: pd.DataFrame, x: Axis, y: Axis | None
     XX, YY = np.meshgrid(gx, gy)
     V = np.column_stack([XX.ravel()] + ([YY.ravel()] if y is not None else []))
     rows = np.zeros(len(V), dtype=int)
-    frame = space.decode(rows, V)
-    z = np.asarray(score_fn(frame), dtype=float).reshape(len(gy), len(gx))
+    # the model may fail on parts of the grid: those points are gaps (NaN), counted in ``failed``
+    scorer = _Scorer(score_fn, len(V) + 1, space, probability=probability)
+    z = scorer(rows, V, decode=True, force=True).s.reshape(len(gy), len(gx))
+    base_scores = scorer(np.zeros(1, dtype=int), space.V0[:1], force=True).s
 
     def values(ax: Axis, g: np.ndarray) -> tuple:
         return tuple(str(ax.levels[int(c)]) for c in g) if ax.categorical else tuple(float(v) for v in g)
@@ -1205,11 +1525,13 @@ def score_surface(score_fn: ScoreFn, base: pd.DataFrame, x: Axis, y: Axis | None
     def observed(ax: Axis | None) -> tuple[float, float] | None:
         return None if ax is None or ax.categorical else (ax.observed_low, ax.observed_high)
 
-    base_score = float(np.asarray(score_fn(base.iloc[:1]), dtype=float)[0])
+    base_score = float(base_scores[0])
+    failed = scorer.raised + scorer.unresolved + scorer.non_finite + scorer.skipped
     return ScoreSurface(
         x=x.name, y=None if y is None else y.name, x_values=values(x, gx),
         y_values=() if y is None else values(y, gy), x_categorical=x.categorical,
         y_categorical=bool(y is not None and y.categorical),
         z=tuple(tuple(float(v) for v in row) for row in z), x_observed=observed(x), y_observed=observed(y),
         base_label=label, base_x=_plain(base[x.name].iloc[0]),
-        base_y=None if y is None else _plain(base[y.name].iloc[0]), base_score=base_score)
+        base_y=None if y is None else _plain(base[y.name].iloc[0]), base_score=base_score, failed=failed,
+        queries=scorer.rows, calls=scorer.calls)

@@ -35,7 +35,7 @@ def plot_score_surface(surface: ScoreSurface, *, threshold: float | None = None,
     from matplotlib.colors import Normalize, TwoSlopeNorm
 
     x = _positions(surface.x_values, surface.x_categorical)
-    z = np.asarray(surface.z, dtype=float)
+    z = np.ma.masked_invalid(np.asarray(surface.z, dtype=float))  # points the model failed on: blank
     with plot_style():
         fig = new_figure(6.0, 3.6 if surface.y is not None else 3.0)
         ax = fig.add_subplot()
@@ -50,7 +50,7 @@ def plot_score_surface(surface: ScoreSurface, *, threshold: float | None = None,
                 ax.plot([bx], [surface.base_score], "o", color="black", mec="white", ms=6, zorder=5)
         else:
             y = _positions(surface.y_values, surface.y_categorical)
-            lo, hi = float(np.nanmin(z)), float(np.nanmax(z))
+            lo, hi = (float(z.min()), float(z.max())) if z.count() else (0.0, 1.0)
             if threshold is not None:
                 norm = TwoSlopeNorm(vmin=min(0.0, lo), vcenter=threshold, vmax=max(1.0, hi))
                 cmap = "RdBu_r"
@@ -87,6 +87,9 @@ def plot_score_surface(surface: ScoreSurface, *, threshold: float | None = None,
                    "range. Black line: the decision threshold (numeric axes)." if surface.y is not None else
                    "Model score over the plausible range of the most important searched feature, the other "
                    "features held at a typical test row (dot).")
+        if surface.failed:
+            caption += (f" Blank: {surface.failed} grid points the model could not score (it raised or returned a "
+                        "non-finite value).")
         return figure("score_surface", title, fig, caption)
 
 

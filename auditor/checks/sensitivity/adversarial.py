@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ...analysis.adversarial import (AdversarialResult, Axis, FlipRule, Perturbation, RowOutcome, ScoreScale,
-                                     ScoreSurface, SearchOptions, adversarial_search, plausible_axes,
-                                     score_surface, select_start_rows, typical_row)
+                                     ScoreSurface, SearchOptions, adversarial_search,
+                                     merge_results, plausible_axes, score_surface, select_start_rows,
+                                     typical_row)
 from ...analysis.domain import feature_domains
-from ...findings import Evidence, Finding, Severity, Table
+from ...analysis.segments import Interval, wilson_interval
+from ...findings import Evidence, Finding, Rule, Severity, Table
 from ..base import Check
 
 if TYPE_CHECKING:
@@ -23,6 +25,8 @@ _KIND_NAMES = {"high": "high score", "low": "low score", "near": "near threshold
 
 
 def _kind_name(kind: str, task: str) -> str:
+    if task == "multiclass" and kind in ("high", "near"):  # k classes: prototypes by their class margin
+        return "largest class margin" if kind == "high" else "smallest class margin"
     return "near median prediction" if kind == "near" and task != "classification" else _KIND_NAMES[kind]
 
 
@@ -39,6 +43,11 @@ class AdversarialMeasurement:
     n_test: int
     immutable: tuple[str, ...]
     protected: tuple[str, ...]
+    multiclass: bool = False
+    classes: tuple[str, ...] = ()  # class labels in the model's order (k classes)
+    test_non_finite: int = 0  # test rows the model scored to non-finite values (left out of the search)
+    stages: tuple[int, ...] = ()  # randomly sampled rows searched after each stage
+    per_row_budget: int = 0
 
 
 @dataclass
@@ -55,15 +64,31 @@ class AdversarialCheck(Check):
     in feature standard deviations (+1 per categorical change); a change is *small* at
     ``small_distance`` or less.
 
-    Severity (shares are over the random sample; regression reads scores as percentile ranks):
-    ``high`` when at least ``high_share`` (and ``min_rows``) of the confident decisions
-    (|score - threshold| >= ``confident_margin``) flip under a small change, or as many rows swing
-    from below ``extreme_low`` to above ``extreme_high`` (or back) under a small change;
-    ``medium`` for fewer such rows (at least ``min_rows`` flips, or any swing), or a knife-edge
-    step: a change of at most ``knife_width`` of a feature's span moving the score by
-    ``knife_jump`` or more, for at least ``min_rows`` rows and ``knife_share`` of the searched rows;
-    ``low`` for a single confident flip or a rarer knife edge. Flips of less confident rows are
-    reported as ``info`` (within ``hair_margin`` of the threshold they are expected).
+    k classes: a flip is a change of the predicted class (arg max); the search minimises the margin
+    P(predicted class) - P(runner-up); swings, knife edges and the score surface read the
+    probability of the row's predicted class; a decision is confident when its margin is at least
+    2 x ``confident_margin`` (near at under 2 x ``hair_margin``), which for two classes at a 0.5
+    threshold is the same as |score - threshold| >= ``confident_margin``.
+
+    Severity (shares are over the random sample, judged by the conservative (lower) end of their
+    Wilson interval at ``confidence``; regression reads scores as percentile ranks):
+    ``high`` when the interval of the share of confident decisions
+    (|score - threshold| >= ``confident_margin``) that flip under a small change lies at or above
+    ``high_share`` (and at least ``min_rows`` flip), or the same for rows that swing from below
+    ``extreme_low`` to above ``extreme_high`` (or back) under a small change; ``medium`` when the
+    flip share's lower end is at or above ``medium_share`` (at least ``min_rows`` flips), for any
+    swing, or a knife-edge step: a change of at most ``knife_width`` of a feature's span moving the
+    score by ``knife_jump`` or more, for at least ``min_rows`` rows, the lower end of the sampled
+    share at or above ``knife_share``; ``low`` for fewer confident flips or a rarer knife edge.
+    Flips of less confident rows are ``info`` (within ``hair_margin`` of the threshold they are
+    expected). While a share's interval straddles a threshold near its estimate, the random sample
+    is doubled (up to ``max_rows`` searched rows; query budget ``max_queries / rows`` per row).
+
+    Candidates the model raises on or scores to NaN, infinity or a probability outside [0, 1] are
+    counted, not fatal: ``high`` for non-finite output returned without an error, or an exception
+    on in-domain input (changed values within the observed range, seen levels); ``medium`` for an
+    exception only on out-of-domain input (the margin beyond the observed range), worded as an
+    input constraint the deployment must enforce.
     """
 
     id = "sensitivity.adversarial"
@@ -87,7 +112,12 @@ class AdversarialCheck(Check):
     knife_share: float = 0.1
     flip_std: float = 1.0
     range_excess: float = 0.5
-    max_queries: int = 200_000
+    max_queries: int = 1_000_000
+    row_queries: int = 2_500
+    max_rows: int = 800
+    medium_share: float = 0.01
+    confidence: float = 0.95
+    hop_skip_jump: bool = True
     population: int = 32
     generations: int = 5
     extremes_rows: int = 20
@@ -109,6 +139,10 @@ class AdversarialCheck(Check):
         return plausible_axes(domains, movable, margin=self.margin), domains, fixed
 
     def skip_reason(self, ctx: "AuditContext") -> str | None:
+        preds = ctx.predictions("test")
+        out = preds.proba if ctx.is_multiclass else preds.score
+        if not np.isfinite(np.asarray(out, dtype=float)).any():
+            return "the model returns no finite score for any test row: nothing to search from"
         axes, _, fixed = self._axes(ctx)
         if not axes:
             why = " (held fixed: " + ", ".join(fixed) + ")" if fixed else ""
@@ -117,49 +151,129 @@ class AdversarialCheck(Check):
 
     def measure(self, ctx: "AuditContext") -> AdversarialMeasurement:
         X = ctx.X("test")
-        scores = ctx.predictions("test").score
+        features = list(ctx.features)
         axes, domains, fixed = self._axes(ctx)
-        if ctx.is_classification:
-            rule = FlipRule("threshold", float(ctx.threshold))
-            scale, center = ScoreScale(), float(ctx.threshold)
+        mc = ctx.is_multiclass
+        preds = ctx.predictions("test")
+        scores = np.asarray(preds.score, dtype=float)
+        prototypes: tuple[str, ...] = ("high", "low", "near")
+        if mc:
+            # k classes: a flip is a change of the predicted class; the search reads the margin
+            # P(predicted class) - P(runner-up), swings and knife edges P(start row's class)
+            P = np.asarray(preds.proba, dtype=float)
+            finite = np.isfinite(P).all(axis=1)
+            srt = np.sort(np.where(finite[:, None], P, 0.0), axis=1)
+            select, center, prototypes = srt[:, -1] - srt[:, -2], 0.0, ("high", "near")
+            rule, scale = FlipRule("class", 0.0), ScoreScale()
+            score_fn = lambda frame: ctx.predict_frame(frame[features]).proba  # noqa: E731
+        elif ctx.is_classification:
+            finite = np.isfinite(scores)
+            select, center = scores, float(ctx.threshold)
+            rule, scale = FlipRule("threshold", float(ctx.threshold)), ScoreScale()
+            score_fn = ctx.score_fn()
         else:
-            rule = FlipRule("amount", float(self.flip_std * np.std(scores)))
-            scale, center = ScoreScale.rank_of(scores), float(np.median(scores))
+            finite = np.isfinite(scores)
+            ok = scores[finite]
+            select, center = scores, float(np.median(ok)) if len(ok) else 0.0
+            rule, scale = FlipRule("amount", float(self.flip_std * np.std(ok))), ScoreScale.rank_of(ok)
+            score_fn = ctx.score_fn()
         rng = ctx.rng(self.id)
-        positions, kinds = select_start_rows(scores, n=self.rows, prototype_share=self.prototype_share,
-                                             center=center, rng=rng)
+        pool = np.flatnonzero(finite)  # rows the model already fails on are evidence, not starting rows
+        pos, kinds = select_start_rows(select[pool], n=self.rows, prototype_share=self.prototype_share,
+                                       center=center, rng=rng, prototypes=prototypes)
+        positions = pool[pos]
         labels = _labels(ctx, positions)
         surface_rows = self.surface_grid ** 2
+        # the budget scales with the rows searched: row_queries each, the whole check capped at max_queries
+        search_budget = max(self.max_queries - surface_rows - 1, 0)
+        per_row = int(self.row_queries)
+        first_budget = min(per_row * len(positions), search_budget)
         options = SearchOptions(
             margin=self.margin, grid=self.grid, max_features=self.max_features, pair_features=self.pair_features,
             small_distance=self.small_distance, knife_width=self.knife_width, knife_jump=self.knife_jump,
             population=self.population, generations=self.generations, extremes_rows=self.extremes_rows,
-            max_queries=max(self.max_queries - surface_rows - 1, 0), hsj_rows=self.hsj_rows,
+            max_queries=first_budget, hsj_rows=self.hsj_rows if self.hop_skip_jump else 0,
             hsj_max_iter=self.hsj_max_iter, hsj_max_eval=self.hsj_max_eval, hsj_init_eval=self.hsj_init_eval)
-        result = adversarial_search(ctx.score_fn(), X.iloc[positions], labels=labels, kinds=kinds,
+        result = adversarial_search(score_fn, X.iloc[positions], labels=labels, kinds=kinds,
                                     positions=positions, domains=domains, fixed=fixed, rule=rule, scale=scale,
-                                    options=options, rng=rng)
+                                    options=options, rng=rng, hop_skip_jump=self.hop_skip_jump)
+        classes = tuple(str(c) for c in ctx.classes) if mc else ()
+
+        def measurement(res: AdversarialResult, stages: tuple[int, ...], surface: ScoreSurface | None = None,
+                        used: int = 0) -> AdversarialMeasurement:
+            return AdversarialMeasurement(
+                task=ctx.task, threshold=float(ctx.threshold) if ctx.is_classification and not mc else float("nan"),
+                result=res, surface=surface, surface_queries=used,
+                prediction_range=(float(np.min(scores[finite])), float(np.max(scores[finite]))) if finite.any()
+                else (float("nan"), float("nan")), n_test=len(X),
+                immutable=tuple(f for f in ctx.config.expect.immutable if f in ctx.features),
+                protected=tuple(f for f in ctx.protected if f in ctx.features), multiclass=mc, classes=classes,
+                test_non_finite=int((~finite).sum()), stages=stages, per_row_budget=per_row)
+
+        # a larger sample while the interval of a share straddles a severity threshold
+        used_rows = set(int(p) for p in positions)
+        stages = (sum(k == "random" for k in kinds),)
+        while result.searched and len(result.rows) < self.max_rows:
+            if not self._needs_more(measurement(result, stages)):
+                break
+            rest = np.array([p for p in pool if int(p) not in used_rows], dtype=int)
+            left = search_budget - result.queries
+            add = min(stages[-1], self.max_rows - len(result.rows), len(rest), left // max(per_row, 1))
+            if add <= 0:
+                break
+            new = np.sort(rng.choice(rest, size=add, replace=False))
+            used_rows.update(int(p) for p in new)
+            more = adversarial_search(
+                score_fn, X.iloc[new], labels=_labels(ctx, new), kinds=("random",) * add, positions=new,
+                domains=domains, fixed=fixed, rule=rule, scale=scale,
+                options=replace(options, max_queries=per_row * add, extremes_rows=0, hsj_rows=0), rng=rng,
+                hop_skip_jump=False, searched=result.searched)
+            result = merge_results(result, more)
+            stages += (stages[-1] + add,)
+
         surface, used = None, 0
         by_name = {a.name: a for a in result.axes}
         top = [by_name[f] for f in result.searched[:2]]
         if top:
-            base = typical_row(X, result.axes)
-            surface = score_surface(ctx.score_fn(), X.iloc[[base]], top[0], top[1] if len(top) > 1 else None,
-                                    n=self.surface_grid, label=_labels(ctx, np.array([base]))[0])
-            used = len(surface.x_values) * max(len(surface.y_values), 1) + 1
-        return AdversarialMeasurement(
-            task=ctx.task, threshold=float(ctx.threshold) if ctx.is_classification else float("nan"),
-            result=result, surface=surface, surface_queries=used,
-            prediction_range=(float(np.min(scores)), float(np.max(scores))), n_test=len(X),
-            immutable=tuple(f for f in ctx.config.expect.immutable if f in ctx.features),
-            protected=tuple(f for f in ctx.protected if f in ctx.features))
+            base = typical_row(X.iloc[pool], result.axes)
+            base = int(pool[base])
+            if mc:
+                c_base = int(np.argmax(preds.proba[base]))
+                surface_fn = lambda frame: ctx.predict_frame(frame[features]).proba[:, c_base]  # noqa: E731
+            else:
+                surface_fn = score_fn
+            surface = score_surface(surface_fn, X.iloc[[base]], top[0], top[1] if len(top) > 1 else None,
+                                    n=self.surface_grid, label=_labels(ctx, np.array([base]))[0],
+                                    probability=ctx.is_classification)
+            used = surface.queries
+        return measurement(result, stages, surface, used)
+
+    def _needs_more(self, m: AdversarialMeasurement) -> bool:
+        """Whether a share's interval straddles a severity threshold while its estimate is near it
+        (at least half the threshold): then more sampled rows would settle the severity."""
+        st = self._stats(m)
+        checks = [(len(st["flips"]), len(st["confident"]), (self.high_share, self.medium_share)),
+                  (len(st["swings_sample"]), len(st["sample"]), (self.high_share,))]
+        for k, n, thresholds in checks:
+            if n == 0:
+                continue
+            ci = self._interval(k, n)
+            if any(ci.low < t <= ci.high and ci.value >= t / 2 for t in thresholds):
+                return True
+        return False
+
+    def _interval(self, k: int, n: int) -> Interval:
+        return wilson_interval(k, n, self.confidence) if n else Interval(0.0, 0.0, 1.0)
 
     # ---- judge ------------------------------------------------------------------------------------
     def _band(self, m: AdversarialMeasurement, row: RowOutcome) -> str:
         """How confident the original decision was: near (within a hair), moderate, confident."""
         if m.task != "classification":
             return "confident"
-        gap = abs(row.score - m.threshold)
+        if m.multiclass:  # the margin to the runner-up class, on the binary |score - 0.5| scale
+            gap = row.margin / 2.0 if np.isfinite(row.margin) else 0.0
+        else:
+            gap = abs(row.score - m.threshold)
         if gap < self.hair_margin:
             return "near"
         return "confident" if gap >= self.confident_margin else "moderate"
@@ -197,6 +311,9 @@ class AdversarialCheck(Check):
     def judge(self, m: AdversarialMeasurement) -> list[Finding]:
         st = self._stats(m)
         findings = [self._flip_finding(m, st)]
+        failure = self._failure_finding(m)
+        if failure is not None:
+            findings.append(failure)
         if st["swings"]:
             findings.append(self._swing_finding(m, st))
         findings += self._knife_findings(m)
@@ -208,11 +325,12 @@ class AdversarialCheck(Check):
 
     def _flip_finding(self, m: AdversarialMeasurement, st: dict[str, Any]) -> Finding:
         k, n, share = len(st["flips"]), len(st["confident"]), st["share"]
-        if k >= self.min_rows and share >= self.high_share:
+        ci = self._interval(k, n)
+        if k >= self.min_rows and ci.low >= self.high_share:
             sev = Severity.HIGH
-        elif k >= self.min_rows:
+        elif k >= self.min_rows and ci.low >= self.medium_share:
             sev = Severity.MEDIUM
-        elif k == 1:
+        elif k >= 1:
             sev = Severity.LOW
         else:
             sev = Severity.INFO
@@ -221,17 +339,27 @@ class AdversarialCheck(Check):
         dists = st["distances"]
         cls = m.task == "classification"
         what = "confident decisions" if cls else "predictions"
-        change = "flip" if cls else f"move by more than {m.result.rule.value:.4g}"
+        change = ("change class" if m.multiclass else "flip") if cls else f"move by more than {m.result.rule.value:.4g}"
         title = (f"{k} of {n} {what} ({share:.0%}) {change} under a small, plausible change"
                  + (f", mostly via {', '.join(feats[:3])}" if k and feats else ""))
         summary = (f"Starting from {len(st['sample'])} randomly sampled test rows, the search changed features within "
                    f"their observed ranges (plus a {self.margin:.0%} margin) to find the smallest change that "
-                   + ("flips the decision at the threshold " + f"{m.threshold:g}. " if cls else
+                   + ("changes the predicted class (the most probable of the "
+                      f"{len(m.classes)} classes). " if m.multiclass else
+                      "flips the decision at the threshold " + f"{m.threshold:g}. " if cls else
                       f"moves the prediction by more than {m.result.rule.value:.4g} (one standard deviation of the "
                       "test predictions). ")
                    + f"A change is small at {self.small_distance:g} standard deviations of one feature or less. "
-                   + (f"{k} of the {n} {what}" + (f" (|score - threshold| >= {self.confident_margin:g})" if cls else "")
-                      + f" {'flip' if cls else 'move that far'} under such a change."))
+                   + (f"{k} of the {n} {what}"
+                      + ((f" (P(predicted class) - P(runner-up) >= {2 * self.confident_margin:g})" if m.multiclass else
+                          f" (|score - threshold| >= {self.confident_margin:g})") if cls else "")
+                      + f" {change if cls else 'move that far'} under such a change"
+                      + f" ({share:.1%}; {self.confidence:.0%} Wilson interval {ci.low:.1%} to {ci.high:.1%})."))
+        rule_text = (f"high when the lower end of the {self.confidence:.0%} Wilson interval of the confident "
+                     f"small-flip share is at least {self.high_share:.0%}, medium at least {self.medium_share:.0%} (both with at "
+                     f"least {self.min_rows} flips), low for any confident flip; here the share is {share:.1%} "
+                     f"[{ci.low:.1%}, {ci.high:.1%}] over {n} confident sampled rows")
+        summary += f" Severity rule: {rule_text}."
         if cls and st["moderate"]:
             j = len(st["moderate"])
             summary += f" {j} less confident sampled row{'s' if j != 1 else ''} also flip{'' if j != 1 else 's'} " \
@@ -254,15 +382,23 @@ class AdversarialCheck(Check):
                      "near_threshold_small_flips": len(st["near"]),
                      "median_flip_distance": float(np.median(dists)) if dists else None,
                      "min_flip_distance": float(np.min(dists)) if dists else None,
-                     "small_distance": self.small_distance},
-            remediation=remediation, evidence=("examples", "flip_distances"))
+                     "small_distance": self.small_distance, "confident_small_flip_share_ci_low": ci.low,
+                     "confident_small_flip_share_ci_high": ci.high},
+            remediation=remediation, evidence=("examples", "flip_distances"),
+            rule=Rule("confident_small_flip_share", share, ">=", (self.medium_share, self.high_share),
+                      interval=(ci.low, ci.high), text=rule_text[0].upper() + rule_text[1:] + "."))
 
     def _swing_finding(self, m: AdversarialMeasurement, st: dict[str, Any]) -> Finding:
         swings, in_sample = st["swings"], st["swings_sample"]
         share = len(in_sample) / len(st["sample"]) if st["sample"] else 0.0
-        sev = Severity.HIGH if len(in_sample) >= self.min_rows and share >= self.high_share else Severity.MEDIUM
+        ci = self._interval(len(in_sample), len(st["sample"]))
+        sev = Severity.HIGH if len(in_sample) >= self.min_rows and ci.low >= self.high_share else Severity.MEDIUM
+        rule_text = (f"high when the lower end of the {self.confidence:.0%} Wilson interval of the sampled swing share "
+                     f"is at least {self.high_share:.0%} (at least {self.min_rows} sampled rows), otherwise medium; "
+                     f"here {share:.1%} [{ci.low:.1%}, {ci.high:.1%}]")
         feats = _features_by_count([self._swing(m, r) for r in swings])
-        scale = "score" if m.task == "classification" else "prediction percentile"
+        scale = ("probability of the row's predicted class" if m.multiclass else
+                 "score" if m.task == "classification" else "prediction percentile")
         worst = min(swings, key=lambda r: self._swing(m, r).distance)  # type: ignore[union-attr]
         p = self._swing(m, worst)
         assert p is not None
@@ -271,13 +407,16 @@ class AdversarialCheck(Check):
         summary = (f"For {len(swings)} searched rows ({len(in_sample)} of {len(st['sample'])} sampled), a change of "
                    f"at most {self.small_distance:g} standard deviations takes the {scale} from below "
                    f"{self.extreme_low:g} to above {self.extreme_high:g} or back, inside the plausible range. "
-                   f"Example: row {worst.label}, {_changes_text(p)}: {p.score_before:.3g} -> {p.score_after:.3g}.")
+                   f"Example: row {worst.label}, {_changes_text(p)}: {p.score_before:.3g} -> {p.score_after:.3g}. "
+                   f"Severity rule: {rule_text}.")
         return Finding(
             id=f"{self.id}/swing", check=self.id, severity=sev, title=title, summary=summary, features=tuple(feats),
             metrics={"rows": len(swings), "sampled_rows": len(in_sample), "sampled_share": share,
-                     "min_distance": p.distance},
+                     "sampled_share_ci_low": ci.low, "sampled_share_ci_high": ci.high, "min_distance": p.distance},
             remediation=("Check the named features for steps or interactions the model should not have.",),
-            evidence=("examples",))
+            evidence=("examples",),
+            rule=Rule("sampled_swing_share", share, ">=", self.high_share, interval=(ci.low, ci.high),
+                      text=rule_text[0].upper() + rule_text[1:] + "."))
 
     def _knife_findings(self, m: AdversarialMeasurement) -> list[Finding]:
         out = []
@@ -289,22 +428,119 @@ class AdversarialCheck(Check):
             jump = float(np.median([k.jump for k in ks]))
             width = float(np.max([k.width_share for k in ks]))
             share = n_rows / len(m.result.rows) if m.result.rows else 0.0
-            sev = Severity.MEDIUM if n_rows >= self.min_rows and share >= self.knife_share else Severity.LOW
-            scale = "score" if m.task == "classification" else "prediction percentile"
+            sampled = [r for r in m.result.rows if r.kind == "random"]
+            k_s = len({k.label for k in ks} & {r.label for r in sampled})
+            ci = self._interval(k_s, len(sampled))
+            sev = Severity.MEDIUM if n_rows >= self.min_rows and ci.low >= self.knife_share else Severity.LOW
+            rule_text = (f"medium when the lower end of the {self.confidence:.0%} Wilson interval of the share of "
+                         f"sampled rows with the step is at least {self.knife_share:.0%} (at least {self.min_rows} "
+                         f"rows), otherwise low; here {k_s} of {len(sampled)} sampled rows "
+                         f"[{ci.low:.1%}, {ci.high:.1%}]")
+            scale = ("probability of the predicted class" if m.multiclass else
+                     "score" if m.task == "classification" else "prediction percentile")
             out.append(Finding(
                 id=f"{self.id}/knife_edge/{feature}", check=self.id, severity=sev,
                 title=f"Knife-edge step in {feature} near {_fmt(where)}: the {scale} jumps by {jump:.2f}",
                 summary=(f"For {n_rows} searched rows, moving {feature} by at most {width:.1%} of its observed span "
                          f"around {_fmt(where)} changes the {scale} by {jump:.2f} (median; up to "
                          f"{max(k.jump for k in ks):.2f}), with all other features unchanged. A step this sharp makes "
-                         f"decisions hinge on the exact value of {feature}."),
+                         f"decisions hinge on the exact value of {feature}. Severity rule: {rule_text}."),
                 features=(feature,),
                 metrics={"rows": n_rows, "row_share": share, "location": where, "median_jump": jump,
-                         "max_jump": float(max(k.jump for k in ks)), "width_share": width},
+                         "max_jump": float(max(k.jump for k in ks)), "width_share": width,
+                         "sampled_rows": k_s, "sampled_share_ci_low": ci.low, "sampled_share_ci_high": ci.high},
+                rule=Rule("knife_edge_sampled_share", k_s / len(sampled) if sampled else 0.0, ">=", self.knife_share,
+                          interval=(ci.low, ci.high), text=rule_text[0].upper() + rule_text[1:] + "."),
                 remediation=(f"Check whether the step in {feature} is intended (a policy cut-off) or an artefact "
                              "of the training data; smooth it or document it.",),
                 evidence=("knife_edges", "score_surface")))
         return out
+
+    def _failure_finding(self, m: AdversarialMeasurement) -> Finding | None:
+        """Inputs the model raised on or scored to non-finite values: silent garbage, or an
+        exception on in-domain input, is high; an exception only out of domain is medium."""
+        fl = m.result.failures
+        surface_failed = m.surface.failed if m.surface is not None else 0
+        raised = fl.raised + fl.unresolved
+        silent = fl.non_finite + m.test_non_finite
+        total = raised + silent
+        if not (total or surface_failed):
+            return None
+        high = silent > 0 or fl.in_domain_raised > 0 or fl.start_rows > 0
+        sev = Severity.HIGH if high else Severity.MEDIUM
+        ex = fl.examples
+        feats = [f for f, _ in sorted(Counter(c.feature for e in ex for c in e.changes).items(),
+                                      key=lambda kv: (-kv[1], kv[0]))]
+        bounds = {a.name: a for a in m.result.axes}
+        constraints = []
+        for f in feats:
+            ax = bounds.get(f)
+            if ax is None:
+                continue
+            if ax.categorical:
+                constraints.append(f"{f} one of the {len(ax.levels)} seen levels")
+            else:
+                constraints.append(f"{f} within its observed range {_fmt(ax.observed_low)} to {_fmt(ax.observed_high)}")
+        known = "; ".join(f"{f} = {_fmt(v)}" for f, v in fl.failing_values[:5])
+        if silent:
+            title = (f"Model returns non-finite scores without an error for {silent:,} inputs within the searched "
+                     "domain")
+        elif fl.in_domain_raised or fl.start_rows:
+            title = (f"Model raises an error on {fl.in_domain_raised + fl.start_rows:,} inputs within the observed "
+                     "ranges")
+        elif raised:
+            title = (f"Model raises an error on {raised:,} input{'s' if raised != 1 else ''} just outside the "
+                     "observed ranges: a deployment guard must reject them")
+        else:
+            title = f"Model fails on {surface_failed:,} points of the score surface"
+        parts = [f"While searching {len(m.result.rows)} test rows within the plausible domain (observed ranges plus "
+                 f"a {self.margin:.0%} margin, seen levels), the model"]
+        what = []
+        if raised:
+            what.append(f"raised an error on {raised:,} candidate input{'s' if raised != 1 else ''} "
+                        f"({fl.in_domain_raised:,} of them within the observed ranges)")
+        if fl.non_finite:
+            what.append(f"returned NaN, infinite or out-of-range scores without an error for {fl.non_finite:,} "
+                        f"({fl.in_domain_non_finite:,} within the observed ranges)")
+        if m.test_non_finite:
+            what.append(f"returned non-finite scores for {m.test_non_finite:,} real test rows (left out of the "
+                        "search)")
+        if surface_failed and not what:
+            what.append(f"could not score {surface_failed:,} points of the score surface")
+        summary = parts[0] + " " + "; ".join(what) + "."
+        if fl.messages:
+            summary += " Errors: " + "; ".join(m_.rstrip(".") for m_ in fl.messages[:3]) + "."
+        if fl.skipped:
+            summary += (f" {fl.skipped:,} further candidates held a value already seen to make the model raise "
+                        f"({known}) and were not sent again.")
+        elif known:
+            summary += f" Values that make it raise: {known}."
+        if ex:
+            e = ex[0]
+            summary += (f" Example: row {e.label}, " + "; ".join(f"{c.feature} {_fmt(c.before)} -> {_fmt(c.after)}"
+                                                                for c in e.changes) + f": {e.detail.rstrip('.')}.")
+        if constraints:
+            summary += " Input constraints that would have prevented it: " + "; ".join(constraints) + "."
+        summary += (" The search carried on with the inputs that scored; failed candidates never count as flips. "
+                    "Severity rule: high for any non-finite score returned without an error, or any exception on "
+                    "in-domain input; medium when the model raises only on out-of-domain input (a clear error a "
+                    "deployment guard can prevent).")
+        remediation = (
+            ("Fix the model so it never returns NaN or infinite scores (guard transforms such as log or division; "
+             "validate the output).",) if silent else ()) + (
+            "Put an input guard in front of the model that rejects inputs outside the listed constraints.",
+            "Or make the pipeline total on the plausible domain (e.g. log1p or clipping before a log transform).")
+        return Finding(
+            id=f"{self.id}/non_finite", check=self.id, severity=sev, title=title, summary=summary,
+            features=tuple(feats[:5]),
+            metrics={"raised": raised, "raised_in_domain": fl.in_domain_raised, "non_finite": fl.non_finite,
+                     "non_finite_in_domain": fl.in_domain_non_finite, "test_rows_non_finite": m.test_non_finite,
+                     "skipped_known_failing": fl.skipped, "surface_points_failed": surface_failed,
+                     "split_calls": fl.split_calls},
+            remediation=remediation, evidence=("scoring_failures",) if ex else ("score_surface",),
+            rule=Rule("failing_inputs", total or surface_failed, ">=", 1,
+                      text="High for any non-finite score returned without an error or any exception on in-domain "
+                           "input; medium when the model raises only on out-of-domain input."))
 
     def _extremes_finding(self, m: AdversarialMeasurement) -> Finding | None:
         lo, hi = m.prediction_range
@@ -325,6 +561,9 @@ class AdversarialCheck(Check):
                      "beyond it. Combinations of plausible values can produce implausible predictions."),
             features=tuple(_features_by_count(reached)[:5]), metrics={"max_reached": top, "min_reached": bottom,
                                                               "range_excess": excess},
+            rule=Rule("range_excess", excess, ">", self.range_excess,
+                      text=f"Low when the reached predictions exceed the test range by more than "
+                           f"{self.range_excess:.0%} of its width (the largest excess found by the search; no sampling interval)."),
             remediation=("Consider capping predictions or constraining extrapolation in the named features.",),
             evidence=("extremes",))
 
@@ -346,10 +585,27 @@ class AdversarialCheck(Check):
                 caption=("Distances after clipping to the plausible bounds and rounding integers; only re-scored, "
                          "verified flips count. search_distance: the domain-aware search's smallest flip before "
                          "HopSkipJump ran.")))
+        fl = res.failures
+        if fl.examples:
+            tables.append(Table.from_records(
+                "scoring_failures", "Inputs the model failed on",
+                [{"row": e.label, "failure": e.kind, "in_domain": e.in_domain,
+                  "changed": ", ".join(c.feature for c in e.changes),
+                  "before": "; ".join(f"{c.feature}={_fmt(c.before)}" for c in e.changes),
+                  "after": "; ".join(f"{c.feature}={_fmt(c.after)}" for c in e.changes), "detail": e.detail}
+                 for e in fl.examples],
+                columns=("row", "failure", "in_domain", "changed", "before", "after", "detail"),
+                max_rows=self.max_examples,
+                caption="Candidates the model raised on (exception) or scored to NaN, infinity or a probability "
+                        "outside [0, 1] (non-finite). in_domain: every changed value within the observed range."))
         figures = []
         if m.surface is not None:
-            figures.append(plot_score_surface(m.surface, threshold=m.threshold if cls else None,
-                                              score_label="P(positive)" if cls else "prediction"))
+            if m.multiclass:
+                label = "P(predicted class of the base row)"
+            else:
+                label = "P(positive)" if cls else "prediction"
+            figures.append(plot_score_surface(m.surface, threshold=m.threshold if cls and not m.multiclass else None,
+                                              score_label=label))
         groups: dict[str, list[float]] = {}
         names = {"confident": "confident", "moderate": "moderately confident", "near": "near threshold"} if cls \
             else {"confident": "rows"}
@@ -367,7 +623,8 @@ class AdversarialCheck(Check):
             "min_flip_distance": float(np.min(st["distances"])) if st["distances"] else None,
             "swing_rows": len(st["swings"]),
             "knife_edge_features": len({k.feature for k in res.knife_edges if k.jump >= self.knife_jump}),
-            "queries": res.queries + m.surface_queries, "model_calls": res.calls + (2 if m.surface else 0),
+            "queries": res.queries + m.surface_queries,
+            "model_calls": res.calls + (m.surface.calls if m.surface else 0),
             "hsj_rows": len(res.hop_skip_jump.rows),
             "hsj_median_distance": float(np.median(hsj)) if hsj else None,
         }
@@ -375,15 +632,19 @@ class AdversarialCheck(Check):
         if reach:
             metrics["score_max_reached"] = max(p.score_after for p in reach)
             metrics["score_min_reached"] = min(p.score_after for p in reach)
-        rule = (f"a flip is a decision crossing the threshold {m.threshold:g}" if cls else
+        rule = ("a flip is a change of the predicted class (arg max of the class probabilities); the search "
+                "minimises the margin P(start class) - P(runner-up); swings, knife edges and the surface read "
+                "P(start class)" if m.multiclass else
+                f"a flip is a decision crossing the threshold {m.threshold:g}" if cls else
                 f"a flip is a prediction change of more than {res.rule.value:.4g} ({self.flip_std:g} std of the "
                 "test predictions); scores are judged as percentile ranks of the test predictions")
+        task = "multiclass" if m.multiclass else m.task
         notes = [
             f"Starting rows: {len(res.rows)} of {m.n_test} test rows: "
-            + ", ".join(f"{kinds[k]} {_kind_name(k, m.task)}" for k in ("high", "low", "near", "random") if kinds[k])
+            + ", ".join(f"{kinds[k]} {_kind_name(k, task)}" for k in ("high", "low", "near", "random") if kinds[k])
             + f" (seeded). Shares are over the {len(st['sample'])} randomly sampled rows.",
             f"Model queries: {metrics['queries']:,} rows in {metrics['model_calls']:,} batched calls "
-            f"(budget {self.max_queries:,} rows).",
+            f"(budget {m.per_row_budget:,} rows per searched row, {self.max_queries:,} rows at most).",
             f"Searched features (most important first): {', '.join(res.searched) or 'none'}; bounds: observed range "
             f"plus {self.margin:.0%} of the span, integers kept whole, categorical features limited to known levels.",
             "Held fixed: " + (", ".join(res.fixed) if res.fixed else "nothing") +
@@ -400,7 +661,17 @@ class AdversarialCheck(Check):
                          f"{hsj_r.queries:,} of the queries in {hsj_r.calls:,} calls.")
         else:
             notes.append(f"HopSkipJump not run: {hsj_r.note}.")
-        notes += [n for n in res.notes if not n.startswith("HopSkipJump")]
+        if len(m.stages) > 1:
+            notes.append("Sample enlarged: " + " -> ".join(str(s) for s in m.stages) + " randomly sampled rows, "
+                         f"because the {self.confidence:.0%} Wilson interval of a severity share straddled its threshold "
+                         f"(at most {self.max_rows} searched rows); the later rows search the features chosen first.")
+        if fl.any or fl.skipped or m.test_non_finite:
+            notes.append(f"Scoring failures: {fl.raised + fl.unresolved:,} candidates raised "
+                         f"({fl.unresolved:,} in batches left unsplit), {fl.non_finite:,} non-finite, "
+                         f"{fl.skipped:,} not sent (a known failing value), {m.test_non_finite:,} test rows "
+                         f"non-finite; failing batches were split in halves ({fl.split_calls:,} extra calls), "
+                         "never scored row by row.")
+        notes += [n for n in res.notes if not n.startswith("HopSkipJump") and not n.startswith("the model failed")]
         return Evidence(metrics=metrics, tables=tuple(tables), figures=tuple(figures), notes=tuple(notes))
 
     def _examples_table(self, m: AdversarialMeasurement, st: dict[str, Any]) -> Table:
@@ -416,17 +687,24 @@ class AdversarialCheck(Check):
         picks.sort(key=lambda t: (t[0][0], t[0][1], str(t[0][2])))
         records = []
         for _, r, p, what in picks:
-            records.append({"row": r.label, "start": _kind_name(r.kind, m.task), "found": what,
-                            "changed": ", ".join(p.features), "before": _values_text(p, "before"),
-                            "after": _values_text(p, "after"), "distance": p.distance,
-                            "score_before": p.score_before, "score_after": p.score_after, "method": p.method})
+            rec = {"row": r.label, "start": _kind_name(r.kind, "multiclass" if m.multiclass else m.task), "found": what,
+                   "changed": ", ".join(p.features), "before": _values_text(p, "before"),
+                   "after": _values_text(p, "after"), "distance": p.distance,
+                   "score_before": p.score_before, "score_after": p.score_after, "method": p.method}
+            if m.multiclass:
+                rec["class_before"] = m.classes[r.start_class] if 0 <= r.start_class < len(m.classes) else None
+                rec["class_after"] = m.classes[p.class_after] if 0 <= p.class_after < len(m.classes) else None
+            records.append(rec)
+        columns = ("row", "start", "found", "changed", "before", "after", "distance", "score_before",
+                   "score_after") + (("class_before", "class_after") if m.multiclass else ()) + ("method",)
         return Table.from_records(
             "examples", "Most striking adversarial examples", records,
-            columns=("row", "start", "found", "changed", "before", "after", "distance", "score_before",
-                     "score_after", "method"), max_rows=self.max_examples,
+            columns=columns, max_rows=self.max_examples,
             caption="Swings (extreme to extreme under a small change) first, then the smallest flips of confident, "
                     "moderately confident and near-threshold rows. Distance in feature standard deviations "
-                    "(+1 per categorical change).")
+                    "(+1 per categorical change)."
+                    + (" Scores: probability of the row's predicted class (class_before); a flip changes the "
+                       "predicted class (class_after)." if m.multiclass else ""))
 
     def _extremes_table(self, m: AdversarialMeasurement) -> Table:
         records = []
