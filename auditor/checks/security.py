@@ -79,7 +79,7 @@ class MembershipInferenceCheck(Check):
     of the best attack's AUC interval is at least ``high_auc``, or the lower end of an attack's
     advantage interval is at least ``high_advantage``: the model has memorised its training rows
     (typical of fully grown trees or nearest neighbours). ``medium`` when the AUC's lower end is at
-    least ``medium_auc``; ``low`` when the AUC interval lies above 0.5 and its upper end reaches
+    least ``medium_auc``; ``low`` when the AUC interval lies above 0.5 and the AUC is at least
     ``low_auc``; otherwise ``info``. For k classes the threshold attack uses the probability of the
     true class among the k and the learned attack the k-vector of probabilities with the one-hot
     label. Skipped without training data.
@@ -165,9 +165,9 @@ class MembershipInferenceCheck(Check):
         if lo >= self.medium_auc:
             return Severity.MEDIUM, auc_rule(self.medium_auc, f"medium when the lower end of the best attack's 95% "
                                                               f"AUC interval is >= {self.medium_auc:g}")
-        if lo > 0.5 and hi >= self.low_auc:
-            return Severity.LOW, auc_rule(self.low_auc, f"low when the 95% AUC interval lies above 0.5 and its "
-                                                        f"upper end reaches {self.low_auc:g}")
+        if lo > 0.5 and auc.value >= self.low_auc:
+            return Severity.LOW, auc_rule(self.low_auc, f"low when the 95% AUC interval lies above 0.5 and the "
+                                                        f"AUC is >= {self.low_auc:g}")
         return Severity.INFO, auc_rule(self.low_auc, f"info: the 95% AUC interval includes 0.5 or stays below "
                                                      f"{self.low_auc:g}")
 
@@ -208,7 +208,7 @@ class MembershipInferenceCheck(Check):
         summary += (f" Rule (95% bootstrap intervals, conservative end): high when the AUC's lower end is at least "
                     f"{self.high_auc:g} or an advantage's lower end at least {self.high_advantage:g}; medium when the "
                     f"AUC's lower end is at least {self.medium_auc:g}; low when the AUC interval is above 0.5 and "
-                    f"reaches {self.low_auc:g}. Here: {rule.metric.replace('_', ' ')} {rule.value:.3f}, interval "
+                    f"the AUC at least {self.low_auc:g}. Here: {rule.metric.replace('_', ' ')} {rule.value:.3f}, interval "
                     f"{rule.interval[0]:.3f}–{rule.interval[1]:.3f}.")
         summary += " Train/test drift would inflate these numbers; see data.drift."
         remediation: tuple[str, ...] = ()
@@ -320,7 +320,9 @@ class ModelExtractionCheck(Check):
     agreement; regression: bootstrap interval of R²) has its lower end at ``fidelity`` or above
     (classification: with kappa >= ``min_kappa``, so a constant copy of a near-constant model does
     not count) from at most ``few_queries`` queries: the model can be stolen cheaply if served
-    behind an open API. ``low`` when only the interval's upper end reaches the bar. ``info`` otherwise.
+    behind an open API. ``low`` when only the interval's upper end reaches the bar (a copy at the
+    bar cannot be ruled out; on UCI Adult the estimate sits at the bar and moves across it with the
+    seed, the upper end does not). ``info`` otherwise.
     Never ``high``: extraction risk depends on how the model is deployed (who can query it, how
     often, what it returns), which the audit cannot see.
     """
@@ -383,8 +385,8 @@ class ModelExtractionCheck(Check):
                                      synthetic_failure=failure)
 
     def _end(self, p: CopyFidelity, conservative: bool) -> float:
-        """The interval end the rule compares with the bar: the lower end for ``medium``, the
-        upper end for ``low`` (the point when no interval is available)."""
+        """What the rule compares with the bar: the interval's lower end for ``medium``, its upper
+        end for ``low`` (the estimate when no interval is available)."""
         end = p.fidelity_low if conservative else p.fidelity_high
         return end if np.isfinite(end) else p.fidelity
 
@@ -564,10 +566,10 @@ class ModelExtractionCheck(Check):
                 "one-vs-rest." if r.n_classes > 2 else
                 "; scores API: regression on the logit of the returned probability, thresholded like the model; "
                 "labels API: a classifier on the returned decisions.") if cls else "."),
-            ("Intervals: 95% Wilson interval of the agreement share on the held-out rows; the severity uses its "
-             "lower end (medium) or upper end (low) against the bar." if cls else
-             "Intervals: 200 bootstrap resamples of the held-out rows for R²; the severity uses its lower end "
-             "(medium) or upper end (low) against the bar."),
+            ("Intervals: 95% Wilson interval of the agreement share on the held-out rows; medium needs its lower "
+             "end at the bar, low its upper end." if cls else
+             "Intervals: 200 bootstrap resamples of the held-out rows for R²; medium needs the lower end at the "
+             "bar, low the upper end."),
         )
         if m.synthetic_failure:
             notes += (f"The model failed on the synthetic queries ({m.synthetic_failure}); only the real-data "
@@ -603,9 +605,9 @@ class AttributeInferenceCheck(Check):
     attribute that is not a model input (lower end of the output-alone AUC >= ``high_output_auc``).
     ``medium`` when the lower end of the gain from adding the output is at least ``medium_gain``, or
     when the output alone reveals an attribute the model takes as input (lower end >=
-    ``high_output_auc``). ``low`` when a significant gain (interval above 0) reaches ``low_gain``
-    with its upper end, or a significant output-alone AUC (interval above 0.5) reaches
-    ``low_output_auc`` with its upper end; ``info`` otherwise. For a k-class model the output is
+    ``high_output_auc``). ``low`` when a significant gain (interval above 0) is at least ``low_gain``,
+    or a significant output-alone AUC (interval above 0.5) is at least ``low_output_auc``; ``info``
+    otherwise. For a k-class model the output is
     the k-vector of probabilities. Skipped when no protected columns are given.
     """
 
@@ -661,9 +663,9 @@ class AttributeInferenceCheck(Check):
             return (Severity.MEDIUM if a.is_feature else Severity.HIGH), "output"
         if gain_sig and a.gain.low >= self.medium_gain:
             return Severity.MEDIUM, "gain"
-        if gain_sig and a.gain.high >= self.low_gain:
+        if gain_sig and a.gain.value >= self.low_gain:
             return Severity.LOW, "gain"
-        if out_sig and a.output_only.high >= self.low_output_auc:
+        if out_sig and a.output_only.value >= self.low_output_auc:
             return Severity.LOW, "output"
         return Severity.INFO, "none"
 
@@ -672,25 +674,24 @@ class AttributeInferenceCheck(Check):
         sev, why = self.rule(a)
         if why == "gain":
             thr = self.medium_gain if sev is Severity.MEDIUM else self.low_gain
-            end = "lower" if sev is Severity.MEDIUM else "upper"
+            what = "the lower end of the 95% interval of" if sev is Severity.MEDIUM else ""
             return Rule(metric="auc_gain", value=float(a.gain.value), operator=">=", threshold=float(thr),
                         interval=(float(a.gain.low), float(a.gain.high)),
-                        text=f"{sev.value} when the {end} end of the 95% interval of the AUC gain from the output is "
-                             f">= {thr:g}" + (" (interval above 0)" if sev is Severity.LOW else ""))
+                        text=f"{sev.value} when {what or 'the estimate of'} the AUC gain from the output is "
+                             f">= {thr:g}" + (" and its 95% interval is above 0" if sev is Severity.LOW else ""))
         if why == "output":
             thr = self.high_output_auc if sev in (Severity.HIGH, Severity.MEDIUM) else self.low_output_auc
-            end = "upper" if sev is Severity.LOW else "lower"
+            what = "the estimate of" if sev is Severity.LOW else "the lower end of the 95% interval of"
             return Rule(metric="output_only_auc", value=float(a.output_only.value), operator=">=",
                         threshold=float(thr), interval=(float(a.output_only.low), float(a.output_only.high)),
-                        text=f"{sev.value} when the {end} end of the 95% interval of the output-alone AUC is >= "
-                             f"{thr:g}" + (" (interval above 0.5)" if sev is Severity.LOW else "")
+                        text=f"{sev.value} when {what} the output-alone AUC is >= "
+                             f"{thr:g}" + (" and its 95% interval is above 0.5" if sev is Severity.LOW else "")
                              + (" (the attribute is a model input: at most medium)" if a.is_feature else ""))
         return Rule(metric="output_only_auc", value=float(a.output_only.value), operator=">=",
                     threshold=float(self.low_output_auc), interval=(float(a.output_only.low),
                                                                     float(a.output_only.high)),
-                    text=f"info: neither the output-alone AUC (interval above 0.5, upper end >= "
-                         f"{self.low_output_auc:g}) nor the gain (interval above 0, upper end >= {self.low_gain:g}) "
-                         "is established")
+                    text=f"info: neither the output-alone AUC (>= {self.low_output_auc:g}, interval above 0.5) "
+                         f"nor the gain from the output (>= {self.low_gain:g}, interval above 0) is established")
 
     def severity(self, a: AttributeInference) -> Severity:
         return self.rule(a)[0]
@@ -730,8 +731,9 @@ class AttributeInferenceCheck(Check):
                             "can infer it.")
             summary += (f" Rule (95% bootstrap intervals): high when the output-alone AUC's lower end is at least "
                         f"{self.high_output_auc:g} (medium for a model input); medium when the gain's lower end is at "
-                        f"least {self.medium_gain:g}; low when a significant gain reaches {self.low_gain:g} or a "
-                        f"significant output-alone AUC reaches {self.low_output_auc:g} with its upper end.")
+                        f"least {self.medium_gain:g}; low when a significant gain (interval above 0) is at least "
+                        f"{self.low_gain:g} or a significant output-alone AUC (interval above 0.5) at least "
+                        f"{self.low_output_auc:g}.")
             if why == "output" and a.gain.value < self.low_gain and a.baseline.value >= a.output_only.value:
                 summary += (" An attacker who already knows the other features learns nothing more from the "
                             "output; the exposure is to those who see only the output.")
