@@ -199,8 +199,7 @@ def test_regression_share_interval_matches_a_direct_computation() -> None:
     np.testing.assert_allclose(d, direct, atol=1e-12)
 
 
-def test_linear_regression_shares_are_the_closed_form(german: pd.DataFrame) -> None:
-    del german
+def test_linear_regression_shares_are_the_closed_form() -> None:
     w = {"a": 3.0, "b": -2.0, "c": 0.1}
     train, test = normal_frame(400, 4, list(w)), normal_frame(200, 5, list(w))
     model = LinearRegression().fit(train[list(w)], Linear(w).predict(train))
