@@ -17,6 +17,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from auditor.checks.base import CheckRegistry
 from auditor.checks.explain import CHECKS, ImportanceCheck, ImportanceMeasurement
 from auditor.engine import prepare_objects
+from auditor.analysis.metrics import Estimate
 from auditor.findings import Status
 
 from conftest import run_check
@@ -48,7 +49,10 @@ def test_german_credit_importance_and_drivers(german: pd.DataFrame) -> None:
     assert r.status is Status.OK
     assert r.findings == ()  # no single feature dominates a sensible credit model
     m = r.evidence.metrics
-    assert m["n_rows"] == 200 and m["n_background"] == 50 and m["max_evals"] == 19
+    # 197 sampled rows plus the decisions shown that the sample missed (at most 200 rows explained);
+    # the background grew from 50 to 100 rows (issue 7: background noise moved the share across seeds)
+    assert m["n_sample"] == 197 and 197 <= m["n_rows"] <= 200
+    assert m["n_background"] == 100 and m["max_evals"] == 19
     assert m["additivity_max_error"] < 1e-9
     assert m["top_feature"] == "checking_account"
     imp = {t.name: t for t in r.evidence.tables}
@@ -152,8 +156,20 @@ def test_dominance_rule_is_a_pure_function(german: pd.DataFrame) -> None:
     k = len(m.shap.features)
     spiked = np.full(k, 0.01)
     spiked[3] = 0.2
-    dominated = replace(m, shap=replace(m.shap, mean_abs=spiked))
+    share = spiked / spiked.sum()  # 0.69 for feature 3
+    def with_interval(lo: float, hi: float) -> ImportanceMeasurement:
+        est = tuple(Estimate(float(v), float(v) + lo, float(v) + hi) for v in share)
+        return replace(m, shap=replace(m.shap, mean_abs=spiked), share=est)
+    dominated = with_interval(-0.05, 0.05)
     findings = ImportanceCheck().judge(dominated)
-    assert [f.features for f in findings] == [(m.shap.features[3],)]
-    assert ImportanceCheck(dominance_share=0.9).judge(dominated) == []
+    assert [(f.features, f.severity.value) for f in findings] == [((m.shap.features[3],), "medium")]
+    assert findings[0].rule.interval == pytest.approx((share[3] - 0.05, share[3] + 0.05))
+    assert findings[0].rule.threshold == 0.5 and findings[0].rule.operator == ">="
+    # the severity follows the interval's lower end: 0.69 - 0.25 = 0.44 is only low, 0.69 - 0.35 nothing
+    wide = ImportanceCheck().judge(with_interval(-0.25, 0.05))
+    assert [(f.features, f.severity.value) for f in wide] == [((m.shap.features[3],), "low")]
+    assert wide[0].rule.threshold == 0.4
+    assert ImportanceCheck().judge(with_interval(-0.35, 0.05)) == []
+    assert ImportanceCheck(dominance_share=0.9, notable_share=0.9).judge(dominated) == []
+    assert [f.severity.value for f in ImportanceCheck(dominance_share=0.72).judge(dominated)] == ["low"]
     assert ImportanceCheck(min_features=k + 1).judge(dominated) == []

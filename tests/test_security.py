@@ -21,6 +21,8 @@ from auditor.analysis.membership import membership_inference
 from auditor.analysis.security import TabularEncoder, attack_score
 from auditor.checks.security import AttributeInferenceCheck, MembershipInferenceCheck, ModelExtractionCheck
 from auditor.findings import Severity, Status
+from auditor.checks.base import CheckRegistry
+from auditor.engine import prepare_objects
 from conftest import run_check
 
 RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
@@ -178,8 +180,9 @@ def test_logistic_model_is_copied_from_few_real_queries_within_budget(plain) -> 
     (f,) = r.findings
     assert f.severity is Severity.MEDIUM
     assert f.metrics["queries_to_bar"] <= 1000 and f.metrics["fidelity_at_bar"] >= 0.95
-    # budget: the test rows once (the audit's cached predictions) plus 500 synthetic queries in one call
-    assert model.rows == len(test) + 500 and model.calls == 2
+    # budget: the audit's 50-row probe of predict_proba's shape, the test rows once (the audit's cached
+    # predictions) plus 500 synthetic queries in one call
+    assert model.rows == 50 + len(test) + 500 and model.calls == 3
     table = {(rec["source"], rec["api"], rec["queries"]): rec for rec in r.evidence.tables[0].records()}
     assert max(q for (_, _, q) in table) == 500
     assert ("real", "labels", 100) in table and ("synthetic", "scores", 500) in table
@@ -218,9 +221,14 @@ def test_a_near_constant_model_is_not_called_stolen() -> None:
 
     r = run_check(ModelExtractionCheck, RandomScores(), test=df, target="y", features=ALL, options={"queries": 300})
     assert worst(r) == "info"
-    fooled = run_check(ModelExtractionCheck, RandomScores(), test=df, target="y", features=ALL,
-                       options={"queries": 300, "min_kappa": -1.0})
-    assert worst(fooled) == "medium"
+    # the control: without the kappa guard the same copies would count (min_kappa < 0 is not a valid
+    # config value, so the judgement is applied to the measurement directly)
+    check = ModelExtractionCheck(queries=300)
+    ctx = prepare_objects(RandomScores(), test=df, target="y", features=ALL,
+                          registry=CheckRegistry([ModelExtractionCheck])).context
+    m = check.measure(ctx)
+    fooled = ModelExtractionCheck(queries=300, min_kappa=-1.0).judge(m)
+    assert RANK[fooled[0].severity.value] >= RANK["low"]
 
 
 def test_extraction_of_a_regressor_reports_r2() -> None:

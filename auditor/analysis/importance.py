@@ -5,8 +5,16 @@ integer-coded with codes learned from the data the audit has; the explained func
 a coded matrix back into a DataFrame with the original dtypes and calls the model once per
 shap evaluation batch. Values are computed by ``shap.PermutationExplainer`` with an
 ``Independent`` masker on a coded background sample, so contributions are on the scale of the
-explained output (probability of the positive class, or the regression prediction) and add up:
+explained output (probability of one class, or the regression prediction) and add up:
 base value + sum of contributions = prediction, row by row.
+
+Samples (:func:`stratified_sample`): rows with rare non-modal values of a spiked (zero-inflated)
+numeric feature, such as a capital gain that is 0 for 92% of people, carry most of that feature's
+attribution; a plain random sample of 200 rows sees anywhere from 5 to 30 of them and the
+feature's rank moves with the seed. Rows are therefore stratified by those values, each stratum
+gets its exact proportional share (and rare strata at least a minimum count), and every explained
+row carries the weight of the population rows it stands for, so the global importance stays an
+unbiased estimate. :func:`share_intervals` bootstraps the importance shares within strata.
 """
 
 from __future__ import annotations
@@ -140,10 +148,12 @@ class ShapImportance:
     base_values: np.ndarray  # (rows,) expected output over the background
     outputs: np.ndarray  # (rows,) the explained output f(x) for each row
     data: pd.DataFrame  # the explained rows, original values
-    mean_abs: np.ndarray  # (features,) mean |contribution|
+    mean_abs: np.ndarray  # (features,) mean |contribution| (weighted by ``weights``)
     max_evals: int
     n_background: int
     n_model_rows: int  # rows actually scored by the model
+    weights: np.ndarray | None = None  # (rows,) population rows each explained row stands for (0: not in the sample)
+    group_values: np.ndarray | None = None  # (rows, features, groups): contributions against each background group
 
     @property
     def share(self) -> np.ndarray:
@@ -161,7 +171,7 @@ class ShapImportance:
         return [(self.features[j], self.data.iloc[row, j], float(v[j])) for j in order]
 
 
-def _value_masker(shap: Any, background: np.ndarray) -> Any:
+def _value_masker(shap: Any, background: np.ndarray, recorder: dict | None = None) -> Any:
     """shap's Independent masker, masking by value with ``np.where``.
 
     The stock masker's delta-masking kernel is a large numba function: compiling it on first use
@@ -169,6 +179,9 @@ def _value_masker(shap: Any, background: np.ndarray) -> Any:
     fallback (x * mask + data * ~mask) would turn a NaN into NaN in the other operand. Masking by
     value avoids both; the permutation explainer then takes its full-mask path and returns the
     same values as with the stock masker (the tests compare it with brute-force Shapley values).
+
+    With ``recorder``, every mask and the explained row's variant cells are recorded, so the
+    model outputs can be split by background row afterwards (see :func:`_group_values`).
     """
 
     class ValueMasker(shap.maskers.Independent):
@@ -177,17 +190,85 @@ def _value_masker(shap: Any, background: np.ndarray) -> Any:
             self.supports_delta_masking = False
             self.immutable_outputs = True  # every call returns a fresh array: no defensive copy
 
+        def invariants(self, x: np.ndarray) -> np.ndarray:
+            inv = super().invariants(x)
+            if recorder is not None and recorder.get("on"):
+                recorder["variants"] = ~np.asarray(inv, dtype=bool)
+            return inv
+
         def __call__(self, mask: np.ndarray, x: np.ndarray) -> tuple[np.ndarray]:
+            if recorder is not None and recorder.get("on"):
+                recorder["masks"].append(np.array(mask, dtype=bool).reshape(-1))
             mask = np.broadcast_to(np.asarray(mask, dtype=bool), x.shape)  # (True/False: all/none)
             return (np.where(mask, x, self.data),)
 
     return ValueMasker(background)
 
 
+def _group_values(masks: list[np.ndarray], outs: list[np.ndarray], variants: np.ndarray | None,
+                  groups: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """One row's SHAP values against each background group, from the recorded masks and model outputs
+    of shap's permutation explainer: (features, groups) values and (groups,) base values.
+
+    shap scores, for each mask, the background rows whose masked value changes (all rows for the
+    first mask of a call) and carries the other rows' outputs over; the permutation explainer adds
+    the output change of each one-feature step to that feature (forward passes switch features on,
+    backward passes off) and divides by twice the number of permutations. Rebuilding the same per
+    background row and averaging within groups gives each group's values; returns None when the
+    recording does not fit that pattern (the caller checks the group values against shap's)."""
+    n_bg = len(groups)
+    n_calls = len(outs)
+    if n_calls == 0 or len(masks) % n_calls:
+        return None
+    per = len(masks) // n_calls
+    n_groups = int(groups.max()) + 1
+    size = np.bincount(groups, minlength=n_groups).astype(float)
+    values = np.zeros((n_features, n_groups))
+    base = np.zeros(n_groups)
+    for c in range(n_calls):
+        out = np.asarray(outs[c], dtype=float).reshape(-1)
+        ms = masks[c * per:(c + 1) * per]
+        full = np.empty((per, n_bg))
+        pos = 0
+        for t, m in enumerate(ms):
+            if t == 0 or variants is None:
+                rows = np.ones(n_bg, dtype=bool)
+            else:
+                rows = np.any(variants & (m ^ ms[t - 1]), axis=1)
+                full[t] = full[t - 1]
+            k = int(rows.sum())
+            if pos + k > len(out):
+                return None
+            full[t, rows] = out[pos:pos + k]
+            pos += k
+        if pos != len(out):
+            return None
+        gmean = np.zeros((per, n_groups))
+        for g in range(n_groups):
+            gmean[:, g] = full[:, groups == g].sum(axis=1) / max(size[g], 1.0)
+        for t in range(1, per):
+            diff = ms[t] ^ ms[t - 1]
+            if diff.sum() != 1:
+                return None
+            j = int(np.flatnonzero(diff)[0])
+            sign = 1.0 if ms[t][j] else -1.0
+            values[j] += sign * (gmean[t] - gmean[t - 1])
+        base = gmean[0]
+    return values / (2 * n_calls), base
+
+
 def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, background: pd.DataFrame,
-                    *, coder: FeatureCoder, max_evals: int | None = None, seed: int = 0) -> ShapImportance:
+                    *, coder: FeatureCoder, max_evals: int | None = None, seed: int = 0,
+                    weights: np.ndarray | None = None, background_groups: np.ndarray | None = None) -> ShapImportance:
     """SHAP values of ``predict`` (DataFrame -> 1-d output) for the rows of ``X`` against
-    ``background``, by the permutation method on integer-coded features.
+    ``background``, by the permutation method on integer-coded features. ``weights`` (one per
+    row of ``X``, default equal) make ``mean_abs`` a weighted mean, e.g. for a stratified sample.
+
+    ``background_groups`` (a group number 0..G-1 per background row) also returns each row's
+    contributions against each group alone (``group_values``), from the same model calls and
+    permutations: with the independent masker a Shapley value is linear in the background
+    distribution, so the group values' size-weighted mean is the ordinary SHAP value. They let
+    a bootstrap resample the background too.
 
     shap's permutation explainer shuffles with numpy's global generator; it is seeded with
     ``seed`` for the call and the global state is restored afterwards.
@@ -208,24 +289,216 @@ def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFra
         calls["rows"] += len(z)
         return np.asarray(predict(coder.decode(z)), dtype=float)
 
-    masker = _value_masker(shap, B)
+    groups = None if background_groups is None else np.asarray(background_groups, dtype=int)
+    if groups is not None and len(groups) != len(B):
+        raise ValueError(f"{len(groups)} background groups for {len(B)} background rows")
+    recorder: dict | None = {"on": False} if groups is not None else None
+
+    def explained(z: np.ndarray) -> np.ndarray:
+        out = f(z)
+        if recorder is not None and recorder["on"]:
+            recorder["outs"].append(np.array(out, dtype=float))
+        return out
+
+    masker = _value_masker(shap, B, recorder)
     state = np.random.get_state()
+    rows = []
+    per_group: list[tuple[np.ndarray, np.ndarray] | None] = []
     try:
-        explainer = shap.PermutationExplainer(f, masker, seed=int(seed), feature_names=list(features))
+        explainer = shap.PermutationExplainer(explained, masker, seed=int(seed), feature_names=list(features))
         # One row per call: shap 0.51's Explainer.__call__ passes its (growing) list of main effects
         # as the ``main_effects`` flag, which from the second row of a batch on doubles the model
         # calls. A fresh call per row keeps the flag False; the seeded global generator carries on.
         # batch_size counts masks: all 2M+1 masks of a permutation go to the model in one call
-        rows = [explainer(Z[i:i + 1], max_evals=me, batch_size=min_max_evals(len(features)), silent=True)
-                for i in range(len(Z))]
+        for i in range(len(Z)):
+            if recorder is not None:
+                recorder.update(on=True, masks=[], outs=[], variants=None)
+            rows.append(explainer(Z[i:i + 1], max_evals=me, batch_size=min_max_evals(len(features)), silent=True))
+            if recorder is not None:
+                recorder["on"] = False
+                per_group.append(_group_values(recorder["masks"], recorder["outs"], recorder["variants"], groups,
+                                               len(features)))
     finally:
         np.random.set_state(state)
     values = np.vstack([np.asarray(r.values, dtype=float).reshape(1, len(features)) for r in rows]) \
         if rows else np.empty((0, len(features)))
     base = np.array([float(np.asarray(r.base_values, dtype=float).reshape(-1)[0]) for r in rows])
+    group_values = None
+    if groups is not None and rows and all(pg is not None for pg in per_group):
+        gv = np.stack([pg[0] for pg in per_group])  # type: ignore[index]
+        share_of = np.bincount(groups) / len(groups)
+        scale = max(float(np.max(np.abs(values))), 1e-12)
+        if np.max(np.abs(gv @ share_of - values)) <= 1e-8 * max(scale, 1.0):
+            group_values = gv  # the rebuilt group values reproduce shap's values: use them
     outputs = f(Z)  # the explained output itself, to check additivity against
+    w = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=float)
+    if len(w) != len(values):
+        raise ValueError(f"{len(w)} weights for {len(values)} explained rows")
+    mean_abs = (w @ np.abs(values)) / w.sum() if len(values) and w.sum() > 0 else np.zeros(len(features))
     return ShapImportance(
         features=tuple(features), values=values, base_values=base, outputs=outputs,
-        data=X[list(features)].reset_index(drop=True), mean_abs=np.abs(values).mean(axis=0),
-        max_evals=me, n_background=len(B), n_model_rows=int(calls["rows"]),
+        data=X[list(features)].reset_index(drop=True), mean_abs=mean_abs,
+        max_evals=me, n_background=len(B), n_model_rows=int(calls["rows"]), weights=w, group_values=group_values,
     )
+
+
+# ---- samples that see rare values ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SpikedFeature:
+    """A numeric feature whose most frequent value holds at least half the rows (e.g. zero)."""
+
+    feature: str
+    modal: float
+    modal_share: float
+    rare_rows: int  # rows with another (non-missing) value
+
+
+@dataclass(frozen=True)
+class Stratum:
+    """One stratum: rows whose ``feature`` is not its modal value (the first such spiked feature,
+    rarest first), or the rest (``feature`` None)."""
+
+    feature: str | None
+    population: int
+    sampled: int
+    proportional: int  # the stratum's exact proportional share of the requested rows
+
+
+@dataclass(frozen=True)
+class StratifiedSample:
+    positions: np.ndarray  # sorted row positions in the frame
+    weights: np.ndarray  # per position: population rows it stands for (sum = rows of the frame)
+    stratum: np.ndarray  # per position: index into ``strata``
+    strata: tuple[Stratum, ...]
+    spiked: tuple[SpikedFeature, ...]
+    requested: int
+
+    @property
+    def enlarged(self) -> int:
+        """Rows added beyond the requested size to give rare strata their minimum."""
+        return max(0, len(self.positions) - min(self.requested, sum(s.population for s in self.strata)))
+
+
+def spiked_features(frame: pd.DataFrame, features: Sequence[str], *, categorical: Sequence[str] = (),
+                    min_modal_share: float = 0.5) -> tuple[SpikedFeature, ...]:
+    """Numeric features whose modal value holds at least ``min_modal_share`` of the non-missing
+    rows while some rows differ: zero-inflated amounts and rare flags. Rarest first."""
+    cats = set(categorical)
+    out = []
+    for f in features:
+        col = frame[f]
+        if f in cats or not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            continue
+        v = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            continue
+        values, counts = np.unique(v, return_counts=True)
+        top = int(np.argmax(counts))
+        share = counts[top] / v.size
+        rare = int(v.size - counts[top])
+        if share >= min_modal_share and rare > 0:
+            out.append(SpikedFeature(f, float(values[top]), float(share), rare))
+    return tuple(sorted(out, key=lambda s: (s.rare_rows, s.feature)))
+
+
+def _proportional(sizes: np.ndarray, n: int) -> np.ndarray:
+    """Largest-remainder allocation of ``n`` rows in proportion to ``sizes`` (never above a size)."""
+    total = int(sizes.sum())
+    if n >= total:
+        return sizes.astype(int).copy()
+    exact = sizes * n / total
+    base = np.floor(exact).astype(int)
+    order = sorted(range(len(sizes)), key=lambda i: (-(exact[i] - base[i]), i))
+    for i in order[: n - int(base.sum())]:
+        base[i] += 1
+    return np.minimum(base, sizes.astype(int))
+
+
+def stratified_sample(frame: pd.DataFrame, n: int, rng: np.random.Generator, *,
+                      spiked: Sequence[SpikedFeature] = (), min_rare_rows: int = 0,
+                      candidates: np.ndarray | None = None) -> StratifiedSample:
+    """A seeded sample of about ``n`` rows of ``frame`` (among ``candidates``, default all),
+    stratified by the rare values of ``spiked`` features (see the module docstring).
+
+    Each stratum gets its largest-remainder proportional share; a rare stratum gets at least
+    ``min_rare_rows`` (all its rows when it has fewer), which enlarges the sample. Weights are
+    stratum size / rows drawn from it, so weighted means estimate the candidates' means.
+    """
+    cand = np.arange(len(frame)) if candidates is None else np.sort(np.asarray(candidates, dtype=int))
+    k = len(spiked)
+    label = np.full(len(cand), k, dtype=int)  # k: the common stratum
+    for i, sf in enumerate(spiked):
+        v = pd.to_numeric(frame[sf.feature].iloc[cand], errors="coerce").to_numpy(dtype=float)
+        rare = np.isfinite(v) & (v != sf.modal) & (label == k)
+        label[rare] = i
+    sizes = np.bincount(label, minlength=k + 1)
+    prop = _proportional(sizes, int(n))
+    take = prop.copy()
+    for i in range(k):
+        take[i] = min(sizes[i], max(prop[i], int(min_rare_rows)))
+    positions, weights, stratum, strata = [], [], [], []
+    for i in range(k + 1):
+        members = cand[label == i]
+        if take[i] > 0:
+            pick = rng.choice(members, size=int(take[i]), replace=False)
+            positions.append(pick)
+            weights.append(np.full(len(pick), sizes[i] / take[i]))
+            stratum.append(np.full(len(pick), i))
+        strata.append(Stratum(spiked[i].feature if i < k else None, int(sizes[i]), int(take[i]), int(prop[i])))
+    pos = np.concatenate(positions) if positions else np.empty(0, dtype=int)
+    order = np.argsort(pos, kind="stable")
+    return StratifiedSample(
+        positions=pos[order].astype(int),
+        weights=(np.concatenate(weights) if weights else np.empty(0))[order],
+        stratum=(np.concatenate(stratum) if stratum else np.empty(0, dtype=int))[order].astype(int),
+        strata=tuple(strata), spiked=tuple(spiked), requested=int(n))
+
+
+def share_draws(abs_values: np.ndarray, weights: np.ndarray, stratum: np.ndarray, rng: np.random.Generator,
+                n_resamples: int = 1000, group_values: np.ndarray | None = None,
+                group_share: np.ndarray | None = None) -> np.ndarray:
+    """Bootstrap draws (n_resamples, features) of each feature's share of the weighted mean
+    |SHAP|: rows resampled with replacement within their stratum (weights kept) and, with
+    ``group_values`` (rows, features, groups) and the groups' shares of the background, the
+    background groups resampled too (each row's value recomputed from the drawn groups)."""
+    abs_values = np.asarray(abs_values, dtype=float)
+    n, k = abs_values.shape
+    if n == 0 or n_resamples <= 0:
+        return np.empty((0, k))
+    counts = np.zeros((n_resamples, n))
+    for h in np.unique(stratum):
+        idx = np.flatnonzero(stratum == h)
+        draw = rng.integers(0, len(idx), size=(n_resamples, len(idx)))
+        flat = (draw + (np.arange(n_resamples) * len(idx))[:, None]).ravel()
+        counts[:, idx] = np.bincount(flat, minlength=n_resamples * len(idx)).reshape(n_resamples, len(idx))
+    rw = counts * weights
+    if group_values is None or group_values.shape[2] < 2:
+        totals = rw @ abs_values
+    else:
+        G = group_values.shape[2]
+        gs = np.ones(G) / G if group_share is None else np.asarray(group_share, dtype=float)
+        gdraw = rng.integers(0, G, size=(n_resamples, G))
+        gcounts = np.zeros((n_resamples, G))
+        np.add.at(gcounts, (np.repeat(np.arange(n_resamples), G), gdraw.ravel()), 1.0)
+        gw = gcounts * gs
+        gw /= gw.sum(axis=1, keepdims=True)
+        totals = np.empty((n_resamples, k))
+        chunk = max(1, 4_000_000 // max(n * k, 1))
+        for a in range(0, n_resamples, chunk):
+            b = min(n_resamples, a + chunk)
+            v = np.abs(np.einsum("nfg,bg->bnf", group_values, gw[a:b]))
+            totals[a:b] = np.einsum("bn,bnf->bf", rw[a:b], v)
+    sums = totals.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sums > 0, totals / np.where(sums > 0, sums, 1.0), np.nan)
+
+
+def rank_draws(share_draws_: np.ndarray) -> np.ndarray:
+    """Rank (1 = most important) of each feature in each bootstrap draw."""
+    order = np.argsort(-share_draws_, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    rows = np.arange(order.shape[0])[:, None]
+    ranks[rows, order] = np.arange(1, order.shape[1] + 1)
+    return ranks

@@ -18,8 +18,7 @@ from ..analysis.domain import feature_domains
 from ..analysis.extraction import CopyFidelity, ExtractionResult, QuerySet, extraction_attack, synthetic_rows
 from ..analysis.membership import MembershipResult, membership_inference
 from ..analysis.metrics import Estimate
-from ..analysis.security import class_index
-from ..findings import Evidence, Finding, Severity, Table
+from ..findings import Evidence, Finding, Rule, Severity, Table
 from .base import Check
 
 if TYPE_CHECKING:
@@ -60,6 +59,7 @@ class MembershipMeasurement:
     n_test: int
     rows_budget: int
     dropped: int  # sampled rows left out because their target is not one of the model's classes
+    n_classes: int = 0
 
 
 @dataclass
@@ -75,10 +75,14 @@ class MembershipInferenceCheck(Check):
     false-positive rates, with bootstrap intervals; the attack with the highest AUC is judged.
     Assumes train and test rows come from one population (drift between them also separates them).
 
-    ``high`` when the best attack's AUC >= ``high_auc`` or an attack's advantage >= ``high_advantage``
-    (its AUC interval above 0.5): the model has memorised its training rows (typical of fully grown
-    trees or nearest neighbours). ``medium`` at AUC >= ``medium_auc``, ``low`` at AUC >= ``low_auc``,
-    each only when the AUC interval excludes 0.5; otherwise ``info``. Skipped without training data.
+    Severities use the conservative end of the 95% bootstrap intervals: ``high`` when the lower end
+    of the best attack's AUC interval is at least ``high_auc``, or the lower end of an attack's
+    advantage interval is at least ``high_advantage``: the model has memorised its training rows
+    (typical of fully grown trees or nearest neighbours). ``medium`` when the AUC's lower end is at
+    least ``medium_auc``; ``low`` when the AUC interval lies above 0.5 and the AUC is at least
+    ``low_auc``; otherwise ``info``. For k classes the threshold attack uses the probability of the
+    true class among the k and the learned attack the k-vector of probabilities with the one-hot
+    label. Skipped without training data.
     """
 
     id: ClassVar[str] = "security.membership_inference"
@@ -109,8 +113,8 @@ class MembershipInferenceCheck(Check):
         npos = np.sort(rng.choice(n_test, size=n, replace=False))
         ptr, pte = ctx.predictions("train"), ctx.predictions("test")
         if ctx.is_classification:
-            ym = class_index(ctx.y("train")[mpos], ctx.classes)
-            yn = class_index(ctx.y("test")[npos], ctx.classes)
+            ym = ctx.y_index("train")[mpos]
+            yn = ctx.y_index("test")[npos]
             okm, okn = ym >= 0, yn >= 0
             mo, no = ptr.proba[mpos][okm], pte.proba[npos][okn]
             ym, yn = ym[okm], yn[okn]
@@ -128,26 +132,52 @@ class MembershipInferenceCheck(Check):
                                       confidence=self.confidence, attack_trees=self.attack_trees,
                                       attack_min_leaf=self.attack_min_leaf)
         return MembershipMeasurement(task=ctx.task, result=result, member_positions=mpos, nonmember_positions=npos,
-                                     n_train=n_train, n_test=n_test, rows_budget=int(self.rows), dropped=dropped)
+                                     n_train=n_train, n_test=n_test, rows_budget=int(self.rows), dropped=dropped,
+                                     n_classes=ctx.n_classes if ctx.is_classification else 0)
+
+    def _adv_attack(self, m: MembershipMeasurement):
+        """The attack whose advantage interval has the highest lower end."""
+        return max(m.result.attacks, key=lambda a: (a.score.advantage.low if np.isfinite(a.score.advantage.low)
+                                                    else -1.0, a.name))
+
+    def rule(self, m: MembershipMeasurement) -> tuple[Severity, Rule]:
+        """The severity and the rule that set it (see the class docstring)."""
+        auc = m.result.best.score.auc
+        lo = auc.low if np.isfinite(auc.low) else auc.value
+        hi = auc.high if np.isfinite(auc.high) else auc.value
+        adv_a = self._adv_attack(m)
+        adv = adv_a.score.advantage
+        adv_lo = adv.low if np.isfinite(adv.low) else adv.value
+
+        def auc_rule(threshold: float, text: str) -> Rule:
+            return Rule(metric="attack_auc", value=float(auc.value), operator=">=", threshold=float(threshold),
+                        interval=(float(lo), float(hi)), text=text)
+
+        if lo >= self.high_auc:
+            return Severity.HIGH, auc_rule(self.high_auc, f"high when the lower end of the best attack's 95% AUC "
+                                                          f"interval is >= {self.high_auc:g}")
+        if adv_lo >= self.high_advantage:
+            return Severity.HIGH, Rule(metric="advantage", value=float(adv.value), operator=">=",
+                                       threshold=float(self.high_advantage),
+                                       interval=(float(adv_lo), float(adv.high)),
+                                       text=f"high when the lower end of an attack's 95% advantage interval "
+                                            f"(TPR - FPR) is >= {self.high_advantage:g}")
+        if lo >= self.medium_auc:
+            return Severity.MEDIUM, auc_rule(self.medium_auc, f"medium when the lower end of the best attack's 95% "
+                                                              f"AUC interval is >= {self.medium_auc:g}")
+        if lo > 0.5 and auc.value >= self.low_auc:
+            return Severity.LOW, auc_rule(self.low_auc, f"low when the 95% AUC interval lies above 0.5 and the "
+                                                        f"AUC is >= {self.low_auc:g}")
+        return Severity.INFO, auc_rule(self.low_auc, f"info: the 95% AUC interval includes 0.5 or stays below "
+                                                     f"{self.low_auc:g}")
 
     def severity(self, m: MembershipMeasurement) -> Severity:
-        best = m.result.best
-        auc = best.score.auc
-        sig = np.isfinite(auc.low) and auc.low > 0.5
-        adv = max((a.score.advantage.value for a in m.result.attacks
-                   if np.isfinite(a.score.auc.low) and a.score.auc.low > 0.5), default=0.0)
-        if sig and (auc.value >= self.high_auc or adv >= self.high_advantage):
-            return Severity.HIGH
-        if sig and auc.value >= self.medium_auc:
-            return Severity.MEDIUM
-        if sig and auc.value >= self.low_auc:
-            return Severity.LOW
-        return Severity.INFO
+        return self.rule(m)[0]
 
     def judge(self, m: MembershipMeasurement) -> list[Finding]:
         r = m.result
         best = r.best
-        sev = self.severity(m)
+        sev, rule = self.rule(m)
         alpha = float(self.low_fpr[0]) if len(self.low_fpr) else 0.01
         tpr = best.score.tpr_at(alpha) if len(self.low_fpr) else None
         what = "probability of the true class" if m.task == "classification" else "prediction error"
@@ -175,6 +205,11 @@ class MembershipInferenceCheck(Check):
                         "so anyone with query access can test whether a person's record was in the training data.")
         elif sev in (Severity.MEDIUM, Severity.LOW):
             summary += " The model is measurably more confident on its training rows than on unseen rows."
+        summary += (f" Rule (95% bootstrap intervals, conservative end): high when the AUC's lower end is at least "
+                    f"{self.high_auc:g} or an advantage's lower end at least {self.high_advantage:g}; medium when the "
+                    f"AUC's lower end is at least {self.medium_auc:g}; low when the AUC interval is above 0.5 and "
+                    f"the AUC at least {self.low_auc:g}. Here: {rule.metric.replace('_', ' ')} {rule.value:.3f}, interval "
+                    f"{rule.interval[0]:.3f}–{rule.interval[1]:.3f}.")
         summary += " Train/test drift would inflate these numbers; see data.drift."
         remediation: tuple[str, ...] = ()
         if sev in (Severity.HIGH, Severity.MEDIUM):
@@ -191,8 +226,10 @@ class MembershipInferenceCheck(Check):
                    "members": r.n_member, "non_members": r.n_nonmember}
         if tpr is not None:
             metrics[_fpr_key(alpha)] = tpr.value
+        adv = self._adv_attack(m).score.advantage
+        metrics.update({"advantage_low": adv.low, "advantage_high": adv.high})
         return [Finding(id=f"{self.id}/attack", check=self.id, severity=sev, title=title, summary=summary,
-                        metrics=metrics, remediation=remediation, evidence=("attacks", "attack_roc"))]
+                        metrics=metrics, remediation=remediation, evidence=("attacks", "attack_roc"), rule=rule)]
 
     def evidence(self, m: MembershipMeasurement) -> Evidence:
         from ..plots.security import membership_figure
@@ -204,11 +241,13 @@ class MembershipInferenceCheck(Check):
             rec: dict[str, Any] = {"attack": a.label[:1].upper() + a.label[1:],
                                    "rows_evaluated": a.score.n_positive + a.score.n_negative,
                                    "auc": a.score.auc.value, "auc_low": a.score.auc.low, "auc_high": a.score.auc.high,
-                                   "advantage": a.score.advantage.value, "accuracy": a.accuracy}
+                                   "advantage": a.score.advantage.value, "advantage_low": a.score.advantage.low,
+                                   "advantage_high": a.score.advantage.high, "accuracy": a.accuracy}
             for alpha, e in a.score.tpr_at_fpr:
                 rec[_fpr_key(alpha)] = e.value
             records.append(rec)
-        cols = ("attack", "rows_evaluated", "auc", "auc_low", "auc_high", "advantage", "accuracy",
+        cols = ("attack", "rows_evaluated", "auc", "auc_low", "auc_high", "advantage", "advantage_low",
+                "advantage_high", "accuracy",
                 *(_fpr_key(float(a)) for a in self.low_fpr))
         table = Table.from_records("attacks", "Membership attacks", records, columns=cols,
                                    caption="AUC with 95% bootstrap interval; advantage = best TPR − FPR; accuracy at "
@@ -227,7 +266,9 @@ class MembershipInferenceCheck(Check):
             f"Sample: {r.n_member:,} of {m.n_train:,} training rows (members) and {r.n_nonmember:,} of {m.n_test:,} "
             f"test rows (non-members), seeded; budget {m.rows_budget:,} rows each. Outputs come from the audit's "
             "cached predictions (no extra model calls).",
-            "Threshold attack: the score is the model's probability of the true class" if m.task == "classification"
+            ("Threshold attack: the score is the model's probability of the true class"
+             + (f" (k = {m.n_classes} classes: the true class's column of the probability vector)"
+                if m.n_classes > 2 else "")) if m.task == "classification"
             else "Threshold attack: the score is minus the squared error",
             ("Learned attack: ART MembershipInferenceBlackBox with a seeded random forest "
              f"({self.attack_trees} trees, min leaf {self.attack_min_leaf}) over "
@@ -272,9 +313,16 @@ class ModelExtractionCheck(Check):
     budget of ``curve_budgets`` and at the full budget; fidelity is decision agreement with the
     model (classification, with Cohen's kappa) or R² between copy and model (regression).
 
-    ``medium`` when some copy reaches ``fidelity`` (classification: with kappa >= ``min_kappa``,
-    so a constant copy of a near-constant model does not count) from at most ``few_queries``
-    queries: the model can be stolen cheaply if served behind an open API. ``info`` otherwise.
+    For k > 2 classes the scores API returns the probability vector and the labels API the
+    predicted class; copies are k-class and fidelity is agreement on the predicted class.
+
+    ``medium`` when some copy's fidelity interval (classification: 95% Wilson interval of the
+    agreement; regression: bootstrap interval of R²) has its lower end at ``fidelity`` or above
+    (classification: with kappa >= ``min_kappa``, so a constant copy of a near-constant model does
+    not count) from at most ``few_queries`` queries: the model can be stolen cheaply if served
+    behind an open API. ``low`` when only the interval's upper end reaches the bar (a copy at the
+    bar cannot be ruled out; on UCI Adult the estimate sits at the bar and moves across it with the
+    seed, the upper end does not). ``info`` otherwise.
     Never ``high``: extraction risk depends on how the model is deployed (who can query it, how
     often, what it returns), which the audit cannot see.
     """
@@ -306,39 +354,70 @@ class ModelExtractionCheck(Check):
         budget = int(self.queries)
         real = pool[:budget]  # in query order
         preds = ctx.predictions("test")
-        query_sets = {"real": QuerySet(rows=X.iloc[real].reset_index(drop=True), score=preds.score[real],
-                                       label=preds.label[real])}
+        multi = ctx.is_multiclass
+
+        def answers(p):  # what the API returns: k classes: probabilities and the predicted class
+            return (p.proba, p.pred_class) if multi else (p.score, p.label)
+
+        score, label = answers(preds)
+        query_sets = {"real": QuerySet(rows=X.iloc[real].reset_index(drop=True), score=score[real],
+                                       label=label[real])}
         frame = pd.concat([ctx.X("train"), X], ignore_index=True) if ctx.has_train else X
         domains = feature_domains(frame, categorical=ctx.categorical, features=ctx.features)
         synth = synthetic_rows(domains, ctx.features, budget, rng, template=X)
         failure = ""
         try:
             answered = ctx.predict_frame(synth)  # the synthetic attacker's queries: one batched call
-            query_sets["synthetic"] = QuerySet(rows=synth, score=answered.score, label=answered.label)
+            a_score, a_label = answers(answered)
+            query_sets["synthetic"] = QuerySet(rows=synth, score=a_score, label=a_label)
         except Exception as exc:  # noqa: BLE001 - a model that rejects in-range rows still has a real attacker
             failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        y = ctx.y_binary("test")[ev] if ctx.is_classification else np.asarray(ctx.y("test"), dtype=float)[ev]
+        if multi:
+            y = ctx.y_index("test")[ev]
+        else:
+            y = ctx.y_binary("test")[ev] if ctx.is_classification else np.asarray(ctx.y("test"), dtype=float)[ev]
         result = extraction_attack(task=ctx.task, query_sets=query_sets, eval_rows=X.iloc[ev].reset_index(drop=True),
-                                   eval_score=preds.score[ev], eval_label=preds.label[ev], eval_target=y,
+                                   eval_score=score[ev], eval_label=label[ev], eval_target=y,
                                    categorical=ctx.categorical, threshold=float(ctx.threshold),
                                    budgets=tuple(int(b) for b in self.curve_budgets), rng=rng)
         return ExtractionMeasurement(task=ctx.task, result=result, n_test=n, query_pool=len(pool),
                                      queries_budget=budget, synthetic_calls=1, synthetic_rows=len(synth),
                                      synthetic_failure=failure)
 
-    def _stolen(self, p: CopyFidelity) -> bool:
-        if not np.isfinite(p.fidelity) or p.fidelity < self.fidelity:
+    def _end(self, p: CopyFidelity, conservative: bool) -> float:
+        """What the rule compares with the bar: the interval's lower end for ``medium``, its upper
+        end for ``low`` (the estimate when no interval is available)."""
+        end = p.fidelity_low if conservative else p.fidelity_high
+        return end if np.isfinite(end) else p.fidelity
+
+    def _stolen(self, p: CopyFidelity, conservative: bool = True) -> bool:
+        if not np.isfinite(p.fidelity) or self._end(p, conservative) < self.fidelity:
             return False
         if np.isfinite(p.agreement):
             return bool(np.isfinite(p.kappa) and p.kappa >= self.min_kappa)
         return True
 
-    def cheapest_copy(self, m: ExtractionMeasurement) -> CopyFidelity | None:
-        """The copy reaching the fidelity bar with the fewest queries (at most ``few_queries``)."""
-        hits = [p for p in m.result.points if p.budget <= self.few_queries and self._stolen(p)]
+    def cheapest_copy(self, m: ExtractionMeasurement, conservative: bool = True) -> CopyFidelity | None:
+        """The copy reaching the fidelity bar with the fewest queries (at most ``few_queries``):
+        with ``conservative``, its interval's lower end reaches the bar, else its upper end does."""
+        hits = [p for p in m.result.points if p.budget <= self.few_queries and self._stolen(p, conservative)]
         if not hits:
             return None
-        return min(hits, key=lambda p: (p.budget, -p.fidelity, p.source, p.api, p.family))
+        return min(hits, key=lambda p: (p.budget, -self._end(p, conservative), -p.fidelity, p.source, p.api,
+                                        p.family))
+
+    def _rule(self, p: CopyFidelity, cls: bool) -> Rule:
+        what = "decision agreement (95% Wilson interval)" if cls else "R² of copy vs model (95% bootstrap interval)"
+        return Rule(metric="agreement" if cls else "score_r2", value=float(p.fidelity), operator=">=",
+                    threshold=float(self.fidelity), interval=(float(p.fidelity_low), float(p.fidelity_high)),
+                    text=(f"medium when a copy from at most {self.few_queries} queries has the lower end of its {what} "
+                          f">= {self.fidelity:g}" + (f" and kappa >= {self.min_kappa:g}" if cls else "")
+                          + "; low when only the upper end reaches it"))
+
+    def _ci_text(self, p: CopyFidelity, cls: bool) -> str:
+        if cls:
+            return f"{p.fidelity:.1%} (95% Wilson interval {p.fidelity_low:.1%}–{p.fidelity_high:.1%})"
+        return f"{p.fidelity:.3f} (95% bootstrap interval {p.fidelity_low:.3f}–{p.fidelity_high:.3f})"
 
     def _best_full(self, m: ExtractionMeasurement) -> CopyFidelity | None:
         full = [m.result.best(s, api, bs[-1]) for s, bs in m.result.budgets if bs for api in m.result.apis]
@@ -348,42 +427,66 @@ class ModelExtractionCheck(Check):
     def judge(self, m: ExtractionMeasurement) -> list[Finding]:
         r = m.result
         cls = m.task == "classification"
+        multi = cls and r.n_classes > 2
         hit = self.cheapest_copy(m)
+        sev = Severity.MEDIUM
+        if hit is None:
+            hit = self.cheapest_copy(m, conservative=False)
+            sev = Severity.LOW
         best = self._best_full(m)
         if best is None:
             return []
+        decisions = "predicted classes" if multi else "decisions"
+        rule_words = (f" Rule: medium when the lower end of the copy's {'Wilson' if cls else 'bootstrap'} interval "
+                      f"reaches the {_bar(self.fidelity, cls)} bar within {self.few_queries:,} queries"
+                      + (f" (with kappa at least {self.min_kappa:g})" if cls else "")
+                      + "; low when only the upper end does.")
         if hit is not None:
-            label_hits = [p for p in r.points if p.api == "labels" and p.budget <= self.few_queries and self._stolen(p)]
-            title = ((f"A copy matching {hit.fidelity:.1%} of the model's decisions" if cls else
-                      f"A copy reproducing the model's predictions with R² {hit.fidelity:.3f}")
-                     + f" can be trained from {hit.budget:,} {hit.source} queries")
+            label_hits = [p for p in r.points if p.api == "labels" and p.budget <= self.few_queries
+                          and self._stolen(p, sev is Severity.MEDIUM)]
+            if sev is Severity.MEDIUM:
+                title = ((f"A copy matching {self._ci_text(hit, cls)} of the model's {decisions}" if cls else
+                          f"A copy reproducing the model's predictions with R² {self._ci_text(hit, cls)}")
+                         + f" can be trained from {hit.budget:,} {hit.source} queries")
+            else:
+                title = ((f"A copy trained on {hit.budget:,} {hit.source} queries matches {self._ci_text(hit, cls)} "
+                          f"of the model's {decisions}" if cls else
+                          f"A copy trained on {hit.budget:,} {hit.source} queries reproduces the model's predictions "
+                          f"with R² {self._ci_text(hit, cls)}")
+                         + f", an interval that reaches the {_bar(self.fidelity, cls)} bar")
             kind = "real, in-distribution" if hit.source == "real" else "synthetic"
-            answers = {"scores": "scores", "labels": "decisions"}.get(hit.api, "predictions")
-            copy_is = (f"agrees with {hit.fidelity:.1%} of the model's decisions" if cls else
-                       f"reproduces the model's predictions with R² {hit.fidelity:.3f}")
+            answers = {"scores": "probability vectors" if multi else "scores",
+                       "labels": "predicted classes" if multi else "decisions"}.get(hit.api, "predictions")
+            copy_is = (f"agrees with {self._ci_text(hit, cls)} of the model's {decisions}" if cls else
+                       f"reproduces the model's predictions with R² {self._ci_text(hit, cls)}")
             summary = (f"An attacker who sends {hit.budget:,} {kind} rows to the model and trains a {hit.family} "
                        f"model on the {answers} it returns obtains a copy that {copy_is} on {r.n_eval:,} held-out "
                        "rows it never queried")
             if cls:
-                summary += (f" (kappa {hit.kappa:.2f}; copy AUC {hit.copy_metric:.3f} vs the model's "
-                            f"{r.model_metric:.3f})")
-            summary += (". A copy this close can be stolen with few queries if the model is served behind an API, "
-                        "and then used or probed offline (e.g. to craft adversarial inputs). Whether that matters "
-                        "depends on who can query the deployed model.")
+                summary += (f" (kappa {hit.kappa:.2f}; copy {'macro one-vs-rest ' if multi else ''}AUC "
+                            f"{hit.copy_metric:.3f} vs the model's {r.model_metric:.3f})")
+            if sev is Severity.MEDIUM:
+                summary += (". A copy this close can be stolen with few queries if the model is served behind an "
+                            "API, and then used or probed offline (e.g. to craft adversarial inputs). Whether that "
+                            "matters depends on who can query the deployed model.")
+            else:
+                summary += (". The bar is within the interval but not established on these held-out rows; a copy "
+                            "close to the model is likely cheap to obtain.")
+            summary += rule_words
             rem = ["Rate-limit and monitor the API: alert on high query volumes and on synthetic-looking inputs.",
                    "Authenticate callers and keep query logs."]
             if cls:
                 if label_hits:
-                    rem.append("Returning decisions instead of scores does not prevent it here (a copy from labels "
-                               "alone also reaches the bar); rely on access control and rate limits.")
+                    rem.append(f"Returning {decisions} instead of scores does not prevent it here (a copy from "
+                               f"{decisions} alone also reaches the bar); rely on access control and rate limits.")
                 else:
-                    rem.append("Return decisions (labels), not scores: from labels alone no copy reached the bar "
+                    rem.append(f"Return {decisions}, not scores: from {decisions} alone no copy reached the bar "
                                f"within {self.few_queries:,} queries.")
-            return [Finding(id=f"{self.id}/copy", check=self.id, severity=Severity.MEDIUM, title=title,
+            return [Finding(id=f"{self.id}/copy", check=self.id, severity=sev, title=title,
                             summary=summary, metrics=self._metrics(m, hit, best), remediation=tuple(rem),
-                            evidence=("learning_curve",))]
+                            evidence=("learning_curve",), rule=self._rule(hit, cls))]
         top = max(r.points, key=lambda p: (p.fidelity if np.isfinite(p.fidelity) else -np.inf, -p.budget))
-        reach = (f"agree with at most {top.fidelity:.1%} of the model's decisions" if cls else
+        reach = (f"agree with at most {top.fidelity:.1%} of the model's {decisions}" if cls else
                  f"reproduce the model's predictions with R² of at most {top.fidelity:.3f}")
         title = (f"Copies {reach} (best: {top.budget:,} {top.source} queries); the {_bar(self.fidelity, cls)} bar "
                  f"is not reached within {self.few_queries:,} queries")
@@ -391,16 +494,17 @@ class ModelExtractionCheck(Check):
                    f"rows (best: {top.source} queries, {top.family} copy" + (f", {top.api} API" if cls else "")
                    + f"; with {m.queries_budget:,} queries the best copy reaches {_fid(best.fidelity, cls)}). The "
                    "model is not cheaply copied within the budgets tried; a larger budget or a better-informed "
-                   "attacker may still succeed.")
+                   "attacker may still succeed." + rule_words)
         return [Finding(id=f"{self.id}/copy", check=self.id, severity=Severity.INFO, title=title, summary=summary,
-                        metrics=self._metrics(m, None, best), evidence=("learning_curve",))]
+                        metrics=self._metrics(m, None, best), evidence=("learning_curve",), rule=self._rule(top, cls))]
 
     def _metrics(self, m: ExtractionMeasurement, hit: CopyFidelity | None, best: CopyFidelity) -> dict[str, Any]:
         out: dict[str, Any] = {"best_fidelity": best.fidelity, "best_budget": best.budget, "best_source": best.source,
                                "fidelity_bar": self.fidelity, "few_queries": self.few_queries}
         if hit is not None:
-            out.update({"queries_to_bar": hit.budget, "fidelity_at_bar": hit.fidelity, "source": hit.source,
-                        "api": hit.api})
+            out.update({"queries_to_bar": hit.budget, "fidelity_at_bar": hit.fidelity,
+                        "fidelity_at_bar_low": hit.fidelity_low, "fidelity_at_bar_high": hit.fidelity_high,
+                        "source": hit.source, "api": hit.api})
         return out
 
     def evidence(self, m: ExtractionMeasurement) -> Evidence:
@@ -420,13 +524,14 @@ class ModelExtractionCheck(Check):
                                     "kappa": p.kappa, "score_r2": p.score_r2, "copy_auc": p.copy_metric,
                                     "model_auc": r.model_metric})
                     else:
-                        rec.update({"copy": p.family, "r2_vs_model": p.score_r2, "corr_vs_model": p.score_corr,
+                        rec.update({"copy": p.family, "r2_vs_model": p.score_r2, "r2_low": p.score_r2_low,
+                                    "r2_high": p.score_r2_high, "corr_vs_model": p.score_corr,
                                     "copy_r2_vs_target": p.copy_metric, "model_r2_vs_target": r.model_metric})
                     records.append(rec)
         cols = (("source", "api", "queries", "copy", "agreement", "agreement_low", "agreement_high", "kappa",
                  "score_r2", "copy_auc", "model_auc") if cls else
-                ("source", "queries", "copy", "r2_vs_model", "corr_vs_model", "copy_r2_vs_target",
-                 "model_r2_vs_target"))
+                ("source", "queries", "copy", "r2_vs_model", "r2_low", "r2_high", "corr_vs_model",
+                 "copy_r2_vs_target", "model_r2_vs_target"))
         table = Table.from_records(
             "learning_curve", "Copy fidelity by query budget", records, columns=cols,
             caption=("The better of the two copy models at each budget. Agreement: share of held-out rows where copy "
@@ -441,6 +546,8 @@ class ModelExtractionCheck(Check):
                     metrics[key] = r.best(source, api, budgets[-1]).fidelity
         hit = self.cheapest_copy(m)
         metrics["queries_to_bar"] = hit.budget if hit is not None else None
+        if r.n_classes > 2:
+            metrics["classes"] = r.n_classes
         real_n = dict(r.queries).get("real", 0)
         notes = (
             f"Query budget {m.queries_budget:,} per attacker. Synthetic attacker: {m.synthetic_rows:,} rows drawn "
@@ -453,8 +560,16 @@ class ModelExtractionCheck(Check):
             "Copies: histogram gradient boosting (60 iterations, 15 leaves, native categorical splits) and a linear "
             "model "
             "(logistic regression / ridge on one-hot + standardised features), seeded"
-            + ("; scores API: regression on the logit of the returned probability, thresholded like the model; "
-               "labels API: a classifier on the returned decisions." if cls else "."),
+            + (("; k-class model: the scores API returns the probability vector (the copy regresses the centred "
+                "log-probabilities, one output per class, and predicts the most probable class), the labels API "
+                "the predicted class (a k-class copy); agreement is on the predicted class and AUCs are macro "
+                "one-vs-rest." if r.n_classes > 2 else
+                "; scores API: regression on the logit of the returned probability, thresholded like the model; "
+                "labels API: a classifier on the returned decisions.") if cls else "."),
+            ("Intervals: 95% Wilson interval of the agreement share on the held-out rows; medium needs its lower "
+             "end at the bar, low its upper end." if cls else
+             "Intervals: 200 bootstrap resamples of the held-out rows for R²; medium needs the lower end at the "
+             "bar, low the upper end."),
         )
         if m.synthetic_failure:
             notes += (f"The model failed on the synthetic queries ({m.synthetic_failure}); only the real-data "
@@ -486,12 +601,14 @@ class AttributeInferenceCheck(Check):
     column is itself a model input, the output obviously encodes it; the output-alone attack says
     how much.
 
-    ``high`` when the output alone reveals an attribute that is not a model input (AUC >=
-    ``high_output_auc``, interval above 0.5). ``medium`` when the output adds at least
-    ``medium_gain`` AUC over the baseline (interval above 0), or when the output alone reveals an
-    attribute the model takes as input at ``high_output_auc``. ``low`` for a gain of at least
-    ``low_gain`` or an output-alone AUC of at least ``low_output_auc`` (significant); ``info``
-    otherwise. Skipped when no protected columns are given.
+    Severities use the 95% bootstrap intervals. ``high`` when the output alone reveals an
+    attribute that is not a model input (lower end of the output-alone AUC >= ``high_output_auc``).
+    ``medium`` when the lower end of the gain from adding the output is at least ``medium_gain``, or
+    when the output alone reveals an attribute the model takes as input (lower end >=
+    ``high_output_auc``). ``low`` when a significant gain (interval above 0) is at least ``low_gain``,
+    or a significant output-alone AUC (interval above 0.5) is at least ``low_output_auc``; ``info``
+    otherwise. For a k-class model the output is
+    the k-vector of probabilities. Skipped when no protected columns are given.
     """
 
     id: ClassVar[str] = "security.attribute_inference"
@@ -521,8 +638,8 @@ class AttributeInferenceCheck(Check):
         n = len(frame)
         pos = np.arange(n) if n <= self.rows else np.sort(rng.choice(n, size=int(self.rows), replace=False))
         preds = ctx.predictions("test")
-        if ctx.is_classification and preds.proba is not None and preds.proba.shape[1] > 2:
-            output = preds.proba[pos]
+        if ctx.is_multiclass:
+            output = preds.proba[pos]  # the k-vector of probabilities (one column per class)
         else:
             output = np.asarray(preds.score, dtype=float)[pos].reshape(-1, 1)
         X = ctx.X("test").iloc[pos].reset_index(drop=True)
@@ -542,15 +659,39 @@ class AttributeInferenceCheck(Check):
         """The severity and which rule set it: ``output`` (the output alone), ``gain`` or ``none``."""
         out_sig = np.isfinite(a.output_only.low) and a.output_only.low > 0.5
         gain_sig = np.isfinite(a.gain.low) and a.gain.low > 0
-        if out_sig and a.output_only.value >= self.high_output_auc:
+        if out_sig and a.output_only.low >= self.high_output_auc:
             return (Severity.MEDIUM if a.is_feature else Severity.HIGH), "output"
-        if gain_sig and a.gain.value >= self.medium_gain:
+        if gain_sig and a.gain.low >= self.medium_gain:
             return Severity.MEDIUM, "gain"
         if gain_sig and a.gain.value >= self.low_gain:
             return Severity.LOW, "gain"
         if out_sig and a.output_only.value >= self.low_output_auc:
             return Severity.LOW, "output"
         return Severity.INFO, "none"
+
+    def rule_record(self, a: AttributeInference) -> Rule:
+        """The contract's ``rule`` for an attribute's finding."""
+        sev, why = self.rule(a)
+        if why == "gain":
+            thr = self.medium_gain if sev is Severity.MEDIUM else self.low_gain
+            what = "the lower end of the 95% interval of" if sev is Severity.MEDIUM else ""
+            return Rule(metric="auc_gain", value=float(a.gain.value), operator=">=", threshold=float(thr),
+                        interval=(float(a.gain.low), float(a.gain.high)),
+                        text=f"{sev.value} when {what or 'the estimate of'} the AUC gain from the output is "
+                             f">= {thr:g}" + (" and its 95% interval is above 0" if sev is Severity.LOW else ""))
+        if why == "output":
+            thr = self.high_output_auc if sev in (Severity.HIGH, Severity.MEDIUM) else self.low_output_auc
+            what = "the estimate of" if sev is Severity.LOW else "the lower end of the 95% interval of"
+            return Rule(metric="output_only_auc", value=float(a.output_only.value), operator=">=",
+                        threshold=float(thr), interval=(float(a.output_only.low), float(a.output_only.high)),
+                        text=f"{sev.value} when {what} the output-alone AUC is >= "
+                             f"{thr:g}" + (" and its 95% interval is above 0.5" if sev is Severity.LOW else "")
+                             + (" (the attribute is a model input: at most medium)" if a.is_feature else ""))
+        return Rule(metric="output_only_auc", value=float(a.output_only.value), operator=">=",
+                    threshold=float(self.low_output_auc), interval=(float(a.output_only.low),
+                                                                    float(a.output_only.high)),
+                    text=f"info: neither the output-alone AUC (>= {self.low_output_auc:g}, interval above 0.5) "
+                         f"nor the gain from the output (>= {self.low_gain:g}, interval above 0) is established")
 
     def severity(self, a: AttributeInference) -> Severity:
         return self.rule(a)[0]
@@ -567,7 +708,7 @@ class AttributeInferenceCheck(Check):
                 title = (f"The model's {output_name} reveals little about '{a.attribute}' (alone: AUC "
                          f"{a.output_only.value:.2f}; gain over the other features {a.gain.value:+.2f})")
             elif why == "output":
-                how = "reveals" if a.output_only.value >= self.high_output_auc else "partly reveals"
+                how = "reveals" if sev in (Severity.HIGH, Severity.MEDIUM) else "partly reveals"
                 title = (f"The model's {output_name} alone {how} '{a.attribute}': attacker AUC "
                          f"{_ci(a.output_only)}")
             else:
@@ -588,6 +729,11 @@ class AttributeInferenceCheck(Check):
                             + (" in part" if sev is not Severity.HIGH else "")
                             + ": the model has learned it through other features, so anyone who sees the output "
                             "can infer it.")
+            summary += (f" Rule (95% bootstrap intervals): high when the output-alone AUC's lower end is at least "
+                        f"{self.high_output_auc:g} (medium for a model input); medium when the gain's lower end is at "
+                        f"least {self.medium_gain:g}; low when a significant gain (interval above 0) is at least "
+                        f"{self.low_gain:g} or a significant output-alone AUC (interval above 0.5) at least "
+                        f"{self.low_output_auc:g}.")
             if why == "output" and a.gain.value < self.low_gain and a.baseline.value >= a.output_only.value:
                 summary += (" An attacker who already knows the other features learns nothing more from the "
                             "output; the exposure is to those who see only the output.")
@@ -606,7 +752,7 @@ class AttributeInferenceCheck(Check):
                          "with_output_auc": a.with_output.value, "auc_gain": a.gain.value, "auc_gain_low": a.gain.low,
                          "output_only_auc": a.output_only.value, "output_only_auc_low": a.output_only.low,
                          "rows": a.n_rows},
-                remediation=rem, evidence=("attributes", "attribute_auc")))
+                remediation=rem, evidence=("attributes", "attribute_auc"), rule=self.rule_record(a)))
         return out
 
     def evidence(self, m: AttributeMeasurement) -> Evidence:
@@ -640,6 +786,10 @@ class AttributeInferenceCheck(Check):
                  "min leaf 20), "
                  f"{self.folds}-fold stratified cross-validation with the same folds for all three; "
                  f"{self.n_resamples} paired bootstrap resamples of the out-of-fold predictions.",
+                 ("Output: the model's k-vector of class probabilities (" + str(m.output_columns) + " columns)."
+                  if m.output_columns > 1 else
+                  "Output: the model's score (probability of the positive class)." if m.task == "classification"
+                  else "Output: the model's prediction."),
                  f"Classes: levels with at least {self.min_level_rows} rows (rarer pooled as '(other)'); numeric "
                  f"attributes with more than {self.max_levels} values in {self.numeric_bins} quantile bins; rows "
                  "with a missing attribute left out."]

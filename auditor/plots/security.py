@@ -101,14 +101,15 @@ def extraction_figure(result: ExtractionResult, *, fidelity_target: float, few_q
             lo2 = float(min(result.eval_score.min(), result.copy_score.min()))
             hi2 = float(max(result.eval_score.max(), result.copy_score.max()))
             ax2.plot([lo2, hi2], [lo2, hi2], color=COLORS[6], lw=0.8, ls=":")
-            if cls:
+            if cls and np.isfinite(result.threshold):
                 ax2.axvline(result.threshold, color=COLORS[1], lw=0.6)
                 ax2.axhline(result.threshold, color=COLORS[1], lw=0.6)
             ax2.set_title(f"Best copy: {p.budget:,} {p.source} queries")
             ax2.text(0.03, 0.97, f"{p.family} copy\nR² vs model {p.score_r2:.3f}", transform=ax2.transAxes,
                      va="top", fontsize=7)
-        ax2.set_xlabel("model score" if cls else "model prediction")
-        ax2.set_ylabel("copy score" if cls else "copy prediction")
+        multi = cls and result.n_classes > 2
+        ax2.set_xlabel("model: P(predicted class)" if multi else "model score" if cls else "model prediction")
+        ax2.set_ylabel("copy: P(same class)" if multi else "copy score" if cls else "copy prediction")
     return figure("learning_curve", "Model extraction learning curve", fig,
                   caption=f"Left: the better of two copy models per budget, measured on {result.n_eval} held-out real "
                           f"rows; dotted line: the {fidelity_target:.0%} fidelity mark; vertical line: "
