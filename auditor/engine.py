@@ -43,7 +43,17 @@ def prepare(config: AuditConfig, registry: CheckRegistry | None = None) -> Audit
     model = load_model(config.model.path, trusted=config.model.trusted)
     test = load_table(config.data.test, role="test")
     train = load_table(config.data.train, role="train") if config.data.train else None
-    return Audit(context=build_context(config, model, test, train), registry=registry)
+    ctx = build_context(config, model, test, train)
+    validate_inputs(ctx, registry)
+    return Audit(context=ctx, registry=registry)
+
+
+def validate_inputs(ctx: AuditContext, registry: CheckRegistry) -> None:
+    """Each configured check's options against the loaded inputs, before any check runs (exit 2)."""
+    skip = set(ctx.config.checks.skip)
+    for check_id, options in ctx.config.checks.options.items():
+        if check_id in registry and check_id not in skip:
+            registry[check_id](**dict(options)).validate_inputs(ctx)
 
 
 def _frame_table(df: pd.DataFrame, role: str) -> LoadedTable:
@@ -97,6 +107,7 @@ def prepare_objects(model: Any, *, test: pd.DataFrame, target: str, train: pd.Da
     loaded = LoadedModel(path="<in-memory model>", sha256=model_digest, adapter=PythonModel(model))
     ctx = build_context(config, loaded, _frame_table(test, "test"),
                         _frame_table(train, "train") if train is not None else None)
+    validate_inputs(ctx, registry)
     return Audit(context=ctx, registry=registry)
 
 

@@ -191,13 +191,15 @@ def test_demo_end_to_end_is_valid_and_deterministic(tmp_path: Path) -> None:
     for check_id, _ in CONTRACT_CHECKS:
         assert ids.count(check_id) == 1, check_id
     assert all(c["status"] != "error" for c in doc["checks"]), [c for c in doc["checks"] if c["status"] == "error"]
-    # a well-built model on clean data: no high finding about the model's construction; the
-    # sample data carries a real, significant disadvantage for applicants under 25, which the
-    # fairness checks must report (and nothing else may be high)
-    highs = [f for f in doc["findings"] if f["severity"] == "high"]
-    assert all(f["check"].startswith("fairness.") for f in highs), [f["title"] for f in highs]
-    assert any(f["check"] == "fairness.disparate_impact" and {"column": "age_band", "value": "under 25"}
-               in f["groups"] for f in highs), [f["title"] for f in highs]
+    # a well-built model on clean data: no high finding at all; the sample data carries a real,
+    # significant disadvantage for applicants under 25, which the fairness checks must report at
+    # least as medium (high needs the four-fifths breach itself established by the AIR's interval,
+    # which 300 test rows cannot do: AIR 0.74, 95% interval 0.60-0.91); the demo gates at medium
+    assert not [f["title"] for f in doc["findings"] if f["severity"] == "high"]
+    assert any(f["check"] == "fairness.disparate_impact" and f["severity"] == "medium" and
+               {"column": "age_band", "value": "under 25"} in f["groups"] for f in doc["findings"])
+    assert doc["audit"]["fail_on"] == "medium" and doc["audit"]["gate"] == "failed"
+    assert proc.returncode == 1
     assert not [f for f in doc["findings"] if f["check"].startswith("fairness.") and f["severity"] in
                 ("high", "medium") and any(g["column"] == "sex" for g in f.get("groups", []))]
     assert (first / "report.pdf").read_bytes().startswith(b"%PDF")

@@ -293,3 +293,12 @@ def test_auditor_checks_prints_defaults_as_toml() -> None:
     assert "bands = {}" in proc.stdout and "(required)" not in proc.stdout
     assert "intersections = true" in proc.stdout and "True" not in proc.stdout
     assert "low_fpr = [0.01, 0.05]" in proc.stdout
+
+
+def test_an_option_naming_a_class_is_checked_before_the_run() -> None:
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).frame
+    model = LogisticRegression(max_iter=500).fit(frame.drop(columns="target"), frame["target"])
+    with pytest.raises(AuditInputError, match=r"explain_class.*'7'.*not one of the model's classes"):
+        prepare_objects(model, test=frame, target="target", checks={"explain.importance": {"explain_class": "7"}})

@@ -76,6 +76,10 @@ class Check:
         """Check option values that need more than a type and range check (e.g. against the
         config's columns). Raise ValueError with a message that names the option."""
 
+    def validate_inputs(self, ctx: "AuditContext") -> None:
+        """Check option values against the loaded inputs (e.g. a class name against the model's
+        classes) before any check runs. Raise AuditInputError naming the option."""
+
     def skip_reason(self, ctx: "AuditContext") -> str | None:
         return None
 

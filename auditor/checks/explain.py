@@ -107,6 +107,10 @@ class ImportanceCheck(Check):
                     f"of the model's classes ({', '.join(map(str, ctx.classes))})") from None
         return ctx.favorable_index if ctx.is_multiclass else ctx.positive_index
 
+    def validate_inputs(self, ctx: "AuditContext") -> None:
+        if ctx.is_classification:
+            self._explained_index(ctx)
+
     def measure(self, ctx: "AuditContext") -> ImportanceMeasurement:
         rng = ctx.rng(self.id)
         features = list(ctx.features)
