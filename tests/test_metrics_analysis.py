@@ -360,3 +360,19 @@ def test_top_label_calibration_is_the_binary_analysis_of_confidence_and_correctn
     sharp /= sharp.sum(axis=1, keepdims=True)
     over = top_label_calibration(y, sharp, n_resamples=200, rng=1)
     assert over.p_value < 0.01 and over.ece > 0.05 and over.mean_predicted > over.observed_rate
+
+
+def test_the_one_wilson_interval_matches_the_formula() -> None:
+    import math
+
+    from auditor.analysis.intervals import wilson
+
+    for k, n in ((0, 10), (3, 50), (49, 50), (500, 1000)):
+        z = 1.959963984540054
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        lo, hi = wilson(k, n)
+        assert lo == pytest.approx(max(0.0, centre - half), abs=1e-9)
+        assert hi == pytest.approx(min(1.0, centre + half), abs=1e-9)
+    assert all(math.isnan(v) for v in wilson(0, 0))

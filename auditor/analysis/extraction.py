@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .domain import FeatureDomain
+from .intervals import wilson
 from .security import TabularEncoder, hgb_params, seed_of
 
 _CLIP = 1e-6
@@ -141,16 +142,6 @@ def synthetic_rows(domains: Mapping[str, FeatureDomain], features: Sequence[str]
                 except (TypeError, ValueError):
                     pass
     return out
-
-
-def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return float(mid - half), float(mid + half)
 
 
 def _r2(target: np.ndarray, pred: np.ndarray) -> float:
@@ -353,7 +344,7 @@ def _measure(source: str, api: str, budget: int, family: str, copy_score: np.nda
 
         agree = copy_label == eval_label.astype(int)
         k = int(agree.sum())
-        lo, hi = _wilson(k, len(agree))
+        lo, hi = wilson(k, len(agree), confidence=0.95)
         agreement = k / len(agree) if len(agree) else float("nan")
         both_const = len(np.unique(copy_label)) < 2 and len(np.unique(eval_label)) < 2
         kappa = float("nan") if both_const else float(cohen_kappa_score(copy_label, eval_label.astype(int)))

@@ -294,13 +294,9 @@ def ratio_interval(k1: int, n1: int, k2: int, n2: int, *, confidence: float = 0.
 
 def wilson_interval(k: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a proportion k/n."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    z = _z(confidence)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    from .intervals import wilson
+
+    return wilson(k, n, confidence=confidence)
 
 
 def difference_interval(k1: int, n1: int, k2: int, n2: int, *, confidence: float = 0.95) -> tuple[float, float]:

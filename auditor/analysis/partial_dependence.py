@@ -733,16 +733,9 @@ def percentile_ci(draws: np.ndarray, confidence: float) -> tuple[float, float]:
 
 def wilson_ci(k: int, n: int, confidence: float) -> tuple[float, float]:
     """Wilson score interval of a share k / n."""
-    if n == 0:
-        return NAN_CI
-    from scipy.stats import norm
+    from .intervals import wilson
 
-    z = float(norm.ppf(0.5 + confidence / 2.0))
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return float(max(0.0, mid - half)), float(min(1.0, mid + half))
+    return NAN_CI if n == 0 else wilson(k, n, confidence=confidence)
 
 
 def dependence_metrics(dep: FeatureDependence, *, monotone: int = 0, tolerance: float = 0.01,

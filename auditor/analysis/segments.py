@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .intervals import wilson
+
 EPS = 1e-15  # probability clipping for log loss
 
 
@@ -339,8 +341,8 @@ def rmse_interval(sq: np.ndarray, confidence: float) -> Interval:
 def wilson_interval(k: int, n: int, confidence: float) -> Interval:
     if n == 0:
         return Interval(float("nan"), float("nan"), float("nan"))
-    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
-    return Interval(k / n, float(ci.low), float(ci.high))
+    low, high = wilson(k, n, confidence=confidence)
+    return Interval(k / n, low, high)
 
 
 def auc_interval(y: np.ndarray, score: np.ndarray, confidence: float) -> Interval:
