@@ -59,9 +59,10 @@ def test_pair_scan_counts_match_crosstab():
     a, b = rng.choice(2, 400), rng.choice(3, 400)
     scan = scan_segments([a, b], [2, 3], rng.normal(size=400), min_support=10, pairs=[(0, 1)])
     ct = pd.crosstab(a, b)
-    for key, n in zip(scan.keys, scan.n):
-        if len(key) == 2:
-            assert n == ct.loc[key[0][1], key[1][1]]
+    pairs = [(key, n) for key, n in zip(scan.keys, scan.n) if len(key) == 2]
+    assert len(pairs) == 6  # every cell of the 2 x 3 crosstab holds at least 10 rows
+    for key, n in pairs:
+        assert n == ct.loc[key[0][1], key[1][1]]
 
 
 def test_slice_metrics_match_sklearn_and_pandas():
