@@ -113,15 +113,52 @@ def load_model(spec: str, *, trusted: bool) -> LoadedModel:
         "(use .skops, .onnx, .joblib/.pkl with trusted = true, or file.py:NAME)")
 
 
-# Beyond skops' own defaults, auditor trusts scikit-learn's own classes (skops rebuilds them from
-# data without running their code paths for pickling) and OrderedDict. Anything else, such as
-# LightGBM or XGBoost boosters or a user's own class, needs [model] trusted = true.
-_TRUSTED_PREFIXES = ("sklearn.",)
-_TRUSTED_TYPES = frozenset({"collections.OrderedDict"})
+# skops trust policy. An untrusted .skops file loads only if every type it names is trusted by
+# skops' own defaults (primitives, containers, numpy dtypes/ufuncs, scipy ufuncs, scikit-learn's
+# public estimator classes, a few loss/binning internals) or is on the reviewed list of helper
+# *classes* below. Functions are never trusted by name: a FunctionTransformer's ``func`` or a
+# ``score_func`` that skops does not trust (e.g. ``sklearn.datasets.dump_svmlight_file``, which
+# writes a file when called) makes the file need ``[model] trusted = true``. Anything else (LightGBM
+# or XGBoost boosters, KDTree/BallTree, a user's own class) needs it too.
+_TRUSTED_CLASSES: frozenset[str] = frozenset({
+    "builtins.slice",  # ColumnTransformer column selections
+    "collections.OrderedDict",
+    "numpy.dtype",  # dtype attributes of fitted encoders and imputers
+    "sklearn.utils._bunch.Bunch",  # named_estimators_ of Voting/Stacking models (a dict)
+    "sklearn.compose._column_transformer.make_column_selector",  # selects columns by dtype/regex
+    "sklearn.calibration._CalibratedClassifier",  # CalibratedClassifierCV's fitted parts
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",  # MLP fit state, unused in predict
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.model_selection._split.KFold",  # cv splitters kept by *CV estimators, unused in predict
+    "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.model_selection._split.RepeatedKFold",
+    "sklearn.model_selection._split.RepeatedStratifiedKFold",
+    "sklearn.model_selection._split.ShuffleSplit",
+    "sklearn.model_selection._split.StratifiedShuffleSplit",
+    "sklearn.model_selection._split.TimeSeriesSplit",
+    "sklearn.metrics._scorer._PassthroughScorer",  # GridSearchCV's default scorer (calls .score)
+})
+
+# Tree containers whose node arrays scikit-learn's compiled code walks without bounds checks
+# (skops refuses them for that reason: a crafted child index reads outside the array and crashes
+# the interpreter). Tree, forest, gradient-boosting and HistGradientBoosting models need them, so
+# auditor accepts them in an untrusted file only after checking every instance itself (see
+# _check_tree_structures): each is a proper binary tree (children after their parent and inside the
+# array, every node reached once), feature and bitset indices are in range, and the estimator that
+# walks it has matching shapes. A file failing the check is refused.
+_TREE = "sklearn.tree._tree.Tree"
+_TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+_CHECKED_TREE_TYPES: frozenset[str] = frozenset({_TREE, _TREE_PREDICTOR})
 
 
 def _auditor_trusts(type_name: str) -> bool:
-    return type_name in _TRUSTED_TYPES or type_name.startswith(_TRUSTED_PREFIXES)
+    """Whether an untrusted skops file may name this type (beyond skops' own defaults)."""
+    return type_name in _TRUSTED_CLASSES or type_name in _CHECKED_TREE_TYPES
+
+
+def _shown(types: list[str]) -> str:
+    return ", ".join(types[:6]) + (f" and {len(types) - 6} more" if len(types) > 6 else "")
 
 
 def _load_skops(path: Path, *, trusted: bool) -> Any:
@@ -133,14 +170,202 @@ def _load_skops(path: Path, *, trusted: bool) -> Any:
         raise AuditInputError(f"model file {path} is not a valid skops file: {str(exc).splitlines()[0]}") from None
     unknown = [t for t in untrusted if not _auditor_trusts(t)]
     if unknown and not trusted:
-        shown = ", ".join(unknown[:4]) + (f" and {len(unknown) - 4} more" if len(unknown) > 4 else "")
         raise AuditInputError(
-            f"model file {path.name} contains types skops does not trust by default ({shown}); "
-            "review them and set [model] trusted = true to load it")
+            f"model file {path.name} contains types auditor does not trust: {_shown(unknown)}; "
+            "set [model] trusted = true only if you trust the file's author")
     try:
-        return sio.load(path, trusted=untrusted)
+        model = sio.load(path, trusted=untrusted)
     except Exception as exc:  # noqa: BLE001
         raise AuditInputError(f"model file {path} could not be loaded: {str(exc).splitlines()[0]}") from None
+    if not trusted and any(t in _CHECKED_TREE_TYPES for t in untrusted):
+        problem = _check_tree_structures(model)
+        if problem is not None:
+            raise AuditInputError(
+                f"model file {path.name} fails auditor's tree bounds check ({problem}); it was refused "
+                "because predicting with it could crash the interpreter; set [model] trusted = true "
+                "only if you trust the file's author")
+    return model
+
+
+def _walk_objects(root: Any) -> list[Any]:
+    """Every object reachable from a loaded model through attributes and containers (no code run)."""
+    import numpy as np
+
+    seen: set[int] = set()
+    out: list[Any] = []
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or obj is None or isinstance(obj, (str, bytes, int, float, bool)):
+            continue
+        seen.add(id(obj))
+        out.append(obj)
+        if isinstance(obj, dict):
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            stack.extend(obj)
+        elif isinstance(obj, np.ndarray):
+            if obj.dtype == object:
+                stack.extend(obj.ravel().tolist())
+        else:
+            state = getattr(obj, "__dict__", None)
+            if isinstance(state, dict):
+                stack.extend(state.values())
+    return out
+
+
+def _tree_order_problem(left: Any, right: Any, internal: Any) -> str | None:
+    """A proper binary tree rooted at 0: children after their parent, in range, each node once."""
+    import numpy as np
+
+    n = len(internal)
+    idx = np.arange(n)
+    lc, rc = left[internal].astype(np.int64), right[internal].astype(np.int64)
+    parents = idx[internal]
+    if np.any(lc <= parents) or np.any(rc <= parents) or np.any(lc >= n) or np.any(rc >= n):
+        return "a child index is out of range or not after its parent"
+    children = np.sort(np.concatenate([lc, rc]))
+    if not np.array_equal(children, np.arange(1, n)):
+        return "nodes are shared or unreachable"
+    return None
+
+
+def _check_sklearn_tree(tree: Any, n_features: int) -> str | None:
+    """Check one sklearn.tree._tree.Tree against the number of input columns its owner validates."""
+    import numpy as np
+
+    count, capacity = int(tree.node_count), int(tree.capacity)
+    if count < 1 or count > capacity:
+        return f"Tree node_count {count} outside its {capacity} stored nodes"
+    if int(tree.n_features) != n_features:
+        return f"Tree has {tree.n_features} features, its estimator {n_features}"
+    left, right, feature = (np.asarray(a) for a in (tree.children_left, tree.children_right, tree.feature))
+    internal = left != -1
+    if np.any(right[~internal] != -1):
+        return "Tree leaf with a right child"
+    problem = _tree_order_problem(left, right, internal)
+    if problem is not None:
+        return f"Tree: {problem}"
+    f = feature[internal]
+    if np.any(f < 0) or np.any(f >= n_features):
+        return "Tree feature index out of range"
+    return None
+
+
+def _check_tree_predictor(pred: Any, n_features: int, is_categorical: Any) -> str | None:
+    """Check one HistGradientBoosting TreePredictor against its estimator's features and bin mapper."""
+    import numpy as np
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+
+    if set(vars(pred)) != {"nodes", "binned_left_cat_bitsets", "raw_left_cat_bitsets"}:
+        return "TreePredictor with unexpected attributes"
+    nodes = pred.nodes
+    if not isinstance(nodes, np.ndarray) or nodes.ndim != 1 or nodes.dtype != PREDICTOR_RECORD_DTYPE or nodes.size < 1:
+        return "TreePredictor nodes of the wrong type or shape"
+    for bits in (pred.binned_left_cat_bitsets, pred.raw_left_cat_bitsets):
+        if not isinstance(bits, np.ndarray) or bits.ndim != 2 or bits.shape[1] != 8 or bits.dtype != np.uint32:
+            return "TreePredictor category bitsets of the wrong type or shape"
+    internal = nodes["is_leaf"] == 0
+    problem = _tree_order_problem(nodes["left"], nodes["right"], internal)
+    if problem is not None:
+        return f"TreePredictor: {problem}"
+    f = nodes["feature_idx"][internal]
+    if np.any(f < 0) or np.any(f >= n_features):
+        return "TreePredictor feature index out of range"
+    cat = internal & (nodes["is_categorical"] != 0)
+    if np.any(cat):
+        cat_f = nodes["feature_idx"][cat]
+        if is_categorical is None or not np.all(np.asarray(is_categorical, dtype=bool)[cat_f]):
+            return "TreePredictor categorical split on a non-categorical feature"
+        if np.any(nodes["bitset_idx"][cat] >= pred.raw_left_cat_bitsets.shape[0]):
+            return "TreePredictor category bitset index out of range"
+    return None
+
+
+def _gb_init_columns(gb: Any) -> int | None:
+    """Columns of GradientBoosting's initial raw predictions, when its init is a known shape."""
+    import numpy as np
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    init = gb.init_
+    if isinstance(init, str) and init == "zero":
+        return int(gb.n_trees_per_iteration_)
+    if type(init) is DummyClassifier and getattr(init, "n_outputs_", None) == 1:
+        n = len(np.atleast_1d(init.class_prior_))
+        return 1 if n == 2 else n
+    if type(init) is DummyRegressor and getattr(init, "n_outputs_", None) == 1:
+        return 1
+    return None
+
+
+def _check_tree_structures(model: Any) -> str | None:
+    """Bounds-check every Tree and TreePredictor reachable from an untrusted model; None when sound.
+
+    Each must be owned by the estimator that walks it (a decision tree, or a HistGradientBoosting
+    model's predictors), so its indices can be checked against the columns that estimator validates.
+    """
+    import numpy as np
+    from sklearn.ensemble import IsolationForest
+    from sklearn.ensemble._forest import BaseForest
+    from sklearn.ensemble._gb import BaseGradientBoosting
+    from sklearn.ensemble._hist_gradient_boosting.gradient_boosting import BaseHistGradientBoosting
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.tree import BaseDecisionTree
+    from sklearn.tree._tree import Tree
+
+    objects = _walk_objects(model)
+    checked: set[int] = set()
+    for obj in objects:
+        if isinstance(obj, BaseDecisionTree) and isinstance(getattr(obj, "tree_", None), Tree):
+            problem = _check_sklearn_tree(obj.tree_, int(getattr(obj, "n_features_in_", -1)))
+            if problem is not None:
+                return problem
+            checked.add(id(obj.tree_))
+        elif isinstance(obj, BaseHistGradientBoosting) and hasattr(obj, "_predictors"):
+            if getattr(obj, "_preprocessor", None) is not None:
+                return "HistGradientBoosting with a stored input preprocessor"
+            mapper = getattr(obj, "_bin_mapper", None)
+            is_cat = getattr(mapper, "is_categorical_", None)
+            n_features = int(getattr(obj, "n_features_in_", -1))
+            if is_cat is not None and np.asarray(is_cat).size != n_features:
+                return "HistGradientBoosting bin mapper does not match its features"
+            for per_iteration in obj._predictors:
+                for pred in per_iteration:
+                    if not isinstance(pred, TreePredictor):
+                        return "HistGradientBoosting predictor of the wrong type"
+                    problem = _check_tree_predictor(pred, n_features, is_cat)
+                    if problem is not None:
+                        return problem
+                    checked.add(id(pred))
+        if isinstance(obj, (BaseForest, BaseGradientBoosting)) and hasattr(obj, "estimators_"):
+            # These walk their trees' arrays with input validated only by the ensemble (forests pass
+            # check_input=False; gradient boosting validates with estimators_[0, 0] and writes each
+            # tree's output into column k of its initial predictions).
+            subs = np.asarray(obj.estimators_, dtype=object)
+            flat = subs.ravel().tolist()
+            if not flat or any(not isinstance(s, BaseDecisionTree) for s in flat):
+                return f"{type(obj).__name__} with estimators that are not trees"
+            widths = {getattr(s, "n_features_in_", None) for s in flat}
+            if widths != {getattr(obj, "n_features_in_", None)}:
+                return f"{type(obj).__name__} trees do not match its features"
+            if isinstance(obj, BaseGradientBoosting):
+                if subs.ndim != 2 or subs.shape[1] != int(obj.n_trees_per_iteration_):
+                    return "GradientBoosting estimators of the wrong shape"
+                if _gb_init_columns(obj) != subs.shape[1]:
+                    return "GradientBoosting init estimator of an unexpected kind or shape"
+        if isinstance(obj, IsolationForest) and hasattr(obj, "estimators_"):
+            # IsolationForest applies each tree to X[:, features] without checking the width.
+            feats = getattr(obj, "estimators_features_", None)
+            if feats is None or len(feats) != len(obj.estimators_) or any(
+                    len(np.atleast_1d(f)) != getattr(t, "n_features_in_", None)
+                    for t, f in zip(obj.estimators_, feats)):
+                return "IsolationForest feature subsets do not match its trees"
+        # Bagging and AdaBoost call each tree's own predict, which validates its input width.
+    for obj in objects:
+        if isinstance(obj, (Tree, TreePredictor)) and id(obj) not in checked:
+            return f"{type(obj).__name__} outside the estimator that uses it"
+    return None
 
 
 def _load_python_object(left: str, name: str, *, spec: str, trusted: bool) -> LoadedModel:
