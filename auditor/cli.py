@@ -255,7 +255,9 @@ def _run(console: "Console", config: "AuditConfig", folder: "RunFolder", debug: 
             written = result.write_into(folder, config.report.formats)
         except OutputError as exc:
             raise _Fail(str(exc)) from None
-    _summary(console, result, written, time.perf_counter() - t0)
+    from .outdir import PRIVATE
+
+    _summary(console, result, written, time.perf_counter() - t0, private=folder.permissions == PRIVATE)
     return result.exit_code
 
 
@@ -328,7 +330,8 @@ def _esc(text: str) -> str:
     return escape(text)
 
 
-def _summary(console: "Console", result: "AuditResult", written: dict[str, Path], seconds: float) -> None:
+def _summary(console: "Console", result: "AuditResult", written: dict[str, Path], seconds: float, *,
+             private: bool = True) -> None:
     from rich.markup import escape
 
     counts = result.counts
@@ -348,7 +351,8 @@ def _summary(console: "Console", result: "AuditResult", written: dict[str, Path]
         console.print(f"  [{SEVERITY_STYLE[f.severity.value]}]{f.severity.value:<6}[/] {escape(f.title)}")
     if written:
         folder = next(iter(written.values())).parent
-        console.print(f"Report: {folder}  ({', '.join(p.name for p in written.values())})")
+        access = "private: only you can read it, --shared to widen" if private else "shared: readable by others"
+        console.print(f"Report: {folder}  ({', '.join(p.name for p in written.values())}; {access})")
 
 
 def main() -> None:

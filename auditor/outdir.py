@@ -141,9 +141,9 @@ class RunFolder:
                     os.chmod(p, self.permissions.file)
                 os.chmod(stage, self.permissions.folder)
                 self._swap(stage)
+                self.committed = True
         except OSError as exc:
             raise OutputError(f"cannot write the report to {self.final}: {_reason(exc)}") from None
-        self.committed = True
         return self.final
 
     def close(self) -> None:
@@ -181,12 +181,15 @@ class RunFolder:
         if p.exists() and not p.is_dir():
             raise OutputError(f"output folder {self.final} cannot be created: {p} is not a folder")
         for folder in reversed(missing):
-            folder.mkdir()
+            try:
+                folder.mkdir()
+            except FileExistsError:  # made by a run started at the same time: not ours to remove
+                continue
             self._created.append(folder)
 
     def _check_target(self) -> None:
         final = self.final
-        if final.is_symlink() and not final.is_dir():
+        if final.is_symlink() and not final.exists():
             raise OutputError(f"output folder {final} is a dangling link")
         if not final.exists():
             return
@@ -308,7 +311,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
 # ---- libraries' own files ---------------------------------------------------------------------------
 
-_CACHE_VARS = ("MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
+_CACHE_VARS = ("MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "TMPDIR")
 
 
 class _HomeLoader(importlib.abc.Loader):
@@ -351,20 +354,28 @@ class _ArtConfigFinder(importlib.abc.MetaPathFinder):
 
 @contextmanager
 def private_library_files(home: str | Path) -> Iterator[None]:
-    """For the run, point matplotlib's config/cache, the XDG folders and ART's ``~/.art`` at ``home``.
+    """For the run, point matplotlib's config/cache, the XDG folders, ART's ``~/.art`` and the temporary
+    folder (``TMPDIR``) at ``home``, and write no bytecode cache beside imported model modules.
 
     Must be entered before those libraries are first imported (they read the location once). It also
-    keeps a user's ``matplotlibrc`` from changing the report's figures.
+    keeps a user's ``matplotlibrc`` from changing the report's figures. Environment variables are
+    inherited by worker processes started inside the block.
     """
     home = Path(home)
+    (home / "tmp").mkdir(mode=0o700, exist_ok=True)
     saved = {k: os.environ.get(k) for k in _CACHE_VARS}
+    saved_tempdir, saved_bytecode = tempfile.tempdir, sys.dont_write_bytecode
     os.environ.update({"MPLCONFIGDIR": str(home / "matplotlib"), "XDG_CACHE_HOME": str(home / "cache"),
-                       "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data")})
+                       "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
+                       "TMPDIR": str(home / "tmp")})
+    tempfile.tempdir = str(home / "tmp")
+    sys.dont_write_bytecode = True  # a Python-object model's module gets no __pycache__ beside it
     finder = _ArtConfigFinder(home)
     sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
+        tempfile.tempdir, sys.dont_write_bytecode = saved_tempdir, saved_bytecode
         try:
             sys.meta_path.remove(finder)
         except ValueError:

@@ -153,15 +153,20 @@ def test_nothing_is_written_under_home(project: Path, tmp_path: Path) -> None:
     env = {k: v for k, v in ENV.items() if k not in ("MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
                                                      "XDG_DATA_HOME")}
     env["HOME"] = str(home)
+    env["TMPDIR"] = str(tmp_path / "systmp")  # the system temporary folder, watched too
+    (tmp_path / "systmp").mkdir()
     parent = tmp_path / "reports"
     out = parent / "audit"
-    proc = cli("run", str(project / "audit.toml"), "--out", str(out), "--format", "json,html", env=env)
+    proc = cli("run", str(project / "audit.toml"), "--out", str(out), "--format", "json,html,pdf", env=env)
     assert proc.returncode in (0, 1), proc.stderr
     # the run did import ART (membership attack) and matplotlib (figures in the HTML report)
     doc = json.loads((out / "findings.json").read_text())
     assert {c["id"]: c["status"] for c in doc["checks"]}["security.membership_inference"] == "ok"
     assert "data:image/svg+xml" in (out / "report.html").read_text()
     assert sorted(p.relative_to(home).as_posix() for p in home.rglob("*")) == []
+    assert list((tmp_path / "systmp").iterdir()) == []
+    assert sorted(p.name for p in project.iterdir()) == sorted(["audit.toml", "model.skops", "train.csv",
+                                                                "test.csv", "home", "systmp", "reports"])
     assert sorted(p.name for p in parent.iterdir()) == ["audit"]  # no lock, no scratch folder left
 
 
@@ -388,3 +393,24 @@ def test_signal_during_a_run_cleans_up(project: Path, signum: int, code: int) ->
     assert "Traceback" not in err and "no report written" in err
     assert not out.exists()
     assert leftovers(parent) == []
+    assert not (project / "__pycache__").exists(), "no bytecode cache written beside the model's module"
+
+
+@pytest.mark.parametrize("atomic", [True, False], ids=["renameat2-exchange", "rename-aside"])
+def test_replace_swaps_the_whole_folder(tmp_path: Path, monkeypatch, atomic: bool) -> None:
+    """Both ways of replacing an older report (one atomic exchange, or old aside then new in) leave
+    only the new report, private, and nothing beside it."""
+    import auditor.outdir as outdir
+
+    if not atomic:
+        monkeypatch.setattr(outdir, "_exchange", lambda a, b: False)
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("report.html", "report.pdf", "findings.json"):
+        (out / name).write_text("old")
+    with RunFolder(out, replace=True) as folder:
+        (folder.stage / "findings.json").write_text("new")
+        assert folder.commit() == out
+    assert {p.name: p.read_text() for p in out.iterdir()} == {"findings.json": "new"}
+    assert _modes(out) == (0o700, {0o600})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
