@@ -1,18 +1,24 @@
 """The ``auditor`` console script: argument parsing, exit codes, progress and the final summary.
 
 Exit codes (contract): 0 gate passed; 1 a finding at or above the gate level; 2 the audit could
-not start (one line on stderr, no report folder); 3 the audit ran but a check ended in error.
+not start, or its report could not be written (one line on stderr, no report folder); 3 the audit ran
+but a check ended in error; 130 interrupted (Ctrl-C), 143 terminated (SIGTERM), 129 hung up (SIGHUP):
+nothing left behind.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import signal
 import sys
+import threading
 import time
 import warnings
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
 
@@ -21,7 +27,9 @@ from . import __version__
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from .config import AuditConfig
     from .findings import CheckResult
+    from .outdir import RunFolder
     from .result import AuditResult
 
 app = typer.Typer(
@@ -32,6 +40,9 @@ app = typer.Typer(
 )
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+EXIT_SIGNAL_BASE = 128  # + the signal's number: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
+FORCE_HELP = "Replace a previous report in a non-empty --out folder (the whole folder; nothing else is deleted)."
+SHARED_HELP = "Let others read the report (files 0644, folder 0755); by default it is private (0600/0700)."
 SEVERITY_STYLE = {"high": "bold red", "medium": "dark_orange", "low": "yellow", "info": "cyan"}
 
 
@@ -39,6 +50,32 @@ class _Fail(Exception):
     def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
         super().__init__(message)
         self.code = code
+
+
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised as an interrupt so the same cleanup runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
+
+
+@contextmanager
+def _stop_signals() -> Iterator[None]:
+    """For the run, SIGTERM and SIGHUP interrupt it like Ctrl-C (cleanup runs, exit 128 + signal)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, _raise_stopped) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 def _console() -> "Console":
@@ -66,25 +103,27 @@ def run(
     seed: Optional[int] = typer.Option(None, "--seed", help="Override [audit] seed."),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Gate level: high | medium | low | none."),
     formats: Optional[str] = typer.Option(None, "--format", help="Comma-separated: html,pdf,json."),
-    force: bool = typer.Option(False, "--force", help="Write into a non-empty --out folder."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    shared: bool = typer.Option(False, "--shared", help=SHARED_HELP),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
 ) -> None:
     """Run the audit described by CONFIG and write the report."""
     raise typer.Exit(_main(config, out=out, seed=seed, fail_on=fail_on, formats=formats, force=force,
-                           debug=debug, demo=False))
+                           shared=shared, debug=debug, demo=False))
 
 
 @app.command()
 def demo(
     out: Optional[Path] = typer.Option(None, "--out", help="Write exactly into this folder (created if missing)."),
-    force: bool = typer.Option(False, "--force", help="Write into a non-empty --out folder."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    shared: bool = typer.Option(False, "--shared", help=SHARED_HELP),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
 ) -> None:
     """Audit the shipped sample credit model on its shipped data (offline)."""
     from .resources import sample_models_dir
 
     raise typer.Exit(_main(sample_models_dir() / "audit.toml", out=out, seed=None, fail_on=None, formats=None,
-                           force=force, debug=debug, demo=True))
+                           force=force, shared=shared, debug=debug, demo=True))
 
 
 @app.command("checks")
@@ -122,19 +161,22 @@ def _toml(value: object) -> str:
 
 
 def _main(config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None, formats: str | None,
-          force: bool, debug: bool, demo: bool) -> int:
+          force: bool, debug: bool, demo: bool, shared: bool = False) -> int:
     console = _console()
     if not debug:
         warnings.simplefilter("ignore")
     try:
-        return _audit(console, config_path, out=out, seed=seed, fail_on=fail_on, formats=formats, force=force,
-                      debug=debug, demo=demo)
+        with _stop_signals():
+            return _audit(console, config_path, out=out, seed=seed, fail_on=fail_on, formats=formats,
+                          force=force, shared=shared, debug=debug, demo=demo)
     except _Fail as exc:
         console.print(f"[bold red]error:[/] {_esc(str(exc))}", markup=True, highlight=False)
         return exc.code
-    except KeyboardInterrupt:
-        console.print("[bold red]interrupted[/]")
-        return EXIT_INPUT
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
+        word = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        console.print(f"[bold red]{word}[/]: no report written")
+        return EXIT_SIGNAL_BASE + int(signum)
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback unless --debug
         if debug:
             raise
@@ -145,7 +187,7 @@ def _main(config_path: Path, *, out: Path | None, seed: int | None, fail_on: str
 
 
 def _audit(console: "Console", config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None,
-           formats: str | None, force: bool, debug: bool, demo: bool) -> int:
+           formats: str | None, force: bool, shared: bool, debug: bool, demo: bool) -> int:
     from dataclasses import replace
 
     from .config import load_config
@@ -159,11 +201,30 @@ def _audit(console: "Console", config_path: Path, *, out: Path | None, seed: int
         config = config.with_overrides(seed=seed, fail_on=fail_on, formats=fmt)
         if demo:
             config = replace(config, report=replace(config.report, out=str(Path.cwd() / "reports")))
-        out_dir = _out_dir(config, out, force)
+        out_dir = _out_dir(config, out)
     except AuditInputError as exc:
         raise _Fail(str(exc)) from None
 
+    from .outdir import OutputError, RunFolder, private_library_files
+
+    # the output folder is checked, created beside itself and locked before anything else runs
+    folder = RunFolder(out_dir, replace=force, shared=shared)
+    try:
+        folder.open()
+    except OutputError as exc:
+        raise _Fail(str(exc)) from None
+    try:
+        with private_library_files(folder.home):
+            return _run(console, config, folder, debug)
+    finally:
+        folder.close()
+
+
+def _run(console: "Console", config: "AuditConfig", folder: "RunFolder", debug: bool) -> int:
+    """Load, run every check and write the report into ``folder`` (open and locked)."""
     from .engine import prepare
+    from .errors import AuditInputError
+    from .outdir import OutputError
 
     t0 = time.perf_counter()
     with console.status("Loading model and data…", spinner="dots"):
@@ -190,8 +251,13 @@ def _audit(console: "Console", config_path: Path, *, out: Path | None, seed: int
             console.print(f"[bold red]{cid} traceback:[/]\n{tb}", markup=True, highlight=False)
 
     with console.status("Writing the report…", spinner="dots"):
-        written = result.write(out_dir, config.report.formats)
-    _summary(console, result, written, time.perf_counter() - t0)
+        try:
+            written = result.write_into(folder, config.report.formats)
+        except OutputError as exc:
+            raise _Fail(str(exc)) from None
+    from .outdir import PRIVATE
+
+    _summary(console, result, written, time.perf_counter() - t0, private=folder.permissions == PRIVATE)
     return result.exit_code
 
 
@@ -203,25 +269,23 @@ def _threads() -> int:
         return 1
 
 
-def _out_dir(config, out: Path | None, force: bool) -> Path:
-    from .errors import AuditInputError
+def _out_dir(config: "AuditConfig", out: Path | None) -> Path:
+    """``--out`` as given (absolute), else ``<report.out>/<name>-<UTC timestamp>-<6 random hex digits>``.
+
+    The random suffix keeps two runs started in the same second apart; whether the folder can be
+    used is decided by ``RunFolder.open`` (under its lock).
+    """
+    from .outdir import lock_name
 
     if out is not None:
-        out = out.expanduser().resolve()
-        if out.exists() and not out.is_dir():
-            raise AuditInputError(f"--out {out} exists and is not a folder")
-        if out.is_dir() and any(out.iterdir()) and not force:
-            raise AuditInputError(f"--out folder {out} is not empty; an audit report is never overwritten "
-                                  "silently (use --force to write into it)")
-        return out
+        return out.expanduser().resolve()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in config.audit.name) or "audit"
-    path = Path(config.report.out) / f"{safe}-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = Path(config.report.out) / f"{safe}-{stamp}-{n}"
-    return path
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in config.audit.name).lstrip(".") or "audit"
+    base = Path(config.report.out)
+    while True:
+        path = base / f"{safe[:120]}-{stamp}-{secrets.token_hex(3)}"
+        if not path.exists() and not (base / lock_name(path.name)).exists():
+            return path
 
 
 class _RichProgress:
@@ -266,7 +330,8 @@ def _esc(text: str) -> str:
     return escape(text)
 
 
-def _summary(console: "Console", result: "AuditResult", written: dict[str, Path], seconds: float) -> None:
+def _summary(console: "Console", result: "AuditResult", written: dict[str, Path], seconds: float, *,
+             private: bool = True) -> None:
     from rich.markup import escape
 
     counts = result.counts
@@ -286,7 +351,8 @@ def _summary(console: "Console", result: "AuditResult", written: dict[str, Path]
         console.print(f"  [{SEVERITY_STYLE[f.severity.value]}]{f.severity.value:<6}[/] {escape(f.title)}")
     if written:
         folder = next(iter(written.values())).parent
-        console.print(f"Report: {folder}  ({', '.join(p.name for p in written.values())})")
+        access = "private: only you can read it, --shared to widen" if private else "shared: readable by others"
+        console.print(f"Report: {folder}  ({', '.join(p.name for p in written.values())}; {access})")
 
 
 def main() -> None:

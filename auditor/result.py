@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import platform
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .findings import CheckResult, Finding, Severity, Status, clean_number, severity_counts, sort_findings
+
+if TYPE_CHECKING:
+    from .outdir import RunFolder
 
 SCHEMA_VERSION = "1.1"
 MANIFEST_PACKAGES = ("auditor", "numpy", "pandas", "scipy", "scikit-learn", "shap", "fairlearn",
@@ -152,28 +152,34 @@ class AuditResult:
         }
 
     # ---- writing ------------------------------------------------------------------------------
-    def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("html", "pdf", "json")) -> dict[str, Path]:
-        """Write the report files into ``out_dir`` atomically: on any failure nothing is left behind."""
+    def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("html", "pdf", "json"), *,
+              shared: bool = False, replace: bool = True) -> dict[str, Path]:
+        """Write the report into ``out_dir``, whole or not at all, and return the files' paths.
+
+        The files are written into a hidden folder beside ``out_dir`` and moved into place when all of
+        them are complete; a previous report in ``out_dir`` is replaced whole (never mixed with the new
+        one), and a folder holding anything but report files is refused (``replace=False`` refuses any
+        non-empty folder). Files are ``0600`` and the folder ``0700`` (the report holds personal data)
+        unless ``shared``: ``0644``/``0755``. Raises ``auditor.outdir.OutputError`` (one line) when the
+        folder is in use by another run or cannot be written; nothing is left behind then.
+        """
+        from .outdir import RunFolder
+
+        with RunFolder(out_dir, replace=replace, shared=shared) as folder:
+            return self.write_into(folder, formats)
+
+    def write_into(self, folder: "RunFolder", formats: tuple[str, ...] = ("html", "pdf", "json")) -> dict[str, Path]:
+        """Write the report into an open ``RunFolder``'s staging folder and swap it into place."""
+        from .outdir import OutputError
         from .render import write_report
 
-        out = Path(out_dir)
-        created = not out.exists()
-        tmp = Path(tempfile.mkdtemp(prefix=".auditor-", dir=out.parent if out.parent.exists() else None))
         try:
-            written = write_report(self, tmp, formats)
-            out.mkdir(parents=True, exist_ok=True)
-            paths = {}
-            for fmt, p in written.items():
-                dest = out / p.name
-                os.replace(p, dest)
-                paths[fmt] = dest
-            return paths
-        except BaseException:
-            if created and out.exists() and not any(out.iterdir()):
-                out.rmdir()
-            raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            written = write_report(self, folder.stage, formats)
+        except OSError as exc:
+            raise OutputError(f"cannot write the report to {folder.final}: {exc.strerror or type(exc).__name__}"
+                              ) from None
+        final = folder.commit()
+        return {fmt: final / p.name for fmt, p in written.items()}
 
     def to_html(self) -> str:
         from .render.html import render_html
