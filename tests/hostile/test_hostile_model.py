@@ -182,7 +182,7 @@ def prepared(folder: Path):
     return prepare(load_config(folder / "audit.toml"))
 
 
-def test_os_exit_at_load_and_a_base_exception_on_the_test_data_stop_the_audit_before_it_starts(
+def test_os_exit_at_load_and_a_failure_on_the_test_data_stop_the_audit_before_it_starts(
         tmp_path: Path) -> None:
     from auditor.errors import AuditInputError
 
@@ -192,6 +192,10 @@ def test_os_exit_at_load_and_a_base_exception_on_the_test_data_stop_the_audit_be
     (tmp_path / "b").mkdir()
     with pytest.raises(AuditInputError, match=r"failed to predict on the test data.*Boom\('always'\)"):
         prepared(project(tmp_path / "b", when="True", misbehave="raise Boom('always')"))
+    (tmp_path / "c").mkdir()
+    with pytest.raises(AuditInputError, match="failed to predict on the test data.*process exited with code 0 "
+                                              "during predict_proba on 100 rows"):
+        prepared(project(tmp_path / "c", when="True", misbehave="os._exit(0)"))
 
 
 def test_a_crash_in_a_check_that_does_not_expect_one_is_that_checks_error(tmp_path: Path) -> None:
