@@ -109,7 +109,8 @@ def load_model(spec: str, *, trusted: bool, timeout_s: float | None = None) -> L
 
             obj = joblib.load(p)
         except Exception as exc:  # noqa: BLE001
-            raise AuditInputError(f"model file {p} could not be loaded: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            first = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise AuditInputError(f"model file {p} could not be loaded: {first}") from None
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 - unpickling runs code: SystemExit and the like
