@@ -31,6 +31,7 @@ class ModelSection:
     positive_class: Any = None
     threshold: float = 0.5
     favorable: Any = None
+    timeout_s: float = 300.0  # per model call in the model-host process (Python objects, pickles)
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,11 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
         if not 0.0 < float(m["threshold"]) < 1.0:
             raise ConfigError("config key 'model.threshold' must be between 0 and 1")
         m["threshold"] = float(m["threshold"])
+    if "timeout_s" in m:
+        _expect_type("model.timeout_s", m["timeout_s"], (int, float), "a number of seconds")
+        if not 0.0 < float(m["timeout_s"]) < float("inf"):
+            raise ConfigError("config key 'model.timeout_s' must be a number of seconds greater than 0")
+        m["timeout_s"] = float(m["timeout_s"])
 
     d = values["data"]
     for key in ("test", "train", "target", "id"):

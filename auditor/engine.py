@@ -40,11 +40,19 @@ def prepare(config: AuditConfig, registry: CheckRegistry | None = None) -> Audit
     """Load and validate every input named by the config. Raises AuditInputError (exit 2)."""
     registry = registry or default_registry()
     validate_check_options(config, registry.option_names(), registry)
-    model = load_model(config.model.path, trusted=config.model.trusted)
-    test = load_table(config.data.test, role="test")
-    train = load_table(config.data.train, role="train") if config.data.train else None
-    ctx = build_context(config, model, test, train)
-    validate_inputs(ctx, registry)
+    # a model whose own code runs (Python object, trusted pickle) is hosted in a worker process,
+    # so its sys.exit, os._exit, crash or hang cannot end the audit (auditor.modelhost)
+    model = load_model(config.model.path, trusted=config.model.trusted, timeout_s=config.model.timeout_s)
+    try:
+        test = load_table(config.data.test, role="test")
+        train = load_table(config.data.train, role="train") if config.data.train else None
+        ctx = build_context(config, model, test, train)
+        validate_inputs(ctx, registry)
+    except BaseException:
+        close = getattr(model.adapter, "close", None)
+        if callable(close):
+            close()
+        raise
     return Audit(context=ctx, registry=registry)
 
 

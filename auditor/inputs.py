@@ -78,10 +78,17 @@ def _object_spec(spec: str) -> tuple[str, str] | None:
     return None
 
 
-def load_model(spec: str, *, trusted: bool) -> LoadedModel:
-    """Load a model per the contract's model sources and trust rules."""
+def load_model(spec: str, *, trusted: bool, timeout_s: float | None = None) -> LoadedModel:
+    """Load a model per the contract's model sources and trust rules.
+
+    With ``timeout_s``, a model whose own code runs (a Python object, a trusted pickle) is loaded
+    and called in a model-host process (``auditor.modelhost``) with that limit per call, so its
+    ``sys.exit``, ``os._exit``, crash or hang cannot end the audit; without it, in this process.
+    """
     obj_spec = _object_spec(spec)
     if obj_spec is not None:
+        if timeout_s is not None and trusted:
+            return _hosted(spec, timeout_s)
         return _load_python_object(*obj_spec, spec=spec, trusted=trusted)
     p = Path(spec)
     if not p.is_file():
@@ -95,12 +102,19 @@ def load_model(spec: str, *, trusted: bool) -> LoadedModel:
             raise AuditInputError(
                 f"model file {p.name} is pickle-based and can run code when loaded; "
                 "set [model] trusted = true only if you trust its source, or save it with skops")
+        if timeout_s is not None:
+            return _hosted(spec, timeout_s)
         try:
             import joblib
 
             obj = joblib.load(p)
         except Exception as exc:  # noqa: BLE001
-            raise AuditInputError(f"model file {p} could not be loaded: {str(exc).splitlines()[0]}") from None
+            first = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise AuditInputError(f"model file {p} could not be loaded: {first}") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - unpickling runs code: SystemExit and the like
+            raise AuditInputError(_load_failure(exc, spec)) from None
         return LoadedModel(spec, digest, PythonModel(obj))
     if suffix == ".onnx":
         try:
@@ -368,6 +382,19 @@ def _check_tree_structures(model: Any) -> str | None:
     return None
 
 
+def _hosted(spec: str, timeout_s: float) -> LoadedModel:
+    from .modelhost import HostedModel
+
+    adapter = HostedModel(spec, timeout_s=timeout_s)
+    return LoadedModel(spec, adapter.sha256, adapter)
+
+
+def _load_failure(exc: BaseException, spec: str) -> str:
+    from .model import describe_base_exception
+
+    return f"model code raised {describe_base_exception(exc)} while loading '{spec}'"
+
+
 def _load_python_object(left: str, name: str, *, spec: str, trusted: bool) -> LoadedModel:
     if not trusted:
         raise AuditInputError(
@@ -393,6 +420,10 @@ def _load_python_object(left: str, name: str, *, spec: str, trusted: bool) -> Lo
         raise
     except Exception as exc:  # noqa: BLE001 - importing user code may raise anything
         raise AuditInputError(f"model '{spec}' could not be imported: {type(exc).__name__}: {exc}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - SystemExit in the model's module must not end the audit
+        raise AuditInputError(_load_failure(exc, spec)) from None
     if not hasattr(module, name):
         raise AuditInputError(f"model '{spec}': '{name}' is not defined in {left}")
     obj = getattr(module, name)
@@ -401,6 +432,10 @@ def _load_python_object(left: str, name: str, *, spec: str, trusted: bool) -> Lo
             obj = obj()
         except Exception as exc:  # noqa: BLE001
             raise AuditInputError(f"model '{spec}': calling {name}() failed: {type(exc).__name__}: {exc}") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            raise AuditInputError(_load_failure(exc, spec)) from None
     if not callable(getattr(obj, "predict", None)):
         raise AuditInputError(f"model '{spec}' has no predict method")
     return LoadedModel(spec, digest, PythonModel(obj, kind=f"python:{type(obj).__qualname__}"))

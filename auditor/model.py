@@ -7,12 +7,48 @@ numpy arrays. Callers batch: one call per dataset, never one per row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
 
 BATCH_ROWS = 50_000
+
+
+class ModelCallError(Exception):
+    """Model code failed in a way no ordinary exception describes: it raised ``SystemExit`` or
+    another ``BaseException``, its host process died, or a call timed out.
+
+    An ``Exception``, so checks that record a model's failures as findings (random and hostile
+    inputs, adversarial search) record it like any other model error, and the runner records it
+    as the check's error otherwise. ``original`` names what the model raised or how it failed.
+    """
+
+    def __init__(self, message: str, original: str = "") -> None:
+        super().__init__(message)
+        self.original = original
+
+
+def describe_base_exception(exc: BaseException) -> str:
+    """``SystemExit(0)``, ``Boom('message')``: the type and its arguments, one line, trimmed."""
+    text = " ".join(repr(exc).split())
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _guarded(fn: Callable[[pd.DataFrame], Any], op: str) -> Callable[[pd.DataFrame], Any]:
+    """``fn`` with a model's ``SystemExit`` (or any other non-``Exception``, except
+    ``KeyboardInterrupt``) turned into a ModelCallError: model code cannot end the audit."""
+
+    def call(X: pd.DataFrame) -> Any:
+        try:
+            return np.asarray(fn(X))  # converting the output may run model code too
+        except (Exception, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit, GeneratorExit, a user's BaseException
+            raise ModelCallError(f"model code raised {describe_base_exception(exc)} during {op} on {len(X)} rows",
+                                 original=type(exc).__name__) from None
+
+    return call
 
 
 class ModelAdapter(Protocol):
@@ -64,11 +100,11 @@ class PythonModel:
         return callable(getattr(self.obj, "predict_proba", None))
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(_batched(self.obj.predict, X)).reshape(len(X), -1).squeeze(axis=1) \
-            if len(X) else np.empty(0)
+        return np.asarray(_batched(_guarded(self.obj.predict, "predict"), X)).reshape(len(X), -1) \
+            .squeeze(axis=1) if len(X) else np.empty(0)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        out = _batched(self.obj.predict_proba, X)
+        out = _batched(_guarded(self.obj.predict_proba, "predict_proba"), X)
         out = np.asarray(out, dtype=float)
         if out.ndim == 1:  # some objects return P(positive) only
             out = np.column_stack([1.0 - out, out])
@@ -140,7 +176,7 @@ class OnnxModel:
         return np.asarray(res[0]).reshape(len(X), -1).squeeze(axis=1), (res[1] if len(res) > 1 else None)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return _batched(lambda part: self._run(part)[0], X)
+        return _batched(_guarded(lambda part: self._run(part)[0], "predict"), X)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         def one(part: pd.DataFrame) -> np.ndarray:
@@ -152,7 +188,7 @@ class OnnxModel:
                 return np.array([[row[k] for k in keys] for row in proba], dtype=float)
             return np.asarray(proba, dtype=float)
 
-        return _batched(one, X)
+        return _batched(_guarded(one, "predict_proba"), X)
 
 
 def describe_classes(classes: Sequence[Any] | None) -> str:
