@@ -83,11 +83,14 @@ class AuditConfig:
                        formats: tuple[str, ...] | None = None) -> "AuditConfig":
         cfg = self
         if seed is not None:
+            _check_seed("--seed", seed)
             cfg = replace(cfg, audit=replace(cfg.audit, seed=int(seed)))
         if fail_on is not None:
             _check_choice("--fail-on", fail_on, GATE_LEVELS)
             cfg = replace(cfg, audit=replace(cfg.audit, fail_on=fail_on))
         if formats is not None:
+            if not formats:
+                raise ConfigError(f"--format needs at least one of {', '.join(FORMATS)}")
             for f in formats:
                 _check_choice("--format", f, FORMATS)
             cfg = replace(cfg, report=replace(cfg.report, formats=tuple(formats)))
@@ -113,6 +116,14 @@ def _suggest(key: str, valid: list[str]) -> str:
 def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(choices)}; got {value!r}")
+
+
+SEED_LIMIT = 2**32  # numpy's SeedSequence and the explainers take seeds in [0, 2**32)
+
+
+def _check_seed(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
+        raise ConfigError(f"{key} must be a whole number from 0 to {SEED_LIMIT - 1}; got {value!r}")
 
 
 def _expect_type(key: str, value: Any, kind: type | tuple[type, ...], what: str) -> None:
@@ -159,6 +170,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
         _expect_type("audit.name", a["name"], str, "a string")
     if "seed" in a:
         _expect_type("audit.seed", a["seed"], int, "an integer")
+        _check_seed("config key 'audit.seed'", a["seed"])
     if "fail_on" in a:
         _check_choice("audit.fail_on", a["fail_on"], GATE_LEVELS)
 
@@ -190,6 +202,12 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
     for key in ("features", "protected", "categorical"):
         if key in d:
             d[key] = _str_list(f"data.{key}", d[key])
+    if d.get("id") and d["id"] == d["target"]:
+        raise ConfigError(f"config key 'data.id' names the target column '{d['target']}'; "
+                          "the id column must be a different column")
+    if d["target"] in d.get("protected", ()):
+        raise ConfigError(f"config key 'data.protected' names the target column '{d['target']}'; "
+                          "a protected column must be a different column")
     if "reference" in d:
         _expect_type("data.reference", d["reference"], dict, "a table such as { sex = \"male\" }")
         for col in d["reference"]:
@@ -215,6 +233,8 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
             _expect_type(f"report.{key}", r[key], str, "a string")
     if "formats" in r:
         r["formats"] = _str_list("report.formats", r["formats"])
+        if not r["formats"]:
+            raise ConfigError(f"config key 'report.formats' is empty; name at least one of {', '.join(FORMATS)}")
         for f in r["formats"]:
             _check_choice("report.formats", f, FORMATS)
     r["out"] = str((base_dir / r.get("out", "reports")).resolve())

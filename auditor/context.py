@@ -39,6 +39,31 @@ class Predictions:
     pred_class: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class UnscoredRows:
+    """Rows of one split on which the model returned no finite score (NaN or infinite).
+
+    They are left out of the audit (every check sees only scored rows) and reported by
+    ``data.quality``. ``positions`` are 0-based row positions in the input; ``ids`` their id
+    values when an id column is configured; ``set_apart_by`` names the features whose values on
+    these rows never occur on the scored rows (missing, out of the scored range, or unseen levels).
+    """
+
+    split: str
+    rows: int  # rows in the input
+    positions: tuple[int, ...]
+    ids: tuple[str, ...] = ()
+    set_apart_by: tuple[str, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.positions)
+
+    @property
+    def share(self) -> float:
+        return self.count / self.rows if self.rows else 0.0
+
+
 @dataclass(eq=False)
 class AuditContext:
     """Inputs every check shares. Treat as read-only: frames are copies owned by the audit."""
@@ -59,6 +84,7 @@ class AuditContext:
     classes: tuple[Any, ...] = ()
     threshold: float = 0.5
     favorable: Any = None
+    unscored: dict[str, UnscoredRows] = field(default_factory=dict)  # split -> rows left out
     _cache: dict = field(default_factory=dict, repr=False)
 
     # ---- data views -------------------------------------------------------------------------
@@ -219,17 +245,7 @@ def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
     for name, df, tab in (("test", tdf, test), ("train", trdf, train)):
         if df is None:
             continue
-        if len(df) < MIN_ROWS:
-            raise AuditInputError(f"{name} data {tab.path} has {len(df)} rows; at least {MIN_ROWS} are needed")
-        n_missing = int(df[target].isna().sum())
-        if n_missing == len(df):
-            raise AuditInputError(f"target column '{target}' is empty in {name} data {tab.path}")
-        if df[target].nunique(dropna=True) < 2:
-            raise AuditInputError(
-                f"target column '{target}' is constant in {name} data {tab.path} "
-                f"(only the value {df[target].dropna().iloc[0]!r}); an audit needs both outcomes")
-        if n_missing:
-            raise AuditInputError(f"target column '{target}' has {n_missing} missing values in {name} data {tab.path}")
+        _check_rows(name, df, target, tab.path)
 
     adapter = model.adapter
     features = _resolve_features(config, adapter.feature_names(), tdf.columns)
@@ -311,17 +327,120 @@ def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
             f"the model failed to predict on the test data: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     if len(preds.score) != len(tdf):
         raise AuditInputError(f"the model returned {len(preds.score)} predictions for {len(tdf)} test rows")
+    # Only the test data is screened here. Train predictions stay lazy: a model that fails or
+    # returns NaN on some training rows is a finding of the checks that probe it (e.g.
+    # sensitivity.random_attack draws its domain from those rows), not a reason to refuse the audit.
+    _screen_scores(ctx, "test", test.path)
     return ctx
 
 
+def _check_rows(name: str, df: pd.DataFrame, target: str, path: str) -> None:
+    """Enough rows and a usable target (no missing values, not constant)."""
+    if len(df) < MIN_ROWS:
+        raise AuditInputError(f"{name} data {path} has {len(df)} rows; at least {MIN_ROWS} are needed")
+    n_missing = int(df[target].isna().sum())
+    if n_missing == len(df):
+        raise AuditInputError(f"target column '{target}' is empty in {name} data {path}")
+    if df[target].nunique(dropna=True) < 2:
+        raise AuditInputError(
+            f"target column '{target}' is constant in {name} data {path} "
+            f"(only the value {df[target].dropna().iloc[0]!r}); an audit needs both outcomes")
+    if n_missing:
+        raise AuditInputError(f"target column '{target}' has {n_missing} missing values in {name} data {path}")
+
+
+PROBA_TOLERANCE = 1e-6  # rounding slack around [0, 1]
+
+
+def _screen_scores(ctx: AuditContext, split: Split, path: str) -> None:
+    """Validate the model's initial predictions on one split, before any check runs.
+
+    Probabilities of the wrong shape, outside [0, 1], or non-finite on every row are an input
+    problem (exit 2). Non-finite scores on *some* rows are a finding, not a crash: those rows
+    are left out of the audit (``ctx.unscored``) and ``data.quality`` reports them.
+    """
+    preds = ctx.predictions(split)
+    n = len(preds.score)
+    if ctx.is_classification:
+        proba = np.asarray(preds.proba, dtype=float)
+        k = len(ctx.classes)
+        if proba.ndim != 2 or proba.shape != (n, k):
+            raise AuditInputError(
+                f"the model's predict_proba returned shape {proba.shape} on the {split} data for {k} classes "
+                f"({', '.join(map(str, ctx.classes))}); one probability column per class is needed")
+        finite = np.isfinite(proba).all(axis=1)
+        what = "probabilities"
+    else:
+        finite = np.isfinite(np.asarray(preds.score, dtype=float))
+        what = "predictions"
+    if not finite.any():
+        raise AuditInputError(f"the model returned no finite {what} on the {split} data {path} "
+                              f"(NaN or infinite on all {n} rows)")
+    if ctx.is_classification:
+        vals = proba[finite]
+        bad = ((vals < -PROBA_TOLERANCE) | (vals > 1 + PROBA_TOLERANCE)).any(axis=1)
+        if bad.any():
+            raise AuditInputError(
+                f"the model's predict_proba returned values outside [0, 1] on the {split} data {path} "
+                f"({int(bad.sum())} of {n} rows, from {vals.min():.4g} to {vals.max():.4g}); "
+                "probabilities are needed (is it returning scores or logits?)")
+    if finite.all():
+        return
+    frame = ctx.frame(split)
+    _check_rows(split, frame[finite], ctx.target, path + f" once the {int((~finite).sum())} rows without a "
+                                                         "finite score are left out")
+    if split == "test" and ctx.is_classification and not _matches(frame[ctx.target][finite],
+                                                                   ctx.positive_class).any():
+        raise AuditInputError(f"class {ctx.positive_class!r} never occurs in the test rows the model scores "
+                              f"({int((~finite).sum())} rows have no finite score)")
+    positions = np.flatnonzero(~finite)
+    id_col = ctx.config.data.id
+    ids = tuple(str(v) for v in frame[id_col].to_numpy()[positions]) if id_col and id_col in frame else ()
+    ctx.unscored[split] = UnscoredRows(split=split, rows=n, positions=tuple(int(i) for i in positions), ids=ids,
+                                       set_apart_by=_set_apart_by(frame[list(ctx.features)], finite))
+    kept = frame[finite].copy()
+    if split == "test":
+        ctx.test = kept
+    else:
+        ctx.train = kept
+    ctx._cache[split] = Predictions(
+        score=preds.score[finite], label=preds.label[finite],
+        proba=None if preds.proba is None else preds.proba[finite],
+        pred_class=None if preds.pred_class is None else preds.pred_class[finite])
+
+
+def _set_apart_by(X: pd.DataFrame, scored: np.ndarray) -> tuple[str, ...]:
+    """Features whose values on the unscored rows never occur on the scored rows: missing where the
+    scored rows have a value, outside the scored rows' range, or levels the scored rows lack."""
+    out = []
+    for col in X.columns:
+        s = X[col]
+        miss_u, miss_s = s[~scored].isna(), s[scored].isna()
+        if miss_u.all() and not miss_s.any():
+            out.append(col)
+            continue
+        u, v = s[~scored].dropna(), s[scored].dropna()
+        if u.empty or v.empty or len(u) < (~scored).sum():
+            continue
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            uf, vf = u.to_numpy(dtype=float), v.to_numpy(dtype=float)
+            if (uf > vf.max()).all() or (uf < vf.min()).all():
+                out.append(col)
+        elif not u.astype(str).isin(set(v.astype(str))).any():
+            out.append(col)
+    return tuple(out)
+
+
 def _check_proba_shape(adapter: Any, X: pd.DataFrame, classes: tuple[Any, ...]) -> None:
-    """predict_proba must return one column per class: a 3-column output for a binary target would
-    otherwise be audited on the wrong column."""
+    """predict_proba must return one row per input row and one column per class: a 3-column output
+    for a binary target, or an (n, 2, 2) array, would otherwise be audited on the wrong column.
+    A probe on a few rows, before the full prediction; values are screened by ``_screen_scores``."""
+    probe = X.iloc[: min(len(X), 50)]
     try:
-        proba = np.asarray(adapter.predict_proba(X.iloc[: min(len(X), 50)]), dtype=float)
+        proba = np.asarray(adapter.predict_proba(probe), dtype=float)
     except Exception:  # noqa: BLE001 - reported by the full prediction below
         return
-    if proba.ndim != 2 or proba.shape[1] != len(classes):
+    if proba.ndim != 2 or proba.shape[0] != len(probe) or proba.shape[1] != len(classes):
         raise AuditInputError(
             f"the model's predict_proba returned shape {proba.shape} for {len(classes)} classes "
             f"({', '.join(map(str, classes))}); one probability column per class is needed")

@@ -43,6 +43,7 @@ def load_table(path: str, *, role: str) -> LoadedTable:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(p)
         elif suffix in (".csv", ".txt", ".gz"):
+            _refuse_duplicate_header(p, role)
             frame = pd.read_csv(p)
         else:
             raise AuditInputError(f"{role} data file {p.name}: unsupported format '{suffix}' (use .csv or .parquet)")
@@ -57,6 +58,25 @@ def load_table(path: str, *, role: str) -> LoadedTable:
     if dupes:
         raise AuditInputError(f"{role} data file {p} has duplicated column names: {', '.join(dupes)}")
     return LoadedTable(path=str(p), sha256=sha256_file(p), frame=frame)
+
+
+def _refuse_duplicate_header(path: Path, role: str) -> None:
+    """pandas renames a repeated CSV column ``x`` to ``x.1`` and the audit would silently use the
+    first copy: read the header row as it is written and refuse repeated names."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    names = [str(v) for v in header.iloc[0].tolist()] if len(header) else []
+    seen: set[str] = set()
+    dupes: list[str] = []
+    for name in names:
+        if name == "":  # blank header cells become "Unnamed: i" and are never model inputs
+            continue
+        if name in seen and name not in dupes:
+            dupes.append(name)
+        seen.add(name)
+    if dupes:
+        shown = ", ".join(f"'{d}'" for d in dupes[:5]) + (f" and {len(dupes) - 5} more" if len(dupes) > 5 else "")
+        raise AuditInputError(f"{role} data file {path} has repeated column names in its header: {shown}; "
+                              "each column needs a unique name")
 
 
 @dataclass(frozen=True)

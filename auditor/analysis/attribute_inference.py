@@ -26,7 +26,7 @@ import pandas as pd
 
 from .metrics import Estimate, bootstrap_counts, weighted_auc
 from .metrics import percentile_interval
-from .security import TabularEncoder, hgb_params, seed_of
+from .security import TabularEncoder, fill_empty_columns, hgb_params, seed_of
 
 OTHER = "(other)"
 MISSING = "(missing)"
@@ -137,7 +137,7 @@ def _oof_proba(X: np.ndarray, y: np.ndarray, params: dict, folds: list[tuple[np.
             out[test] = prior
             continue
         m = HistGradientBoostingClassifier(**params)
-        m.fit(X[train], y[train])
+        m.fit(fill_empty_columns(X[train]), y[train])
         proba = np.zeros((len(test), k))
         proba[:, m.classes_.astype(int)] = m.predict_proba(X[test])
         out[test] = proba

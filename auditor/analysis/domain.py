@@ -52,6 +52,7 @@ def feature_domains(frame: pd.DataFrame, *, categorical: tuple[str, ...] | list[
             out[col] = FeatureDomain(col, True, levels=tuple(k for k, _ in order), missing_share=miss)
             continue
         v = pd.to_numeric(s, errors="coerce").dropna().to_numpy(dtype=float)
+        v = v[np.isfinite(v)]  # an infinite value is not part of the plausible range
         if len(v) == 0:
             out[col] = FeatureDomain(col, False, missing_share=miss)
             continue

@@ -166,8 +166,11 @@ def numeric_bins(reference: np.ndarray, current: np.ndarray, *, n_bins: int = 10
 
 
 def _level_strings(values: pd.Series) -> pd.Series:
-    """Levels as text (missing stays missing), so 1 and "1" do not become different levels."""
-    return values.astype("string")
+    """Levels as text (missing stays missing) with numbers compared by value, so 1, 1.0 and "1"
+    are one level (a target written as 1.0/0.0 in one file and 1/0 in the other has not drifted)."""
+    from .quality import level_text
+
+    return level_text(values)
 
 
 def categorical_bins(reference: pd.Series, current: pd.Series) -> Bins:

@@ -33,7 +33,7 @@ import pandas as pd
 
 from .domain import FeatureDomain
 from .intervals import wilson
-from .security import TabularEncoder, hgb_params, seed_of
+from .security import TabularEncoder, fill_empty_columns, hgb_params, seed_of
 
 _CLIP = 1e-6
 FAMILIES = ("boosted trees", "linear")
@@ -194,6 +194,7 @@ def _fit_copy(family: str, kind: str, Xc: np.ndarray, Xd: np.ndarray, target: np
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
 
+    Xc = fill_empty_columns(Xc)  # an all-missing feature cannot be binned
     if kind == "multiclassifier":  # (n, k) probabilities over the classes 0..k-1
         k = int(enc_k)
         classes = np.unique(target)

@@ -59,7 +59,10 @@ class IdLikeStats:
 # ---- encoding ----------------------------------------------------------------------------------
 
 def _level_text(values: pd.Series) -> pd.Series:
-    return values.astype("string").fillna(MISSING_LEVEL).astype(str)
+    """Levels as text, numbers by value (1 in train and 1.0 in test are one level)."""
+    from .quality import level_text
+
+    return level_text(values).fillna(MISSING_LEVEL).astype(str)
 
 
 def _ordinal_mapping(levels: pd.Series, y: np.ndarray, *, smoothing: float = 5.0) -> pd.Series:

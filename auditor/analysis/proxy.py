@@ -25,6 +25,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .security import fill_empty_columns
+
 MAX_CATEGORICAL_LEVELS = 250  # more levels are passed to the combined model as plain codes
 
 
@@ -165,7 +167,7 @@ def _combined_cv(X: pd.DataFrame, categorical: set[str], y: np.ndarray, folds, n
     for fit, hold in folds:
         model = HistGradientBoostingClassifier(max_iter=40, max_depth=3, learning_rate=0.15, early_stopping=False,
                                                categorical_features=np.array(is_cat, dtype=bool), random_state=seed)
-        model.fit(M[fit], y[fit])
+        model.fit(fill_empty_columns(M[fit]), y[fit])
         proba[np.ix_(hold, model.classes_)] = model.predict_proba(M[hold])
     return proba
 

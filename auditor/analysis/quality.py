@@ -46,6 +46,52 @@ def numeric_parse_share(values: pd.Series) -> float:
     return float((parsed & ~code).mean())
 
 
+_PLAIN_NUMBER = r"[+-]?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?"  # no leading zero: "007" is a code
+
+
+def level_text(values: Any) -> pd.Series:
+    """Values as level text with numbers compared by value: 1, 1.0 and "1.0" written by two
+    different files all read ``"1"`` (so a test target stored as 1.0/0.0 matches a training
+    target stored as 1/0). Other text, including codes with a leading zero ("007"), is kept as
+    written; missing stays missing."""
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    if pd.api.types.is_bool_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_integer_dtype(s):
+        return s.astype("string")
+    if pd.api.types.is_numeric_dtype(s):
+        arr = s.to_numpy(dtype=float, na_value=np.nan)
+        out = s.astype("string")
+        ok = np.isfinite(arr)
+        if ok.any():
+            out[ok] = [_float_text(v) for v in arr[ok]]
+        return out
+    if s.dtype == object:
+        return s.map(_number_text, na_action="ignore").astype("string")
+    out = s.astype("string")
+    number = out.str.fullmatch(_PLAIN_NUMBER).fillna(False).to_numpy(dtype=bool)
+    if number.any():
+        out[number] = [_float_text(float(v)) for v in out[number]]
+    return out
+
+
+def _float_text(v: float) -> str:
+    """A finite number as text: whole numbers without a decimal part (1.0 -> "1")."""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 2.0**53 else str(float(v))
+
+
+def _number_text(v: Any) -> Any:
+    """One value as level text (see ``level_text``)."""
+    if isinstance(v, (bool, np.bool_)):
+        return str(v)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return _float_text(float(v)) if np.isfinite(v) else str(v)
+    text = str(v)
+    import re
+
+    return _float_text(float(text)) if re.fullmatch(_PLAIN_NUMBER, text) else text
+
+
 def trim(text: Any, width: int = 24) -> str:
     s = str(text).replace("\n", " ").replace("\r", " ")
     return s if len(s) <= width else s[: width - 1] + "…"
@@ -64,6 +110,7 @@ class ColumnProfile:
     missing: int
     unique: int  # distinct non-missing values
     examples: tuple[str, ...]  # the most frequent values, trimmed
+    infinite: int = 0  # values that are +inf or -inf (numeric columns)
 
     @property
     def missing_share(self) -> float:
@@ -82,8 +129,12 @@ def profile_column(values: pd.Series, *, column: str, n_examples: int = 3, width
         examples = tuple(trim(s, width) for s in order["s"].head(n_examples))
     else:
         examples = ()
+    infinite = 0
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        infinite = int(np.isinf(values.to_numpy(dtype=float, na_value=np.nan)).sum())
     return ColumnProfile(column=column, dtype=str(values.dtype), kind=type_kind(values), rows=int(len(values)),
-                         missing=int(values.isna().sum()), unique=int(len(counts)), examples=examples)
+                         missing=int(values.isna().sum()), unique=int(len(counts)), examples=examples,
+                         infinite=infinite)
 
 
 def profile_frame(df: pd.DataFrame, *, columns: Sequence[str] | None = None, n_examples: int = 3,
@@ -106,7 +157,7 @@ def row_hashes(df: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             canon[i] = s.astype("float64").reset_index(drop=True)
         else:
-            canon[i] = s.astype("string").reset_index(drop=True)
+            canon[i] = level_text(s).reset_index(drop=True)
     frame = pd.DataFrame(canon)
     return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
@@ -125,6 +176,32 @@ def duplicated_rows(df: pd.DataFrame, columns: Sequence[str]) -> Duplicates:
     """Rows that repeat an earlier row of the same frame (on ``columns``)."""
     h = row_hashes(df, columns)
     return Duplicates(rows=int(h.size), duplicated=int(pd.Series(h).duplicated(keep="first").sum()))
+
+
+@dataclass(frozen=True)
+class DuplicateIds:
+    """Rows of one frame whose id value is shared with another row (missing ids not counted)."""
+
+    column: str
+    rows: int
+    duplicated: int  # rows whose id occurs more than once
+    values: tuple[str, ...]  # the most repeated ids, most repeated first
+    counts: tuple[int, ...]
+
+    @property
+    def share(self) -> float:
+        return self.duplicated / self.rows if self.rows else 0.0
+
+
+def duplicated_ids(values: pd.Series, *, column: str = "", n_examples: int = 5) -> DuplicateIds:
+    """Id values that occur on more than one row, compared by value (1 and 1.0 are one id)."""
+    text = level_text(values).dropna()
+    counts = text.value_counts()
+    counts = counts[counts > 1]
+    order = pd.DataFrame({"n": counts.to_numpy(), "s": counts.index.astype(str)}).sort_values(
+        ["n", "s"], ascending=[False, True], kind="mergesort").head(n_examples)
+    return DuplicateIds(column=column, rows=int(len(values)), duplicated=int(counts.sum()),
+                        values=tuple(order["s"]), counts=tuple(int(n) for n in order["n"]))
 
 
 @dataclass(frozen=True)
@@ -240,9 +317,9 @@ def compare_schema(test: pd.DataFrame, train: pd.DataFrame | None, *,
 
 
 def unseen_levels(reference: pd.Series, current: pd.Series, *, column: str = "") -> UnseenLevels:
-    """Levels (compared as text) of ``current`` that never occur in ``reference``."""
-    ref = set(reference.dropna().astype(str).unique().tolist())
-    cur = current.dropna().astype(str)
+    """Levels (compared as text, numbers by value) of ``current`` that never occur in ``reference``."""
+    ref = set(level_text(reference).dropna().astype(str).unique().tolist())
+    cur = level_text(current).dropna().astype(str)
     new = cur[~cur.isin(ref)]
     counts = new.value_counts()
     order = pd.DataFrame({"n": counts.to_numpy(), "s": counts.index.astype(str)}).sort_values(
@@ -274,7 +351,8 @@ class LabelBalance:
 
 
 def label_balance(target: pd.Series) -> LabelBalance:
-    counts = target.dropna().astype(str).value_counts()
+    """Class counts, labels compared by value (1 and 1.0 are one class)."""
+    counts = level_text(target).dropna().astype(str).value_counts()
     order = pd.DataFrame({"n": counts.to_numpy(), "s": counts.index.astype(str)}).sort_values(
         ["n", "s"], ascending=[False, True], kind="mergesort")
     return LabelBalance(classes=tuple(order["s"]), counts=tuple(int(n) for n in order["n"]))

@@ -301,8 +301,9 @@ class _TreeEncoding:
                 cat = pd.Categorical(vals, categories=pd.Index(self.orders[col], dtype=object))
                 codes = np.asarray(cat.codes, dtype=float)
                 out[:, j] = np.where(codes >= 0, codes, np.nan)
-            else:
-                out[:, j] = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            else:  # an infinite value is not a measurement: routed like a missing one
+                v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                out[:, j] = np.where(np.isfinite(v), v, np.nan)
         return out
 
 

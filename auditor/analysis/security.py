@@ -55,6 +55,22 @@ def hgb_params(encoder: "TabularEncoder", extra_columns: int = 0, **overrides: o
     return params
 
 
+def fill_empty_columns(X: np.ndarray) -> np.ndarray:
+    """``X`` with every column that has no finite value (an all-missing feature) set to 0.
+
+    HistGradientBoosting cannot bin a column without values; a constant column carries the same
+    (no) information and is never split on. Returns ``X`` itself when no column is empty."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[0] == 0:
+        return X
+    empty = ~np.isfinite(X).any(axis=0)
+    if not empty.any():
+        return X
+    X = X.copy()
+    X[:, empty] = 0.0
+    return X
+
+
 def seed_of(rng: np.random.Generator) -> int:
     """An int seed for a library estimator, drawn from a per-check generator."""
     return int(rng.integers(0, 2**31 - 1))

@@ -97,8 +97,11 @@ class FeatureCoding:
         elif self.kind == "discrete":
             v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             lv = np.asarray(self.levels, dtype=float)
-            pos = np.clip(np.searchsorted(lv, v), 0, max(len(lv) - 1, 0))
-            out = np.where((len(lv) > 0) & (lv[pos] == v), pos, -1).astype(np.int64)
+            if len(lv) == 0:  # no observed value (an all-missing feature): every row is "missing" or unseen
+                out = np.full(len(v), -1, dtype=np.int64)
+            else:
+                pos = np.clip(np.searchsorted(lv, v), 0, len(lv) - 1)
+                out = np.where(lv[pos] == v, pos, -1).astype(np.int64)
         else:
             cat = pd.Categorical(values.astype(object), categories=pd.Index(self.levels, dtype=object))
             out = np.asarray(cat.codes, dtype=np.int64)

@@ -14,9 +14,10 @@ import numpy as np
 
 from ..analysis.drift import FeatureDrift, categorical_drift, column_drift, frame_drift, numeric_drift
 from ..analysis.leakage import FeaturePower, IdLikeStats, id_like_stats, single_feature_power
+from ..analysis.group_metrics import wilson_interval
 from ..analysis.quality import (
-    NUMERIC, TEXT, ColumnProfile, ColumnSchema, Duplicates, LabelBalance, Overlap, SchemaComparison,
-    compare_schema, duplicated_rows, label_balance, profile_frame, row_overlap, trim,
+    NUMERIC, TEXT, ColumnProfile, ColumnSchema, DuplicateIds, Duplicates, LabelBalance, Overlap, SchemaComparison,
+    compare_schema, duplicated_ids, duplicated_rows, label_balance, profile_frame, row_overlap, trim,
 )
 from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
 from ._classes import unknown_class_reason
@@ -272,6 +273,10 @@ class QualityMeasurement:
     test_labels: LabelBalance | None
     train_labels: LabelBalance | None
     overlap: Overlap | None
+    id_column: str | None = None
+    test_ids: DuplicateIds | None = None
+    train_ids: DuplicateIds | None = None
+    unscored: tuple[Any, ...] = ()  # context.UnscoredRows per split (test first)
 
 
 @dataclass
@@ -286,8 +291,12 @@ class QualityCheck(Check):
     Severity: a feature missing in at least ``missing_medium`` of rows is ``medium``, at least
     ``missing_low`` ``low``, any missing ``info``; a constant feature is ``low``; duplicated rows
     are ``low`` from ``duplicate_low`` and ``medium`` from ``duplicate_medium``; the rarest class
-    is ``low`` below ``minority_low`` and ``medium`` below ``minority_medium``. Never ``high``: data
-    quality issues are handled before sign-off, not by it.
+    is ``low`` below ``minority_low`` and ``medium`` below ``minority_medium``; infinite values in a
+    feature are ``medium``; an id value on more than one row is ``medium`` in test, ``low`` in train.
+    These are counts on the audited data, not estimates, and are never ``high``: data quality issues
+    are handled before sign-off, not by it. The exception is the model itself: rows on which it
+    returned no finite score (left out of every check) are ``medium``, and ``high`` when the lower
+    end of the 95% Wilson interval of their share is at least ``unscored_high``.
     """
 
     id: ClassVar[str] = "data.quality"
@@ -299,11 +308,14 @@ class QualityCheck(Check):
     duplicate_medium: float = 0.10
     minority_low: float = 0.10
     minority_medium: float = 0.02
+    unscored_high: float = 0.05  # share of rows without a finite score (interval's lower end) for high
+    ids_named: int = 5
     max_rows: int = 25
 
     def measure(self, ctx: "AuditContext") -> QualityMeasurement:
         cols = list(ctx.features) + [ctx.target]
         test, train = ctx.test, ctx.train
+        id_col = ctx.config.data.id
         return QualityMeasurement(
             features=ctx.features, target=ctx.target, roles=_roles(ctx), task=ctx.task,
             test_profile=profile_frame(test),
@@ -313,6 +325,12 @@ class QualityCheck(Check):
             test_labels=label_balance(test[ctx.target]) if ctx.is_classification else None,
             train_labels=label_balance(train[ctx.target]) if ctx.is_classification and train is not None else None,
             overlap=row_overlap(train, test, cols) if train is not None else None,
+            id_column=id_col,
+            test_ids=duplicated_ids(test[id_col], column=id_col, n_examples=self.ids_named)
+            if id_col and id_col in test else None,
+            train_ids=duplicated_ids(train[id_col], column=id_col, n_examples=self.ids_named)
+            if id_col and train is not None and id_col in train else None,
+            unscored=tuple(ctx.unscored[k] for k in ("test", "train") if k in ctx.unscored),
         )
 
     @staticmethod
@@ -331,12 +349,22 @@ class QualityCheck(Check):
             sev = _severity_at_least(share, ((self.missing_medium, Severity.MEDIUM),
                                              (self.missing_low, Severity.LOW))) or Severity.INFO
             detail = " and ".join(f"{_pct(v)} in {k}" for k, v in shares.items())
+            empty = [k for k, v in shares.items() if v >= 1.0]
+            thr = {Severity.MEDIUM: self.missing_medium, Severity.LOW: self.missing_low}.get(sev, 0.0)
+            rule_txt = (f"Rule: {sev.value} because the missing share counted in the {split} data, {_pct(share)}, "
+                        + (f"is at least {_pct(thr)}" if sev != Severity.INFO else "is above 0")
+                        + f" (low from {_pct(self.missing_low)}, medium from {_pct(self.missing_medium)}).")
             out.append(Finding(
                 id=f"{cid}/missing/{col}", check=cid, severity=sev,
-                title=f"{_q(col)} is {_pct(share)} missing ({split})",
-                summary=(f"The model input {_q(col)} has missing values: {detail}. The model's handling of "
-                         "missing values (imputation, a default branch) decides these rows' scores."),
+                title=(f"{_q(col)} is entirely missing ({' and '.join(empty)})" if empty
+                       else f"{_q(col)} is {_pct(share)} missing ({split})"),
+                summary=(f"The model input {_q(col)} has missing values: {detail}. "
+                         + (f"It has no value at all in the {' and '.join(empty)} data, so the model cannot "
+                            "use it there and checks that measure its effect find none. " if empty else "")
+                         + "The model's handling of missing values (imputation, a default branch) decides these "
+                         f"rows' scores. {rule_txt}"),
                 features=(col,), metrics={f"missing_share_{k}": v for k, v in shares.items()},
+                rule=Rule("missing_share", share, ">=" if sev != Severity.INFO else ">", thr, text=rule_txt),
                 remediation=("Find out why values are missing (not collected, not applicable, a join that failed) "
                              "and whether missingness depends on the outcome.",
                              "Impute explicitly or add a missing indicator, and document the choice."),
@@ -345,7 +373,7 @@ class QualityCheck(Check):
         base_split = "training" if tr else "test"
         for col in m.features:
             p = base.get(col)
-            if p is not None and p.constant:
+            if p is not None and p.constant and p.unique > 0:  # no value at all: reported as missing
                 value = p.examples[0] if p.examples else "missing"
                 out.append(Finding(
                     id=f"{cid}/constant/{col}", check=cid, severity=Severity.LOW,
@@ -353,6 +381,8 @@ class QualityCheck(Check):
                     summary=(f"The model input {_q(col)} takes a single value ({_q(value)}) in the {base_split} data, "
                              "so the model cannot have learned anything from it."),
                     features=(col,), metrics={"unique_values": p.unique},
+                    rule=Rule("unique_values", p.unique, "<=", 1,
+                              text=f"Rule: low when a model input has at most one value in the {base_split} data."),
                     remediation=("Drop the column from the model inputs, or find out why it does not vary.",),
                     evidence=("columns",)))
         for split, d in (("test", m.test_duplicates), ("train", m.train_duplicates)):
@@ -369,9 +399,16 @@ class QualityCheck(Check):
                          "and the target). Duplicates over-weight some cases"
                          + (" and inflate test metrics." if split == "test" else " in training.")),
                 features=(), metrics={"duplicated_rows": d.duplicated, "rows": d.rows, "duplicate_share": d.share},
+                rule=Rule("duplicate_share", d.share, ">=",
+                          self.duplicate_medium if sev == Severity.MEDIUM else self.duplicate_low,
+                          text=(f"Rule: low from {_pct(self.duplicate_low)} duplicated rows, medium from "
+                                f"{_pct(self.duplicate_medium)} (counted on the {split} data).")),
                 remediation=("Check the extraction for repeated joins or appends; deduplicate if the rows are not "
                              "genuinely distinct cases.",),
                 evidence=()))
+        out.extend(self._infinite(m, te, tr))
+        out.extend(self._duplicate_ids(m))
+        out.extend(self._unscored(m))
         if m.task == "classification":
             cands = [(s, b) for s, b in (("test", m.test_labels), ("train", m.train_labels)) if b is not None and b.rows]
             if cands:
@@ -386,10 +423,95 @@ class QualityCheck(Check):
                                  f"{b.counts[-1]} of {b.rows} {split} rows ({_pct(b.minority_share)}). Accuracy is "
                                  "misleading at this balance and metrics for the rare class are uncertain."),
                         features=(), metrics={"minority_share": b.minority_share, "minority_count": b.counts[-1]},
+                        rule=Rule("minority_share", b.minority_share, "<",
+                                  self.minority_medium if sev == Severity.MEDIUM else self.minority_low,
+                                  text=(f"Rule: low below {_pct(self.minority_low)} of rows in the rarest class, "
+                                        f"medium below {_pct(self.minority_medium)}.")),
                         remediation=("Judge the model on AUC, precision/recall of the rare class and calibration, "
                                      "with confidence intervals.",
                                      "Check the decision threshold against the base rate."),
                         evidence=("labels",)))
+        return out
+
+    def _infinite(self, m: QualityMeasurement, te: dict[str, ColumnProfile],
+                  tr: dict[str, ColumnProfile]) -> list[Finding]:
+        """A model input holding +inf or -inf: an overflow or a division by zero upstream."""
+        cid = self.id
+        out = []
+        for col in m.features:
+            counts = {k: p[col].infinite for k, p in (("test", te), ("train", tr)) if col in p and p[col].infinite}
+            if not counts:
+                continue
+            detail = " and ".join(f"{n} in {k}" for k, n in counts.items())
+            rule_txt = "Rule: medium when a model input holds any infinite value (counted on the audited data)."
+            out.append(Finding(
+                id=f"{cid}/infinite/{col}", check=cid, severity=Severity.MEDIUM,
+                title=f"{_q(col)} holds infinite values ({detail})",
+                summary=(f"The model input {_q(col)} holds +inf or -inf values: {detail} rows. An infinite value is "
+                         "not a measurement (an overflow or a division by zero upstream); the model scores these rows "
+                         "on an impossible value, and statistics of the column use only its finite values. "
+                         + rule_txt),
+                features=(col,), metrics={f"infinite_{k}": n for k, n in counts.items()},
+                rule=Rule("infinite_values", sum(counts.values()), ">", 0, text=rule_txt),
+                remediation=("Find the computation that produced the infinities (ratios with a zero denominator, "
+                             "log of zero, overflow) and replace them with a documented value or a missing value.",),
+                evidence=("columns",)))
+        return out
+
+    def _duplicate_ids(self, m: QualityMeasurement) -> list[Finding]:
+        """An id value on more than one row: one entity counted twice, or a broken key."""
+        cid = self.id
+        out = []
+        for split, d in (("test", m.test_ids), ("train", m.train_ids)):
+            if d is None or d.duplicated == 0:
+                continue
+            sev = Severity.MEDIUM if split == "test" else Severity.LOW
+            examples = ", ".join(f"{_q(v)} ({n} rows)" for v, n in zip(d.values, d.counts))
+            rule_txt = (f"Rule: {sev.value} when any id value occurs on more than one {split} row "
+                        "(medium in test, low in train).")
+            out.append(Finding(
+                id=f"{cid}/duplicate_ids/{split}", check=cid, severity=sev,
+                title=f"Id column {_q(d.column)}: {d.duplicated} {split} rows share an id",
+                summary=(f"{d.duplicated} of the {d.rows} {split} rows ({_pct(d.share)}) have an id in {_q(d.column)} "
+                         f"that another row also has; most repeated: {examples}. Rows named by id in this report "
+                         "are ambiguous, and the same case may be counted more than once. " + rule_txt),
+                features=(d.column,),
+                metrics={"rows_with_shared_id": d.duplicated, "rows": d.rows, "share": d.share},
+                rule=Rule("rows_with_shared_id", d.duplicated, ">", 0, text=rule_txt),
+                remediation=("Check that the id column is the record key; deduplicate repeated records or use a key "
+                             "that is unique per row.",),
+                evidence=()))
+        return out
+
+    def _unscored(self, m: QualityMeasurement) -> list[Finding]:
+        """Rows on which the model returned NaN or infinite scores; left out of every check."""
+        cid = self.id
+        out = []
+        for u in m.unscored:
+            lo, hi = wilson_interval(u.count, u.rows)
+            sev = Severity.HIGH if lo >= self.unscored_high else Severity.MEDIUM
+            rule_txt = (f"Rule: high when the lower end of the 95% Wilson interval of the share of rows without a "
+                        f"score, [{_pct(lo)}, {_pct(hi)}], is at least {_pct(self.unscored_high)}; medium for any "
+                        "such row.")
+            cause = (f" The rows are set apart by {_list(u.set_apart_by)}: their values there never occur on the "
+                     "scored rows." if u.set_apart_by else "")
+            ids = (f" Ids: {', '.join(_q(i) for i in u.ids[: self.ids_named])}"
+                   + (" and more." if len(u.ids) > self.ids_named else ".")) if u.ids else ""
+            out.append(Finding(
+                id=f"{cid}/unscored/{u.split}", check=cid, severity=sev,
+                title=f"The model returned no score for {u.count} {u.split} rows ({_pct(u.share)})",
+                summary=(f"The model's output is NaN or infinite on {u.count} of the {u.rows} {u.split} rows "
+                         f"({_pct(u.share)}). These rows were left out of every check, so the audit's metrics "
+                         "describe only the rows the model scores; in use, these cases would get no decision "
+                         f"or a default one.{cause}{ids} {rule_txt}"),
+                features=tuple(u.set_apart_by),
+                metrics={"unscored_rows": u.count, "rows": u.rows, "unscored_share": u.share,
+                         "unscored_share_ci_low": lo, "unscored_share_ci_high": hi},
+                rule=Rule("unscored_share", u.share, ">=", self.unscored_high, interval=(lo, hi), text=rule_txt),
+                remediation=("Find which inputs make the model return NaN (missing or out-of-range values, unseen "
+                             "levels) and handle them in the model's pipeline.",
+                             "Re-run the audit once every row gets a score."),
+                evidence=("unscored",) if u.positions else ()))
         return out
 
     def evidence(self, m: QualityMeasurement) -> Evidence:
@@ -399,14 +521,17 @@ class QualityCheck(Check):
             q = tr.get(p.column)
             worst = max(p.missing_share, q.missing_share if q else 0.0)
             rec = {"column": p.column, "role": m.roles.get(p.column, "unused"), "type": p.dtype,
-                   "missing_test_pct": round(100 * p.missing_share, 2), "unique": p.unique,
+                   "missing_test_pct": round(100 * p.missing_share, 2), "infinite_test": p.infinite,
+                   "unique": p.unique,
                    "examples": ", ".join(p.examples), "_order": (-worst, i)}
             if tr:
                 rec["missing_train_pct"] = round(100 * q.missing_share, 2) if q else None
+                rec["infinite_train"] = q.infinite if q else None
             records.append(rec)
         records.sort(key=lambda r: r["_order"])
+        any_inf = any(p.infinite for p in te.values()) or any(p.infinite for p in tr.values())
         cols = ["column", "role", "type", "missing_test_pct"] + (["missing_train_pct"] if tr else []) + \
-            ["unique", "examples"]
+            ((["infinite_test"] + (["infinite_train"] if tr else [])) if any_inf else []) + ["unique", "examples"]
         tables = [Table.from_records("columns", "Columns", records, columns=cols, max_rows=self.max_rows,
                                      caption="Most missing first; unique counts and examples from the test data.")]
         if m.test_labels is not None:
@@ -419,6 +544,12 @@ class QualityCheck(Check):
                     rec["train_share"] = trc.get(cls, 0) / m.train_labels.rows if m.train_labels.rows else None
                 lab.append(rec)
             tables.append(Table.from_records("labels", "Target classes", lab, max_rows=self.max_rows))
+        unscored = [{"split": u.split, "row": pos, "id": u.ids[i] if u.ids else None}
+                    for u in m.unscored for i, pos in enumerate(u.positions)]
+        if unscored:
+            tables.append(Table.from_records("unscored", "Rows without a finite model score (left out)", unscored,
+                                             columns=["split", "row", "id"], max_rows=self.max_rows,
+                                             caption="Row: 0-based position in the input data."))
         features = list(m.features)
         metrics: dict[str, Any] = {
             "test_rows": m.test_duplicates.rows,
@@ -436,8 +567,18 @@ class QualityCheck(Check):
             metrics["minority_share_test"] = m.test_labels.minority_share
         if m.train_labels is not None:
             metrics["minority_share_train"] = m.train_labels.minority_share
+        metrics["features_with_infinite"] = sum(te[c].infinite > 0 or (c in tr and tr[c].infinite > 0)
+                                                for c in features)
+        for split, d in (("test", m.test_ids), ("train", m.train_ids)):
+            if d is not None:
+                metrics[f"{split}_rows_with_shared_id"] = d.duplicated
+        for u in m.unscored:
+            metrics[f"{u.split}_unscored_rows"] = u.count
         notes = ["Duplicates compare the model inputs and the target; test rows also found in training are "
                  "judged by data.leakage."]
+        for u in m.unscored:
+            notes.append(f"{u.count} {u.split} rows on which the model returned no finite score were left out of "
+                         f"the audit; every check, this one included, sees the other {u.rows - u.count}.")
         return Evidence(metrics=metrics, tables=tuple(tables), notes=tuple(notes))
 
 

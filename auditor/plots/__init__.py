@@ -22,6 +22,9 @@ RC = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "svg.hashsalt": "auditor",
+    # Labels come from the data (column names, category levels): "$" must never start math text
+    # ("x^2 $_$" would otherwise crash the drawing). No figure uses math text on purpose.
+    "text.parse_math": False,
 }
 
 
@@ -63,6 +66,15 @@ def rasterize_dense(fig: MplFigure) -> None:
                 artist.set_rasterized(True)
 
 
+def plain_text(fig: MplFigure) -> None:
+    """Draw every text of ``fig`` literally (no math text), including texts made outside
+    ``plot_style``: data-derived labels may contain ``$``, ``^`` or ``_``."""
+    from matplotlib.text import Text
+
+    for t in fig.findobj(Text):
+        t.set_parse_math(False)
+
+
 def _elements(artist) -> int:
     """Markers of a scatter, segments of a line collection, polygons of a poly collection."""
     return max(len(artist.get_offsets()), len(artist.get_paths()))
@@ -76,6 +88,7 @@ def to_svg(fig: MplFigure) -> str:
     import matplotlib
 
     rasterize_dense(fig)
+    plain_text(fig)
     buf = io.StringIO()
     with matplotlib.rc_context(RC):
         fig.savefig(buf, format="svg", dpi=RASTER_DPI, metadata={"Date": None, "Creator": None})
