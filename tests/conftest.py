@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -52,3 +53,12 @@ def severities(result: CheckResult) -> list[str]:
 @pytest.fixture(scope="session")
 def german() -> pd.DataFrame:
     return pd.read_csv(SHARED_DATA / "german.csv")
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    """The CLI refused to start: exit 2 and exactly one line on stderr, with no traceback."""
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]

@@ -16,7 +16,7 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from auditor.checks.base import CONTRACT_CHECKS
-from conftest import ROOT, SCHEMA
+from conftest import ROOT, SCHEMA, one_line_error
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
@@ -24,14 +24,6 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "auditor", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=ENV, timeout=600)
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 @pytest.fixture()

@@ -20,17 +20,9 @@ from auditor.config import parse_config
 from auditor.engine import prepare_objects
 from auditor.errors import AuditInputError, ConfigError
 from auditor.findings import Finding, Rule, Severity, Status, safe_id
-from test_cli import cli, one_line_error
-from test_engine import classification_data, classifier
-
-
-@dataclass
-class Boom(Check):
-    id: ClassVar[str] = "test.boom"
-    title: ClassVar[str] = "Always crashes"
-
-    def measure(self, ctx):
-        raise RuntimeError("model exploded")
+from conftest import one_line_error
+from test_cli import cli
+from test_engine import Boom, classification_data, classifier
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, one_line_error
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 ALL_BUT = ["data.schema", "data.quality", "data.leakage", "data.drift", "performance.metrics", "performance.overfit",
@@ -97,14 +97,6 @@ def project(tmp_path: Path, *, load: str = "pass", when: str = "False", misbehav
 def run_audit(folder: Path) -> tuple[subprocess.CompletedProcess, Path]:
     out = folder / "out"
     return cli("run", "audit.toml", "--out", str(out), "--format", "json", cwd=folder), out
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 def random_attack(out: Path) -> tuple[dict, list[dict]]:

@@ -35,7 +35,7 @@ from sklearn.tree import DecisionTreeClassifier
 from auditor import inputs
 from auditor.errors import AuditInputError
 from auditor.inputs import load_model
-from conftest import ROOT
+from conftest import ROOT, one_line_error
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 FEATURES = ["income", "debt"]
@@ -45,14 +45,6 @@ TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredict
 
 def files_under(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*")}
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    assert len(lines) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 def run_cli(project: Path) -> subprocess.CompletedProcess:
