@@ -601,12 +601,14 @@ def test_a_failing_batch_is_split_not_scored_row_by_row():
 
 
 class RaisesAbove(SilentNaN):
-    """The same score, but a clear exception where x1 is above 2.5."""
+    """A smooth score everywhere it answers, and a clear exception where x1 is above 2.5."""
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        if (X["x1"].to_numpy(dtype=float) > 2.5).any():
+        x1, x2 = X["x1"].to_numpy(dtype=float), X["x2"].to_numpy(dtype=float)
+        if (x1 > 2.5).any():
             raise ValueError("x1 out of the supported range")
-        return super().predict_proba(X)
+        p = 1 / (1 + np.exp(-(1.5 * x1 - x2)))
+        return np.column_stack([1 - p, p])
 
 
 def test_an_exception_on_in_domain_input_is_high():

@@ -375,7 +375,10 @@ def test_signal_during_a_run_cleans_up(project: Path, signum: int, code: int) ->
     out = parent / "out"
     proc = subprocess.Popen([sys.executable, "-m", "auditor", "run", str(config), "--out", str(out), "--format",
                              "json,html"], cwd=ROOT, env={**ENV, "AUDITOR_TEST_STARTED": str(started)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a run started from a background job inherits an ignored SIGINT (as a
+                            # shell does for `cmd &`): give the child the disposition a terminal gives
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
         while not started.exists():  # the model is being called: checks are running
