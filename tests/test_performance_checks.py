@@ -170,8 +170,10 @@ def _classification_measurement() -> MetricsMeasurement:
 
 @pytest.mark.parametrize("auc,expected", [
     (Estimate(0.80, 0.75, 0.85), None),
-    (Estimate(0.58, 0.53, 0.63), "medium"),   # weak but better than chance
-    (Estimate(0.57, 0.49, 0.65), "high"),     # weak and not distinguishable from chance
+    (Estimate(0.58, 0.53, 0.63), "low"),      # estimate below 0.6, weakness not established
+    (Estimate(0.55, 0.51, 0.58), "medium"),   # weak, established (interval ends below 0.6), above chance
+    (Estimate(0.57, 0.49, 0.65), "medium"),   # not shown better than chance, but may reach 0.65
+    (Estimate(0.55, 0.45, 0.58), "high"),     # not distinguishable from chance, and surely weak
     (Estimate(0.52, 0.51, 0.53), "high"),     # significant, but within the chance margin
     (Estimate(0.40, 0.35, 0.45), "high"),     # inverted
 ])
@@ -363,8 +365,10 @@ def test_k_class_accuracy_not_above_majority(auc: float, expected: str) -> None:
 
 @pytest.mark.parametrize("auc,expected", [
     (Estimate(0.80, 0.75, 0.85), None),
-    (Estimate(0.58, 0.53, 0.63), "medium"),
-    (Estimate(0.57, 0.49, 0.65), "high"),
+    (Estimate(0.58, 0.53, 0.63), "low"),
+    (Estimate(0.55, 0.51, 0.58), "medium"),
+    (Estimate(0.57, 0.49, 0.65), "medium"),
+    (Estimate(0.55, 0.45, 0.58), "high"),
     (Estimate(0.52, 0.51, 0.53), "high"),
 ])
 def test_k_class_macro_auc_rules(auc: Estimate, expected: str | None) -> None:

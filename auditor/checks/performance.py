@@ -72,8 +72,9 @@ class MetricsCheck(Check):
     Classification: AUC, accuracy, precision, recall and F1 at the configured threshold, log loss
     and Brier score, against the base rate and the accuracy of always predicting the majority
     class. ``high`` when the model ranks no better than chance: the AUC interval lies within
-    ``chance_margin`` of 0.5 (or below it), or the AUC is under ``weak_auc`` and its interval
-    includes 0.5. ``medium`` for an AUC under ``weak_auc``, for a threshold that puts all but
+    ``chance_margin`` of 0.5 (or below it), or it includes 0.5 and ends below ``weak_auc``.
+    ``medium`` when the interval ends below ``weak_auc`` or includes 0.5 (``low`` when only the
+    estimate is under ``weak_auc``), for a threshold that puts all but
     ``degenerate_share`` of the rows in one class, or for decisions not significantly more
     accurate than always predicting the majority class when the AUC is also under ``good_auc``
     (with a better AUC that is ``low``: the ranking is fine, the threshold adds little; on
@@ -142,14 +143,25 @@ class MetricsCheck(Check):
         assert m.regression is not None
         return self._judge_regression(m.regression)
 
+    def _auc_chance(self, auc: Estimate) -> bool:
+        """Not shown to rank better than chance: the interval ends within the margin of 0.5, or it
+        includes 0.5 and its upper end is below ``weak_auc``."""
+        return auc.high <= 0.5 + self.chance_margin or (auc.low <= 0.5 and auc.high < self.weak_auc)
+
+    def _auc_severity(self, auc: Estimate) -> Severity | None:
+        if self._auc_chance(auc):
+            return Severity.HIGH
+        if auc.high < self.weak_auc or auc.low <= 0.5:
+            return Severity.MEDIUM
+        return Severity.LOW if auc.value < self.weak_auc else None
+
     def _auc_rule(self, metric: str, auc: Estimate, severity: Severity) -> Rule:
-        if severity is Severity.HIGH:
-            return Rule(metric=metric, value=auc.value, operator="<=", threshold=(0.5 + self.chance_margin, self.weak_auc),
-                        interval=(auc.low, auc.high),
-                        text=(f"high when the interval's upper end is at most {0.5 + self.chance_margin:.2f}, or the "
-                              f"estimate is below {self.weak_auc:.2f} and the interval includes 0.5"))
-        return Rule(metric=metric, value=auc.value, operator="<", threshold=self.weak_auc, interval=(auc.low, auc.high),
-                    text=f"medium when the estimate is below {self.weak_auc:.2f} (interval above chance)")
+        return Rule(metric=metric, value=auc.value, operator="<", threshold=(0.5 + self.chance_margin, self.weak_auc),
+                    interval=(auc.low, auc.high),
+                    text=(f"high when the interval's upper end is at most {0.5 + self.chance_margin:.2f}, or the "
+                          f"interval includes 0.5 and ends below {self.weak_auc:.2f}; medium when the upper end is "
+                          f"below {self.weak_auc:.2f} or the interval includes 0.5; low when only the estimate is "
+                          f"below {self.weak_auc:.2f}"))
 
     def _lift_rule(self, lift: Estimate, p_value: float, auc_metric: str) -> Rule:
         return Rule(metric="accuracy_lift", value=lift.value, operator="<=", threshold=0.0,
@@ -166,9 +178,10 @@ class MetricsCheck(Check):
         if np.isfinite(auc.value):
             metrics = {"auc_ovr_macro": auc.value, "auc_ovr_macro_ci_low": auc.low,
                        "auc_ovr_macro_ci_high": auc.high, "n": c.n, "n_classes": c.n_classes}
-            chance = auc.high <= 0.5 + self.chance_margin or (auc.value < self.weak_auc and auc.low <= 0.5)
-            if chance or auc.value < self.weak_auc:
-                severity = Severity.HIGH if chance else Severity.MEDIUM
+            sev = self._auc_severity(auc)
+            chance = sev is Severity.HIGH
+            if sev is not None:
+                severity = sev
                 auc_high = chance
                 out.append(Finding(
                     id=f"{self.id}/auc_ovr_macro", check=self.id, severity=severity,
@@ -292,8 +305,8 @@ class MetricsCheck(Check):
         auc_high = False
         if np.isfinite(auc.value):
             metrics = {"auc": auc.value, "auc_ci_low": auc.low, "auc_ci_high": auc.high, "n": c.n}
-            chance = auc.high <= 0.5 + self.chance_margin or (auc.value < self.weak_auc and auc.low <= 0.5)
-            if chance:
+            sev = self._auc_severity(auc)
+            if sev is Severity.HIGH:
                 auc_high = True
                 inverted = auc.high < 0.5
                 out.append(Finding(
@@ -313,10 +326,12 @@ class MetricsCheck(Check):
                     evidence=("metrics", "roc_pr"),
                     rule=self._auc_rule("auc", auc, Severity.HIGH),
                 ))
-            elif auc.value < self.weak_auc:
+            elif sev is not None:
                 out.append(Finding(
-                    id=f"{self.id}/auc", check=self.id, severity=Severity.MEDIUM,
-                    title=f"Weak discrimination: AUC {auc.value:.2f} (below {self.weak_auc:.2f})",
+                    id=f"{self.id}/auc", check=self.id, severity=sev,
+                    title=(f"Weak discrimination: AUC {auc.value:.2f} (below {self.weak_auc:.2f})"
+                           if auc.value < self.weak_auc else
+                           f"Discrimination not established: AUC {auc.value:.2f}, its interval includes 0.5"),
                     summary=(f"On {c.n} test rows the AUC is {_ci(auc, 2, c.confidence)}: better than chance, but the model "
                              "separates the outcomes only weakly, so many decisions will rest on small score "
                              "differences."),
@@ -324,7 +339,7 @@ class MetricsCheck(Check):
                     remediation=("Compare against a simple benchmark model before relying on this one.",
                                  "Look for missing informative features or data-quality problems."),
                     evidence=("metrics", "roc_pr"),
-                    rule=self._auc_rule("auc", auc, Severity.MEDIUM),
+                    rule=self._auc_rule("auc", auc, sev),
                 ))
         share = c.predicted_positive_share
         degenerate = min(share, 1 - share) < self.degenerate_share
