@@ -35,35 +35,27 @@ def residuals_vs_prediction(*, task: str, prediction: np.ndarray, residual: np.n
         fig = new_figure(7.0, 2.8)
         fig.set_dpi(150)  # resolution of the rasterized scatter layers
         ax, ax2 = fig.subplots(1, 2, width_ratios=[1.6, 1])
-        if task == "multiclass":  # group: 1 = predicted class right; residual: the row's log loss
-            for g, color, name in ((1, COLORS[0], "predicted class right"), (0, COLORS[1], "predicted class wrong")):
+        if task in ("multiclass", "classification"):
+            # multiclass: group 1 = predicted class right, residual = the row's log loss;
+            # binary: group = the actual class, residual = the deviance residual
+            multi = task == "multiclass"
+            groups = (((1, "predicted class right", "prediction right"),
+                       (0, "predicted class wrong", "prediction wrong")) if multi else
+                      ((0, "actual negative", "actual negative"), (1, "actual positive", "actual positive")))
+            for (g, name, _), color in zip(groups, COLORS):
                 sel = group == g
                 ax.scatter(prediction[sel], residual[sel], s=4, alpha=0.35, color=color, linewidths=0, label=name,
                            rasterized=True)
-            ax.set_xlabel("probability of the predicted class")
-            ax.set_ylabel("log loss, -log p(actual class)")
+            ax.set_xlabel("probability of the predicted class" if multi
+                          else "predicted probability of the positive class")
+            ax.set_ylabel("log loss, -log p(actual class)" if multi else "deviance residual")
             ax.set_xlim(-0.02, 1.02)
             ax.legend(loc="upper right", frameon=False, markerscale=2.5)
-            for g, color, name in ((1, COLORS[0], "right"), (0, COLORS[1], "wrong")):
+            for (g, _, hist_label), color in zip(groups, COLORS):
                 v = hist_values[hist_group == g]
                 if v.size:
-                    ax2.hist(v, bins=30, color=color, alpha=0.6, label=f"prediction {name}")
-            ax2.set_xlabel("excess log loss (loss - entropy)")
-            ax2.legend(frameon=False)
-        elif task == "classification":
-            for cls, color, name in ((0, COLORS[0], "actual negative"), (1, COLORS[1], "actual positive")):
-                sel = group == cls
-                ax.scatter(prediction[sel], residual[sel], s=4, alpha=0.35, color=color, linewidths=0, label=name,
-                           rasterized=True)
-            ax.set_xlabel("predicted probability of the positive class")
-            ax.set_ylabel("deviance residual")
-            ax.set_xlim(-0.02, 1.02)
-            ax.legend(loc="upper right", frameon=False, markerscale=2.5)
-            for cls, color, name in ((0, COLORS[0], "negative"), (1, COLORS[1], "positive")):
-                v = hist_values[hist_group == cls]
-                if v.size:
-                    ax2.hist(v, bins=30, color=color, alpha=0.6, label=f"actual {name}")
-            ax2.set_xlabel("deviance residual")
+                    ax2.hist(v, bins=30, color=color, alpha=0.6, label=hist_label)
+            ax2.set_xlabel("excess log loss (loss - entropy)" if multi else "deviance residual")
             ax2.legend(frameon=False)
         else:
             ax.scatter(prediction, residual, s=4, alpha=0.3, color=COLORS[6], linewidths=0, rasterized=True)
