@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from .result import AuditResult
 
 
-def audit(model: Any, **kwargs: Any) -> "AuditResult":
+def audit(model: Any, **kwargs: Any) -> AuditResult:
     """Audit a model object in a notebook; see ``auditor.api.audit`` for the arguments."""
     from .api import audit as _audit
 

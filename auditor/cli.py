@@ -15,10 +15,11 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -37,6 +38,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Model-risk audit reports for trained tabular models (HTML, PDF and findings.json).",
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts name config tables like [audit]: print them as written
 )
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -78,7 +80,7 @@ def _stop_signals() -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def _console() -> "Console":
+def _console() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
@@ -99,10 +101,10 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 @app.command()
 def run(
     config: Path = typer.Argument(..., help="The audit spec (TOML).", show_default=False),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write exactly into this folder (created if missing)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Override [audit] seed."),
-    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Gate level: high | medium | low | none."),
-    formats: Optional[str] = typer.Option(None, "--format", help="Comma-separated: html,pdf,json."),
+    out: Path | None = typer.Option(None, "--out", help="Write exactly into this folder (created if missing)."),
+    seed: int | None = typer.Option(None, "--seed", help="Override [audit] seed."),
+    fail_on: str | None = typer.Option(None, "--fail-on", help="Gate level: high | medium | low | none."),
+    formats: str | None = typer.Option(None, "--format", help="Comma-separated: html,pdf,json."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     shared: bool = typer.Option(False, "--shared", help=SHARED_HELP),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
@@ -114,7 +116,7 @@ def run(
 
 @app.command()
 def demo(
-    out: Optional[Path] = typer.Option(None, "--out", help="Write exactly into this folder (created if missing)."),
+    out: Path | None = typer.Option(None, "--out", help="Write exactly into this folder (created if missing)."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     shared: bool = typer.Option(False, "--shared", help=SHARED_HELP),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
@@ -128,36 +130,29 @@ def demo(
 
 @app.command("checks")
 def list_checks() -> None:
-    """List every check id with its options and defaults (set them under [checks."<id>"])."""
+    """List every check id with its options: kind, TOML type, default and what each does (set
+    them under [checks."<id>"] in the config)."""
     from rich.console import Console
     from rich.markup import escape
 
     from .checks import default_registry
+    from .checks.base import _KIND_TITLES, OPTION_KINDS
 
     out = Console(highlight=False, soft_wrap=True)
     registry = default_registry()
-    defaults = registry.option_names()
     for check_id in registry.ids():
         cls = registry[check_id]
-        state = "" if registry.implemented(check_id) else "  [dim](not implemented in this version)[/]"
-        out.print(f"[bold]{check_id}[/]  {escape(cls.title)}{state}")
-        for name, default in defaults[check_id].items():
-            out.print(f"    {name} = {escape(_toml(default))}")
-
-
-def _toml(value: object) -> str:
-    """A default written as it would be in the config file."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }" if value else "{}"
-    if value is None:
-        return "(not set)"
-    return str(value)
+        out.print(f"[bold]{check_id}[/]  {escape(cls.title)}")
+        options = cls.options()
+        for kind in OPTION_KINDS:
+            chosen = [o for o in options if o.kind == kind]
+            if not chosen:
+                continue
+            out.print(f"  [dim]{_KIND_TITLES[kind]}[/]")
+            for o in chosen:
+                out.print(f"    {o.name} = {escape(o.default_toml())}  [dim]({escape(o.type)})[/]  {escape(o.doc)}")
+        if not options:
+            out.print("  [dim](no options)[/]")
 
 
 def _main(config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None, formats: str | None,
@@ -186,7 +181,7 @@ def _main(config_path: Path, *, out: Path | None, seed: int | None, fail_on: str
         return EXIT_INCOMPLETE
 
 
-def _audit(console: "Console", config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None,
+def _audit(console: Console, config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None,
            formats: str | None, force: bool, shared: bool, debug: bool, demo: bool) -> int:
     from dataclasses import replace
 
@@ -220,7 +215,7 @@ def _audit(console: "Console", config_path: Path, *, out: Path | None, seed: int
         folder.close()
 
 
-def _run(console: "Console", config: "AuditConfig", folder: "RunFolder", debug: bool) -> int:
+def _run(console: Console, config: AuditConfig, folder: RunFolder, debug: bool) -> int:
     """Load, run every check and write the report into ``folder`` (open and locked)."""
     from .engine import prepare
     from .errors import AuditInputError
@@ -243,9 +238,8 @@ def _run(console: "Console", config: "AuditConfig", folder: "RunFolder", debug: 
 
     # One BLAS/OpenMP thread: the checks make many small batched model calls, where extra threads
     # only spin and, on a busy machine, slow a call down by orders of magnitude.
-    with threadpool_limits(limits=_threads()):
-        with _RichProgress(console, total=len(audit.registry.ids())) as progress:
-            result = audit.run(progress=progress)
+    with threadpool_limits(limits=_threads()), _RichProgress(console, total=len(audit.registry.ids())) as progress:
+        result = audit.run(progress=progress)
     if debug:
         for cid, tb in audit.tracebacks.items():
             console.print(f"[bold red]{cid} traceback:[/]\n{tb}", markup=True, highlight=False)
@@ -269,7 +263,7 @@ def _threads() -> int:
         return 1
 
 
-def _out_dir(config: "AuditConfig", out: Path | None) -> Path:
+def _out_dir(config: AuditConfig, out: Path | None) -> Path:
     """``--out`` as given (absolute), else ``<report.out>/<name>-<UTC timestamp>-<6 random hex digits>``.
 
     The random suffix keeps two runs started in the same second apart; whether the folder can be
@@ -279,7 +273,7 @@ def _out_dir(config: "AuditConfig", out: Path | None) -> Path:
 
     if out is not None:
         return out.expanduser().resolve()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in config.audit.name).lstrip(".") or "audit"
     base = Path(config.report.out)
     while True:
@@ -291,7 +285,7 @@ def _out_dir(config: "AuditConfig", out: Path | None) -> Path:
 class _RichProgress:
     """Live progress on stderr (check name, count, elapsed) and one line per finished check."""
 
-    def __init__(self, console: "Console", total: int) -> None:
+    def __init__(self, console: Console, total: int) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.console = console
@@ -300,7 +294,7 @@ class _RichProgress:
                                  disable=not console.is_terminal)
         self.task = self.progress.add_task("starting", total=total)
 
-    def __enter__(self) -> "_RichProgress":
+    def __enter__(self) -> _RichProgress:
         self.progress.start()
         return self
 
@@ -310,7 +304,7 @@ class _RichProgress:
     def started(self, check_id: str, title: str) -> None:
         self.progress.update(self.task, description=check_id)
 
-    def finished(self, result: "CheckResult") -> None:
+    def finished(self, result: CheckResult) -> None:
         self.progress.advance(self.task)
         status = result.status.value
         style = {"ok": "green", "error": "bold red", "skipped": "dim"}[status]
@@ -330,7 +324,7 @@ def _esc(text: str) -> str:
     return escape(text)
 
 
-def _summary(console: "Console", result: "AuditResult", written: dict[str, Path], seconds: float, *,
+def _summary(console: Console, result: AuditResult, written: dict[str, Path], seconds: float, *,
              private: bool = True) -> None:
     from rich.markup import escape
 

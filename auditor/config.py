@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 
@@ -80,7 +81,7 @@ class AuditConfig:
     sha256: str = ""  # of the config file's bytes
 
     def with_overrides(self, *, seed: int | None = None, fail_on: str | None = None,
-                       formats: tuple[str, ...] | None = None) -> "AuditConfig":
+                       formats: tuple[str, ...] | None = None) -> AuditConfig:
         cfg = self
         if seed is not None:
             _check_seed("--seed", seed)
@@ -332,9 +333,7 @@ def _check_option_range(key: str, name: str, value: Any, default: Any) -> None:
             raise ConfigError(f"config key '{key}' must be a share between 0 and 1; got {value!r}")
     elif isinstance(default, int) and default >= 1 and value < 1:
         raise ConfigError(f"config key '{key}' must be a positive whole number; got {value!r}")
-    elif isinstance(default, int) and value < 0:
-        raise ConfigError(f"config key '{key}' must not be negative; got {value!r}")
-    elif isinstance(default, float) and default > 0 and "r2" not in name and value < 0:
+    elif isinstance(default, int) and value < 0 or isinstance(default, float) and default > 0 and "r2" not in name and value < 0:
         raise ConfigError(f"config key '{key}' must not be negative; got {value!r}")
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from .analysis.sampling import sample_positions
 from .config import AuditConfig
 from .errors import AuditInputError
 from .inputs import LoadedModel, LoadedTable
@@ -105,6 +105,11 @@ class AuditContext:
         """The raw target values."""
         return self.frame(split)[self.target].to_numpy()
 
+    def y_task(self, split: Split = "test") -> np.ndarray:
+        """The target as the binary and regression checks read it: 1/0 for the positive class
+        (one-vs-rest for k > 2 classes: a check that uses it must say so), floats for regression."""
+        return self.y_binary(split) if self.is_classification else np.asarray(self.y(split), dtype=float)
+
     def y_binary(self, split: Split = "test") -> np.ndarray:
         """1 where the target is the positive class (classification only). For k > 2 classes this
         is the positive class against the rest: a check that uses it must say so."""
@@ -156,13 +161,17 @@ class AuditContext:
         digest = hashlib.sha256(f"{self.seed}:{check_id}".encode()).digest()
         return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
+    def sample_index(self, n_rows: int, size: int, key: str) -> np.ndarray:
+        """Sorted positions of a seeded sample of at most ``size`` of ``n_rows`` rows, drawn from the
+        generator of ``key`` (a check id, or a check id and a purpose: ``"<id>:train"``)."""
+        return sample_positions(n_rows, size, self.rng(key))
+
     def sample_rows(self, split: Split, n: int, check_id: str) -> pd.DataFrame:
         """A seeded random sample of at most ``n`` rows (all rows when there are fewer)."""
         df = self.frame(split)
         if len(df) <= n:
             return df
-        idx = np.sort(self.rng(check_id + ":sample").choice(len(df), size=n, replace=False))
-        return df.iloc[idx]
+        return df.iloc[self.sample_index(len(df), n, check_id + ":sample")]
 
     # ---- predictions --------------------------------------------------------------------------
     def predictions(self, split: Split = "test") -> Predictions:
@@ -191,10 +200,6 @@ class AuditContext:
     def score_fn(self):
         """A batched function DataFrame -> score, for analysis code that perturbs rows."""
         return lambda X: self.predict_frame(X[list(self.features)]).score
-
-    @cached_property
-    def base_rate(self) -> float:
-        return float(self.y_binary("test").mean()) if self.is_classification else float("nan")
 
 
 def _matches(values: pd.Series, wanted: Any) -> np.ndarray:

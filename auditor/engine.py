@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .checks import CheckRegistry, default_registry
-from .config import AuditConfig, AuditSection, DataSection, ModelSection, ReportSection, parse_config, validate_check_options
+from .config import AuditConfig, parse_config, validate_check_options
 from .context import AuditContext, build_context
 from .inputs import LoadedModel, LoadedTable, load_model, load_table
 from .model import PythonModel
@@ -28,7 +28,7 @@ class Audit:
     tracebacks: dict[str, str] = field(default_factory=dict)
 
     def run(self, *, progress: Progress | None = None) -> AuditResult:
-        started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         t0 = time.perf_counter()
         out = run_checks(self.context, self.registry, progress=progress)
         self.tracebacks = out.tracebacks
@@ -39,7 +39,7 @@ class Audit:
 def prepare(config: AuditConfig, registry: CheckRegistry | None = None) -> Audit:
     """Load and validate every input named by the config. Raises AuditInputError (exit 2)."""
     registry = registry or default_registry()
-    validate_check_options(config, registry.option_names(), registry)
+    validate_check_options(config, registry.defaults(), registry)
     # a model whose own code runs (Python object, trusted pickle) is hosted in a worker process,
     # so its sys.exit, os._exit, crash or hang cannot end the audit (auditor.modelhost)
     model = load_model(config.model.path, trusted=config.model.trusted, timeout_s=config.model.timeout_s)
@@ -104,7 +104,7 @@ def prepare_objects(model: Any, *, test: pd.DataFrame, target: str, train: pd.Da
     # in-memory inputs have no files: keep the placeholders instead of resolved paths
     config = _replace_paths(config, train is not None)
     registry = registry or default_registry()
-    validate_check_options(config, registry.option_names(), registry)
+    validate_check_options(config, registry.defaults(), registry)
     import hashlib
     import pickle
 
@@ -158,9 +158,3 @@ def audit_info(ctx: AuditContext) -> AuditInfo:
 
 def _plain(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
-
-
-def run_config(config: AuditConfig, *, registry: CheckRegistry | None = None,
-               progress: Progress | None = None) -> tuple[AuditResult, Audit]:
-    audit = prepare(config, registry)
-    return audit.run(progress=progress), audit

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 
 class Severity(str, Enum):
@@ -26,7 +27,7 @@ class Severity(str, Enum):
         return {"high": 3, "medium": 2, "low": 1, "info": 0}[self.value]
 
     @classmethod
-    def ordered(cls) -> tuple["Severity", ...]:
+    def ordered(cls) -> tuple[Severity, ...]:
         return (cls.HIGH, cls.MEDIUM, cls.LOW, cls.INFO)
 
 
@@ -77,7 +78,7 @@ class Table:
         columns: Sequence[str] | None = None,
         caption: str = "",
         max_rows: int | None = None,
-    ) -> "Table":
+    ) -> Table:
         cols = tuple(columns) if columns is not None else (tuple(records[0].keys()) if records else ())
         kept = records if max_rows is None else records[:max_rows]
         rows = tuple(tuple(clean_number(r.get(c)) for c in cols) for r in kept)
@@ -90,12 +91,17 @@ class Table:
 
 @dataclass(frozen=True)
 class Figure:
-    """A figure rendered to SVG text (drawn by a function in ``auditor.plots``)."""
+    """A figure to draw, not a drawing: ``plot`` names a function of ``auditor.plots`` as
+    ``"<module>.<function>"`` (``"fairness.air_figure"``), ``data`` holds its keyword arguments
+    (plain values and frozen analysis results). The report draws it when a format needs figures
+    (html, pdf), so a JSON-only audit never imports matplotlib."""
 
     name: str
     title: str
-    svg: str
+    plot: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
     caption: str = ""
+    svg: str = ""  # transitional: a figure already drawn by its check (being moved to specs)
 
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._/=&:+-]+")
@@ -202,6 +208,7 @@ class CheckResult:
     error: str = ""  # why it failed
     evidence: Evidence = field(default_factory=Evidence)
     findings: tuple[Finding, ...] = ()
+    family_title: str = ""  # the report chapter this check belongs to
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "status": self.status.value,

@@ -6,8 +6,9 @@ numpy arrays. Callers batch: one call per dataset, never one per row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -189,7 +190,3 @@ class OnnxModel:
             return np.asarray(proba, dtype=float)
 
         return _batched(_guarded(one, "predict_proba"), X)
-
-
-def describe_classes(classes: Sequence[Any] | None) -> str:
-    return ", ".join(map(str, classes)) if classes else "unknown"

@@ -29,11 +29,11 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
 
 from .render import FILENAMES
 
@@ -107,7 +107,7 @@ class RunFolder:
         return self.parent / lock_name(self.final.name)
 
     # ---- lifecycle ------------------------------------------------------------------------------
-    def __enter__(self) -> "RunFolder":
+    def __enter__(self) -> RunFolder:
         if self._scratch is None:
             self.open()
         return self
@@ -115,7 +115,7 @@ class RunFolder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def open(self) -> "RunFolder":
+    def open(self) -> RunFolder:
         """Check the target, take the lock and create the scratch folder; ``OutputError`` when it cannot."""
         if self.final == self.parent:
             raise OutputError(f"cannot use {self.final} as the output folder")

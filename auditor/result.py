@@ -168,7 +168,7 @@ class AuditResult:
         with RunFolder(out_dir, replace=replace, shared=shared) as folder:
             return self.write_into(folder, formats)
 
-    def write_into(self, folder: "RunFolder", formats: tuple[str, ...] = ("html", "pdf", "json")) -> dict[str, Path]:
+    def write_into(self, folder: RunFolder, formats: tuple[str, ...] = ("html", "pdf", "json")) -> dict[str, Path]:
         """Write the report into an open ``RunFolder``'s staging folder and swap it into place."""
         from .outdir import OutputError
         from .render import write_report

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 import traceback
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from .checks.base import Check, CheckRegistry
 from .context import AuditContext
@@ -48,14 +49,15 @@ def run_checks(ctx: AuditContext, registry: CheckRegistry, *, progress: Progress
     for check_id in registry.ids():
         cls = registry[check_id]
         title = cls.title or check_id
-        family = cls.family()
+        family = cls.family.name
         progress.started(check_id, title)
         t0 = clock()
         if check_id in skip:
-            result = CheckResult(check_id, title, family, Status.SKIPPED, reason="skipped by config")
+            result = CheckResult(check_id, title, family, Status.SKIPPED, reason="skipped by config",
+                                 family_title=cls.family.title)
         else:
             result = _run_one(ctx, cls, title, family, tracebacks)
-        result = _with_duration(result, clock() - t0)
+        result = replace(result, duration_s=clock() - t0, family_title=cls.family.title)
         results.append(result)
         progress.finished(result)
     return RunOutput(results=results, tracebacks=tracebacks)
@@ -96,8 +98,6 @@ def error_message(exc: BaseException) -> str:
 def _unique_ids(findings: list[Finding]) -> list[Finding]:
     """Finding ids are unique within an audit: a repeated id (e.g. two ids that differ only in
     characters made URL-safe) gets a ``+2``, ``+3`` suffix in a stable order."""
-    from dataclasses import replace
-
     seen: dict[str, int] = {}
     out = []
     for f in sorted(findings, key=lambda f: (f.id, -f.severity.rank, f.title)):
@@ -105,9 +105,3 @@ def _unique_ids(findings: list[Finding]) -> list[Finding]:
         seen[f.id] = n
         out.append(f if n == 1 else replace(f, id=f"{f.id}+{n}"))
     return out
-
-
-def _with_duration(result: CheckResult, seconds: float) -> CheckResult:
-    from dataclasses import replace
-
-    return replace(result, duration_s=seconds)

@@ -15,7 +15,7 @@ from typing import Any  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from auditor.checks.base import Check  # noqa: E402
+from auditor.checks.base import Check, Family  # noqa: E402
 from auditor.engine import prepare_objects  # noqa: E402
 from auditor.findings import CheckResult  # noqa: E402
 from auditor.runner import run_checks  # noqa: E402
@@ -26,6 +26,19 @@ SHARED = ROOT.parent / "shared"
 # The shared folder sits beside the checkout in CI; a clone on its own falls back to the copies
 # shipped in the repository (German credit in sample_models/, the schema in tests/contract/).
 SHARED_DATA = SHARED / "data" if (SHARED / "data" / "german.csv").is_file() else ROOT / "sample_models"
+TEST_FAMILY = Family("test", "Test checks", 99)  # for the checks tests define
+
+# The contract's check ids (CONTRACT.md section 3), in report order. Every one must be registered.
+CONTRACT_IDS: tuple[str, ...] = (
+    "data.schema", "data.quality", "data.leakage", "data.drift",
+    "performance.metrics", "performance.overfit", "performance.calibration",
+    "sensitivity.partial_dependence", "sensitivity.adversarial", "sensitivity.random_attack",
+    "residual.analysis", "residual.segments",
+    "fairness.disparate_impact", "fairness.error_parity", "fairness.proxy",
+    "benchmark.comparison",
+    "security.membership_inference", "security.model_extraction", "security.attribute_inference",
+    "explain.importance",
+)
 SCHEMA_COPY = Path(__file__).resolve().parent / "contract" / "findings.schema.json"
 SHARED_SCHEMA = SHARED / "contract" / "findings.schema.json"
 SCHEMA = SHARED_SCHEMA if SHARED_SCHEMA.is_file() else SCHEMA_COPY
@@ -62,3 +75,10 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     assert len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     return lines[0]
+
+
+def svg_of(fig: Any) -> str:
+    """A figure spec of a check's evidence, drawn as the report draws it ('' when it draws nothing)."""
+    from auditor.plots import draw
+
+    return draw(fig) or ""

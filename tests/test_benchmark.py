@@ -20,7 +20,7 @@ from auditor.analysis.metrics import Estimate, bootstrap_counts, weighted_auc
 from auditor.checks.benchmark import BenchmarkCheck, BenchmarkMeasurement
 from auditor.findings import Severity, Status
 
-from conftest import run_check, severities
+from conftest import run_check, severities, svg_of
 
 ID = BenchmarkCheck.id
 
@@ -113,7 +113,7 @@ def test_overfit_tree_on_linear_regression_data_is_high():
     assert worse.metrics["difference_ci_low"] > 0  # model RMSE − benchmark RMSE, entirely above 0
     tables = {t.name: t for t in r.evidence.tables}
     assert {"benchmarks", "comparison", "disagreement_segments", "disagreement_examples"} <= set(tables)
-    assert r.evidence.figures and r.evidence.figures[0].svg.startswith("<svg")
+    assert r.evidence.figures and svg_of(r.evidence.figures[0]).startswith("<svg")
 
 
 def test_good_nonlinear_model_gets_nothing_above_info():

@@ -21,7 +21,7 @@ from auditor.checks.fairness import (DisparateImpactCheck, DisparateImpactMeasur
 from auditor.errors import ConfigError
 from auditor.findings import Severity, Status
 
-from conftest import run_check
+from conftest import run_check, svg_of
 
 FAIRNESS = (DisparateImpactCheck, ErrorParityCheck, ProxyCheck)
 
@@ -98,7 +98,7 @@ def test_planted_lower_favorable_rate_is_high_and_air_matches_pandas() -> None:
     rows = {r["group"]: r for r in _rows(res)}
     assert rows["A"]["note"] == "reference" and rows["B"]["air"] == pytest.approx(rate["B"] / rate["A"], rel=1e-3)
     assert [f.id for f in res.findings] == ["fairness.disparate_impact/group=B"]
-    assert res.evidence.figures and "<svg" in res.evidence.figures[0].svg
+    assert res.evidence.figures and "<svg" in svg_of(res.evidence.figures[0])
 
 
 def test_reference_defaults_to_the_largest_group() -> None:

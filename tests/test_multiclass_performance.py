@@ -21,12 +21,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from auditor.checks.base import CheckRegistry
-from auditor.checks.performance import CHECKS, CalibrationCheck, MetricsCheck, OverfitCheck
+from auditor.checks.performance import CalibrationCheck, MetricsCheck, OverfitCheck
+
+CHECKS = (MetricsCheck, OverfitCheck, CalibrationCheck)
 from auditor.engine import prepare_objects
 from auditor.findings import CheckResult, Status
 from auditor.render import write_report
 
-from conftest import SCHEMA, run_check, severities
+from conftest import SCHEMA, run_check, severities, svg_of
 
 BLOCKING = {"medium", "high"}
 FEATURES = ["x0", "x1", "x2", "x3"]
@@ -94,7 +96,7 @@ def _assert_well_formed(result: CheckResult) -> None:
         if f.severity.value in BLOCKING:
             assert f.rule is not None and "Rule:" in f.summary
     for fig in result.evidence.figures:
-        assert fig.svg.lstrip().startswith("<svg")
+        assert svg_of(fig).lstrip().startswith("<svg")
     assert result.evidence.notes
 
 

@@ -20,7 +20,7 @@ from auditor.analysis.partial_dependence import (MISSING, UNSEEN, DependenceMetr
 from auditor.checks.sensitivity.partial_dependence import PartialDependenceCheck, PartialDependenceMeasurement
 from auditor.findings import Severity
 
-from conftest import run_check
+from conftest import run_check, svg_of
 
 CHECK = "sensitivity.partial_dependence"
 
@@ -341,7 +341,7 @@ def test_smooth_well_behaved_pipeline_has_no_high_finding():
     assert [f.severity for f in r.findings if f.severity is Severity.HIGH] == []
     assert ids(r, "monotone") == [] and ids(r, "erratic") == [] and ids(r, "interaction") == []
     assert r.evidence.metrics["features_analysed"] == 4
-    assert len(r.evidence.figures) == 1 and r.evidence.figures[0].svg.startswith("<svg")
+    assert len(r.evidence.figures) == 1 and svg_of(r.evidence.figures[0]).startswith("<svg")
 
 
 def test_model_rejecting_missing_values_is_recorded_not_fatal():

@@ -19,7 +19,7 @@ from auditor.checks.sensitivity.partial_dependence import PartialDependenceCheck
 from auditor.engine import prepare_objects
 from auditor.findings import Severity
 
-from conftest import SHARED, run_check
+from conftest import SHARED, run_check, svg_of
 from test_partial_dependence import CHECK, ProbaModel, _judge, _metrics, finding, ids, sigmoid, split
 
 # the shared data folder beside the checkout (or beside the folder of worktrees)
@@ -156,7 +156,7 @@ def test_zero_inflated_non_monotone_effect_is_seen():
     assert r.evidence.tables[0].records()[0]["feature"] == "gain"  # the strongest effect comes first
     # the long tail is drawn on a symmetric log x axis, so the grid's non-zero points stay readable
     assert long_tailed(make_grid(train["gain"], categorical=False).values_of("in_range"))
-    assert "gain (log x)" in r.evidence.figures[0].svg
+    assert "gain (log x)" in svg_of(r.evidence.figures[0])
     assert any("grid point and an ALE edge of its own" in n and "gain (0)" in n for n in r.evidence.notes)
     # direct computation: on the plain quantile grid the dip between 0 and 3,000 is invisible
     plain = plain_quantile_grid(train["gain"].to_numpy(float))
@@ -176,7 +176,7 @@ def test_smooth_monotone_feature_is_not_flagged_and_keeps_its_grid():
     assert ids(r, "monotone") == [] and "high" not in [f.severity.value for f in r.findings]
     g = make_grid(train["income"], categorical=False)
     np.testing.assert_array_equal(g.values_of("in_range"), plain_quantile_grid(train["income"].to_numpy()))
-    assert not long_tailed(g.values_of("in_range")) and "income (log x)" not in r.evidence.figures[0].svg
+    assert not long_tailed(g.values_of("in_range")) and "income (log x)" not in svg_of(r.evidence.figures[0])
 
 
 # ---- intervals: direct computations -----------------------------------------------------------------
@@ -315,7 +315,7 @@ def test_three_class_model_curves_are_the_favourable_class_probability():
     r = run_check(PartialDependenceCheck, model, test=test, train=train, target="grade", favorable="B")
     assert r.status.value == "ok"
     assert any("for 3 classes the curves show P(class = B)" in n and "favourable" in n for n in r.evidence.notes)
-    assert "P(class = B)" in r.evidence.figures[0].svg
+    assert "P(class = B)" in svg_of(r.evidence.figures[0])
     # the measured curve is P(B): a point against mean(proba[:, B]) with the feature set to the grid value
     audit = prepare_objects(model, test=test, train=train, target="grade", favorable="B")
     ctx = audit.context

@@ -17,7 +17,7 @@ from auditor.analysis.random_attack import (COMBINED, JitterOutcome, Outcome, Ra
 from auditor.checks.sensitivity.random_attack import RandomAttackCheck, RandomAttackMeasurement
 from auditor.findings import Severity
 
-from conftest import run_check
+from conftest import run_check, svg_of
 
 ID = RandomAttackCheck.id
 
@@ -239,7 +239,7 @@ def test_robust_pipeline_gets_no_high_finding(german: pd.DataFrame, german_hgb) 
     m = res.evidence.metrics
     assert m["rows_crashed_in_domain"] == 0 and m["rows_non_finite"] == 0 and m["rows_unstable"] == 0
     assert {t.name for t in res.evidence.tables} == {"failures", "families", "jitter"}  # nothing to guard
-    assert res.evidence.figures and res.evidence.figures[0].svg.startswith("<svg")
+    assert res.evidence.figures and svg_of(res.evidence.figures[0]).startswith("<svg")
     assert any("Budget" in n for n in res.evidence.notes)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import re
 from html import escape
 from html.parser import HTMLParser
@@ -10,29 +11,39 @@ from pathlib import Path
 
 import pytest
 
-from auditor.checks.base import CONTRACT_CHECKS
 from auditor.findings import CheckResult, Evidence, Finding, Severity, Status, Table
-from auditor.plots import figure, new_figure, plot_style
+from auditor.checks import default_registry
+from auditor.findings import Figure
+from auditor.plots import new_figure
 from auditor.render import write_report
 from auditor.render.html import fmt_num, fmt_pct, render_html, render_summary_html, soft_breaks, templates_dir
 from auditor.render.pdf import locked_url_fetcher, render_pdf
 from auditor.render.view import build_view, column_widths
 from auditor.result import AuditInfo, AuditResult, DatasetInfo
 
-from conftest import SCHEMA  # noqa: E402
+from conftest import CONTRACT_IDS, SCHEMA  # noqa: E402
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src="file:///etc/hostname">'
 HOSTILE_COL = f"income {SCRIPT}"
 
 
+REGISTRY = default_registry()
+
+
+def draw_test_figure(values: tuple[float, ...], label: str, xlabel: str):
+    """A figure function as checks name them in a figure spec (here by its full module path)."""
+    fig = new_figure(5, 2.6)
+    ax = fig.add_subplot()
+    ax.plot(range(len(values)), values, label=label)
+    ax.set_xlabel(xlabel)
+    ax.legend()
+    return fig
+
+
 def _figure():
-    with plot_style():
-        fig = new_figure(5, 2.6)
-        ax = fig.add_subplot()
-        ax.plot([0, 1, 2, 3], [0.2, 0.4, 0.35, 0.8], label=SCRIPT)
-        ax.set_xlabel(HOSTILE_COL)
-        ax.legend()
-        return figure("pdp", "Partial dependence of income", fig, caption="ICE curves of 200 rows.")
+    return Figure("pdp", "Partial dependence of income", plot="test_render:draw_test_figure",
+                  data={"values": (0.2, 0.4, 0.35, 0.8), "label": SCRIPT, "xlabel": HOSTILE_COL},
+                  caption="ICE curves of 200 rows.")
 
 
 def make_result(*, errored: bool = True, n_rows: int = 12) -> AuditResult:
@@ -59,7 +70,8 @@ def make_result(*, errored: bool = True, n_rows: int = 12) -> AuditResult:
                        summary="Slightly lower approval rate.", features=("race",), groups=(("race", "Black"),),
                        metrics={"adverse_impact_ratio": 0.86, "p_value": 0.03}, remediation=("Review the cut-off.",))
     checks = []
-    for cid, title in CONTRACT_CHECKS:
+    for cid in CONTRACT_IDS:
+        title = cid.split('.')[1].replace('_', ' ').capitalize()
         family = cid.split(".")[0]
         if cid == "data.drift":
             checks.append(CheckResult(
@@ -79,7 +91,9 @@ def make_result(*, errored: bool = True, n_rows: int = 12) -> AuditResult:
                                       error=f"ValueError: bad column {SCRIPT}"))
         else:
             checks.append(CheckResult(id=cid, title=title, family=family, status=Status.SKIPPED,
-                                      reason="not implemented in this version"))
+                                      reason="no protected attributes in this audit"))
+    families = {cls.family.name: cls.family.title for cls in (REGISTRY[i] for i in REGISTRY.ids())}
+    checks = [replace(c, family_title=families[c.family]) for c in checks]
     info = AuditInfo(
         name="credit-gbm", title="Credit model <b>audit</b>", owner="Model risk team", seed=7, fail_on="high",
         model_path="models/model.skops", model_sha256="ab" * 32, model_kind="sklearn.pipeline.Pipeline",
@@ -251,7 +265,7 @@ def test_html_summary_shows_error_status(html):
 
 def test_html_shows_sections_and_details(html):
     for text in ("Scope", "Data integrity", "Explanations", "Reproducibility manifest", "Prepared by",
-                 "Reviewed by", "Approved by", "5 more rows not shown", "not implemented in this version",
+                 "Reviewed by", "Approved by", "5 more rows not shown", "no protected attributes in this audit",
                  "ab" * 32, "12" * 32, "Retrain on recent data.", "PSI above 0.25", "0.8123", "30,000"):
         assert text in html, text
     assert html.count('class="finding ') == 4

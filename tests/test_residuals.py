@@ -15,7 +15,7 @@ from auditor.analysis.residuals import (
     compute_residuals, heteroscedasticity, outliers, residual_pattern, row_drivers, scan_suspects, surrogate_tree,
 )
 from auditor.checks.residual import ResidualAnalysisCheck
-from conftest import run_check
+from conftest import run_check, svg_of
 
 FAST = {"explain_worst": False}  # SHAP drivers are exercised in their own tests
 
@@ -222,7 +222,7 @@ def test_structure_found_in_unlearned_district(district_result):
     assert rules[0]["rule"].startswith("district = d0") and rules[0]["mean_residual"] > 2
     fig_names = [fg.name for fg in district_result.evidence.figures]
     assert fig_names == ["residuals_vs_prediction", "residuals_by_feature"]
-    assert "district" in district_result.evidence.figures[1].svg
+    assert "district" in svg_of(district_result.evidence.figures[1])
 
 
 def test_structure_found_for_flipped_region_classifier():

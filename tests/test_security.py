@@ -23,7 +23,7 @@ from auditor.checks.security import AttributeInferenceCheck, MembershipInference
 from auditor.findings import Severity, Status
 from auditor.checks.base import CheckRegistry
 from auditor.engine import prepare_objects
-from conftest import run_check
+from conftest import run_check, svg_of
 
 RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
 FAST = {"n_resamples": 100}
@@ -69,7 +69,7 @@ def test_fully_grown_forest_memorises_its_training_rows(noisy) -> None:
     assert f.severity is Severity.HIGH
     assert r.evidence.metrics["attack_auc"] >= 0.75 and r.evidence.metrics["attack_auc_low"] > 0.5
     assert r.evidence.metrics["learned_auc"] > 0.7  # the learned (ART) attack finds it too
-    assert "tpr_at_1pct_fpr" in r.evidence.metrics and r.evidence.figures[0].svg.startswith("<svg")
+    assert "tpr_at_1pct_fpr" in r.evidence.metrics and svg_of(r.evidence.figures[0]).startswith("<svg")
 
 
 def test_one_nearest_neighbour_memorises(noisy) -> None:

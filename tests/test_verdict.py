@@ -20,7 +20,7 @@ from auditor.config import parse_config
 from auditor.engine import prepare_objects
 from auditor.errors import AuditInputError, ConfigError
 from auditor.findings import Finding, Rule, Severity, Status, safe_id
-from conftest import one_line_error
+from conftest import TEST_FAMILY, one_line_error
 from test_cli import cli
 from test_engine import Boom, classification_data, classifier
 
@@ -28,6 +28,7 @@ from test_engine import Boom, classification_data, classifier
 @dataclass
 class Flag(Check):
     id: ClassVar[str] = "test.flag"
+    family = TEST_FAMILY
     title: ClassVar[str] = "Finds something"
     severity: str = "high"
 
@@ -45,6 +46,7 @@ class Thief(Check):
     """Returns a finding tagged with another check's id: a programming error the runner must isolate."""
 
     id: ClassVar[str] = "test.thief"
+    family = TEST_FAMILY
     title: ClassVar[str] = "Mislabels its finding"
 
     def measure(self, ctx):
@@ -59,6 +61,7 @@ class Exits(Check):
     """Model code that calls sys.exit must not end the audit."""
 
     id: ClassVar[str] = "test.exits"
+    family = TEST_FAMILY
     title: ClassVar[str] = "Calls sys.exit"
 
     def measure(self, ctx):
@@ -144,6 +147,7 @@ def test_error_messages_are_never_empty(model, data) -> None:
     @dataclass
     class Empty(Check):
         id: ClassVar[str] = "test.empty"
+        family = TEST_FAMILY
         title: ClassVar[str] = "Raises with no message"
 
         def measure(self, ctx):

@@ -52,8 +52,9 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -121,7 +122,7 @@ class ScoreScale:
     reference: tuple[float, ...] = ()
 
     @classmethod
-    def rank_of(cls, scores: np.ndarray) -> "ScoreScale":
+    def rank_of(cls, scores: np.ndarray) -> ScoreScale:
         return cls("rank", tuple(np.sort(np.asarray(scores, float)).tolist()))
 
     def __call__(self, scores: Any) -> np.ndarray:
@@ -311,7 +312,7 @@ class ScoringFailures:
     def any(self) -> bool:
         return bool(self.raised or self.unresolved or self.non_finite or self.start_rows)
 
-    def merged(self, other: "ScoringFailures", max_examples: int = 10) -> "ScoringFailures":
+    def merged(self, other: ScoringFailures, max_examples: int = 10) -> ScoringFailures:
         msgs = tuple(dict.fromkeys(self.messages + other.messages))[:5]
         vals = tuple(dict.fromkeys(self.failing_values + other.failing_values))
         return ScoringFailures(
@@ -447,7 +448,7 @@ class _Scores(NamedTuple):
     f: np.ndarray
     c: np.ndarray
 
-    def take(self, k: np.ndarray) -> "_Scores":
+    def take(self, k: np.ndarray) -> _Scores:
         return _Scores(self.s[k], self.f[k], self.c[k])
 
 
@@ -461,7 +462,7 @@ class _Scorer:
     out-of-range results are recorded too. Failures come back as NaN scores and never count as
     flips; see :class:`ScoringFailures`."""
 
-    def __init__(self, fn: ScoreFn, max_queries: int, space: "_Space", *, k_class: bool = False,
+    def __init__(self, fn: ScoreFn, max_queries: int, space: _Space, *, k_class: bool = False,
                  probability: bool = False, labels: Sequence[str] | None = None,
                  max_split_calls: int = 400, max_examples: int = 10) -> None:
         self.fn, self.max_queries, self.space = fn, int(max_queries), space
@@ -754,7 +755,7 @@ class _Best:
     method: list[str]
 
     @classmethod
-    def empty(cls, n: int, m: int, fill: float) -> "_Best":
+    def empty(cls, n: int, m: int, fill: float) -> _Best:
         return cls(np.full((n, m), np.nan), np.full(n, np.nan), np.full(n, fill), [""] * n)
 
     def put(self, rows: np.ndarray, idx: np.ndarray, V: np.ndarray, s: np.ndarray, d: np.ndarray,

@@ -18,14 +18,13 @@ Nothing here knows about severities.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .metrics import Estimate, bootstrap_counts, weighted_auc
-from .metrics import percentile_interval
+from .metrics import Estimate, bootstrap_counts, percentile_interval, weighted_auc
 from .security import TabularEncoder, fill_empty_columns, hgb_params, seed_of
 
 OTHER = "(other)"

@@ -17,8 +17,9 @@ Pure numerics: arrays in, frozen results out. Nothing here knows about severitie
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

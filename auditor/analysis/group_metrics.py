@@ -19,11 +19,14 @@ Nothing here knows about severities or findings.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .multiple_testing import holm  # noqa: F401 - re-exported for the fairness checks
 
 MISSING_GROUP = "(missing)"
 INTERSECTION = " × "
@@ -309,21 +312,6 @@ def difference_interval(k1: int, n1: int, k2: int, n2: int, *, confidence: float
     l2, u2 = wilson_interval(k2, n2, confidence=confidence)
     d = p1 - p2
     return float(d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)), float(d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
-
-
-def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjustment of p-values for multiple comparisons (NaN stays NaN): controls
-    the chance of any false alarm among the tests at the nominal level."""
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    if ok.size == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="mergesort")]
-    m = order.size
-    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out[order] = adjusted
-    return out
 
 
 def welch_p(a: np.ndarray, b: np.ndarray) -> float:

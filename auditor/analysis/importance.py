@@ -19,11 +19,14 @@ unbiased estimate. :func:`share_intervals` bootstraps the importance shares with
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .sampling import level_key
 
 MISSING_CODE = -1.0
 
@@ -39,7 +42,7 @@ class FeatureCoder:
 
     @classmethod
     def fit(cls, frames: Sequence[pd.DataFrame], features: Sequence[str],
-            categorical: Sequence[str]) -> "FeatureCoder":
+            categorical: Sequence[str]) -> FeatureCoder:
         cats = set(categorical)
         levels: list[tuple[Any, ...] | None] = []
         dtypes = []
@@ -51,7 +54,7 @@ class FeatureCoder:
                 levels.append(None)
                 continue
             values = pd.concat([f[col] for f in frames], ignore_index=True).dropna().unique().tolist()
-            levels.append(tuple(sorted(values, key=_level_key)))
+            levels.append(tuple(sorted(values, key=level_key)))
         return cls(tuple(features), tuple(levels), tuple(dtypes))
 
     @property
@@ -100,14 +103,6 @@ def _restore(values: np.ndarray, dtype: Any, *, missing: bool) -> Any:
         return pd.array(values, dtype=dtype)  # extension dtypes: str, category, Int64, boolean ...
     except (TypeError, ValueError):
         return values
-
-
-def _level_key(v: Any) -> tuple[int, Any]:
-    if isinstance(v, (bool, np.bool_)):
-        return (0, int(v))
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        return (1, float(v))
-    return (2, str(v))
 
 
 def min_max_evals(n_features: int) -> int:

@@ -9,8 +9,8 @@ rows (an identifier) gets no power, while a copy of the target gets nearly perfe
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd

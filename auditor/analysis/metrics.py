@@ -11,8 +11,8 @@ the same rows.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 from sklearn import metrics as skm

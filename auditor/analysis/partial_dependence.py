@@ -13,8 +13,9 @@ Nothing here knows about severities or findings: results are frozen dataclasses 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -622,7 +623,7 @@ class PartnerIndex:
     categorical: tuple[str, ...]
 
     @classmethod
-    def from_frame(cls, X: pd.DataFrame, categorical: Sequence[str] = ()) -> "PartnerIndex":
+    def from_frame(cls, X: pd.DataFrame, categorical: Sequence[str] = ()) -> PartnerIndex:
         cats = set(categorical)
         numeric, cols, cat_names, codes = [], [], [], []
         for col in X.columns:

@@ -19,8 +19,8 @@ redrawn from the reference group's values (a counterfactual on the proxy).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd

@@ -24,15 +24,15 @@ Residual definitions:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .segments import EPS, entropy_rows, fit_coding, fmt_number, log_loss_rows, log_loss_rows_k, mean_interval
-
 
 # ---- per-row residuals -------------------------------------------------------------------------
 
@@ -510,7 +510,7 @@ def outliers(res: Residuals, *, z: float = 5.0, confident_p: float = 0.02) -> Ou
         P = res.proba
         # a calibrated model's true class is class j with probability P[:, j]: summed over the
         # classes whose probability is below confident_p
-        expected = float(np.where(P < confident_p, P, 0.0).sum())
+        expected = float(np.where(confident_p > P, P, 0.0).sum())
     else:
         p = res.prediction
         p_true = np.where(res.y == 1, p, 1 - p)
@@ -669,9 +669,9 @@ def row_drivers(score: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame,
     regression target, or for ``multiclass`` the class index with ``score`` returning the n x k
     probability matrix: the explained prediction is then P(true class) and the loss its -log), reusing the model-agnostic permutation explainer of
     ``analysis.importance`` on integer-coded features; one small batched explanation per row."""
-    from .importance import FeatureCoder, min_max_evals, shap_importance
-
     import hashlib
+
+    from .importance import FeatureCoder, min_max_evals, shap_importance
 
     features = list(rows.columns)
     coder = FeatureCoder.fit([background, rows], features, categorical)

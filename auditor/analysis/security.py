@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -44,7 +44,7 @@ HGB_PARAMS = {"max_iter": 60, "learning_rate": 0.15, "max_leaf_nodes": 15, "min_
               "early_stopping": False}
 
 
-def hgb_params(encoder: "TabularEncoder", extra_columns: int = 0, **overrides: object) -> dict[str, object]:
+def hgb_params(encoder: TabularEncoder, extra_columns: int = 0, **overrides: object) -> dict[str, object]:
     """Keyword arguments for a HistGradientBoosting model on ``encoder.codes`` (plus ``extra_columns``
     numeric columns appended): native categorical splits, as few bins as the levels allow."""
     mask = np.r_[encoder.categorical_mask, np.zeros(extra_columns, dtype=bool)]
@@ -179,7 +179,7 @@ class TabularEncoder:
     std: tuple[float, ...]
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, *, columns: Sequence[str], categorical: Sequence[str]) -> "TabularEncoder":
+    def fit(cls, frame: pd.DataFrame, *, columns: Sequence[str], categorical: Sequence[str]) -> TabularEncoder:
         cats = tuple(c for c in columns if c in set(categorical))
         levels = []
         for c in cats:

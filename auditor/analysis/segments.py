@@ -22,14 +22,16 @@ AUC).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .intervals import wilson
+from .sampling import level_key
 
 EPS = 1e-15  # probability clipping for log loss
 
@@ -53,14 +55,6 @@ def fmt_number(x: Any) -> str:
     if a >= 1e-3:
         return f"{v:.3g}"
     return f"{v:.2e}"
-
-
-def _level_key(v: Any) -> tuple[int, Any]:
-    if isinstance(v, (bool, np.bool_)):
-        return (0, int(v))
-    if isinstance(v, (int, float, np.integer, np.floating)):
-        return (1, float(v))
-    return (2, str(v))
 
 
 # ---- feature coding: a value -> the segment it falls in ----------------------------------------
@@ -121,7 +115,7 @@ def fit_coding(values: pd.Series, *, feature: str, categorical: bool, n_bins: in
     """Segments of one feature: its levels, or ``n_bins`` quantile bins of its values."""
     present = values.dropna()
     if categorical:
-        levels = tuple(sorted(present.astype(object).unique().tolist(), key=_level_key))
+        levels = tuple(sorted(present.astype(object).unique().tolist(), key=level_key))
         labels = tuple(f"{feature} = {lv}" for lv in levels)
         return FeatureCoding(feature, "categorical", levels, (), labels + (f"{feature} is missing",))
     v = pd.to_numeric(present, errors="coerce").to_numpy(dtype=float)

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from ..context import AuditContext
 
 
-def unknown_class_reason(ctx: "AuditContext", *, train: bool = True) -> str | None:
+def unknown_class_reason(ctx: AuditContext, *, train: bool = True) -> str | None:
     """Why a k-class check cannot run: target values (test, and train when ``train``) that are not
     among the model's classes have no probability, so their log loss or true-class probability is
     undefined. None when every value is a class (or the model is not a k-class classifier)."""

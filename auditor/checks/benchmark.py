@@ -7,11 +7,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..analysis.benchmark import (BenchmarkFit, Disagreement, MetricComparison, PairedComparison, Segment,
-                                  compare_paired, disagreement, fit_benchmarks)
+from ..analysis.benchmark import (
+    BenchmarkFit,
+    Disagreement,
+    MetricComparison,
+    PairedComparison,
+    Segment,
+    compare_paired,
+    disagreement,
+    fit_benchmarks,
+)
 from ..findings import Evidence, Finding, Rule, Severity, Table
 from ._classes import unknown_class_reason
-from .base import Check
+from .base import BENCHMARK, Check
 
 if TYPE_CHECKING:
     from ..context import AuditContext
@@ -117,6 +125,8 @@ class BenchmarkCheck(Check):
     """
 
     id: ClassVar[str] = "benchmark.comparison"
+    family = BENCHMARK
+    order = 1
     title: ClassVar[str] = "Benchmark model comparison"
 
     max_train_rows: int = 20000
@@ -138,7 +148,7 @@ class BenchmarkCheck(Check):
     max_examples: int = 10
     max_example_features: int = 6
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.has_train:
             return ("no training data given ([data] train): the benchmark must be trained on the model's own "
                     "training data")
@@ -156,7 +166,7 @@ class BenchmarkCheck(Check):
         return None
 
     # -- measurement --
-    def measure(self, ctx: "AuditContext") -> BenchmarkMeasurement:
+    def measure(self, ctx: AuditContext) -> BenchmarkMeasurement:
         rng = ctx.rng(self.id)
         task = ctx.task
         n_total = len(ctx.frame("train"))
@@ -518,6 +528,3 @@ class BenchmarkCheck(Check):
         ]
         return Evidence(metrics=metrics, tables=(benchmarks, comparison, segments, examples), figures=(fig,),
                         notes=tuple(notes))
-
-
-CHECKS = (BenchmarkCheck,)

@@ -7,21 +7,36 @@ its thresholds (its dataclass fields); ``judge`` is a pure function of the measu
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..analysis.drift import FeatureDrift, categorical_drift, column_drift, frame_drift, numeric_drift
-from ..analysis.leakage import FeaturePower, IdLikeStats, id_like_stats, single_feature_power
 from ..analysis.group_metrics import wilson_interval
+from ..analysis.leakage import FeaturePower, IdLikeStats, id_like_stats, single_feature_power
 from ..analysis.quality import (
-    NUMERIC, TEXT, ColumnProfile, ColumnSchema, DuplicateIds, Duplicates, LabelBalance, Overlap, SchemaComparison,
-    compare_schema, duplicated_ids, duplicated_rows, label_balance, profile_frame, row_overlap, trim,
+    NUMERIC,
+    TEXT,
+    ColumnProfile,
+    ColumnSchema,
+    DuplicateIds,
+    Duplicates,
+    LabelBalance,
+    Overlap,
+    SchemaComparison,
+    compare_schema,
+    duplicated_ids,
+    duplicated_rows,
+    label_balance,
+    profile_frame,
+    row_overlap,
+    trim,
 )
 from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
 from ._classes import unknown_class_reason
-from .base import Check
+from .base import DATA, Check
 
 if TYPE_CHECKING:
     from ..context import AuditContext
@@ -57,8 +72,8 @@ def _list(names: Sequence[Any], limit: int = 5) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _roles(ctx: "AuditContext") -> dict[str, str]:
-    roles = {c: "feature" for c in ctx.features}
+def _roles(ctx: AuditContext) -> dict[str, str]:
+    roles = dict.fromkeys(ctx.features, "feature")
     roles[ctx.target] = "target"
     for c in ctx.protected:
         roles.setdefault(c, "protected")
@@ -108,6 +123,8 @@ class SchemaCheck(Check):
     """
 
     id: ClassVar[str] = "data.schema"
+    family = DATA
+    order = 1
     title: ClassVar[str] = "Schema and types"
 
     numeric_text_share: float = 0.9  # a text column is "numbers stored as text" at this parse share
@@ -115,7 +132,7 @@ class SchemaCheck(Check):
     levels_named: int = 5  # unseen levels named in a finding
     max_rows: int = 25
 
-    def measure(self, ctx: "AuditContext") -> SchemaMeasurement:
+    def measure(self, ctx: AuditContext) -> SchemaMeasurement:
         comparison = compare_schema(ctx.test, ctx.train, categorical=ctx.categorical)
         return SchemaMeasurement(comparison=comparison, has_train=ctx.has_train, features=ctx.features,
                                  target=ctx.target, roles=_roles(ctx),
@@ -300,6 +317,8 @@ class QualityCheck(Check):
     """
 
     id: ClassVar[str] = "data.quality"
+    family = DATA
+    order = 2
     title: ClassVar[str] = "Data quality"
 
     missing_low: float = 0.05
@@ -312,7 +331,7 @@ class QualityCheck(Check):
     ids_named: int = 5
     max_rows: int = 25
 
-    def measure(self, ctx: "AuditContext") -> QualityMeasurement:
+    def measure(self, ctx: AuditContext) -> QualityMeasurement:
         cols = list(ctx.features) + [ctx.target]
         test, train = ctx.test, ctx.train
         id_col = ctx.config.data.id
@@ -616,6 +635,8 @@ class LeakageCheck(Check):
     """
 
     id: ClassVar[str] = "data.leakage"
+    family = DATA
+    order = 3
     title: ClassVar[str] = "Target leakage"
 
     auc_high: float = 0.98
@@ -633,10 +654,10 @@ class LeakageCheck(Check):
     figure_top: int = 15
     max_rows: int = 25
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         return unknown_class_reason(ctx)
 
-    def measure(self, ctx: "AuditContext") -> LeakageMeasurement:
+    def measure(self, ctx: AuditContext) -> LeakageMeasurement:
         from sklearn.metrics import r2_score, roc_auc_score
 
         clf = ctx.is_classification
@@ -885,6 +906,8 @@ class DriftCheck(Check):
     """
 
     id: ClassVar[str] = "data.drift"
+    family = DATA
+    order = 4
     title: ClassVar[str] = "Train/test drift"
 
     alpha: float = 0.01
@@ -895,10 +918,10 @@ class DriftCheck(Check):
     figure_top: int = 15
     max_rows: int = 25
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         return None if ctx.has_train else "no training data: drift compares the training data with the test data"
 
-    def measure(self, ctx: "AuditContext") -> DriftMeasurement:
+    def measure(self, ctx: AuditContext) -> DriftMeasurement:
         train, test = ctx.frame("train"), ctx.frame("test")
         feats = frame_drift(train, test, columns=ctx.features, categorical=ctx.categorical, n_bins=self.n_bins,
                             epsilon=self.epsilon)
@@ -1047,6 +1070,3 @@ def _shift_text(d: FeatureDrift) -> str:
     i = int(np.argmax(np.abs(diff)))
     return (f"level {_q(b.labels[i])} went from {_pct(b.reference_share[i])} of training rows to "
             f"{_pct(b.current_share[i])} of test rows")
-
-
-CHECKS = (SchemaCheck, QualityCheck, LeakageCheck, DriftCheck)

@@ -7,12 +7,22 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..analysis.importance import (FeatureCoder, ShapBudget, ShapImportance, StratifiedSample, plan_budget,
-                                   rank_draws, shap_importance, share_draws, spiked_features, stratified_sample)
+from ..analysis.importance import (
+    FeatureCoder,
+    ShapBudget,
+    ShapImportance,
+    StratifiedSample,
+    plan_budget,
+    rank_draws,
+    shap_importance,
+    share_draws,
+    spiked_features,
+    stratified_sample,
+)
 from ..analysis.metrics import Estimate, percentile_interval
 from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
 from ..plots import COLORS, figure, new_figure, plot_style
-from .base import Check
+from .base import EXPLAIN, Check
 
 if TYPE_CHECKING:
     from ..context import AuditContext
@@ -77,6 +87,8 @@ class ImportanceCheck(Check):
     """
 
     id: ClassVar[str] = "explain.importance"
+    family = EXPLAIN
+    order = 1
     title: ClassVar[str] = "Feature importance (SHAP)"
 
     rows: int = 200
@@ -95,7 +107,7 @@ class ImportanceCheck(Check):
     confidence: float = 0.95
     background_groups: int = 10  # background split into groups the interval's bootstrap resamples
 
-    def _explained_index(self, ctx: "AuditContext") -> int:
+    def _explained_index(self, ctx: AuditContext) -> int:
         if self.explain_class != "":
             try:
                 return ctx.class_index(self.explain_class)
@@ -107,11 +119,11 @@ class ImportanceCheck(Check):
                     f"of the model's classes ({', '.join(map(str, ctx.classes))})") from None
         return ctx.favorable_index if ctx.is_multiclass else ctx.positive_index
 
-    def validate_inputs(self, ctx: "AuditContext") -> None:
+    def validate_inputs(self, ctx: AuditContext) -> None:
         if ctx.is_classification:
             self._explained_index(ctx)
 
-    def measure(self, ctx: "AuditContext") -> ImportanceMeasurement:
+    def measure(self, ctx: AuditContext) -> ImportanceMeasurement:
         rng = ctx.rng(self.id)
         features = list(ctx.features)
         test = ctx.frame("test")
@@ -358,6 +370,3 @@ def _importance_figure(s: ShapImportance, k: int, m: ImportanceMeasurement) -> F
         return figure("importance_bar", "Global feature importance (SHAP)", fig,
                       caption=f"{m.sample.positions.size} sampled test rows (weighted) explained against "
                               f"{s.n_background} background rows.")
-
-
-CHECKS = (ImportanceCheck,)

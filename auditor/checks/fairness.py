@@ -17,18 +17,30 @@ more severe than each of its two groups alone (otherwise the single-column findi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ..analysis.group_metrics import (DisparateImpactResult, ErrorParityResult, GroupErrors, Grouping, GroupingPlan,
-                                      MeanDifferenceResult, disparate_impact, error_parity, holm, level_text,
-                                      make_groupings, mean_difference)
+from ..analysis.group_metrics import (
+    DisparateImpactResult,
+    ErrorParityResult,
+    GroupErrors,
+    Grouping,
+    GroupingPlan,
+    MeanDifferenceResult,
+    disparate_impact,
+    error_parity,
+    holm,
+    level_text,
+    make_groupings,
+    mean_difference,
+)
 from ..analysis.proxy import ProxyResult, RedrawEffect, permutation_shift, proxy_analysis, redraw_effect
 from ..context import same_class
 from ..findings import Evidence, Finding, Rule, Severity, Table, safe_id
-from .base import Check
+from .base import FAIRNESS, Check
 
 if TYPE_CHECKING:
     from ..config import AuditConfig
@@ -140,7 +152,7 @@ class _GroupedCheck(Check):
     confidence: float = 0.95  # level of the intervals (adverse impact ratio, gaps) the severity rules use
 
     @classmethod
-    def validate_options(cls, options: dict[str, Any], config: "AuditConfig") -> None:
+    def validate_options(cls, options: dict[str, Any], config: AuditConfig) -> None:
         bands = options.get("bands", {})
         for col, cuts in bands.items():
             if col not in config.data.protected:
@@ -153,12 +165,12 @@ class _GroupedCheck(Check):
             if list(cuts) != sorted(set(cuts)):
                 raise ValueError(f"option 'bands.{col}' must list increasing cut points; got {list(cuts)!r}")
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.protected:
             return "no protected columns declared ([data] protected)"
         return None
 
-    def _plan(self, ctx: "AuditContext") -> GroupingPlan:
+    def _plan(self, ctx: AuditContext) -> GroupingPlan:
         return make_groupings(ctx.frame("test"), ctx.protected, reference=ctx.config.data.reference,
                               max_levels=self.max_levels, n_bins=self.numeric_bins, bands=self.bands,
                               min_group_size=self.min_group_size, intersections=self.intersections,
@@ -197,7 +209,7 @@ class Outcome:
                 f"threshold {self.threshold:g}.")
 
 
-def favorable_decision(ctx: "AuditContext", preds: Any) -> np.ndarray:
+def favorable_decision(ctx: AuditContext, preds: Any) -> np.ndarray:
     """True where a set of predictions is the favorable decision: the predicted class (k classes:
     the argmax; two classes: the thresholded decision) is the favorable class."""
     if ctx.is_multiclass:
@@ -207,7 +219,7 @@ def favorable_decision(ctx: "AuditContext", preds: Any) -> np.ndarray:
     return np.asarray(preds.label == 0, dtype=bool)
 
 
-def favorable_outcome(ctx: "AuditContext") -> Outcome:
+def favorable_outcome(ctx: AuditContext) -> Outcome:
     """Favorable decisions, P(favorable) and observed favorable outcomes on the test data.
 
     The decision is the favorable one when the predicted class is the favorable class: k classes,
@@ -282,6 +294,8 @@ class DisparateImpactCheck(_GroupedCheck):
     """
 
     id: ClassVar[str] = "fairness.disparate_impact"
+    family = FAIRNESS
+    order = 1
     title: ClassVar[str] = "Disparate impact"
 
     min_ratio: float = 0.8  # the four-fifths rule
@@ -293,7 +307,7 @@ class DisparateImpactCheck(_GroupedCheck):
     medium_smd: float = 0.2
     higher_is_favorable: bool = True  # regression only
 
-    def measure(self, ctx: "AuditContext") -> DisparateImpactMeasurement:
+    def measure(self, ctx: AuditContext) -> DisparateImpactMeasurement:
         plan = self._plan(ctx)
         results: list[DisparateImpactResult | MeanDifferenceResult] = []
         outcome = None
@@ -597,6 +611,8 @@ class ErrorParityCheck(_GroupedCheck):
     """
 
     id: ClassVar[str] = "fairness.error_parity"
+    family = FAIRNESS
+    order = 2
     title: ClassVar[str] = "Error-rate parity"
 
     medium_gap: float = 0.10
@@ -609,13 +625,13 @@ class ErrorParityCheck(_GroupedCheck):
     calibration_bins: int = 5  # equal-count bins of the per-group ECE
     n_resamples: int = 200  # bootstrap of the equalized-odds difference over the eligible groups
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.is_classification:
             return ("error-rate parity needs a classifier; this model is a regressor (fairness.disparate_impact "
                     "compares its predictions by group)")
         return super().skip_reason(ctx)
 
-    def measure(self, ctx: "AuditContext") -> ErrorParityMeasurement:
+    def measure(self, ctx: AuditContext) -> ErrorParityMeasurement:
         from ..analysis.group_metrics import calibration_in_the_large
 
         plan = self._plan(ctx)
@@ -993,6 +1009,8 @@ class ProxyCheck(_GroupedCheck):
     """
 
     id: ClassVar[str] = "fairness.proxy"
+    family = FAIRNESS
+    order = 3
     title: ClassVar[str] = "Proxies for protected attributes"
 
     max_rows: int = 5000  # seeded sample of test rows for the proxy models
@@ -1012,7 +1030,7 @@ class ProxyCheck(_GroupedCheck):
     counterfactual_values: int = 100  # reference values per row: all distinct ones when fewer, else a seeded draw
     counterfactual_cells: int = 200_000  # most rows scored per feature and group (the group is sub-sampled)
 
-    def measure(self, ctx: "AuditContext") -> ProxyMeasurement:
+    def measure(self, ctx: AuditContext) -> ProxyMeasurement:
         plan = self._plan(ctx)
         frame = ctx.frame("test")
         pos = np.arange(len(frame))
@@ -1057,7 +1075,7 @@ class ProxyCheck(_GroupedCheck):
         return determines or (math.isfinite(auc) and auc >= self.medium_auc) or \
             (math.isfinite(cramers_v) and cramers_v >= self.medium_cramers_v)
 
-    def _counterfactuals(self, ctx: "AuditContext", plan: GroupingPlan, results: list[ProxyResult],
+    def _counterfactuals(self, ctx: AuditContext, plan: GroupingPlan, results: list[ProxyResult],
                          direct: tuple[str, ...]) -> tuple[dict, dict]:
         """Redraw each proxy (and each protected model input) for every disadvantaged group of its
         column from the reference group's values, and measure the change in that group's AIR."""
@@ -1164,7 +1182,7 @@ class ProxyCheck(_GroupedCheck):
                    Severity.MEDIUM: (f"Rated medium: a material lift (at least {self.material_lift:g}) whose interval "
                                      "excludes zero" + (f", but not established above {self.high_lift:g}." if
                                                          e.lift >= self.high_lift else ".")),
-                   Severity.LOW: ((f"Rated low: redrawing it does not raise the ratio, so the disparity does not flow "
+                   Severity.LOW: (("Rated low: redrawing it does not raise the ratio, so the disparity does not flow "
                                    "through this feature on its own." if e.lift <= 0 else
                                    f"Rated low: the lift is below {self.material_lift:g} or not distinguishable from "
                                    "zero, so little of the disparity flows through it.") +
@@ -1396,6 +1414,3 @@ class ProxyCheck(_GroupedCheck):
             notes.append(f"Proxies are rated by their strength and the model's reliance on them (no counterfactual: "
                          f"{why}).")
         return Evidence(metrics=metrics, tables=tuple(tables), figures=(fig,) if fig else (), notes=tuple(notes))
-
-
-CHECKS = (DisparateImpactCheck, ErrorParityCheck, ProxyCheck)

@@ -13,12 +13,22 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..analysis.calibration import CalibrationResult, calibration_analysis, top_label_calibration
-from ..analysis.metrics import (ClassificationMetrics, Estimate, GapResult, MulticlassMetrics, RegressionMetrics,
-                                classification_metrics, multiclass_metrics, regression_metrics, train_test_gap)
+from ..analysis.metrics import (
+    ClassificationMetrics,
+    Estimate,
+    GapResult,
+    MulticlassMetrics,
+    RegressionMetrics,
+    classification_metrics,
+    multiclass_metrics,
+    regression_metrics,
+    train_test_gap,
+)
 from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
 from ..plots import COLORS, figure, new_figure, plot_style
 from ..plots.performance import confusion_matrix_figure
-from .base import Check
+from ..wording import fixed
+from .base import PERFORMANCE, Check, budget, setting, threshold
 
 if TYPE_CHECKING:
     from ..context import AuditContext, Split
@@ -36,7 +46,7 @@ def _estimate_metrics(name: str, e: Estimate) -> dict[str, float]:
     return {name: e.value, f"{name}_ci_low": e.low, f"{name}_ci_high": e.high}
 
 
-def _known_rows(ctx: "AuditContext", split: "Split") -> tuple[np.ndarray, np.ndarray]:
+def _known_rows(ctx: AuditContext, split: Split) -> tuple[np.ndarray, np.ndarray]:
     """k classes: the true class index of each row and a mask of the rows whose target is one of
     the model's classes (a label the model does not know has no probability column)."""
     y = ctx.y_index(split)
@@ -95,6 +105,8 @@ class MetricsCheck(Check):
     """
 
     id: ClassVar[str] = "performance.metrics"
+    family = PERFORMANCE
+    order = 1
     title: ClassVar[str] = "Headline metrics"
 
     n_bootstrap: int = 200
@@ -111,7 +123,7 @@ class MetricsCheck(Check):
     min_class_rows: int = 5
     max_confused_pairs: int = 5
 
-    def measure(self, ctx: "AuditContext") -> MetricsMeasurement:
+    def measure(self, ctx: AuditContext) -> MetricsMeasurement:
         rng = ctx.rng(self.id)
         preds = ctx.predictions("test")
         if ctx.is_multiclass:
@@ -586,6 +598,8 @@ class OverfitCheck(Check):
     """
 
     id: ClassVar[str] = "performance.overfit"
+    family = PERFORMANCE
+    order = 2
     title: ClassVar[str] = "Train/test gap"
 
     n_bootstrap: int = 400
@@ -596,12 +610,12 @@ class OverfitCheck(Check):
     r2_gap_medium: float = 0.10
     r2_gap_high: float = 0.25
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.has_train:
             return "no training data given ([data] train), so the train/test gap cannot be measured"
         return None
 
-    def measure(self, ctx: "AuditContext") -> OverfitMeasurement:
+    def measure(self, ctx: AuditContext) -> OverfitMeasurement:
         rng = ctx.rng(self.id)
         tr, te = ctx.predictions("train"), ctx.predictions("test")
         if ctx.is_multiclass:
@@ -743,7 +757,7 @@ class CalibrationMeasurement:
 
 
 @dataclass
-class CalibrationCheck(Check):
+class CalibrationCheck(Check[CalibrationMeasurement]):
     """How well predicted probabilities match observed rates: reliability curve (10 quantile bins),
     expected calibration error (ECE, equal-count bins), the Brier score and its reliability part,
     and a logistic recalibration (slope < 1: over-confident; > 1: under-confident).
@@ -756,20 +770,22 @@ class CalibrationCheck(Check):
     """
 
     id: ClassVar[str] = "performance.calibration"
+    family = PERFORMANCE
+    order = 3
     title: ClassVar[str] = "Calibration"
 
-    n_bins: int = 10
-    n_resamples: int = 200
-    alpha: float = 0.01
-    ece_medium: float = 0.05
-    ece_high: float = 0.10
+    ece_medium: float = threshold(0.05, "expected calibration error at which a significant miscalibration is medium")
+    ece_high: float = threshold(0.10, "expected calibration error at which a significant miscalibration is high")
+    alpha: float = threshold(0.01, "significance level of the consistency-resampling test of the ECE")
+    n_bins: int = setting(10, "equal-count bins of the reliability curve and the ECE")
+    n_resamples: int = budget(200, "consistency resamples (outcomes drawn from the model's own probabilities)")
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.is_classification:
             return "calibration applies to predicted probabilities; this is a regression model"
         return None
 
-    def measure(self, ctx: "AuditContext") -> CalibrationMeasurement:
+    def measure(self, ctx: AuditContext) -> CalibrationMeasurement:
         if ctx.is_multiclass:
             proba = ctx.predictions("test").proba
             assert proba is not None
@@ -777,7 +793,7 @@ class CalibrationCheck(Check):
             result = top_label_calibration(y[known], proba[known], n_bins=self.n_bins, n_resamples=self.n_resamples,
                                            rng=ctx.rng(self.id))
             return CalibrationMeasurement(result, "", top_label=True, n_unknown=int((~known).sum()))
-        result = calibration_analysis(ctx.y_binary("test"), ctx.predictions("test").score, n_bins=self.n_bins,
+        result = calibration_analysis(ctx.y_task("test"), ctx.predictions("test").score, n_bins=self.n_bins,
                                       n_resamples=self.n_resamples, rng=ctx.rng(self.id))
         return CalibrationMeasurement(result, str(ctx.positive_class))
 
@@ -810,11 +826,12 @@ class CalibrationCheck(Check):
                     text=(f"medium when the ECE is at least {self.ece_medium:g} and the consistency-resampling test "
                           f"gives p < {self.alpha:g}; high when the ECE is at least {self.ece_high:g} and p < "
                           f"{self.alpha:g}"))
+        drop = f"{r.ece * 100:.1f} percentage points"
         if m.top_label:
             summary = (f"Top-label calibration (the probability of the predicted class against how often that "
                        f"prediction is right): the model is {what}. The top-label expected calibration error is "
-                       f"{r.ece:.3f}: on average the confidence of the predicted class is off by {r.ece * 100:.1f} "
-                       f"percentage points from its accuracy. Among the least confident tenth of rows the model "
+                       f"{fixed(r.ece, 3)}: on average the confidence of the predicted class is off by {drop} from its "
+                       f"accuracy. Among the least confident tenth of rows the model "
                        f"gives its predicted class {r.bin_predicted[lo]:.2f} on average and is right on "
                        f"{r.bin_observed[lo]:.2f}; among the most confident tenth it gives {r.bin_predicted[hi]:.2f} "
                        f"and is right on {r.bin_observed[hi]:.2f}. ")
@@ -825,8 +842,8 @@ class CalibrationCheck(Check):
                        f"average and {r.bin_observed[lo]:.2f} of rows are positive; in the highest tenth it predicts "
                        f"{r.bin_predicted[hi]:.2f} and {r.bin_observed[hi]:.2f} are. ")
         summary += (f"A calibrated model would show an "
-                    f"ECE of at most {r.ece_null_q95:.3f} on this sample (95th percentile of consistency resampling; "
-                    f"p = {r.p_value:.3f}). Recalibration slope {r.slope:.2f} (1 = calibrated). Rule: {rule.text}.")
+                    f"ECE of at most {fixed(r.ece_null_q95, 3)} on this sample (95th percentile of consistency "
+                    f"resampling; p = {r.p_value:.3f}). Recalibration slope {r.slope:.2f} (1 = calibrated). Rule: {rule.text}.")
         remediation = ["Recalibrate on held-out data (sklearn CalibratedClassifierCV with method='sigmoid' or "
                        "'isotonic') before the scores are used as probabilities.",
                        "If only the ranking or the decision is used, state that the scores are not probabilities."]
@@ -880,31 +897,10 @@ class CalibrationCheck(Check):
                             "the consistency test are computed on these pairs. Per-class probabilities are not "
                             "tested one by one.")
             notes += _unknown_note(m.n_unknown, "test")
-        return Evidence(metrics=headline, tables=(table,), figures=(_reliability_figure(r, top_label=m.top_label),),
-                        notes=tuple(notes))
-
-
-def _reliability_figure(r: CalibrationResult, *, top_label: bool = False) -> Figure:
-    with plot_style():
-        fig = new_figure(4.6, 4.4)
-        ax, axh = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
-        ax.plot([0, 1], [0, 1], color=COLORS[6], lw=1, ls="--", label="perfectly calibrated")
-        ax.fill_between(r.bin_predicted, r.band_low, r.band_high, color=COLORS[5], alpha=0.2, lw=0,
-                        label="range of a calibrated model (95%)")
-        ax.plot(r.curve_predicted, r.curve_observed, marker="o", ms=3, color=COLORS[0], lw=1.5, label="model")
-        ax.set(ylabel="Accuracy of the predicted class" if top_label else "Observed rate",
-               title=f"{'Top-label r' if top_label else 'R'}eliability diagram (ECE {r.ece:.3f}, p = {r.p_value:.3f})",
-               xlim=(0, 1), ylim=(0, 1))
-        ax.legend(loc="upper left", frameon=False)
-        centers = (r.hist_edges[:-1] + r.hist_edges[1:]) / 2
-        axh.bar(centers, r.hist_counts, width=np.diff(r.hist_edges) * 0.9, color=COLORS[0], alpha=0.7)
-        axh.set(xlabel="Probability of the predicted class" if top_label else "Predicted probability", ylabel="Rows")
-        caption = ("Top: share of right predictions against the mean probability of the predicted class per "
-                   "quantile bin. Bottom: distribution of that probability." if top_label else
-                   "Top: observed rate against mean predicted probability per quantile bin. "
-                   "Bottom: distribution of the predicted probabilities.")
-        return figure("reliability", "Top-label reliability diagram" if top_label else "Reliability diagram", fig,
-                      caption=caption)
-
-
-CHECKS = (MetricsCheck, OverfitCheck, CalibrationCheck)
+        figure = Figure("reliability", "Top-label reliability diagram" if m.top_label else "Reliability diagram",
+                        plot="performance.reliability_figure", data={"result": r, "top_label": m.top_label},
+                        caption=("Top: share of right predictions against the mean probability of the predicted class "
+                                 "per quantile bin. Bottom: distribution of that probability." if m.top_label else
+                                 "Top: observed rate against mean predicted probability per quantile bin. "
+                                 "Bottom: distribution of the predicted probabilities."))
+        return Evidence(metrics=headline, tables=(table,), figures=(figure,), notes=tuple(notes))

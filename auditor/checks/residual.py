@@ -11,13 +11,25 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.residuals import (
-    Heteroscedasticity, Outliers, ResidualPattern, Residuals, RowDrivers, SuspectScan, SurrogateTree,
-    compute_residuals, heteroscedasticity, outliers, residual_pattern, row_drivers, scan_suspects, surrogate_tree,
+    Heteroscedasticity,
+    Outliers,
+    ResidualPattern,
+    Residuals,
+    RowDrivers,
+    SurrogateTree,
+    SuspectScan,
+    compute_residuals,
+    heteroscedasticity,
+    outliers,
+    residual_pattern,
+    row_drivers,
+    scan_suspects,
+    surrogate_tree,
 )
 from ..analysis.segments import SegmentSearch, WeakSegment, find_weak_segments, fmt_number
 from ..findings import Evidence, Finding, Rule, Severity, Table
 from ._classes import unknown_class_reason
-from .base import Check
+from .base import RESIDUAL, Check
 
 if TYPE_CHECKING:
     from ..context import AuditContext
@@ -102,6 +114,8 @@ class ResidualAnalysisCheck(Check):
     """
 
     id: ClassVar[str] = "residual.analysis"
+    family = RESIDUAL
+    order = 1
     title: ClassVar[str] = "Residual analysis"
 
     alpha: float = 0.05
@@ -131,11 +145,11 @@ class ResidualAnalysisCheck(Check):
     pattern_bins: int = 10
     min_bin_rows: int = 20
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         return unknown_class_reason(ctx, train=False)
 
     # ---- measure -------------------------------------------------------------------------------
-    def measure(self, ctx: "AuditContext") -> ResidualMeasurement:
+    def measure(self, ctx: AuditContext) -> ResidualMeasurement:
         from scipy import stats
 
         X_all = ctx.X("test")
@@ -588,6 +602,8 @@ class WeakSegmentsCheck(Check):
     """
 
     id: ClassVar[str] = "residual.segments"
+    family = RESIDUAL
+    order = 2
     title: ClassVar[str] = "Weak segments"
 
     alpha: float = 0.05
@@ -610,10 +626,10 @@ class WeakSegmentsCheck(Check):
     underrep_ratio: float = 0.5
     max_rows: int = 200_000
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         return unknown_class_reason(ctx)
 
-    def measure(self, ctx: "AuditContext") -> SegmentMeasurement:
+    def measure(self, ctx: AuditContext) -> SegmentMeasurement:
         X = ctx.X("test")
         n_total = len(X)
         cls = ctx.is_classification
@@ -815,6 +831,3 @@ class WeakSegmentsCheck(Check):
 
 def _ci(iv: Any) -> str:
     return f"{iv.low:.3g} - {iv.high:.3g}" if iv is not None and math.isfinite(iv.low) else ""
-
-
-CHECKS = (ResidualAnalysisCheck, WeakSegmentsCheck)

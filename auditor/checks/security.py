@@ -7,8 +7,9 @@ check's own seeded generator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from ..analysis.extraction import CopyFidelity, ExtractionResult, QuerySet, extr
 from ..analysis.membership import MembershipResult, membership_inference
 from ..analysis.metrics import Estimate
 from ..findings import Evidence, Finding, Rule, Severity, Table
-from .base import Check
+from .base import SECURITY, Check
 
 if TYPE_CHECKING:
     from ..context import AuditContext
@@ -86,6 +87,8 @@ class MembershipInferenceCheck(Check):
     """
 
     id: ClassVar[str] = "security.membership_inference"
+    family = SECURITY
+    order = 1
     title: ClassVar[str] = "Membership inference"
 
     rows: int = 2000
@@ -99,13 +102,13 @@ class MembershipInferenceCheck(Check):
     medium_auc: float = 0.60
     low_auc: float = 0.55
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.has_train:
             return ("no training data given ([data] train): membership inference needs the model's training rows "
                     "to attack")
         return None
 
-    def measure(self, ctx: "AuditContext") -> MembershipMeasurement:
+    def measure(self, ctx: AuditContext) -> MembershipMeasurement:
         rng = ctx.rng(self.id)
         n_train, n_test = len(ctx.frame("train")), len(ctx.frame("test"))
         n = min(int(self.rows), n_train, n_test)
@@ -328,6 +331,8 @@ class ModelExtractionCheck(Check):
     """
 
     id: ClassVar[str] = "security.model_extraction"
+    family = SECURITY
+    order = 2
     title: ClassVar[str] = "Model extraction"
 
     queries: int = 2000
@@ -338,13 +343,13 @@ class ModelExtractionCheck(Check):
     few_queries: int = 1000
     min_test_rows: int = 40
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         n = len(ctx.frame("test"))
         if n < self.min_test_rows:
             return f"only {n} test rows; at least {self.min_test_rows} are needed to query and to evaluate a copy"
         return None
 
-    def measure(self, ctx: "AuditContext") -> ExtractionMeasurement:
+    def measure(self, ctx: AuditContext) -> ExtractionMeasurement:
         rng = ctx.rng(self.id)
         X = ctx.X("test")
         n = len(X)
@@ -612,6 +617,8 @@ class AttributeInferenceCheck(Check):
     """
 
     id: ClassVar[str] = "security.attribute_inference"
+    family = SECURITY
+    order = 3
     title: ClassVar[str] = "Attribute inference"
 
     rows: int = 5000
@@ -627,12 +634,12 @@ class AttributeInferenceCheck(Check):
     low_gain: float = 0.05
     low_output_auc: float = 0.65
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.protected:
             return "no protected columns given ([data] protected)"
         return None
 
-    def measure(self, ctx: "AuditContext") -> AttributeMeasurement:
+    def measure(self, ctx: AuditContext) -> AttributeMeasurement:
         rng = ctx.rng(self.id)
         frame = ctx.frame("test")
         n = len(frame)
@@ -798,6 +805,3 @@ class AttributeInferenceCheck(Check):
             notes.append("Not analysed: " + "; ".join(f"{a.attribute} ({a.skipped})" for a in skipped) + ".")
         figures = (attribute_figure(m.results),) if analysed else ()
         return Evidence(metrics=metrics, tables=(table,), figures=figures, notes=tuple(notes))
-
-
-CHECKS = (MembershipInferenceCheck, ModelExtractionCheck, AttributeInferenceCheck)

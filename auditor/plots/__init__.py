@@ -127,3 +127,31 @@ def _unwrap_plain_groups(svg: str) -> str:
 
 def figure(name: str, title: str, fig: MplFigure, caption: str = "") -> Figure:
     return Figure(name=name, title=title, svg=to_svg(fig), caption=caption)
+
+
+def draw(spec: Figure) -> str | None:
+    """Draw a figure spec to SVG text: call ``auditor.plots.<module>.<function>(**data)`` (or
+    ``<package.module>:<function>``).
+
+    The function returns a matplotlib figure, or None when there is nothing to draw.
+    """
+    import importlib
+
+    if spec.svg:
+        return spec.svg
+    if ":" in spec.plot:  # "package.module:function", for checks that extend auditor
+        module_name, _, func_name = spec.plot.partition(":")
+    else:
+        module_name, _, func_name = spec.plot.rpartition(".")
+        module_name = f"{__name__}.{module_name}" if module_name else ""
+    if not module_name or not func_name:
+        raise ValueError(f"figure {spec.name}: plot must be '<module>.<function>' of auditor.plots or "
+                         f"'<package.module>:<function>', got {spec.plot!r}")
+    func = getattr(importlib.import_module(module_name), func_name)
+    with plot_style():
+        fig = func(**dict(spec.data))
+    if fig is None:
+        return None
+    if isinstance(fig, Figure):  # a function that still returns a drawn figure
+        return fig.svg
+    return to_svg(fig)

@@ -3,7 +3,7 @@ of the smallest decision-flipping changes."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

@@ -3,7 +3,7 @@ with points beyond the observed range, missing values and unseen levels set apar
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -12,8 +12,17 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from ..analysis.partial_dependence import (ABOVE, BELOW, IN_RANGE, MISSING, UNSEEN, FeatureDependence, long_tailed,
-                                           symlog, symlog_constant)
+from ..analysis.partial_dependence import (
+    ABOVE,
+    BELOW,
+    IN_RANGE,
+    MISSING,
+    UNSEEN,
+    FeatureDependence,
+    long_tailed,
+    symlog,
+    symlog_constant,
+)
 from ..findings import Figure
 from . import COLORS, figure, plot_style
 

@@ -1,13 +1,15 @@
-"""Figures of the performance checks that are not drawn inline: the k-class confusion matrix."""
+"""Figures of the performance checks: the k-class confusion matrix and the reliability diagram."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+from matplotlib.figure import Figure as MplFigure
 
+from ..analysis.calibration import CalibrationResult
 from ..findings import Figure
-from . import figure, new_figure, plot_style
+from . import COLORS, figure, new_figure, plot_style
 
 _MAX_ANNOTATED = 12  # classes up to which every cell carries its count
 _MAX_LABEL = 18  # characters of a class name on an axis
@@ -45,3 +47,23 @@ def confusion_matrix_figure(confusion: np.ndarray, class_names: Sequence[str], *
         ax.spines[:].set_visible(False)
         fig.colorbar(im, ax=ax, shrink=0.8, label="Share of the actual class")
         return figure(name, "Confusion-matrix heat map", fig, caption=caption)
+
+
+def reliability_figure(result: CalibrationResult, *, top_label: bool = False) -> MplFigure:
+    """Reliability diagram over a histogram of the predicted probabilities, with the band where a
+    calibrated model's observed rates would fall (consistency resampling, central 95%)."""
+    r = result
+    fig = new_figure(4.6, 4.4)
+    ax, axh = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    ax.plot([0, 1], [0, 1], color=COLORS[6], lw=1, ls="--", label="perfectly calibrated")
+    ax.fill_between(r.bin_predicted, r.band_low, r.band_high, color=COLORS[5], alpha=0.2, lw=0,
+                    label="range of a calibrated model (95%)")
+    ax.plot(r.curve_predicted, r.curve_observed, marker="o", ms=3, color=COLORS[0], lw=1.5, label="model")
+    ax.set(ylabel="Accuracy of the predicted class" if top_label else "Observed rate",
+           title=f"{'Top-label r' if top_label else 'R'}eliability diagram (ECE {r.ece:.3f}, p = {r.p_value:.3f})",
+           xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left", frameon=False)
+    centers = (r.hist_edges[:-1] + r.hist_edges[1:]) / 2
+    axh.bar(centers, r.hist_counts, width=np.diff(r.hist_edges) * 0.9, color=COLORS[0], alpha=0.7)
+    axh.set(xlabel="Probability of the predicted class" if top_label else "Predicted probability", ylabel="Rows")
+    return fig

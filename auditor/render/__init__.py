@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 FILENAMES: dict[str, str] = {"html": "report.html", "pdf": "report.pdf", "json": "findings.json"}
 FORMATS: tuple[str, ...] = tuple(FILENAMES)

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .. import __version__
-from ..checks.base import FAMILY_TITLES
-from ..findings import CheckResult, Finding, Figure, Rule, Severity, Status, Table, clean_number
+from ..findings import CheckResult, Figure, Finding, Rule, Severity, Status, Table, clean_number
 
 TOP_FINDINGS = 8
 MAX_TABLE_ROWS = 60  # WeasyPrint costs about 10 ms per row; findings.json keeps every row
 SMALL_TABLE_ROWS = 15  # tables up to this many rows are kept on one page
 
 SEVERITY_LABELS = {"high": "High", "medium": "Medium", "low": "Low", "info": "Info"}
-NOT_IMPLEMENTED = "not implemented in this version"
 STATUS_LABELS = {"ok": "Ran", "skipped": "Skipped", "error": "Error"}
 
 
@@ -71,8 +70,7 @@ def build_view(result: Any) -> dict[str, Any]:
         "n_findings": len(findings),
         "top_findings": [_finding(f, anchors, check_titles) for f in findings[:TOP_FINDINGS]],
         "more_findings": max(0, len(findings) - TOP_FINDINGS),
-        "check_counts": {"total": len(checks), **status_counts,
-                         "not_implemented": sum(c.reason == NOT_IMPLEMENTED for c in checks)},
+        "check_counts": {"total": len(checks), **status_counts},
         "scope": _scope(result, checks),
         "families": families,
         "toc": sections,
@@ -153,11 +151,8 @@ def _verdict(result: Any, status_counts: dict[str, int], total: int) -> dict[str
         status_text = (f"{n_err} of {total} checks ended in an error; their results are missing "
                        f"from this report and the audit cannot support sign-off as it stands.")
     else:
-        n_pending = sum(c.reason == NOT_IMPLEMENTED for c in result.checks)
         status_text = (f"All {total} checks ran or were skipped with a reason "
-                       f"({status_counts['ok']} ran, {n_skip} skipped"
-                       + (f", of which {n_pending} are not implemented in this version and were not assessed"
-                          if n_pending else "") + ").")
+                       f"({status_counts['ok']} ran, {n_skip} skipped).")
     return {"gate": gate, "fail_on": fail_on, "gate_text": gate_text, "at_or_above_gate": at_or_above,
             "status": result.status, "status_text": status_text, "exit_code": int(result.exit_code)}
 
@@ -272,16 +267,30 @@ def svg_data_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
-def _figure(fig: Figure, anchor: str) -> dict[str, Any]:
-    return {"name": _text(fig.name), "title": _text(fig.title), "caption": _text(fig.caption),
-            "anchor": anchor, "src": svg_data_uri(fig.svg)}
+def _figure(fig: Figure, anchor: str) -> dict[str, Any] | None:
+    """A figure spec drawn for the report; None when it has nothing to draw. A figure that fails to
+    draw is shown as a note naming the error (its check's findings and tables stand)."""
+    from ..plots import draw
+
+    out = {"name": _text(fig.name), "title": _text(fig.title), "caption": _text(fig.caption), "anchor": anchor,
+           "src": "", "error": ""}
+    try:
+        svg = draw(fig)
+    except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the report
+        out["error"] = _text(f"The figure could not be drawn ({type(exc).__name__}: {exc}).")
+        return out
+    if svg is None:
+        return None
+    out["src"] = svg_data_uri(svg)
+    return out
 
 
 def _check(c: CheckResult, anchors: Mapping[int, str], check_titles: Mapping[str, str]) -> dict[str, Any]:
     anchor = check_anchor(c.id)
     ev = c.evidence
     tables = [_table(t, f"{anchor}-t{i + 1}") for i, t in enumerate(ev.tables)]
-    figures = [_figure(fg, f"{anchor}-f{i + 1}") for i, fg in enumerate(ev.figures)]
+    drawn = [_figure(fg, f"{anchor}-f{i + 1}") for i, fg in enumerate(ev.figures)]
+    figures = [fg for fg in drawn if fg is not None]
     evidence_index = {t["name"]: t for t in tables} | {fg["name"]: fg for fg in figures}
     findings = []
     for f in c.findings:
@@ -310,8 +319,9 @@ def _check(c: CheckResult, anchors: Mapping[int, str], check_titles: Mapping[str
 def _families(checks: Iterable[CheckResult], anchors: Mapping[int, str]) -> list[dict[str, Any]]:
     checks = list(checks)
     titles = {c.id: c.title for c in checks}
-    present = {c.family for c in checks}
-    order = [f for f in FAMILY_TITLES if f in present] + sorted(present - set(FAMILY_TITLES))
+    # the checks arrive in report order; a family's chapter opens where its first check stands
+    order = list(dict.fromkeys(c.family for c in checks))
+    family_titles = {c.family: c.family_title for c in checks if c.family_title}
     out = []
     for fam in order:
         members = [_check(c, anchors, titles) for c in checks if c.family == fam]
@@ -319,7 +329,7 @@ def _families(checks: Iterable[CheckResult], anchors: Mapping[int, str]) -> list
                       for s in Severity.ordered()}
         out.append({
             "key": fam,
-            "title": FAMILY_TITLES.get(fam, fam.replace("_", " ").capitalize()),
+            "title": family_titles.get(fam, fam.replace("_", " ").capitalize()),
             "anchor": f"family-{slug(fam)}",
             "checks": members,
             "status_counts": {s: sum(m["status"] == s for m in members) for s in STATUS_LABELS},

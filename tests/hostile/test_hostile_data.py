@@ -32,7 +32,7 @@ from auditor.engine import prepare_objects
 from auditor.errors import AuditInputError, ConfigError
 from auditor.findings import Status
 from auditor.inputs import load_model, load_table
-from conftest import ROOT, run_check
+from conftest import ROOT, run_check, svg_of
 
 SAMPLES = ROOT / "sample_models"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -424,5 +424,5 @@ def test_dollar_level_in_a_figure_does_not_crash() -> None:
                                                 remainder="passthrough")),
                       ("lr", LogisticRegression())]).fit(df[["x", "kind"]], df["y"])
     r = run_check(PartialDependenceCheck, model, test=df, train=df, target="y")
-    svg = "".join(fig.svg for fig in r.evidence.figures)
+    svg = "".join(svg_of(fig) for fig in r.evidence.figures)
     assert "x^2 $_$" in svg

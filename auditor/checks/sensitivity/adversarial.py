@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from ...analysis.adversarial import (AdversarialResult, Axis, FlipRule, Perturbation, RowOutcome, ScoreScale,
-                                     ScoreSurface, SearchOptions, adversarial_search,
-                                     merge_results, plausible_axes, score_surface, select_start_rows,
-                                     typical_row)
+from ...analysis.adversarial import (
+    AdversarialResult,
+    Axis,
+    FlipRule,
+    Perturbation,
+    RowOutcome,
+    ScoreScale,
+    ScoreSurface,
+    SearchOptions,
+    adversarial_search,
+    merge_results,
+    plausible_axes,
+    score_surface,
+    select_start_rows,
+    typical_row,
+)
 from ...analysis.domain import feature_domains
 from ...analysis.segments import Interval, wilson_interval
 from ...findings import Evidence, Finding, Rule, Severity, Table
-from ..base import Check
+from ..base import SENSITIVITY, Check
 
 if TYPE_CHECKING:
     from ...context import AuditContext
@@ -92,6 +105,8 @@ class AdversarialCheck(Check):
     """
 
     id = "sensitivity.adversarial"
+    family = SENSITIVITY
+    order = 2
     title = "Adversarial example search"
 
     rows: int = 80
@@ -129,7 +144,7 @@ class AdversarialCheck(Check):
     max_examples: int = 10
 
     # ---- measure --------------------------------------------------------------------------------
-    def _axes(self, ctx: "AuditContext") -> tuple[tuple[Axis, ...], Any, tuple[str, ...]]:
+    def _axes(self, ctx: AuditContext) -> tuple[tuple[Axis, ...], Any, tuple[str, ...]]:
         X = ctx.X("test")
         frame = pd.concat([ctx.X("train"), X], ignore_index=True) if ctx.has_train else X
         domains = feature_domains(frame, categorical=ctx.categorical, features=ctx.features)
@@ -138,7 +153,7 @@ class AdversarialCheck(Check):
         movable = [f for f in ctx.features if f not in fixed]
         return plausible_axes(domains, movable, margin=self.margin), domains, fixed
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         preds = ctx.predictions("test")
         out = preds.proba if ctx.is_multiclass else preds.score
         if not np.isfinite(np.asarray(out, dtype=float)).any():
@@ -149,7 +164,7 @@ class AdversarialCheck(Check):
             return f"no feature can be changed: every feature is constant or held fixed{why}"
         return None
 
-    def measure(self, ctx: "AuditContext") -> AdversarialMeasurement:
+    def measure(self, ctx: AuditContext) -> AdversarialMeasurement:
         X = ctx.X("test")
         features = list(ctx.features)
         axes, domains, fixed = self._axes(ctx)
@@ -750,11 +765,9 @@ class AdversarialCheck(Check):
                     "plausible range.")
 
 
-CHECKS = (AdversarialCheck,)
-
 
 # ---- helpers ----------------------------------------------------------------------------------------
-def _labels(ctx: "AuditContext", positions: np.ndarray) -> list[str]:
+def _labels(ctx: AuditContext, positions: np.ndarray) -> list[str]:
     frame = ctx.frame("test")
     id_col = ctx.config.data.id
     if id_col and id_col in frame.columns:

@@ -9,11 +9,23 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from ...analysis.partial_dependence import (ABOVE, BELOW, IN_RANGE, KIND_LABELS, MISSING, UNSEEN,
-                                            DependenceMetrics, FeatureDependence, PartnerIndex, bootstrap_weights,
-                                            dependence_metrics, feature_dependence, make_grid)
+from ...analysis.partial_dependence import (
+    ABOVE,
+    BELOW,
+    IN_RANGE,
+    KIND_LABELS,
+    MISSING,
+    UNSEEN,
+    DependenceMetrics,
+    FeatureDependence,
+    PartnerIndex,
+    bootstrap_weights,
+    dependence_metrics,
+    feature_dependence,
+    make_grid,
+)
 from ...findings import Evidence, Finding, Rule, Severity, Table
-from ..base import Check
+from ..base import SENSITIVITY, Check
 
 if TYPE_CHECKING:
     from ...context import AuditContext
@@ -86,6 +98,8 @@ class PartialDependenceCheck(Check):
     """
 
     id: ClassVar[str] = "sensitivity.partial_dependence"
+    family = SENSITIVITY
+    order = 1
     title: ClassVar[str] = "Partial dependence, ICE and ALE"
 
     rows: int = 500
@@ -115,7 +129,7 @@ class PartialDependenceCheck(Check):
     jump_high: float = 0.3
     no_effect_max: float = 0.002
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.features:
             return "the model has no input features"
         return None
@@ -127,7 +141,7 @@ class PartialDependenceCheck(Check):
         per_row = n_features * (self.grid_size + 2 * self.outside_points + 2 + (2 if self.ale_bins else 0))
         return max(20, min(int(self.rows), int(self.max_model_rows) // max(per_row, 1)))
 
-    def measure(self, ctx: "AuditContext") -> PartialDependenceMeasurement:
+    def measure(self, ctx: AuditContext) -> PartialDependenceMeasurement:
         domain_split = "train" if ctx.has_train else "test"
         domain = ctx.frame(domain_split)
         sample = ctx.sample_rows("test", self.sample_size(len(ctx.features)), self.id)[list(ctx.features)]

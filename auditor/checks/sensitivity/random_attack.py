@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...analysis.domain import FeatureDomain, feature_domains
-from ...analysis.random_attack import (COMBINED, FAMILIES, VIOLATIONS, Outcome, RandomAttackResult,
-                                       missing_allowed, random_attack)
+from ...analysis.random_attack import (
+    COMBINED,
+    FAMILIES,
+    VIOLATIONS,
+    Outcome,
+    RandomAttackResult,
+    missing_allowed,
+    random_attack,
+)
 from ...findings import Evidence, Figure, Finding, Rule, Severity, Table
-from ..base import Check
+from ..base import SENSITIVITY, Check
 
 if TYPE_CHECKING:
     from ...context import AuditContext
@@ -100,6 +108,8 @@ class RandomAttackCheck(Check):
     """
 
     id = "sensitivity.random_attack"
+    family = SENSITIVITY
+    order = 3
     title = "Random and hostile inputs"
 
     n_random: int = 200  # random in-range rows (all columns drawn at once); also the jitter rows
@@ -110,12 +120,12 @@ class RandomAttackCheck(Check):
     missing_valid: bool = False  # True: missing values are in-domain in every column (production sends them)
     max_table_rows: int = 40
 
-    def skip_reason(self, ctx: "AuditContext") -> str | None:
+    def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.features:
             return "the model has no input columns"
         return None
 
-    def measure(self, ctx: "AuditContext") -> RandomAttackMeasurement:
+    def measure(self, ctx: AuditContext) -> RandomAttackMeasurement:
         X = ctx.X("test")
         observed = ctx.X("train") if ctx.has_train else X
         source = (f"training data ({len(observed)} rows)" if ctx.has_train
@@ -414,7 +424,7 @@ class RandomAttackCheck(Check):
                 [{"column": j.column or "(all numeric)", "rows": len(j.changes), "max_change": j.max_change,
                   "rows_unstable": j.n_above(tol)} for j in r.jitter],
                 columns=("column", "rows", "max_change", "rows_unstable"),
-                caption=(f"Change = the smaller of the moves up and down"
+                caption=("Change = the smaller of the moves up and down"
                          + (", largest over the k class probabilities" if m.n_classes > 2 else "")
                          + f"; unstable above {tol:.4g}.")))
         notes = (
@@ -539,6 +549,3 @@ def _figure(fam_rows: list[dict[str, Any]]) -> Figure:
         ax.set_xlabel("share of rows tried")
         ax.legend(loc="lower right", ncols=3)
     return figure("outcomes", "Outcomes per input family", fig)
-
-
-CHECKS = (RandomAttackCheck,)
