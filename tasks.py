@@ -2,7 +2,7 @@
 """Set up and run auditor from a fresh clone with nothing but Python 3.11+.
 
     python3 tasks.py demo     # create .venv, install auditor, run `auditor demo`
-    python3 tasks.py test     # create .venv, install auditor with test extras, run the whole test suite
+    python3 tasks.py test     # create .venv, install auditor with test extras, run ruff, mypy and the whole test suite
 
 The virtual environment is reused while pyproject.toml is unchanged.
 """
@@ -67,6 +67,12 @@ def main(argv: list[str]) -> int:
             print("The demo audit completed; its gate failed on the findings listed above (see the report).")
             return 0
         return code
+    # the code checks first (seconds), then the tests: lint and import order, then types
+    for tool in (["ruff", "check", "auditor", "tests", "bench", "tasks.py"], ["mypy"]):
+        print("+", " ".join(tool), flush=True)
+        code = subprocess.run([str(PY), "-m", *tool], cwd=ROOT, env=_env()).returncode
+        if code:
+            return code
     return subprocess.run([str(PY), "-m", "pytest", *rest], cwd=ROOT, env=_env()).returncode
 
 

@@ -52,10 +52,37 @@ def write_config(project: Path, text: str) -> Path:
     return path
 
 
-def test_help_lists_commands() -> None:
+def test_help_lists_commands_and_keeps_config_names() -> None:
     proc = cli("--help")
     assert proc.returncode == 0
     assert "run" in proc.stdout and "demo" in proc.stdout
+    # help texts name config tables such as [audit] seed; they must print as written
+    proc = cli("run", "--help")
+    assert "[audit] seed" in proc.stdout
+
+
+def test_help_imports_no_heavy_library() -> None:
+    """``auditor --help`` stays quick because the numerical and rendering libraries are imported
+    only where an audit uses them."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "auditor", "--help"], capture_output=True,
+                          text=True, cwd=ROOT, env=ENV, timeout=120)
+    assert proc.returncode == 0
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert not imported & {"sklearn", "matplotlib", "weasyprint", "shap", "art", "scipy", "pandas", "onnxruntime"}
+
+
+def test_checks_lists_options_with_kind_type_toml_default_and_description() -> None:
+    proc = cli("checks")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    for check_id in CONTRACT_IDS:
+        assert check_id in out
+    block = out[out.index("performance.calibration"):out.index("sensitivity.partial_dependence")]
+    assert "thresholds" in block and "budgets" in block
+    assert "ece_high = 0.1  (float)  expected calibration error at which" in block
+    assert "n_resamples = 200  (integer)" in block
+    assert "True" not in out and "False" not in out and "'(required)'" not in out  # TOML, not Python
 
 
 def test_unknown_config_key_names_it_and_suggests(project: Path) -> None:
