@@ -82,6 +82,28 @@ def _sklearn_module_name(obj: Any) -> str:
     return _kind_of(obj)
 
 
+def final_estimator(adapter: Any) -> Any | None:
+    """The fitted estimator a Python model ends in (through a search's ``best_estimator_``, a
+    pipeline's last step, a target transformer's ``regressor_``; at most five levels), or None when
+    the model is not a Python object in this process (ONNX, a hosted model)."""
+    obj: Any = getattr(adapter, "obj", None)
+    for _ in range(5):
+        if hasattr(obj, "best_estimator_"):
+            obj = obj.best_estimator_
+        elif hasattr(obj, "steps"):
+            obj = obj.steps[-1][1]
+        elif hasattr(obj, "regressor_"):
+            obj = obj.regressor_
+        else:
+            break
+    return obj
+
+
+def is_linear_model(estimator: Any) -> bool:
+    """An estimator of ``sklearn.linear_model`` (a linear benchmark is then its like)."""
+    return estimator is not None and type(estimator).__module__.startswith("sklearn.linear_model")
+
+
 @dataclass
 class PythonModel:
     """Any object with ``predict`` (and ``predict_proba``) taking a DataFrame: sklearn, LightGBM,

@@ -28,7 +28,8 @@ import pandas as pd
 from scipy import stats
 from sklearn import metrics as skm
 
-from .metrics import Estimate, bootstrap_counts, percentile_interval, weighted_auc
+from .metrics import Curve, Estimate, bootstrap_counts, percentile_interval, roc_points, weighted_auc
+from .multiple_testing import bh
 
 Task = Literal["classification", "regression"]
 
@@ -82,6 +83,18 @@ class MetricComparison:
 
 
 @dataclass(frozen=True)
+class RocCurves:
+    """Model and benchmark ROC curves on the same test rows, thinned to at most 400 points (their
+    AUCs are the comparison's primary metric); for k classes, each class's one-vs-rest AUC instead
+    (NaN for a class absent from the rows)."""
+
+    model: Curve | None
+    benchmark: Curve | None
+    model_class_auc: tuple[float, ...] = ()
+    benchmark_class_auc: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class PairedComparison:
     """Model against one benchmark on the test rows. ``metrics[0]`` is the primary metric."""
 
@@ -91,6 +104,7 @@ class PairedComparison:
     n: int
     n_resamples: int
     confidence: float
+    roc: RocCurves | None = None  # classification: what the comparison figure draws
 
     @property
     def primary(self) -> MetricComparison:
@@ -206,6 +220,123 @@ def _l2_only_kwargs(cls) -> dict:
     return kw
 
 
+@dataclass(frozen=True)
+class _Encoded:
+    """Training and test rows in the benchmarks' shared encoding."""
+
+    train: np.ndarray
+    test: np.ndarray
+    text: str  # the encoding in words, for the benchmark settings
+
+    @property
+    def n(self) -> int:
+        return int(self.train.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.train.shape[1])
+
+
+def _logistic_cv(E: _Encoded, y: np.ndarray, folds: int, seed: int):
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    lr = LogisticRegressionCV(Cs=list(LOGISTIC_CS), cv=cv, scoring="neg_log_loss", max_iter=2000,
+                              **_l2_only_kwargs(LogisticRegressionCV))
+    lr.fit(E.train, y)
+    return lr
+
+
+def _fit_k_class(E: _Encoded, y: np.ndarray, k: int, *, cv_folds: int, tree_depth: int, tree_min_leaf: int,
+                 seed: int) -> list[BenchmarkFit]:
+    """k classes: a multinomial logistic regression and a tree with k-class leaf probabilities."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    y = y.astype(int)
+    counts = np.bincount(y, minlength=k)
+    folds = max(2, min(cv_folds, int(counts[counts > 0].min())))
+    lr = _logistic_cv(E, y, folds, seed)
+    c = float(np.ravel(lr.C_)[0])
+    P = np.zeros((len(E.test), k))
+    P[:, np.asarray(lr.classes_, dtype=int)] = lr.predict_proba(E.test)  # a class absent from train gets 0
+    fits = [BenchmarkFit(
+        name="logistic", label="Multinomial logistic regression (L2)", noun="multinomial logistic regression",
+        settings=(f"{k} classes, softmax; C = {c:g} chosen by {folds}-fold CV (k-class log loss) from "
+                  f"{{{_fmt_grid(LOGISTIC_CS)}}}; {E.text}"),
+        score=P, n_train=E.n, n_encoded=E.width)]
+    if tree_depth > 0:
+        tree = DecisionTreeClassifier(max_depth=tree_depth, min_samples_leaf=tree_min_leaf, random_state=seed)
+        tree.fit(E.train, y)
+        leaf_tr, leaf_te = tree.apply(E.train), tree.apply(E.test)
+        nodes = tree.tree_.node_count
+        size = np.bincount(leaf_tr, minlength=nodes)
+        per = np.column_stack([np.bincount(leaf_tr, weights=(y == j), minlength=nodes) for j in range(k)])
+        fits.append(BenchmarkFit(
+            name="tree", label=f"Decision tree (depth {tree_depth})", noun=f"depth-{tree_depth} decision tree",
+            settings=f"max depth {tree_depth}, min {tree_min_leaf} rows per leaf, "
+                     f"{tree.get_n_leaves()} leaves, leaf probabilities (class rows + 1) / (rows + {k}); "
+                     "same encoding",
+            score=(per[leaf_te] + 1.0) / (size[leaf_te][:, None] + k), n_train=E.n, n_encoded=E.width))
+    return fits
+
+
+def _fit_binary(E: _Encoded, y: np.ndarray, *, cv_folds: int, tree_depth: int, tree_min_leaf: int,
+                seed: int) -> list[BenchmarkFit]:
+    """Two classes: a logistic regression and a tree with smoothed leaf probabilities."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    y = y.astype(int)
+    folds = max(2, min(cv_folds, int(np.bincount(y, minlength=2).min())))
+    lr = _logistic_cv(E, y, folds, seed)
+    c = float(np.ravel(lr.C_)[0])
+    fits = [BenchmarkFit(
+        name="logistic", label="Logistic regression (L2)", noun="logistic regression",
+        settings=f"C = {c:g} chosen by {folds}-fold CV (log loss) from {{{_fmt_grid(LOGISTIC_CS)}}}; {E.text}",
+        score=lr.predict_proba(E.test)[:, 1], n_train=E.n, n_encoded=E.width)]
+    if tree_depth > 0:
+        tree = DecisionTreeClassifier(max_depth=tree_depth, min_samples_leaf=tree_min_leaf, random_state=seed)
+        tree.fit(E.train, y)
+        # leaf probabilities Laplace-smoothed, so a pure leaf does not claim certainty
+        leaf_tr, leaf_te = tree.apply(E.train), tree.apply(E.test)
+        size = np.bincount(leaf_tr, minlength=tree.tree_.node_count)
+        pos = np.bincount(leaf_tr, weights=y, minlength=tree.tree_.node_count)
+        fits.append(BenchmarkFit(
+            name="tree", label=f"Decision tree (depth {tree_depth})", noun=f"depth-{tree_depth} decision tree",
+            settings=f"max depth {tree_depth}, min {tree_min_leaf} rows per leaf, "
+                     f"{tree.get_n_leaves()} leaves, leaf probabilities (positives + 1) / (rows + 2); "
+                     "same encoding",
+            score=(pos[leaf_te] + 1.0) / (size[leaf_te] + 2.0), n_train=E.n, n_encoded=E.width))
+    return fits
+
+
+def _fit_regression(E: _Encoded, y: np.ndarray, *, cv_folds: int, tree_depth: int, tree_min_leaf: int,
+                    seed: int) -> list[BenchmarkFit]:
+    """Regression: a ridge regression and a regression tree."""
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold
+    from sklearn.tree import DecisionTreeRegressor
+
+    y = y.astype(float)
+    folds = max(2, min(cv_folds, E.n))
+    ridge = RidgeCV(alphas=RIDGE_ALPHAS, cv=KFold(n_splits=folds, shuffle=True, random_state=seed))
+    ridge.fit(E.train, y)
+    fits = [BenchmarkFit(
+        name="ridge", label="Ridge regression", noun="ridge regression",
+        settings=f"alpha = {float(ridge.alpha_):g} chosen by {folds}-fold CV (squared error) "
+                 f"from {{{_fmt_grid(RIDGE_ALPHAS)}}}; {E.text}",
+        score=np.asarray(ridge.predict(E.test), dtype=float), n_train=E.n, n_encoded=E.width)]
+    if tree_depth > 0:
+        tree = DecisionTreeRegressor(max_depth=tree_depth, min_samples_leaf=tree_min_leaf, random_state=seed)
+        tree.fit(E.train, y)
+        fits.append(BenchmarkFit(
+            name="tree", label=f"Decision tree (depth {tree_depth})", noun=f"depth-{tree_depth} decision tree",
+            settings=f"max depth {tree_depth}, min {tree_min_leaf} rows per leaf, "
+                     f"{tree.get_n_leaves()} leaves; same encoding",
+            score=np.asarray(tree.predict(E.test), dtype=float), n_train=E.n, n_encoded=E.width))
+    return fits
+
+
 def fit_benchmarks(X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFrame, *, task: Task,
                    numeric: Sequence[str], categorical: Sequence[str], cv_folds: int = 3,
                    min_category_count: int = 10, tree_depth: int = 4, tree_min_leaf: int = 20,
@@ -214,94 +345,23 @@ def fit_benchmarks(X_train: pd.DataFrame, y_train: np.ndarray, X_test: pd.DataFr
     rows and predict the test rows. ``y_train`` is 0/1 (1 = positive) for classification; with
     ``n_classes`` > 2 it is the class index 0..k-1, the benchmarks are a multinomial logistic
     regression and a tree with k-class leaf probabilities, and ``score`` is the n x k matrix."""
-    from sklearn.linear_model import LogisticRegressionCV, RidgeCV
-    from sklearn.model_selection import KFold, StratifiedKFold
-    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
-
     Xtr = _prepare(X_train, numeric, categorical)
     Xte = _prepare(X_test, numeric, categorical)
-    y = np.asarray(y_train)
     enc = _encoder(numeric, categorical, min_category_count)
     Etr = enc.fit_transform(Xtr)
     Ete = enc.transform(Xte)
-    n, width = Etr.shape
-    encoding = (f"{len(numeric)} numeric (median imputation, missing indicators, standardised), "
-                f"{len(categorical)} categorical (one-hot, levels seen < {min_category_count} times pooled, "
-                f"unseen ignored) -> {width} columns")
-    fits: list[BenchmarkFit] = []
+    text = (f"{len(numeric)} numeric (median imputation, missing indicators, standardised), "
+            f"{len(categorical)} categorical (one-hot, levels seen < {min_category_count} times pooled, "
+            f"unseen ignored) -> {Etr.shape[1]} columns")
+    E = _Encoded(Etr, Ete, text)
+    y = np.asarray(y_train)
+    options = {"cv_folds": cv_folds, "tree_depth": tree_depth, "tree_min_leaf": tree_min_leaf, "seed": seed}
     if task == "classification" and n_classes > 2:
-        k = int(n_classes)
-        y = y.astype(int)
-        counts = np.bincount(y, minlength=k)
-        folds = max(2, min(cv_folds, int(counts[counts > 0].min())))
-        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        lr = LogisticRegressionCV(Cs=list(LOGISTIC_CS), cv=cv, scoring="neg_log_loss", max_iter=2000,
-                                  **_l2_only_kwargs(LogisticRegressionCV))
-        lr.fit(Etr, y)
-        c = float(np.ravel(lr.C_)[0])
-        P = np.zeros((len(Ete), k))
-        P[:, np.asarray(lr.classes_, dtype=int)] = lr.predict_proba(Ete)  # a class absent from train gets 0
-        fits.append(BenchmarkFit(
-            name="logistic", label="Multinomial logistic regression (L2)", noun="multinomial logistic regression",
-            settings=(f"{k} classes, softmax; C = {c:g} chosen by {folds}-fold CV (k-class log loss) from "
-                      f"{{{_fmt_grid(LOGISTIC_CS)}}}; {encoding}"),
-            score=P, n_train=n, n_encoded=width))
-        if tree_depth > 0:
-            tree = DecisionTreeClassifier(max_depth=tree_depth, min_samples_leaf=tree_min_leaf, random_state=seed)
-            tree.fit(Etr, y)
-            leaf_tr, leaf_te = tree.apply(Etr), tree.apply(Ete)
-            nodes = tree.tree_.node_count
-            size = np.bincount(leaf_tr, minlength=nodes)
-            per = np.column_stack([np.bincount(leaf_tr, weights=(y == j), minlength=nodes) for j in range(k)])
-            fits.append(BenchmarkFit(
-                name="tree", label=f"Decision tree (depth {tree_depth})", noun=f"depth-{tree_depth} decision tree",
-                settings=f"max depth {tree_depth}, min {tree_min_leaf} rows per leaf, "
-                         f"{tree.get_n_leaves()} leaves, leaf probabilities (class rows + 1) / (rows + {k}); "
-                         "same encoding",
-                score=(per[leaf_te] + 1.0) / (size[leaf_te][:, None] + k), n_train=n, n_encoded=width))
+        fits = _fit_k_class(E, y, int(n_classes), **options)
     elif task == "classification":
-        y = y.astype(int)
-        folds = max(2, min(cv_folds, int(np.bincount(y, minlength=2).min())))
-        cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        lr = LogisticRegressionCV(Cs=list(LOGISTIC_CS), cv=cv, scoring="neg_log_loss", max_iter=2000,
-                                  **_l2_only_kwargs(LogisticRegressionCV))
-        lr.fit(Etr, y)
-        c = float(np.ravel(lr.C_)[0])
-        fits.append(BenchmarkFit(
-            name="logistic", label="Logistic regression (L2)", noun="logistic regression",
-            settings=f"C = {c:g} chosen by {folds}-fold CV (log loss) from {{{_fmt_grid(LOGISTIC_CS)}}}; {encoding}",
-            score=lr.predict_proba(Ete)[:, 1], n_train=n, n_encoded=width))
-        if tree_depth > 0:
-            tree = DecisionTreeClassifier(max_depth=tree_depth, min_samples_leaf=tree_min_leaf, random_state=seed)
-            tree.fit(Etr, y)
-            # leaf probabilities Laplace-smoothed, so a pure leaf does not claim certainty
-            leaf_tr, leaf_te = tree.apply(Etr), tree.apply(Ete)
-            size = np.bincount(leaf_tr, minlength=tree.tree_.node_count)
-            pos = np.bincount(leaf_tr, weights=y, minlength=tree.tree_.node_count)
-            fits.append(BenchmarkFit(
-                name="tree", label=f"Decision tree (depth {tree_depth})", noun=f"depth-{tree_depth} decision tree",
-                settings=f"max depth {tree_depth}, min {tree_min_leaf} rows per leaf, "
-                         f"{tree.get_n_leaves()} leaves, leaf probabilities (positives + 1) / (rows + 2); "
-                         "same encoding",
-                score=(pos[leaf_te] + 1.0) / (size[leaf_te] + 2.0), n_train=n, n_encoded=width))
+        fits = _fit_binary(E, y, **options)
     else:
-        y = y.astype(float)
-        folds = max(2, min(cv_folds, n))
-        ridge = RidgeCV(alphas=RIDGE_ALPHAS, cv=KFold(n_splits=folds, shuffle=True, random_state=seed))
-        ridge.fit(Etr, y)
-        fits.append(BenchmarkFit(
-            name="ridge", label="Ridge regression", noun="ridge regression",
-            settings=f"alpha = {float(ridge.alpha_):g} chosen by {folds}-fold CV (squared error) "
-                     f"from {{{_fmt_grid(RIDGE_ALPHAS)}}}; {encoding}",
-            score=np.asarray(ridge.predict(Ete), dtype=float), n_train=n, n_encoded=width))
-        if tree_depth > 0:
-            tree = DecisionTreeRegressor(max_depth=tree_depth, min_samples_leaf=tree_min_leaf, random_state=seed)
-            tree.fit(Etr, y)
-            fits.append(BenchmarkFit(
-                name="tree", label=f"Decision tree (depth {tree_depth})", noun=f"depth-{tree_depth} decision tree",
-                settings=f"max depth {tree_depth}, min {tree_min_leaf} rows per leaf, "
-                         f"{tree.get_n_leaves()} leaves; same encoding",
-                score=np.asarray(tree.predict(Ete), dtype=float), n_train=n, n_encoded=width))
+        fits = _fit_regression(E, y, **options)
     return tuple(fits)
 
 
@@ -371,71 +431,94 @@ def compare_paired(y_true: np.ndarray, model_score: np.ndarray, benchmark_score:
     accuracy at ``threshold`` (paired bootstrap CI, exact McNemar p-value), log loss (paired bootstrap
     CI, paired t-test on per-row log loss). Regression: RMSE (primary), MAE, R² (paired bootstrap CIs;
     paired t-tests on per-row squared / absolute errors). Every bootstrap resample uses the same rows
-    for both models.
+    for both models. Classification also returns both ROC curves (k classes: each class's
+    one-vs-rest AUC) for the comparison figure.
     """
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
     sm = np.asarray(model_score, dtype=float)
     sb = np.asarray(benchmark_score, dtype=float)
     n = len(sm)
     boot = f"paired bootstrap ({n_resamples} resamples)"
+    roc: RocCurves | None = None
     if task == "classification" and sm.ndim == 2:
-        metrics = _compare_k_class(np.asarray(y_true).astype(int), sm, sb, n_resamples=n_resamples,
-                                   confidence=confidence, rng=rng, boot=boot)
+        yk = np.asarray(y_true).astype(int)
+        metrics = _compare_k_class(yk, sm, sb, n_resamples=n_resamples, confidence=confidence, rng=rng, boot=boot)
+        roc = RocCurves(None, None, class_aucs(yk, sm), class_aucs(yk, sb))
     elif task == "classification":
         y = np.asarray(y_true).astype(int)
-        cm, cb = (sm >= threshold) == y, (sb >= threshold) == y
-        llm, llb = _log_loss_terms(y, sm), _log_loss_terms(y, sb)
-        V = np.column_stack([cm, cb, llm, llb]).astype(float)
-        sums, auc_m, auc_b = [], [], []
-        for counts in bootstrap_counts(n, n_resamples, rng):
-            sums.append(counts @ V)
-            if auc_method == "bootstrap":
-                auc_m.append(weighted_auc(y, sm, counts))
-                auc_b.append(weighted_auc(y, sb, counts))
-        S = np.vstack(sums) / n
-        two = len(np.unique(y)) == 2
-        am = float(skm.roc_auc_score(y, sm)) if two else float("nan")
-        ab = float(skm.roc_auc_score(y, sb)) if two else float("nan")
-        if auc_method == "bootstrap":
-            d_auc = percentile_interval(am - ab, np.concatenate(auc_m) - np.concatenate(auc_b), confidence)
-            dl = delong_test(y, sm, sb, confidence=confidence)
-            auc = MetricComparison("auc", True, am, ab, d_auc, boot, dl.p_value, "DeLong")
-        else:
-            dl = delong_test(y, sm, sb, confidence=confidence)
-            auc = MetricComparison("auc", True, am, ab, Estimate(am - ab, dl.low, dl.high),
-                                   "DeLong (normal approximation)", dl.p_value, "DeLong")
-        acc_m, acc_b = float(cm.mean()), float(cb.mean())
-        _, _, p_mc = mcnemar_exact(cm, cb)
-        acc = MetricComparison("accuracy", True, acc_m, acc_b, percentile_interval(acc_m - acc_b, S[:, 0] - S[:, 1], confidence),
-                               boot, p_mc, "McNemar (exact)")
-        ll_m = float(skm.log_loss(y, np.clip(sm, _EPS, 1 - _EPS), labels=[0, 1]))
-        ll_b = float(skm.log_loss(y, np.clip(sb, _EPS, 1 - _EPS), labels=[0, 1]))
-        ll = MetricComparison("log_loss", False, ll_m, ll_b, percentile_interval(ll_m - ll_b, S[:, 2] - S[:, 3], confidence),
-                              boot, _paired_t(llm, llb), "paired t-test on per-row log loss")
-        metrics = (auc, acc, ll)
+        metrics = _compare_binary(y, sm, sb, threshold=threshold, n_resamples=n_resamples, confidence=confidence,
+                                  rng=rng, boot=boot, auc_method=auc_method)
+        if len(np.unique(y)) == 2:
+            roc = RocCurves(roc_points(y, sm), roc_points(y, sb))
     else:
-        y = np.asarray(y_true, dtype=float)
-        em, eb = sm - y, sb - y
-        V = np.column_stack([em ** 2, eb ** 2, np.abs(em), np.abs(eb), y, y ** 2])
-        S = np.vstack([counts @ V for counts in bootstrap_counts(n, n_resamples, rng)])
-        sst = S[:, 5] - S[:, 4] ** 2 / n
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r2_draw = np.where(sst > 0, (S[:, 1] - S[:, 0]) / np.where(sst > 0, sst, 1.0), np.nan)
-        rm, rb = float(np.sqrt(np.mean(em ** 2))), float(np.sqrt(np.mean(eb ** 2)))
-        mm, mb = float(np.mean(np.abs(em))), float(np.mean(np.abs(eb)))
-        r2m, r2b = float(skm.r2_score(y, sm)), float(skm.r2_score(y, sb))
-        p_sq = _paired_t(em ** 2, eb ** 2)
-        metrics = (
-            MetricComparison("rmse", False, rm, rb,
-                             percentile_interval(rm - rb, np.sqrt(S[:, 0] / n) - np.sqrt(S[:, 1] / n), confidence),
-                             boot, p_sq, "paired t-test on squared errors"),
-            MetricComparison("mae", False, mm, mb, percentile_interval(mm - mb, (S[:, 2] - S[:, 3]) / n, confidence),
-                             boot, _paired_t(np.abs(em), np.abs(eb)), "paired t-test on absolute errors"),
-            MetricComparison("r2", True, r2m, r2b, percentile_interval(r2m - r2b, r2_draw, confidence),
-                             boot, p_sq, "paired t-test on squared errors"),
-        )
+        metrics = _compare_regression(np.asarray(y_true, dtype=float), sm, sb, n_resamples=n_resamples,
+                                      confidence=confidence, rng=rng, boot=boot)
     return PairedComparison(benchmark=benchmark, task=task, metrics=metrics, n=n,
-                            n_resamples=int(n_resamples), confidence=float(confidence))
+                            n_resamples=int(n_resamples), confidence=float(confidence), roc=roc)
+
+
+def _compare_binary(y: np.ndarray, sm: np.ndarray, sb: np.ndarray, *, threshold: float, n_resamples: int,
+                    confidence: float, rng: np.random.Generator, boot: str,
+                    auc_method: str) -> tuple[MetricComparison, ...]:
+    """Two classes: AUC (DeLong, or a paired bootstrap interval), accuracy at ``threshold`` and log loss."""
+    n = len(sm)
+    cm, cb = (sm >= threshold) == y, (sb >= threshold) == y
+    llm, llb = _log_loss_terms(y, sm), _log_loss_terms(y, sb)
+    V = np.column_stack([cm, cb, llm, llb]).astype(float)
+    sums, auc_m, auc_b = [], [], []
+    for counts in bootstrap_counts(n, n_resamples, rng):
+        sums.append(counts @ V)
+        if auc_method == "bootstrap":
+            auc_m.append(weighted_auc(y, sm, counts))
+            auc_b.append(weighted_auc(y, sb, counts))
+    S = np.vstack(sums) / n
+    two = len(np.unique(y)) == 2
+    am = float(skm.roc_auc_score(y, sm)) if two else float("nan")
+    ab = float(skm.roc_auc_score(y, sb)) if two else float("nan")
+    if auc_method == "bootstrap":
+        d_auc = percentile_interval(am - ab, np.concatenate(auc_m) - np.concatenate(auc_b), confidence)
+        dl = delong_test(y, sm, sb, confidence=confidence)
+        auc = MetricComparison("auc", True, am, ab, d_auc, boot, dl.p_value, "DeLong")
+    else:
+        dl = delong_test(y, sm, sb, confidence=confidence)
+        auc = MetricComparison("auc", True, am, ab, Estimate(am - ab, dl.low, dl.high),
+                               "DeLong (normal approximation)", dl.p_value, "DeLong")
+    acc_m, acc_b = float(cm.mean()), float(cb.mean())
+    _, _, p_mc = mcnemar_exact(cm, cb)
+    acc = MetricComparison("accuracy", True, acc_m, acc_b,
+                           percentile_interval(acc_m - acc_b, S[:, 0] - S[:, 1], confidence), boot, p_mc,
+                           "McNemar (exact)")
+    ll_m = float(skm.log_loss(y, np.clip(sm, _EPS, 1 - _EPS), labels=[0, 1]))
+    ll_b = float(skm.log_loss(y, np.clip(sb, _EPS, 1 - _EPS), labels=[0, 1]))
+    ll = MetricComparison("log_loss", False, ll_m, ll_b,
+                          percentile_interval(ll_m - ll_b, S[:, 2] - S[:, 3], confidence), boot,
+                          _paired_t(llm, llb), "paired t-test on per-row log loss")
+    return (auc, acc, ll)
+
+
+def _compare_regression(y: np.ndarray, sm: np.ndarray, sb: np.ndarray, *, n_resamples: int, confidence: float,
+                        rng: np.random.Generator, boot: str) -> tuple[MetricComparison, ...]:
+    """Regression: RMSE, MAE and R² with paired bootstrap intervals and paired t-tests."""
+    n = len(sm)
+    em, eb = sm - y, sb - y
+    V = np.column_stack([em ** 2, eb ** 2, np.abs(em), np.abs(eb), y, y ** 2])
+    S = np.vstack([counts @ V for counts in bootstrap_counts(n, n_resamples, rng)])
+    sst = S[:, 5] - S[:, 4] ** 2 / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2_draw = np.where(sst > 0, (S[:, 1] - S[:, 0]) / np.where(sst > 0, sst, 1.0), np.nan)
+    rm, rb = float(np.sqrt(np.mean(em ** 2))), float(np.sqrt(np.mean(eb ** 2)))
+    mm, mb = float(np.mean(np.abs(em))), float(np.mean(np.abs(eb)))
+    r2m, r2b = float(skm.r2_score(y, sm)), float(skm.r2_score(y, sb))
+    p_sq = _paired_t(em ** 2, eb ** 2)
+    return (
+        MetricComparison("rmse", False, rm, rb,
+                         percentile_interval(rm - rb, np.sqrt(S[:, 0] / n) - np.sqrt(S[:, 1] / n), confidence),
+                         boot, p_sq, "paired t-test on squared errors"),
+        MetricComparison("mae", False, mm, mb, percentile_interval(mm - mb, (S[:, 2] - S[:, 3]) / n, confidence),
+                         boot, _paired_t(np.abs(em), np.abs(eb)), "paired t-test on absolute errors"),
+        MetricComparison("r2", True, r2m, r2b, percentile_interval(r2m - r2b, r2_draw, confidence),
+                         boot, p_sq, "paired t-test on squared errors"),
+    )
 
 
 def _k_log_loss_terms(y: np.ndarray, P: np.ndarray) -> np.ndarray:
@@ -447,6 +530,13 @@ def macro_ovr_auc(y: np.ndarray, P: np.ndarray) -> float:
     equals ``roc_auc_score(y, P, multi_class="ovr", average="macro")`` when every class occurs."""
     aucs = [skm.roc_auc_score(y == j, P[:, j]) for j in range(P.shape[1]) if 0 < np.sum(y == j) < len(y)]
     return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def class_aucs(y: np.ndarray, P: np.ndarray) -> tuple[float, ...]:
+    """The one-vs-rest AUC of each class's probability column; NaN for a class absent from the rows
+    or on every row."""
+    return tuple(float(skm.roc_auc_score(y == j, P[:, j])) if 0 < np.sum(y == j) < len(y) else float("nan")
+                 for j in range(P.shape[1]))
 
 
 def _bootstrap_p(value: float, draws: np.ndarray) -> float:
@@ -600,7 +690,7 @@ def disagreement(X: pd.DataFrame, y_true: np.ndarray, model_score: np.ndarray, b
             raw.append((str(feature), label, int(size[k]), int(nb[k]), int(nm[k]), float(met_m), float(met_b),
                         concentration_p(int(nb[k]), int(size[k]), total_bw, n),
                         _sign_p(int(nb[k]), int(nm[k]), "greater")))
-    qs = stats.false_discovery_control([r[7] for r in raw], method="bh") if raw else []
+    qs = bh([r[7] for r in raw]) if raw else np.array([])
     segments = sorted(
         (Segment(feature=f, level=lv, n=sz, benchmark_wins=b, model_wins=m, share=b / sz, overall_share=overall,
                  model_metric=mm, benchmark_metric=mb, p_value=p, q_value=float(q), sign_p_value=sp)
@@ -612,6 +702,19 @@ def disagreement(X: pd.DataFrame, y_true: np.ndarray, model_score: np.ndarray, b
                         model_wins=int(mw.sum()), both_right=both_right, both_wrong=both_wrong,
                         mcnemar_p_value=p_mc, benchmark_wins_mask=bw, model_wins_mask=mw,
                         segments=tuple(segments), examples=tuple(int(i) for i in pos[order][:max_examples]))
+
+
+def figure_rows(bench_wins: np.ndarray, model_wins: np.ndarray, max_points: int = 1000) -> np.ndarray:
+    """The rows a disagreement figure shows, sorted: every discordant row (up to half of
+    ``max_points``, evenly spaced beyond that) plus evenly spaced agreeing rows. Deterministic."""
+    disc = np.flatnonzero(bench_wins | model_wins)
+    agree = np.flatnonzero(~(bench_wins | model_wins))
+    if len(disc) > max_points // 2:
+        disc = disc[np.unique(np.linspace(0, len(disc) - 1, max_points // 2).round().astype(int))]
+    room = max_points - len(disc)
+    if len(agree) > room:
+        agree = agree[np.unique(np.linspace(0, len(agree) - 1, max(room, 1)).round().astype(int))]
+    return np.sort(np.concatenate([disc, agree]))
 
 
 def concentration_p(k: int, size: int, total_k: int, n: int) -> float:

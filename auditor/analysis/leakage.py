@@ -25,9 +25,9 @@ class FeaturePower:
 
     ``metric`` is ``"auc"`` (binary classification), ``"auc_ovr_macro"`` (k classes: the mean over
     the classes of the one-vs-rest AUC of the feature's k-class prediction) or ``"r2"`` (regression).
-    ``low``/``high``: a 95% interval (AUC: Hanley-McNeil, for k classes the mean of the per-class
-    standard errors, an upper bound on the macro average's; R²: percentile bootstrap of the
-    held-out rows).
+    ``low``/``high``: an interval at the ``confidence`` of ``single_feature_power`` (AUC:
+    Hanley-McNeil, for k classes the mean of the per-class half-widths, an upper bound on the macro
+    average's; R²: percentile bootstrap of the held-out rows).
     """
 
     feature: str
@@ -134,8 +134,8 @@ def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *
     return tree.predict(Xte)
 
 
-def _score(y: np.ndarray, pred: np.ndarray, task: str, seed: int = 0,
-           n_resamples: int = 200) -> tuple[float, float, float]:
+def _score(y: np.ndarray, pred: np.ndarray, task: str, seed: int = 0, n_resamples: int = 200,
+           confidence: float = 0.95) -> tuple[float, float, float]:
     """(value, low, high) of the held-out AUC (binary), macro one-vs-rest AUC (``pred`` n x k) or R²."""
     from sklearn.metrics import r2_score
 
@@ -144,7 +144,8 @@ def _score(y: np.ndarray, pred: np.ndarray, task: str, seed: int = 0,
     nan = float("nan")
     if task == "classification" and np.ndim(pred) == 2:
         yk = y.astype(int)
-        ivs = [auc_interval(yk == j, pred[:, j], 0.95) for j in range(pred.shape[1]) if 0 < np.sum(yk == j) < len(yk)]
+        ivs = [auc_interval(yk == j, pred[:, j], confidence) for j in range(pred.shape[1])
+               if 0 < np.sum(yk == j) < len(yk)]
         if not ivs:
             return nan, nan, nan
         value = float(np.mean([iv.value for iv in ivs]))
@@ -154,7 +155,7 @@ def _score(y: np.ndarray, pred: np.ndarray, task: str, seed: int = 0,
     if task == "classification":
         if np.unique(y).size < 2:
             return nan, nan, nan
-        iv = auc_interval(y.astype(int), pred, 0.95)
+        iv = auc_interval(y.astype(int), pred, confidence)
         return float(iv.value), float(iv.low), float(iv.high)
     value = float(r2_score(y, pred))
     n = len(y)
@@ -170,7 +171,8 @@ def _score(y: np.ndarray, pred: np.ndarray, task: str, seed: int = 0,
     draws = draws[np.isfinite(draws)]
     if draws.size == 0:
         return value, nan, nan
-    lo, hi = np.percentile(draws, [2.5, 97.5])
+    tail = (100 - 100 * confidence) / 2  # 2.5 at 95%, exactly
+    lo, hi = np.percentile(draws, [tail, 100 - tail])
     return value, float(lo), float(hi)
 
 
@@ -183,8 +185,10 @@ def _min_leaf(n: int, fraction: float) -> int:
 def single_feature_power(X_test: pd.DataFrame, y_test: np.ndarray, *, task: str,
                          X_train: pd.DataFrame | None = None, y_train: np.ndarray | None = None,
                          categorical: Sequence[str] = (), max_depth: int = 3, min_leaf_fraction: float = 0.01,
-                         cv_folds: int = 5, seed: int = 0, n_classes: int = 2) -> tuple[FeaturePower, ...]:
-    """Out-of-sample power of each column of ``X_test`` alone, in column order.
+                         cv_folds: int = 5, seed: int = 0, n_classes: int = 2,
+                         confidence: float = 0.95) -> tuple[FeaturePower, ...]:
+    """Out-of-sample power of each column of ``X_test`` alone, in column order, each with an
+    interval at ``confidence``.
 
     ``y`` is 0/1 for binary classification, the class index 0..k-1 with ``n_classes`` = k > 2
     (the tree then predicts the k class probabilities and the power is the macro one-vs-rest AUC),
@@ -210,7 +214,7 @@ def single_feature_power(X_test: pd.DataFrame, y_test: np.ndarray, *, task: str,
         folds = list(splitter.split(np.zeros((n, 1)), y_test if task == "classification" else None))
         method = f"{len(folds)}-fold CV on test"
     else:
-        y_train = np.asarray(y_train, dtype=float)
+        y_fit = np.asarray(y_train, dtype=float)
         method = "train/test"
 
     out = []
@@ -218,22 +222,39 @@ def single_feature_power(X_test: pd.DataFrame, y_test: np.ndarray, *, task: str,
         is_cat = col in cats or not pd.api.types.is_numeric_dtype(X_test[col]) or \
             pd.api.types.is_bool_dtype(X_test[col]) or \
             (X_train is not None and not pd.api.types.is_numeric_dtype(X_train[col]))
-        kw = {"task": task, "max_depth": max_depth, "seed": seed, "n_classes": n_classes}
         if X_train is not None:
-            xtr, xte = _encode(X_train[col], y_train, X_test[col], categorical=is_cat, n_classes=n_classes)
-            pred = _fit_predict(xtr, y_train, xte, min_leaf=_min_leaf(len(xtr), min_leaf_fraction), **kw)
+            xtr, xte = _encode(X_train[col], y_fit, X_test[col], categorical=is_cat, n_classes=n_classes)
+            pred = _fit_predict(xtr, y_fit, xte, task=task, max_depth=max_depth, seed=seed, n_classes=n_classes,
+                                min_leaf=_min_leaf(len(xtr), min_leaf_fraction))
         else:
             pred = np.empty((len(X_test), n_classes)) if multi else np.empty(len(X_test))
             s = X_test[col].reset_index(drop=True)
             for fit_idx, hold_idx in folds:
                 xtr, xte = _encode(s.iloc[fit_idx], y_test[fit_idx], s.iloc[hold_idx], categorical=is_cat,
                                    n_classes=n_classes)
-                pred[hold_idx] = _fit_predict(xtr, y_test[fit_idx], xte,
-                                              min_leaf=_min_leaf(len(xtr), min_leaf_fraction), **kw)
-        value, low, high = _score(y_test, pred, task, seed=seed)
+                pred[hold_idx] = _fit_predict(xtr, y_test[fit_idx], xte, task=task, max_depth=max_depth,
+                                              seed=seed, n_classes=n_classes,
+                                              min_leaf=_min_leaf(len(xtr), min_leaf_fraction))
+        value, low, high = _score(y_test, pred, task, seed=seed, confidence=confidence)
         out.append(FeaturePower(feature=col, kind="categorical" if is_cat else "numeric", metric=metric,
                                 value=value, method=method, low=low, high=high))
     return tuple(out)
+
+
+def model_power(y: np.ndarray, score: np.ndarray, *, task: str) -> float:
+    """The model's own power on the test rows, on the metric ``single_feature_power`` reports:
+    AUC (binary: ``y`` 0/1, ``score`` P(positive)), macro one-vs-rest AUC (``score`` the n x k
+    probabilities, ``y`` class indices; over the classes present and not on every row) or R²
+    (regression). NaN when no AUC is defined (a single class)."""
+    from sklearn.metrics import r2_score, roc_auc_score
+
+    if task == "classification" and np.ndim(score) == 2:
+        P = np.asarray(score, dtype=float)
+        present = [j for j in range(P.shape[1]) if 0 < np.sum(y == j) < len(y)]
+        return float(np.mean([roc_auc_score(y == j, P[:, j]) for j in present])) if present else float("nan")
+    if task == "classification":
+        return float(roc_auc_score(y, score)) if np.unique(y).size > 1 else float("nan")
+    return float(r2_score(y, score))
 
 
 # ---- identifier-like columns -------------------------------------------------------------------

@@ -199,6 +199,13 @@ def _thin(x: np.ndarray, y: np.ndarray, max_points: int = 400) -> Curve:
     return Curve(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
 
 
+def roc_points(y: np.ndarray, score: np.ndarray, max_points: int = 400) -> Curve:
+    """The ROC curve (x: false positive rate, y: true positive rate) thinned to at most
+    ``max_points`` points for a figure."""
+    fpr, tpr, _ = skm.roc_curve(y, score)
+    return _thin(fpr, tpr, max_points)
+
+
 # ---- classification ----------------------------------------------------------------------------
 
 def _classification_draws(y: np.ndarray, score: np.ndarray, *, threshold: float, n_resamples: int,
@@ -472,6 +479,8 @@ def train_test_gap(y_train: np.ndarray, score_train: np.ndarray, y_test: np.ndar
     ``task="multiclass"`` takes class indices as ``y`` and n x k probability matrices as scores.
     """
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    m_tr: ClassificationMetrics | MulticlassMetrics | RegressionMetrics
+    m_te: ClassificationMetrics | MulticlassMetrics | RegressionMetrics
     if task == "classification":
         m_tr, d_tr = _classification(y_train, score_train, threshold=threshold, n_resamples=n_resamples,
                                      confidence=confidence, rng=rng)

@@ -13,27 +13,34 @@ from ..analysis.benchmark import (
     MetricComparison,
     PairedComparison,
     Segment,
+    Task,
     compare_paired,
     disagreement,
+    figure_rows,
     fit_benchmarks,
 )
-from ..findings import Evidence, Finding, Rule, Severity, Table
+from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
+from ..model import final_estimator, is_linear_model
+from ..wording import MINUS, fixed, level, num, p_value, pct, sig, signed
 from ._classes import unknown_class_reason
-from .base import BENCHMARK, Check
+from .base import BENCHMARK, Check, budget, setting, threshold
 
 if TYPE_CHECKING:
     from ..context import AuditContext
 
-_LABELS = {"auc": "AUC", "auc_ovr_macro": "AUC (macro one-vs-rest)", "accuracy": "Accuracy", "log_loss": "Log loss", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+_LABELS = {"auc": "AUC", "auc_ovr_macro": "AUC (macro one-vs-rest)", "accuracy": "Accuracy", "log_loss": "Log loss",
+           "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
 _MAX_SEGMENT_ROWS = 15
-_SHORT_TESTS = {"McNemar (exact)": "McNemar", "paired bootstrap": "bootstrap", "paired t-test on per-row log loss": "paired t",
+_SHORT_TESTS = {"McNemar (exact)": "McNemar", "paired bootstrap": "bootstrap",
+                "paired t-test on per-row log loss": "paired t",
                 "paired t-test on squared errors": "paired t (squared errors)",
                 "paired t-test on absolute errors": "paired t (absolute errors)"}
+_OVERALL_EVIDENCE = ("comparison", "benchmarks", "benchmark_comparison")
 
 
 @dataclass(frozen=True)
 class BenchmarkMeasurement:
-    task: str
+    task: Task
     threshold: float
     confidence: float
     n_train_total: int
@@ -56,30 +63,23 @@ class BenchmarkMeasurement:
         return len(self.classes) > 2
 
 
-def _signed(x: float, digits: int = 3, fmt: str = "f") -> str:
-    return f"{x:+.{digits}{fmt}}".replace("-", "−")
-
-
-def _num(x: float, task: str) -> str:
-    return f"{x:.3f}" if task == "classification" else f"{x:.4g}"
+def _value(x: float, task: str) -> str:
+    """A metric value in a sentence: three decimals for classification metrics, four significant
+    digits for regression errors (in target units)."""
+    return fixed(x, 3) if task == "classification" else num(x, 4)
 
 
 def _delta(c: MetricComparison, task: str, confidence: float) -> str:
     d = c.difference
     if task == "classification":
         digits = 3 if max(abs(d.value), abs(d.low), abs(d.high)) >= 0.01 else 5
-        return (f"Δ {_signed(d.value, digits)}, {confidence:.0%} CI {_signed(d.low, digits)} to "
-                f"{_signed(d.high, digits)}")
-    return f"Δ {_signed(d.value, 3, 'g')}, {confidence:.0%} CI {_signed(d.low, 3, 'g')} to {_signed(d.high, 3, 'g')}"
+        return (f"Δ {signed(d.value, digits)}, {level(confidence)} CI {signed(d.low, digits)} to "
+                f"{signed(d.high, digits)}")
 
+    def g(x: float) -> str:  # regression differences are in target units: three significant digits
+        return f"{x:+.3g}".replace("-", MINUS)
 
-def _sig(x: float, digits: int = 3) -> float:
-    """Rounded to significant digits for a narrow report column (findings keep full precision)."""
-    return float(f"{x:.{digits}g}") if np.isfinite(x) else x
-
-
-def _p(p: float) -> str:
-    return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
+    return f"Δ {g(d.value)}, {level(confidence)} CI {g(d.low)} to {g(d.high)}"
 
 
 def _segment_text(s: Segment) -> str:
@@ -91,21 +91,8 @@ def _segment_text(s: Segment) -> str:
     return f"{s.feature} = {lv}"
 
 
-def _final_estimator(obj: Any) -> Any:
-    for _ in range(5):
-        if hasattr(obj, "best_estimator_"):
-            obj = obj.best_estimator_
-        elif hasattr(obj, "steps"):
-            obj = obj.steps[-1][1]
-        elif hasattr(obj, "regressor_"):
-            obj = obj.regressor_
-        else:
-            break
-    return obj
-
-
 @dataclass
-class BenchmarkCheck(Check):
+class BenchmarkCheck(Check[BenchmarkMeasurement]):
     """The model against simple, interpretable benchmarks trained on the same training rows and
     features: a penalized logistic (ridge for regression) regression with regularisation chosen by a
     small internal CV, and a shallow decision tree. Compared on the test data with paired uncertainty
@@ -129,24 +116,25 @@ class BenchmarkCheck(Check):
     order = 1
     title: ClassVar[str] = "Benchmark model comparison"
 
-    max_train_rows: int = 20000
-    cv_folds: int = 3
-    tree_depth: int = 4  # 0 leaves the tree benchmark out
-    tree_min_leaf: int = 20
-    min_category_count: int = 10
-    n_resamples: int = 200
-    confidence: float = 0.95
-    high_min_auc_gap: float = 0.01
-    high_min_rmse_ratio: float = 1.02
-    regression_margin: float = 0.1  # in standard deviations of the test target
-    n_bins: int = 5
-    min_segment_rows: int = 30
-    segment_alpha: float = 0.05
-    segment_min_accuracy_gap: float = 0.05
-    segment_min_rmse_ratio: float = 1.1
-    max_segment_findings: int = 3
-    max_examples: int = 10
-    max_example_features: int = 6
+    max_train_rows: int = budget(20000, "training rows the benchmarks are trained on (a seeded sample beyond)")
+    cv_folds: int = setting(3, "folds of the internal CV that chooses the linear benchmark's regularisation")
+    tree_depth: int = setting(4, "depth of the decision-tree benchmark (0 leaves the tree out)")
+    tree_min_leaf: int = setting(20, "minimum training rows per leaf of the tree benchmark")
+    min_category_count: int = setting(10, "categorical levels seen fewer times than this are pooled when encoding")
+    n_resamples: int = budget(200, "paired bootstrap resamples of the test rows")
+    confidence: float = setting(0.95, "confidence level of the intervals of the differences")
+    high_min_auc_gap: float = threshold(0.01, "AUC shortfall (interval's end nearest 0) at which worse is high")
+    high_min_rmse_ratio: float = threshold(1.02, "RMSE ratio model / benchmark (interval's end) at which worse is high")
+    regression_margin: float = setting(0.1, "regression: a model is closer on a row by more than this many "
+                                            "standard deviations of the test target")
+    n_bins: int = setting(5, "quantile bins of a numeric feature for the disagreement segments")
+    min_segment_rows: int = threshold(30, "test rows a segment needs to be tested and reported")
+    segment_alpha: float = threshold(0.05, "Benjamini-Hochberg q and sign-test p at most this make a segment medium")
+    segment_min_accuracy_gap: float = threshold(0.05, "accuracy gap benchmark - model a segment needs to be medium")
+    segment_min_rmse_ratio: float = threshold(1.1, "RMSE ratio model / benchmark a segment needs to be medium")
+    max_segment_findings: int = budget(3, "segment findings reported at most (strongest first)")
+    max_examples: int = budget(10, "example rows where the benchmark is right and the model wrong")
+    max_example_features: int = budget(6, "feature columns shown in the example rows")
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.has_train:
@@ -168,11 +156,9 @@ class BenchmarkCheck(Check):
     # -- measurement --
     def measure(self, ctx: AuditContext) -> BenchmarkMeasurement:
         rng = ctx.rng(self.id)
-        task = ctx.task
+        task: Task = "classification" if ctx.is_classification else "regression"
         n_total = len(ctx.frame("train"))
-        pos = np.arange(n_total)
-        if n_total > self.max_train_rows:
-            pos = np.sort(ctx.rng(self.id + ":train").choice(n_total, size=self.max_train_rows, replace=False))
+        pos = ctx.sample_index(n_total, self.max_train_rows, self.id + ":train")
         multi = ctx.is_multiclass
         X_train = ctx.X("train").iloc[pos]
         X_test = ctx.X("test")
@@ -181,8 +167,8 @@ class BenchmarkCheck(Check):
             y = ctx.y_index("test")
             score = np.asarray(ctx.predictions("test").proba, dtype=float)
         else:
-            y_train = ctx.y_binary("train")[pos] if ctx.is_classification else np.asarray(ctx.y("train"), float)[pos]
-            y = ctx.y_binary("test") if ctx.is_classification else np.asarray(ctx.y("test"), dtype=float)
+            y_train = ctx.y_task("train")[pos]
+            y = ctx.y_task("test")
             score = np.asarray(ctx.predictions("test").score, dtype=float)
 
         fits = fit_benchmarks(X_train, y_train, X_test, task=task, numeric=ctx.numeric, categorical=ctx.categorical,
@@ -196,17 +182,25 @@ class BenchmarkCheck(Check):
         dis = disagreement(X_test, y, score, fits[0].score, task=task, threshold=ctx.threshold, margin=margin,
                            n_bins=self.n_bins, min_support=self.min_segment_rows, max_examples=self.max_examples,
                            categorical=ctx.categorical)
-
-        final = _final_estimator(getattr(ctx.model.adapter, "obj", None))
+        final = final_estimator(ctx.model.adapter)
         kind = type(final).__name__ if final is not None else str(getattr(ctx.model.adapter, "kind", ""))
-        is_linear = final is not None and type(final).__module__.startswith("sklearn.linear_model")
+        examples, columns = self._examples(ctx, dis, y, score, fits[0].score)
+        return BenchmarkMeasurement(
+            task=task, threshold=float(ctx.threshold), confidence=self.confidence, n_train_total=n_total,
+            n_train_used=len(pos), n_test=len(y), model_kind=kind, model_is_linear=is_linear_model(final),
+            fits=fits, comparisons=comparisons, disagreement=dis, y=y, model_score=score, margin=margin,
+            examples=examples, example_columns=columns, classes=tuple(ctx.classes) if multi else ())
 
-        # example rows as plain values, segment features first
+    def _examples(self, ctx: AuditContext, dis: Disagreement, y: np.ndarray, score: np.ndarray,
+                  bench_score: np.ndarray) -> tuple[tuple[dict[str, Any], ...], tuple[str, ...]]:
+        """The disagreement example rows as plain values (segment features first), and their columns."""
+        multi = ctx.is_multiclass
         seg_features = [s.feature for s in dis.segments if s.q_value <= self.segment_alpha]
         ordered = list(dict.fromkeys(seg_features + list(ctx.features)))[: self.max_example_features]
         id_col = ctx.config.data.id
         raw_y = ctx.y("test")
         Xf = ctx.frame("test")
+        X_test = ctx.X("test")
         examples = []
         for i in dis.examples:
             rec: dict[str, Any] = {"row": int(i)}
@@ -217,20 +211,16 @@ class BenchmarkCheck(Check):
             if multi:
                 rec["model_class"] = ctx.classes[int(np.argmax(score[i]))]
                 rec["model_p_target"] = float(score[i, y[i]])
-                rec["benchmark_class"] = ctx.classes[int(np.argmax(fits[0].score[i]))]
-                rec["benchmark_p_target"] = float(fits[0].score[i, y[i]])
+                rec["benchmark_class"] = ctx.classes[int(np.argmax(bench_score[i]))]
+                rec["benchmark_p_target"] = float(bench_score[i, y[i]])
             else:
                 rec["model_score"] = float(score[i])
-                rec["benchmark_score"] = float(fits[0].score[i])
+                rec["benchmark_score"] = float(bench_score[i])
             examples.append(rec)
         tail = (("model_class", "model_p_target", "benchmark_class", "benchmark_p_target") if multi
                 else ("model_score", "benchmark_score"))
         columns = ("row", *((id_col,) if id_col else ()), *ordered, "target", *tail)
-        return BenchmarkMeasurement(
-            task=task, threshold=float(ctx.threshold), confidence=self.confidence, n_train_total=n_total,
-            n_train_used=len(pos), n_test=len(y), model_kind=kind, model_is_linear=bool(is_linear), fits=fits,
-            comparisons=comparisons, disagreement=dis, y=y, model_score=score, margin=margin,
-            examples=tuple(examples), example_columns=columns, classes=tuple(ctx.classes) if multi else ())
+        return tuple(examples), columns
 
     # -- judgement --
     def judge(self, m: BenchmarkMeasurement) -> list[Finding]:
@@ -250,14 +240,14 @@ class BenchmarkCheck(Check):
         name = _LABELS[c.metric]
         if c.metric in ("auc", "auc_ovr_macro"):
             thr: Any = -self.high_min_auc_gap
-            text = (f"{name} difference model − benchmark {d.value:+.4f}, {confidence:.0%} interval "
+            text = (f"{name} difference model − benchmark {d.value:+.4f}, {level(confidence)} interval "
                     f"[{d.low:+.4f}, {d.high:+.4f}]: high when the whole interval is at or below "
                     f"{-self.high_min_auc_gap:+g}; medium when the model is not significantly better (interval "
                     f"not entirely above 0); info when it is.")
             return Rule(f"{c.metric}_difference", d.value, "<=", thr, interval=(d.low, d.high), p_value=c.p_value,
                         text=text)
         thr = (self.high_min_rmse_ratio - 1) * c.benchmark
-        text = (f"{name} difference model − benchmark {d.value:+.4g}, {confidence:.0%} interval "
+        text = (f"{name} difference model − benchmark {d.value:+.4g}, {level(confidence)} interval "
                 f"[{d.low:+.4g}, {d.high:+.4g}]: high when the whole interval is at or above {thr:.4g} "
                 f"(RMSE ratio {self.high_min_rmse_ratio:g}); medium when the model is not significantly better; "
                 "info when it is.")
@@ -276,19 +266,18 @@ class BenchmarkCheck(Check):
             return sign * c.difference.value
 
         worse = [(f, c) for f, c in pairs if c.model_worse]
-        common = dict(evidence=("comparison", "benchmarks", "benchmark_comparison"))
         if worse:
             f, c = min(worse, key=lambda fc: advantage(fc[1]))
             metrics = self._finding_metrics(f, c)
             if self._material(c):
                 return [Finding(
                     id=f"{self.id}/worse", check=self.id, severity=Severity.HIGH,
-                    title=(f"Model {name} {_num(c.model, task)} significantly worse than a {f.noun} benchmark "
-                           f"({_num(c.benchmark, task)}; {_delta(c, task, m.confidence)})"),
+                    title=(f"Model {name} {_value(c.model, task)} significantly worse than a {f.noun} benchmark "
+                           f"({_value(c.benchmark, task)}; {_delta(c, task, m.confidence)})"),
                     summary=(f"A {f.noun} trained on {m.n_train_used:,} rows of the same training data with the same "
-                             f"features scores {name} {_num(c.benchmark, task)} on the {m.n_test:,} test rows; the "
-                             f"model scores {_num(c.model, task)} ({_delta(c, task, m.confidence)}; {c.test} "
-                             f"{_p(c.p_value)}). A simpler, interpretable model does significantly better, so the "
+                             f"features scores {name} {_value(c.benchmark, task)} on the {m.n_test:,} test rows; the "
+                             f"model scores {_value(c.model, task)} ({_delta(c, task, m.confidence)}; {c.test} "
+                             f"{p_value(c.p_value)}). A simpler, interpretable model does significantly better, so the "
                              "model's complexity costs accuracy instead of adding it. Typical causes are overfitting, "
                              "poor tuning, or a mismatch between how the model was trained and how it is scored."),
                     metrics=metrics,
@@ -296,7 +285,7 @@ class BenchmarkCheck(Check):
                                  "Review the model's tuning (regularisation, depth, learning rate, early stopping) and "
                                  "the train/test gap (performance.overfit).",
                                  "Consider the benchmark as the production model or as a challenger."),
-                    rule=self._rule(c, Severity.HIGH, m.confidence), **common)]
+                    rule=self._rule(c, Severity.HIGH, m.confidence), evidence=_OVERALL_EVIDENCE)]
             return [self._not_better(m, f, c, significantly_worse=True)]
         not_better = [(f, c) for f, c in pairs if not c.model_better]
         if not_better:
@@ -304,16 +293,17 @@ class BenchmarkCheck(Check):
             return [self._not_better(m, f, c, significantly_worse=False)]
         f, c = min(pairs, key=lambda fc: advantage(fc[1]))
         every = "every benchmark" if len(pairs) > 1 else f"a {f.noun} benchmark"
-        closest = f"closest: {f.noun} {_num(c.benchmark, task)}" if len(pairs) > 1 else _num(c.benchmark, task)
+        closest = f"closest: {f.noun} {_value(c.benchmark, task)}" if len(pairs) > 1 else _value(c.benchmark, task)
         return [Finding(
             id=f"{self.id}/better", check=self.id, severity=Severity.INFO,
-            title=(f"Model {name} {_num(c.model, task)} significantly better than {every} "
+            title=(f"Model {name} {_value(c.model, task)} significantly better than {every} "
                    f"({closest}; {_delta(c, task, m.confidence)})"),
             summary=(f"On the {m.n_test:,} test rows the model beats the simple benchmarks trained on the same data; "
-                     f"the smallest margin is against the {f.noun} ({name} {_num(c.benchmark, task)}; "
-                     f"{_delta(c, task, m.confidence)}; {c.test} {_p(c.p_value)}). The model's complexity buys a "
+                     f"the smallest margin is against the {f.noun} ({name} {_value(c.benchmark, task)}; "
+                     f"{_delta(c, task, m.confidence)}; {c.test} {p_value(c.p_value)}). The model's complexity buys a "
                      "measurable gain."),
-            metrics=self._finding_metrics(f, c), rule=self._rule(c, Severity.INFO, m.confidence), **common)]
+            metrics=self._finding_metrics(f, c), rule=self._rule(c, Severity.INFO, m.confidence),
+            evidence=_OVERALL_EVIDENCE)]
 
     def _not_better(self, m: BenchmarkMeasurement, f: BenchmarkFit, c: MetricComparison, *,
                     significantly_worse: bool) -> Finding:
@@ -322,10 +312,10 @@ class BenchmarkCheck(Check):
         verdict = "not better than" if significantly_worse else "not significantly better than"
         if significantly_worse:
             detail = (f"The model is slightly but significantly worse ({_delta(c, task, m.confidence)}; {c.test} "
-                      f"{_p(c.p_value)}), by less than the margin that would block sign-off.")
+                      f"{p_value(c.p_value)}), by less than the margin that would block sign-off.")
         else:
             detail = (f"The difference is within the noise ({_delta(c, task, m.confidence)}; {c.test} "
-                      f"{_p(c.p_value)}).")
+                      f"{p_value(c.p_value)}).")
         linear = (f" The model under audit is itself a linear model ({m.model_kind}), so matching a linear benchmark "
                   "is expected; this records that the model is about as good as the simple benchmark rather than a "
                   "defect." if m.model_is_linear and f.name in ("logistic", "ridge") else
@@ -333,17 +323,16 @@ class BenchmarkCheck(Check):
                   "gain on this test data, while it costs interpretability and is harder to validate and monitor.")
         return Finding(
             id=f"{self.id}/not_better", check=self.id, severity=Severity.MEDIUM,
-            title=(f"Model {name} {_num(c.model, task)} {verdict} a {f.noun} benchmark "
-                   f"({_num(c.benchmark, task)}; {_delta(c, task, m.confidence)})"),
+            title=(f"Model {name} {_value(c.model, task)} {verdict} a {f.noun} benchmark "
+                   f"({_value(c.benchmark, task)}; {_delta(c, task, m.confidence)})"),
             summary=(f"A {f.noun} trained on {m.n_train_used:,} rows of the same training data with the same features "
-                     f"scores {name} {_num(c.benchmark, task)} on the {m.n_test:,} test rows against the model's "
-                     f"{_num(c.model, task)}. {detail}{linear}"),
+                     f"scores {name} {_value(c.benchmark, task)} on the {m.n_test:,} test rows against the model's "
+                     f"{_value(c.model, task)}. {detail}{linear}"),
             metrics=self._finding_metrics(f, c),
             remediation=("Justify the model's complexity with a benefit the benchmark lacks, or prefer the simpler, "
                          "interpretable model.",
                          "If the test set is small, a larger holdout may resolve a difference this one cannot."),
-            evidence=("comparison", "benchmarks", "benchmark_comparison"),
-            rule=self._rule(c, Severity.MEDIUM, m.confidence))
+            evidence=_OVERALL_EVIDENCE, rule=self._rule(c, Severity.MEDIUM, m.confidence))
 
     def _finding_metrics(self, f: BenchmarkFit, c: MetricComparison) -> dict[str, Any]:
         return {f"model_{c.metric}": c.model, f"benchmark_{c.metric}": c.benchmark,
@@ -385,10 +374,10 @@ class BenchmarkCheck(Check):
             out.append(Finding(
                 id=f"{self.id}/segment/{s.feature}", check=self.id, severity=Severity.MEDIUM,
                 title=f"The {ref.noun} benchmark beats the model where {where} ({s.n} rows; {perf})",
-                summary=(f"In the {s.n} test rows where {where}, {wins} ({s.share:.0%} of the segment against "
-                         f"{overall:.0%} overall; Fisher exact {_p(s.p_value)}, Benjamini–Hochberg "
-                         f"{_p(s.q_value).replace('p', 'q', 1)} over {len(d.segments)} segments). "
-                         f"The benchmark's {there} (exact sign test {_p(s.sign_p_value)}): the model handles "
+                summary=(f"In the {s.n} test rows where {where}, {wins} ({pct(s.share, 0)} of the segment against "
+                         f"{pct(overall, 0)} overall; Fisher exact {p_value(s.p_value)}, Benjamini–Hochberg "
+                         f"{p_value(s.q_value).replace('p', 'q', 1)} over {len(d.segments)} segments). "
+                         f"The benchmark's {there} (exact sign test {p_value(s.sign_p_value)}): the model handles "
                          "this region worse than a simple model does."),
                 features=(s.feature,),
                 metrics={"rows": s.n, "benchmark_right_model_wrong": s.benchmark_wins,
@@ -404,17 +393,21 @@ class BenchmarkCheck(Check):
                                 f"both at most {self.segment_alpha}, with at least {self.min_segment_rows} rows and "
                                 + (f"an accuracy gap of at least {self.segment_min_accuracy_gap:g}."
                                    if m.task == "classification" else
-                                   f"an RMSE ratio of at least {self.segment_min_rmse_ratio:g}."))))),
+                                   f"an RMSE ratio of at least {self.segment_min_rmse_ratio:g}.")))))
         return out
 
     # -- evidence --
     def evidence(self, m: BenchmarkMeasurement) -> Evidence:
-        from ..plots.benchmark import comparison_figure
+        tables = (self._benchmarks_table(m), self._comparison_table(m), self._segments_table(m),
+                  self._examples_table(m))
+        return Evidence(metrics=self._headline(m), tables=tables, figures=(self._figure(m),),
+                        notes=self._notes(m))
 
-        task = m.task
+    @staticmethod
+    def _headline(m: BenchmarkMeasurement) -> dict[str, Any]:
+        """Headline numbers only; every metric of every benchmark is in the tables."""
         d = m.disagreement
-        ref, refc = m.fits[0], m.comparisons[0]
-        # headline numbers only; every metric of every benchmark is in the tables
+        refc = m.comparisons[0]
         prim = refc.primary.metric
         metrics: dict[str, Any] = {f"model_{prim}": refc.primary.model}
         for f, c in zip(m.fits, m.comparisons):
@@ -424,7 +417,7 @@ class BenchmarkCheck(Check):
             metrics[f"{prim}_difference_vs_{f.name}_ci_low"] = p.difference.low
             metrics[f"{prim}_difference_vs_{f.name}_ci_high"] = p.difference.high
             metrics[f"{prim}_p_value_vs_{f.name}"] = p.p_value
-        if task == "classification":
+        if m.task == "classification":
             metrics.update({"mcnemar_p_value": refc.get("accuracy").p_value,
                             "benchmark_right_model_wrong": d.benchmark_wins,
                             "model_right_benchmark_wrong": d.model_wins})
@@ -432,27 +425,33 @@ class BenchmarkCheck(Check):
             metrics.update({"benchmark_closer": d.benchmark_wins, "model_closer": d.model_wins,
                             "margin": m.margin})
         metrics["n_train_used"] = m.n_train_used
+        return metrics
 
+    @staticmethod
+    def _benchmarks_table(m: BenchmarkMeasurement) -> Table:
+        refc = m.comparisons[0]
         names = [mc.metric for mc in refc.metrics]
-        bench_rows = [{"benchmark": "Model under audit", "settings": m.model_kind or "as supplied",
-                       "train_rows": None, **{n: refc.get(n).model for n in names}}]
+        rows = [{"benchmark": "Model under audit", "settings": m.model_kind or "as supplied",
+                 "train_rows": None, **{n: refc.get(n).model for n in names}}]
         for f, c in zip(m.fits, m.comparisons):
-            bench_rows.append({"benchmark": f.label, "settings": f.settings, "train_rows": f.n_train,
-                               **{n: c.get(n).benchmark for n in names}})
-        benchmarks = Table.from_records(
-            "benchmarks", "Benchmarks, their settings and test metrics", bench_rows,
+            rows.append({"benchmark": f.label, "settings": f.settings, "train_rows": f.n_train,
+                         **{n: c.get(n).benchmark for n in names}})
+        return Table.from_records(
+            "benchmarks", "Benchmarks, their settings and test metrics", rows,
             columns=("benchmark", "settings", "train_rows", *names),
             caption="Trained on the model's training data with the model's features; metrics on the test data.")
 
-        comp_rows = []
+    @staticmethod
+    def _comparison_table(m: BenchmarkMeasurement) -> Table:
+        rows = []
         for f, c in zip(m.fits, m.comparisons):
             for mc in c.metrics:
-                comp_rows.append({"benchmark": f.noun, "metric": _LABELS[mc.metric], "model": mc.model,
-                                  "benchmark_value": mc.benchmark, "difference": mc.difference.value,
-                                  "ci_low": mc.difference.low, "ci_high": mc.difference.high,
-                                  "p_value": mc.p_value, "test": _SHORT_TESTS.get(mc.test, mc.test)})
-        comparison = Table.from_records(
-            "comparison", f"Model − benchmark on the test data, with {m.confidence:.0%} intervals", comp_rows,
+                rows.append({"benchmark": f.noun, "metric": _LABELS[mc.metric], "model": mc.model,
+                             "benchmark_value": mc.benchmark, "difference": mc.difference.value,
+                             "ci_low": mc.difference.low, "ci_high": mc.difference.high,
+                             "p_value": mc.p_value, "test": _SHORT_TESTS.get(mc.test, mc.test)})
+        return Table.from_records(
+            "comparison", f"Model − benchmark on the test data, with {level(m.confidence)} intervals", rows,
             columns=("benchmark", "metric", "model", "benchmark_value", "difference", "ci_low", "ci_high",
                      "p_value", "test"),
             caption=("Differences are model − benchmark: positive is better for "
@@ -461,49 +460,72 @@ class BenchmarkCheck(Check):
                         "exact McNemar, paired t-test on per-row log loss." if m.multiclass else
                         "AUC and accuracy, negative for log loss. AUC interval: DeLong; other intervals: paired "
                         "bootstrap. Tests: DeLong, exact McNemar, paired t-test on per-row log loss."
-                        if task == "classification" else
+                        if m.task == "classification" else
                         "R², negative for RMSE and MAE. Intervals: paired bootstrap. Tests: paired t-tests on "
                         "per-row squared (RMSE, R²) and absolute (MAE) errors.")))
 
-        if task == "classification":
+    def _segments_table(self, m: BenchmarkMeasurement) -> Table:
+        d = m.disagreement
+        if m.task == "classification":
             cols = ("benchmark_wins", "model_wins", "model_accuracy", "benchmark_accuracy")
             wins = "rows where the benchmark's decision is right and the model's wrong (model wins: the reverse)"
         else:
             cols = ("benchmark_wins", "model_wins", "model_rmse", "benchmark_rmse")
             wins = (f"rows where the benchmark's absolute error is smaller by more than {m.margin:.3g} "
                     "(model wins: the reverse)")
-        seg_rows = [{"feature": s.feature, "segment": s.level, "rows": s.n, cols[0]: s.benchmark_wins,
-                     cols[1]: s.model_wins, "share": _sig(s.share), "lift": _sig(s.lift),
-                     cols[2]: _sig(s.model_metric, 4), cols[3]: _sig(s.benchmark_metric, 4),
-                     "p_value": _sig(s.p_value), "q_value": _sig(s.q_value), "sign_p_value": _sig(s.sign_p_value)}
-                    for s in d.segments]
+        rows = [{"feature": s.feature, "segment": s.level, "rows": s.n, cols[0]: s.benchmark_wins,
+                 cols[1]: s.model_wins, "share": sig(s.share), "lift": sig(s.lift),
+                 cols[2]: sig(s.model_metric, 4), cols[3]: sig(s.benchmark_metric, 4),
+                 "p_value": sig(s.p_value), "q_value": sig(s.q_value), "sign_p_value": sig(s.sign_p_value)}
+                for s in d.segments]
         overall = d.benchmark_wins / d.n if d.n else 0.0
-        segments = Table.from_records(
-            "disagreement_segments", f"Segments where the {ref.noun} benchmark's wins concentrate", seg_rows,
+        return Table.from_records(
+            "disagreement_segments", f"Segments where the {m.fits[0].noun} benchmark's wins concentrate", rows,
             columns=("feature", "segment", "rows", *cols[:2], "share", "lift", *cols[2:], "p_value", "q_value",
                      "sign_p_value"),
             max_rows=_MAX_SEGMENT_ROWS,
             caption=(f"Single-feature segments with at least {self.min_segment_rows} rows, by p-value. Benchmark "
-                     f"wins: {wins}. Share: benchmark wins / rows ({overall:.1%} overall); lift: share / overall. "
+                     f"wins: {wins}. Share: benchmark wins / rows ({pct(overall)} overall); lift: share / overall. "
                      "p: one-sided Fisher exact test of the share against the other rows; q: Benjamini–Hochberg "
                      f"over {len(d.segments)} segments; sign p: one-sided exact sign test of benchmark wins "
                      "against model wins within the segment."))
-        examples = Table.from_records(
+
+    @staticmethod
+    def _examples_table(m: BenchmarkMeasurement) -> Table:
+        return Table.from_records(
             "disagreement_examples",
-            ("Examples: benchmark right, model wrong" if task == "classification"
+            ("Examples: benchmark right, model wrong" if m.task == "classification"
              else "Examples: benchmark closer than the model"),
             list(m.examples), columns=m.example_columns,
             caption=("Test rows (0-based position) where the model misses most clearly and the benchmark does not; "
                      + ("model/benchmark class: the most probable class; p_target: the probability given to the "
                         "actual class." if m.multiclass else
-                        "scores are P(positive)." if task == "classification" else "scores are predictions.")))
+                        "scores are P(positive)." if m.task == "classification" else "scores are predictions.")))
 
-        fig = comparison_figure(task=task, y=m.y, model_score=m.model_score,
-                                benchmarks=[(f.noun, f.score) for f in m.fits],
-                                bench_wins=d.benchmark_wins_mask, model_wins=d.model_wins_mask,
-                                threshold=m.threshold, class_names=m.classes or None)
+    @staticmethod
+    def _figure(m: BenchmarkMeasurement) -> Figure:
+        d = m.disagreement
+        rows = figure_rows(d.benchmark_wins_mask, d.model_wins_mask)
+        n = len(m.model_score)
+        shown = f"{len(rows)} of {n} test rows shown" if len(rows) < n else f"all {n} test rows"
+        if m.multiclass:
+            caption = (f"Left: one-vs-rest AUC per class. Right: each point is a test row ({shown}); orange where "
+                       "only the benchmark's predicted class is right, blue where only the model's is.")
+        elif m.task == "classification":
+            caption = (f"Left: ROC curves on the test data. Right: each point is a test row ({shown}); orange where "
+                       "only the benchmark's decision is right, blue where only the model's is.")
+        else:
+            caption = (f"Left: predictions of both against the actual value ({shown}). Right: orange where the "
+                       "benchmark's error is smaller by more than the margin, blue where the model's is.")
+        data = {"task": m.task, "y": m.y, "model_score": m.model_score, "reference_score": m.fits[0].score,
+                "comparisons": tuple((f.noun, c) for f, c in zip(m.fits, m.comparisons)), "disagreement": d,
+                "rows": rows, "threshold": m.threshold, "class_names": m.classes or None}
+        return Figure("benchmark_comparison", "Model against benchmark", plot="benchmark.comparison_figure",
+                      data=data, caption=caption)
 
-        notes = [
+    def _notes(self, m: BenchmarkMeasurement) -> tuple[str, ...]:
+        refc = m.comparisons[0]
+        return (
             (f"Benchmarks trained on {m.n_train_used:,} of {m.n_train_total:,} training rows (seeded random sample; "
              f"max_train_rows = {self.max_train_rows:,})." if m.n_train_used < m.n_train_total else
              f"Benchmarks trained on all {m.n_train_total:,} training rows."),
@@ -515,16 +537,15 @@ class BenchmarkCheck(Check):
               if m.multiclass else
               "AUC: DeLong's test with its normal-approximation interval; accuracy: paired bootstrap interval and "
               "exact McNemar test on the discordant rows; log loss: paired bootstrap interval and paired t-test."
-              if task == "classification" else
+              if m.task == "classification" else
               "RMSE, MAE, R²: paired bootstrap intervals; paired t-tests on per-row squared (RMSE, R²) and absolute "
               "(MAE) errors.")
              + f" Bootstrap: {refc.n_resamples} resamples, the same rows for model and benchmark."),
             ("Right/wrong for both models: the most probable class is the actual class; the two disagree when "
              "their predicted classes differ." if m.multiclass else
-             f"Right/wrong for both models is the decision at threshold {m.threshold:g}." if task == "classification"
+             f"Right/wrong for both models is the decision at threshold {m.threshold:g}."
+             if m.task == "classification"
              else f"A model is counted closer on a row when its absolute error is smaller by more than "
                   f"{m.margin:.4g} ({self.regression_margin:g} × the standard deviation of the test target)."),
-            f"Disagreement analysed against the {ref.noun} benchmark.",
-        ]
-        return Evidence(metrics=metrics, tables=(benchmarks, comparison, segments, examples), figures=(fig,),
-                        notes=tuple(notes))
+            f"Disagreement analysed against the {m.fits[0].noun} benchmark.",
+        )

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 from ..analysis.drift import FeatureDrift, categorical_drift, column_drift, frame_drift, numeric_drift
 from ..analysis.group_metrics import wilson_interval
-from ..analysis.leakage import FeaturePower, IdLikeStats, id_like_stats, single_feature_power
+from ..analysis.leakage import FeaturePower, IdLikeStats, id_like_stats, model_power, single_feature_power
 from ..analysis.quality import (
     NUMERIC,
     TEXT,
@@ -34,41 +35,21 @@ from ..analysis.quality import (
     row_overlap,
     trim,
 )
+from ..analysis.sampling import sample_positions
 from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
+from ..wording import fixed, level, num, p_value, pct, quoted
 from ._classes import unknown_class_reason
-from .base import DATA, Check
+from .base import DATA, Check, budget, setting, threshold
 
 if TYPE_CHECKING:
     from ..context import AuditContext
 
 
-# ---- formatting helpers ------------------------------------------------------------------------
-
-def _pct(x: float) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
-
-
-def _num(x: float, digits: int = 3) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}g}"
-
-
-def _fixed(x: float, digits: int = 3) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{x:.{digits}f}"
-
-
-def _p(p: float) -> str:
-    if p is None or not math.isfinite(p):
-        return "p n/a"
-    return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
-
-
-def _q(name: Any) -> str:
-    """A column name or value quoted for a sentence (never used as a format string)."""
-    return "'" + trim(name, 60) + "'"
+_NAME = 60  # characters of a column name or value quoted in a sentence (never used as a format string)
 
 
 def _list(names: Sequence[Any], limit: int = 5) -> str:
-    shown = ", ".join(_q(n) for n in names[:limit])
+    shown = ", ".join(quoted(trim(n, _NAME)) for n in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
@@ -87,8 +68,8 @@ def _severity_at_least(value: float, levels: Sequence[tuple[float, Severity]], *
     """The first severity whose threshold ``value`` reaches (levels from the most severe)."""
     if value is None or not math.isfinite(value):
         return None
-    for threshold, sev in levels:
-        if (value > threshold) if strict else (value >= threshold):
+    for cut, sev in levels:
+        if (value > cut) if strict else (value >= cut):
             return sev
     return None
 
@@ -108,7 +89,7 @@ class SchemaMeasurement:
 
 
 @dataclass
-class SchemaCheck(Check):
+class SchemaCheck(Check[SchemaMeasurement]):
     """Columns and types of the test data against the training data and the model's inputs.
 
     Measures which columns exist in only one split, each column's type family (numeric, text,
@@ -127,10 +108,12 @@ class SchemaCheck(Check):
     order = 1
     title: ClassVar[str] = "Schema and types"
 
-    numeric_text_share: float = 0.9  # a text column is "numbers stored as text" at this parse share
-    unseen_medium_share: float = 0.05  # share of test rows with an unseen level that makes it medium
-    levels_named: int = 5  # unseen levels named in a finding
-    max_rows: int = 25
+    numeric_text_share: float = threshold(0.9, "share of a text column's values parsing as numbers at which it is "
+                                                "numbers stored as text (medium)")
+    unseen_medium_share: float = threshold(0.05, "share of test rows with a level unseen in training that makes it "
+                                                 "medium")
+    levels_named: int = budget(5, "unseen levels named in a finding and shown per column")
+    max_rows: int = budget(25, "rows shown per table")
 
     def measure(self, ctx: AuditContext) -> SchemaMeasurement:
         comparison = compare_schema(ctx.test, ctx.train, categorical=ctx.categorical)
@@ -174,13 +157,14 @@ class SchemaCheck(Check):
             num_text = {c.test_kind, c.train_kind} == {NUMERIC, TEXT}
             sev = Severity.HIGH if num_text else Severity.MEDIUM
             role = "target" if c.column == m.target else "model input"
+            name = quoted(trim(c.column, _NAME))
             out.append(Finding(
                 id=f"{cid}/type/{c.column}", check=cid, severity=sev,
-                title=f"{_q(c.column)} is {c.train_kind} in train but {c.test_kind} in test",
-                summary=(f"The {role} {_q(c.column)} has type {c.train_dtype} ({c.train_kind}) in the training "
+                title=f"{name} is {c.train_kind} in train but {c.test_kind} in test",
+                summary=(f"The {role} {name} has type {c.train_dtype} ({c.train_kind}) in the training "
                          f"data and {c.test_dtype} ({c.test_kind}) in the test data, so the model is evaluated on "
                          "values of a different kind than it learned from."
-                         + (f" {_pct(c.numeric_text_share)} of its text values parse as numbers."
+                         + (f" {pct(c.numeric_text_share)} of its text values parse as numbers."
                             if num_text and c.numeric_text_share > 0 else "")),
                 features=(c.column,),
                 metrics={"train_kind": c.train_kind, "test_kind": c.test_kind,
@@ -191,10 +175,11 @@ class SchemaCheck(Check):
                              "column into text."),
                 evidence=("columns",)))
         for c in self._numeric_text(m):
+            name = quoted(trim(c.column, _NAME))
             out.append(Finding(
                 id=f"{cid}/numeric_text/{c.column}", check=cid, severity=Severity.MEDIUM,
-                title=f"{_q(c.column)}: {_pct(c.numeric_text_share)} of its text values are numbers",
-                summary=(f"The model input {_q(c.column)} is stored as text, yet {_pct(c.numeric_text_share)} of its "
+                title=f"{name}: {pct(c.numeric_text_share)} of its text values are numbers",
+                summary=(f"The model input {name} is stored as text, yet {pct(c.numeric_text_share)} of its "
                          "values parse as numbers, so the model likely treats a quantity as unordered categories "
                          "(and every unseen number as an unknown level)."),
                 features=(c.column,), metrics={"numeric_text_share": c.numeric_text_share},
@@ -205,10 +190,11 @@ class SchemaCheck(Check):
             if u.column not in m.features:
                 continue
             sev = Severity.MEDIUM if u.share >= self.unseen_medium_share else Severity.LOW
+            name = quoted(trim(u.column, _NAME))
             out.append(Finding(
                 id=f"{cid}/unseen_levels/{u.column}", check=cid, severity=sev,
-                title=f"{_q(u.column)}: {len(u.levels)} level(s) unseen in training ({_pct(u.share)} of test rows)",
-                summary=(f"{_pct(u.share)} of the test rows ({u.affected}) have a value of {_q(u.column)} that never "
+                title=f"{name}: {len(u.levels)} level(s) unseen in training ({pct(u.share)} of test rows)",
+                summary=(f"{pct(u.share)} of the test rows ({u.affected}) have a value of {name} that never "
                          f"occurs in the training data: {_list(u.levels, self.levels_named)}. The model has learned "
                          "nothing about these rows' level."),
                 features=(u.column,),
@@ -238,8 +224,9 @@ class SchemaCheck(Check):
                 notes.append("only in test")
             if c.column in cmp.only_in_train:
                 notes.append("only in train")
-            rec = {"column": c.column, "role": m.roles.get(c.column, "unused"), "test_type": c.test_dtype,
-                   "unique_in_test": c.test_unique, "note": "; ".join(notes), "_order": (c.column not in flagged, i)}
+            rec: dict[str, Any] = {"column": c.column, "role": m.roles.get(c.column, "unused"),
+                                   "test_type": c.test_dtype, "unique_in_test": c.test_unique,
+                                   "note": "; ".join(notes), "_order": (c.column not in flagged, i)}
             if m.has_train:
                 rec["train_type"] = c.train_dtype
             records.append(rec)
@@ -297,7 +284,7 @@ class QualityMeasurement:
 
 
 @dataclass
-class QualityCheck(Check):
+class QualityCheck(Check[QualityMeasurement]):
     """Missing values, constant features, duplicated rows, label balance.
 
     Measures per column the missing share (in each split) and distinct values; duplicated rows
@@ -313,7 +300,7 @@ class QualityCheck(Check):
     These are counts on the audited data, not estimates, and are never ``high``: data quality issues
     are handled before sign-off, not by it. The exception is the model itself: rows on which it
     returned no finite score (left out of every check) are ``medium``, and ``high`` when the lower
-    end of the 95% Wilson interval of their share is at least ``unscored_high``.
+    end of the Wilson interval (at ``confidence``, 95%) of their share is at least ``unscored_high``.
     """
 
     id: ClassVar[str] = "data.quality"
@@ -321,15 +308,17 @@ class QualityCheck(Check):
     order = 2
     title: ClassVar[str] = "Data quality"
 
-    missing_low: float = 0.05
-    missing_medium: float = 0.20
-    duplicate_low: float = 0.01
-    duplicate_medium: float = 0.10
-    minority_low: float = 0.10
-    minority_medium: float = 0.02
-    unscored_high: float = 0.05  # share of rows without a finite score (interval's lower end) for high
-    ids_named: int = 5
-    max_rows: int = 25
+    missing_low: float = threshold(0.05, "missing share of a feature (worse split) that is low")
+    missing_medium: float = threshold(0.20, "missing share of a feature (worse split) that is medium")
+    duplicate_low: float = threshold(0.01, "share of duplicated rows in a split that is low")
+    duplicate_medium: float = threshold(0.10, "share of duplicated rows in a split that is medium")
+    minority_low: float = threshold(0.10, "share of the rarest class below which the balance is low")
+    minority_medium: float = threshold(0.02, "share of the rarest class below which the balance is medium")
+    unscored_high: float = threshold(0.05, "share of rows without a finite score (interval's lower end) that is "
+                                           "high")
+    confidence: float = setting(0.95, "confidence level of the Wilson interval of the unscored share")
+    ids_named: int = budget(5, "repeated id values named in a finding")
+    max_rows: int = budget(25, "rows shown per table")
 
     def measure(self, ctx: AuditContext) -> QualityMeasurement:
         cols = list(ctx.features) + [ctx.target]
@@ -357,9 +346,15 @@ class QualityCheck(Check):
         return {p.column: p for p in profile} if profile else {}
 
     def judge(self, m: QualityMeasurement) -> list[Finding]:
+        te, tr = self._by_column(m.test_profile), self._by_column(m.train_profile)
+        return (self._missing(m, te, tr) + self._constant(m, te, tr) + self._duplicates(m)
+                + self._infinite(m, te, tr) + self._duplicate_ids(m) + self._unscored(m) + self._label_balance(m))
+
+    def _missing(self, m: QualityMeasurement, te: dict[str, ColumnProfile],
+                 tr: dict[str, ColumnProfile]) -> list[Finding]:
+        """A model input with missing values, judged on the split where more are missing."""
         cid = self.id
         out: list[Finding] = []
-        te, tr = self._by_column(m.test_profile), self._by_column(m.train_profile)
         for col in m.features:
             shares = {"test": te[col].missing_share} | ({"train": tr[col].missing_share} if col in tr else {})
             split, share = max(shares.items(), key=lambda kv: (kv[1], kv[0] == "test"))
@@ -367,17 +362,18 @@ class QualityCheck(Check):
                 continue
             sev = _severity_at_least(share, ((self.missing_medium, Severity.MEDIUM),
                                              (self.missing_low, Severity.LOW))) or Severity.INFO
-            detail = " and ".join(f"{_pct(v)} in {k}" for k, v in shares.items())
+            detail = " and ".join(f"{pct(v)} in {k}" for k, v in shares.items())
             empty = [k for k, v in shares.items() if v >= 1.0]
             thr = {Severity.MEDIUM: self.missing_medium, Severity.LOW: self.missing_low}.get(sev, 0.0)
-            rule_txt = (f"Rule: {sev.value} because the missing share counted in the {split} data, {_pct(share)}, "
-                        + (f"is at least {_pct(thr)}" if sev != Severity.INFO else "is above 0")
-                        + f" (low from {_pct(self.missing_low)}, medium from {_pct(self.missing_medium)}).")
+            rule_txt = (f"Rule: {sev.value} because the missing share counted in the {split} data, {pct(share)}, "
+                        + (f"is at least {pct(thr)}" if sev != Severity.INFO else "is above 0")
+                        + f" (low from {pct(self.missing_low)}, medium from {pct(self.missing_medium)}).")
+            name = quoted(trim(col, _NAME))
             out.append(Finding(
                 id=f"{cid}/missing/{col}", check=cid, severity=sev,
-                title=(f"{_q(col)} is entirely missing ({' and '.join(empty)})" if empty
-                       else f"{_q(col)} is {_pct(share)} missing ({split})"),
-                summary=(f"The model input {_q(col)} has missing values: {detail}. "
+                title=(f"{name} is entirely missing ({' and '.join(empty)})" if empty
+                       else f"{name} is {pct(share)} missing ({split})"),
+                summary=(f"The model input {name} has missing values: {detail}. "
                          + (f"It has no value at all in the {' and '.join(empty)} data, so the model cannot "
                             "use it there and checks that measure its effect find none. " if empty else "")
                          + "The model's handling of missing values (imputation, a default branch) decides these "
@@ -388,6 +384,13 @@ class QualityCheck(Check):
                              "and whether missingness depends on the outcome.",
                              "Impute explicitly or add a missing indicator, and document the choice."),
                 evidence=("columns",)))
+        return out
+
+    def _constant(self, m: QualityMeasurement, te: dict[str, ColumnProfile],
+                  tr: dict[str, ColumnProfile]) -> list[Finding]:
+        """A model input with a single value in the training data (the test data without it)."""
+        cid = self.id
+        out: list[Finding] = []
         base = tr if tr else te
         base_split = "training" if tr else "test"
         for col in m.features:
@@ -396,14 +399,21 @@ class QualityCheck(Check):
                 value = p.examples[0] if p.examples else "missing"
                 out.append(Finding(
                     id=f"{cid}/constant/{col}", check=cid, severity=Severity.LOW,
-                    title=f"{_q(col)} is constant in the {base_split} data",
-                    summary=(f"The model input {_q(col)} takes a single value ({_q(value)}) in the {base_split} data, "
+                    title=f"{quoted(trim(col, _NAME))} is constant in the {base_split} data",
+                    summary=(f"The model input {quoted(trim(col, _NAME))} takes a single value "
+                             f"({quoted(trim(value, _NAME))}) in the {base_split} data, "
                              "so the model cannot have learned anything from it."),
                     features=(col,), metrics={"unique_values": p.unique},
                     rule=Rule("unique_values", p.unique, "<=", 1,
                               text=f"Rule: low when a model input has at most one value in the {base_split} data."),
                     remediation=("Drop the column from the model inputs, or find out why it does not vary.",),
                     evidence=("columns",)))
+        return out
+
+    def _duplicates(self, m: QualityMeasurement) -> list[Finding]:
+        """Rows repeating an earlier row exactly (model inputs and target), per split."""
+        cid = self.id
+        out: list[Finding] = []
         for split, d in (("test", m.test_duplicates), ("train", m.train_duplicates)):
             if d is None:
                 continue
@@ -413,44 +423,48 @@ class QualityCheck(Check):
                 continue
             out.append(Finding(
                 id=f"{cid}/duplicates/{split}", check=cid, severity=sev,
-                title=f"{_pct(d.share)} of {split} rows are duplicates",
+                title=f"{pct(d.share)} of {split} rows are duplicates",
                 summary=(f"{d.duplicated} of the {d.rows} {split} rows repeat an earlier row exactly (all model inputs "
                          "and the target). Duplicates over-weight some cases"
                          + (" and inflate test metrics." if split == "test" else " in training.")),
                 features=(), metrics={"duplicated_rows": d.duplicated, "rows": d.rows, "duplicate_share": d.share},
                 rule=Rule("duplicate_share", d.share, ">=",
                           self.duplicate_medium if sev == Severity.MEDIUM else self.duplicate_low,
-                          text=(f"Rule: low from {_pct(self.duplicate_low)} duplicated rows, medium from "
-                                f"{_pct(self.duplicate_medium)} (counted on the {split} data).")),
+                          text=(f"Rule: low from {pct(self.duplicate_low)} duplicated rows, medium from "
+                                f"{pct(self.duplicate_medium)} (counted on the {split} data).")),
                 remediation=("Check the extraction for repeated joins or appends; deduplicate if the rows are not "
                              "genuinely distinct cases.",),
                 evidence=()))
-        out.extend(self._infinite(m, te, tr))
-        out.extend(self._duplicate_ids(m))
-        out.extend(self._unscored(m))
-        if m.task == "classification":
-            cands = [(s, b) for s, b in (("test", m.test_labels), ("train", m.train_labels)) if b is not None and b.rows]
-            if cands:
-                split, b = min(cands, key=lambda sb: (sb[1].minority_share, sb[0]))
-                sev = _severity_at_least(-b.minority_share, ((-self.minority_medium, Severity.MEDIUM),
-                                                             (-self.minority_low, Severity.LOW)), strict=True)
-                if sev is not None:
-                    out.append(Finding(
-                        id=f"{cid}/label_balance", check=cid, severity=sev,
-                        title=f"Rarest class {_q(b.minority_class)} is {_pct(b.minority_share)} of {split} rows",
-                        summary=(f"The target {_q(m.target)} is imbalanced: class {_q(b.minority_class)} is "
-                                 f"{b.counts[-1]} of {b.rows} {split} rows ({_pct(b.minority_share)}). Accuracy is "
-                                 "misleading at this balance and metrics for the rare class are uncertain."),
-                        features=(), metrics={"minority_share": b.minority_share, "minority_count": b.counts[-1]},
-                        rule=Rule("minority_share", b.minority_share, "<",
-                                  self.minority_medium if sev == Severity.MEDIUM else self.minority_low,
-                                  text=(f"Rule: low below {_pct(self.minority_low)} of rows in the rarest class, "
-                                        f"medium below {_pct(self.minority_medium)}.")),
-                        remediation=("Judge the model on AUC, precision/recall of the rare class and calibration, "
-                                     "with confidence intervals.",
-                                     "Check the decision threshold against the base rate."),
-                        evidence=("labels",)))
         return out
+
+    def _label_balance(self, m: QualityMeasurement) -> list[Finding]:
+        """The rarest class of the target, on the split where it is rarest."""
+        if m.task != "classification":
+            return []
+        cands = [(s, b) for s, b in (("test", m.test_labels), ("train", m.train_labels)) if b is not None and b.rows]
+        if not cands:
+            return []
+        split, b = min(cands, key=lambda sb: (sb[1].minority_share, sb[0]))
+        sev = _severity_at_least(-b.minority_share, ((-self.minority_medium, Severity.MEDIUM),
+                                                     (-self.minority_low, Severity.LOW)), strict=True)
+        if sev is None:
+            return []
+        minority = quoted(trim(b.minority_class, _NAME))
+        return [Finding(
+            id=f"{self.id}/label_balance", check=self.id, severity=sev,
+            title=f"Rarest class {minority} is {pct(b.minority_share)} of {split} rows",
+            summary=(f"The target {quoted(trim(m.target, _NAME))} is imbalanced: class {minority} is "
+                     f"{b.counts[-1]} of {b.rows} {split} rows ({pct(b.minority_share)}). Accuracy is "
+                     "misleading at this balance and metrics for the rare class are uncertain."),
+            features=(), metrics={"minority_share": b.minority_share, "minority_count": b.counts[-1]},
+            rule=Rule("minority_share", b.minority_share, "<",
+                      self.minority_medium if sev == Severity.MEDIUM else self.minority_low,
+                      text=(f"Rule: low below {pct(self.minority_low)} of rows in the rarest class, "
+                            f"medium below {pct(self.minority_medium)}.")),
+            remediation=("Judge the model on AUC, precision/recall of the rare class and calibration, "
+                         "with confidence intervals.",
+                         "Check the decision threshold against the base rate."),
+            evidence=("labels",))]
 
     def _infinite(self, m: QualityMeasurement, te: dict[str, ColumnProfile],
                   tr: dict[str, ColumnProfile]) -> list[Finding]:
@@ -465,10 +479,11 @@ class QualityCheck(Check):
             rule_txt = "Rule: medium when a model input holds any infinite value (counted on the audited data)."
             out.append(Finding(
                 id=f"{cid}/infinite/{col}", check=cid, severity=Severity.MEDIUM,
-                title=f"{_q(col)} holds infinite values ({detail})",
-                summary=(f"The model input {_q(col)} holds +inf or -inf values: {detail} rows. An infinite value is "
-                         "not a measurement (an overflow or a division by zero upstream); the model scores these rows "
-                         "on an impossible value, and statistics of the column use only its finite values. "
+                title=f"{quoted(trim(col, _NAME))} holds infinite values ({detail})",
+                summary=(f"The model input {quoted(trim(col, _NAME))} holds +inf or -inf values: {detail} rows. An "
+                         "infinite value is not a measurement (an overflow or a division by zero upstream); the model "
+                         "scores these rows on an impossible value, and statistics of the column use only its finite "
+                         "values. "
                          + rule_txt),
                 features=(col,), metrics={f"infinite_{k}": n for k, n in counts.items()},
                 rule=Rule("infinite_values", sum(counts.values()), ">", 0, text=rule_txt),
@@ -485,15 +500,16 @@ class QualityCheck(Check):
             if d is None or d.duplicated == 0:
                 continue
             sev = Severity.MEDIUM if split == "test" else Severity.LOW
-            examples = ", ".join(f"{_q(v)} ({n} rows)" for v, n in zip(d.values, d.counts))
+            examples = ", ".join(f"{quoted(trim(v, _NAME))} ({n} rows)" for v, n in zip(d.values, d.counts))
             rule_txt = (f"Rule: {sev.value} when any id value occurs on more than one {split} row "
                         "(medium in test, low in train).")
             out.append(Finding(
                 id=f"{cid}/duplicate_ids/{split}", check=cid, severity=sev,
-                title=f"Id column {_q(d.column)}: {d.duplicated} {split} rows share an id",
-                summary=(f"{d.duplicated} of the {d.rows} {split} rows ({_pct(d.share)}) have an id in {_q(d.column)} "
-                         f"that another row also has; most repeated: {examples}. Rows named by id in this report "
-                         "are ambiguous, and the same case may be counted more than once. " + rule_txt),
+                title=f"Id column {quoted(trim(d.column, _NAME))}: {d.duplicated} {split} rows share an id",
+                summary=(f"{d.duplicated} of the {d.rows} {split} rows ({pct(d.share)}) have an id in "
+                         f"{quoted(trim(d.column, _NAME))} that another row also has; most repeated: {examples}. "
+                         "Rows named by id in this report are ambiguous, and the same case may be counted more than "
+                         "once. " + rule_txt),
                 features=(d.column,),
                 metrics={"rows_with_shared_id": d.duplicated, "rows": d.rows, "share": d.share},
                 rule=Rule("rows_with_shared_id", d.duplicated, ">", 0, text=rule_txt),
@@ -507,20 +523,20 @@ class QualityCheck(Check):
         cid = self.id
         out = []
         for u in m.unscored:
-            lo, hi = wilson_interval(u.count, u.rows)
+            lo, hi = wilson_interval(u.count, u.rows, confidence=self.confidence)
             sev = Severity.HIGH if lo >= self.unscored_high else Severity.MEDIUM
-            rule_txt = (f"Rule: high when the lower end of the 95% Wilson interval of the share of rows without a "
-                        f"score, [{_pct(lo)}, {_pct(hi)}], is at least {_pct(self.unscored_high)}; medium for any "
-                        "such row.")
+            rule_txt = (f"Rule: high when the lower end of the {level(self.confidence)} Wilson interval of the share "
+                        f"of rows without a score, [{pct(lo)}, {pct(hi)}], is at least {pct(self.unscored_high)}; "
+                        "medium for any such row.")
             cause = (f" The rows are set apart by {_list(u.set_apart_by)}: their values there never occur on the "
                      "scored rows." if u.set_apart_by else "")
-            ids = (f" Ids: {', '.join(_q(i) for i in u.ids[: self.ids_named])}"
+            ids = (f" Ids: {', '.join(quoted(trim(i, _NAME)) for i in u.ids[: self.ids_named])}"
                    + (" and more." if len(u.ids) > self.ids_named else ".")) if u.ids else ""
             out.append(Finding(
                 id=f"{cid}/unscored/{u.split}", check=cid, severity=sev,
-                title=f"The model returned no score for {u.count} {u.split} rows ({_pct(u.share)})",
+                title=f"The model returned no score for {u.count} {u.split} rows ({pct(u.share)})",
                 summary=(f"The model's output is NaN or infinite on {u.count} of the {u.rows} {u.split} rows "
-                         f"({_pct(u.share)}). These rows were left out of every check, so the audit's metrics "
+                         f"({pct(u.share)}). These rows were left out of every check, so the audit's metrics "
                          "describe only the rows the model scores; in use, these cases would get no decision "
                          f"or a default one.{cause}{ids} {rule_txt}"),
                 features=tuple(u.set_apart_by),
@@ -539,7 +555,7 @@ class QualityCheck(Check):
         for i, p in enumerate(m.test_profile):
             q = tr.get(p.column)
             worst = max(p.missing_share, q.missing_share if q else 0.0)
-            rec = {"column": p.column, "role": m.roles.get(p.column, "unused"), "type": p.dtype,
+            rec: dict[str, Any] = {"column": p.column, "role": m.roles.get(p.column, "unused"), "type": p.dtype,
                    "missing_test_pct": round(100 * p.missing_share, 2), "infinite_test": p.infinite,
                    "unique": p.unique,
                    "examples": ", ".join(p.examples), "_order": (-worst, i)}
@@ -619,19 +635,21 @@ class LeakageMeasurement:
 
 
 @dataclass
-class LeakageCheck(Check):
+class LeakageCheck(Check[LeakageMeasurement]):
     """Features that give the target away.
 
     Measures (a) each feature's out-of-sample power alone: a depth-``max_depth`` tree fitted on
     train and scored on test (AUC of the positive class; for k > 2 classes the tree predicts the k
     class probabilities and the power is the macro one-vs-rest AUC, the mean over classes of each
-    class-vs-rest AUC; or R²), or ``cv_folds``-fold CV on test without train; (b) identifier-like columns (integers or text unique in nearly every row;
-    integers must also be a near-running number unless named like an id); (c) test rows whose
-    inputs and target also appear in train, beyond the duplication found within train itself.
+    class-vs-rest AUC; or R²), or ``cv_folds``-fold CV on test without train; (b) identifier-like
+    columns (integers or text unique in nearly every row; integers must also be a near-running
+    number unless named like an id); (c) test rows whose inputs and target also appear in train,
+    beyond the duplication found within train itself.
 
-    Severity: a feature whose AUC's 95% lower bound (Hanley-McNeil) is >= ``auc_high`` (R², point
-    estimate, >= ``r2_high``) is ``high``, >= ``auc_medium`` (``r2_medium``) ``medium``; an id-like input is ``medium``; overlap beyond chance is ``low`` when
-    any, ``medium`` from ``overlap_medium``, ``high`` from ``overlap_high``.
+    Severity: a feature whose AUC's lower bound (Hanley-McNeil, at ``confidence``, 95%) is >=
+    ``auc_high`` (R², point estimate, >= ``r2_high``) is ``high``, >= ``auc_medium`` (``r2_medium``)
+    ``medium``; an id-like input is ``medium``; overlap beyond chance is ``low`` when any,
+    ``medium`` from ``overlap_medium``, ``high`` from ``overlap_high``.
     """
 
     id: ClassVar[str] = "data.leakage"
@@ -639,55 +657,50 @@ class LeakageCheck(Check):
     order = 3
     title: ClassVar[str] = "Target leakage"
 
-    auc_high: float = 0.98
-    auc_medium: float = 0.93
-    r2_high: float = 0.95
-    r2_medium: float = 0.85
-    id_unique_share: float = 0.95  # distinct values in this share of rows: an identifier
-    id_named_unique_share: float = 0.5  # ... or this share when the name says id/key/uuid/index
-    id_min_density: float = 0.5  # integers: distinct values / (max - min + 1), a running number
-    overlap_medium: float = 0.05
-    overlap_high: float = 0.20
-    max_depth: int = 3
-    cv_folds: int = 5
-    sample_rows: int = 50_000  # rows used to fit and score the single-feature models, per split
-    figure_top: int = 15
-    max_rows: int = 25
+    auc_high: float = threshold(0.98, "single-feature AUC (interval's lower end) that is high")
+    auc_medium: float = threshold(0.93, "single-feature AUC (interval's lower end) that is medium")
+    r2_high: float = threshold(0.95, "single-feature R² (point estimate) that is high")
+    r2_medium: float = threshold(0.85, "single-feature R² (point estimate) that is medium")
+    id_unique_share: float = threshold(0.95, "share of distinct values at which a column is an identifier")
+    id_named_unique_share: float = threshold(0.5, "share of distinct values at which a column named like an id "
+                                                  "(id, key, uuid, index) is an identifier")
+    id_min_density: float = threshold(0.5, "integers: distinct values / (max - min + 1) from which they are a "
+                                           "running number")
+    overlap_medium: float = threshold(0.05, "share of test rows also in training, beyond chance, that is medium")
+    overlap_high: float = threshold(0.20, "share of test rows also in training, beyond chance, that is high")
+    confidence: float = setting(0.95, "confidence level of the single-feature power intervals")
+    max_depth: int = setting(3, "depth of the single-feature decision trees")
+    cv_folds: int = setting(5, "folds of the cross-validation on test when there is no training data")
+    sample_rows: int = budget(50_000, "rows used to fit and score the single-feature models, per split")
+    figure_top: int = budget(15, "features shown in the single-feature power chart")
+    max_rows: int = budget(25, "rows shown per table")
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         return unknown_class_reason(ctx)
 
     def measure(self, ctx: AuditContext) -> LeakageMeasurement:
-        from sklearn.metrics import r2_score, roc_auc_score
-
         clf = ctx.is_classification
         multi = ctx.is_multiclass
         rng = ctx.rng(self.id)
         if multi:  # k classes: class indices, the model's k-class probabilities
             y_test = ctx.y_index("test")
-            P = np.asarray(ctx.predictions("test").proba, dtype=float)
-            present = [j for j in range(P.shape[1]) if 0 < np.sum(y_test == j) < len(y_test)]
-            model_value = (float(np.mean([roc_auc_score(y_test == j, P[:, j]) for j in present]))
-                           if present else float("nan"))
+            model_value = model_power(y_test, np.asarray(ctx.predictions("test").proba, dtype=float), task=ctx.task)
         else:
-            y_test = ctx.y_binary("test") if clf else ctx.y("test").astype(float)
-            score = ctx.predictions("test").score
-            if clf:
-                model_value = float(roc_auc_score(y_test, score)) if np.unique(y_test).size > 1 else float("nan")
-            else:
-                model_value = float(r2_score(y_test, score))
-        te_idx = _sample_index(len(y_test), self.sample_rows, rng)
+            y_test = ctx.y_task("test")
+            model_value = model_power(y_test, ctx.predictions("test").score, task=ctx.task)
+        te_idx = sample_positions(len(y_test), self.sample_rows, rng)
         X_test = ctx.X("test").iloc[te_idx]
+        X_train: pd.DataFrame | None = None
+        yt: np.ndarray | None = None
         if ctx.has_train:
-            y_train = ctx.y_index("train") if multi else ctx.y_binary("train") if clf else ctx.y("train").astype(float)
-            tr_idx = _sample_index(len(y_train), self.sample_rows, rng)
+            y_train = ctx.y_index("train") if multi else ctx.y_task("train")
+            tr_idx = sample_positions(len(y_train), self.sample_rows, rng)
             X_train, yt = ctx.X("train").iloc[tr_idx], y_train[tr_idx]
-        else:
-            X_train = yt = None
         seed = int(rng.integers(0, 2**31 - 1))
         powers = single_feature_power(X_test, y_test[te_idx], task=ctx.task, X_train=X_train, y_train=yt,
                                       categorical=ctx.categorical, max_depth=self.max_depth,
-                                      cv_folds=self.cv_folds, seed=seed, n_classes=ctx.n_classes if multi else 2)
+                                      cv_folds=self.cv_folds, seed=seed, n_classes=ctx.n_classes if multi else 2,
+                                      confidence=self.confidence)
         frames = [ctx.test] + ([ctx.train] if ctx.has_train else [])
         cols = list(ctx.features) + [ctx.target]
         return LeakageMeasurement(
@@ -721,17 +734,20 @@ class LeakageCheck(Check):
             if sev is None:
                 continue
             thr = next(t for t, sv in levels if sv == sev)
-            bound = ("the lower end of the 95% interval" if m.metric != "r2" else "the point estimate (95% interval")
-            rule_txt = (f"Rule: {sev.value} when {bound} [{_fixed(p.low)}, {_fixed(p.high)}]"
+            conf = level(self.confidence)
+            bound = (f"the lower end of the {conf} interval" if m.metric != "r2"
+                     else f"the point estimate ({conf} interval")
+            rule_txt = (f"Rule: {sev.value} when {bound} [{fixed(p.low, 3)}, {fixed(p.high, 3)}]"
                         + (")" if m.metric == "r2" else "")
                         + f" of the feature's held-out {label} is at least {thr:g} "
                         f"(high from {levels[0][0]:g}, medium from {levels[1][0]:g}).")
+            name = quoted(trim(p.feature, _NAME))
             out.append(Finding(
                 id=f"{cid}/power/{p.feature}", check=cid, severity=sev,
-                title=f"{_q(p.feature)} alone predicts the target: {label} {p.value:.3f}",
-                summary=(f"A small decision tree on {_q(p.feature)} alone reaches {label} {p.value:.3f} (95% interval "
-                         f"{_fixed(p.low)} to {_fixed(p.high)}) on held-out data ({p.method}); the model itself "
-                         f"reaches {label} {_fixed(m.model_value)} on the test data. "
+                title=f"{name} alone predicts the target: {label} {p.value:.3f}",
+                summary=(f"A small decision tree on {name} alone reaches {label} {p.value:.3f} ({conf} interval "
+                         f"{fixed(p.low, 3)} to {fixed(p.high, 3)}) on held-out data ({p.method}); the model itself "
+                         f"reaches {label} {fixed(m.model_value, 3)} on the test data. "
                          "A single input this predictive is usually recorded after the outcome, derived from the "
                          f"target, or a proxy for it. {rule_txt}"),
                 features=(p.feature,),
@@ -746,12 +762,12 @@ class LeakageCheck(Check):
         for s in m.id_stats:
             if not self.is_id_like(s):
                 continue
-            dens = f", spanning a near-continuous range (density {_pct(s.density)})" if math.isfinite(s.density) else ""
+            dens = f", spanning a near-continuous range (density {pct(s.density)})" if math.isfinite(s.density) else ""
             out.append(Finding(
                 id=f"{cid}/id_like/{s.feature}", check=cid, severity=Severity.MEDIUM,
-                title=f"{_q(s.feature)} looks like an identifier ({_pct(s.unique_share)} unique)",
-                summary=(f"The model input {_q(s.feature)} ({s.value_kind}) has a distinct value in "
-                         f"{_pct(s.unique_share)} of rows{dens}"
+                title=f"{quoted(trim(s.feature, _NAME))} looks like an identifier ({pct(s.unique_share)} unique)",
+                summary=(f"The model input {quoted(trim(s.feature, _NAME))} ({s.value_kind}) has a distinct value in "
+                         f"{pct(s.unique_share)} of rows{dens}"
                          + (" and is named like an identifier" if s.name_hint else "")
                          + ". An identifier lets a model memorise rows and picks up the order in which records "
                          "were created, which does not generalise."),
@@ -768,11 +784,11 @@ class LeakageCheck(Check):
                 sev = Severity.INFO
             out.append(Finding(
                 id=f"{cid}/train_test_overlap", check=cid, severity=sev,
-                title=f"{_pct(ov.share)} of test rows also appear in the training data",
-                summary=(f"{ov.shared} of the {ov.rows} test rows ({_pct(ov.share)}) match a training row exactly on "
-                         f"every model input and the target. Within the training data itself, {_pct(ov.natural_share)}"
+                title=f"{pct(ov.share)} of test rows also appear in the training data",
+                summary=(f"{ov.shared} of the {ov.rows} test rows ({pct(ov.share)}) match a training row exactly on "
+                         f"every model input and the target. Within the training data itself, {pct(ov.natural_share)}"
                          " of rows have an exact twin, the level expected by chance; "
-                         + (f"the excess of {_pct(ov.excess_share)} means the test data is partly training data, "
+                         + (f"the excess of {pct(ov.excess_share)} means the test data is partly training data, "
                             "so test metrics are optimistic." if ov.excess_share > 0 else
                             "the overlap is consistent with that level.")),
                 features=(),
@@ -784,17 +800,28 @@ class LeakageCheck(Check):
                 evidence=()))
         return out
 
+    def _level(self, p: FeaturePower, metric: str) -> str:
+        """The severity a feature's power gets, as text ('' when none)."""
+        sev = _severity_at_least(_power_bound(p), self._power_levels(metric))
+        return sev.value if sev else ""
+
+    def _figure(self, m: LeakageMeasurement, shown: Sequence[FeaturePower]) -> Figure:
+        label = _POWER_LABELS[m.metric]
+        data = {"powers": tuple(shown), "levels": [self._level(p, m.metric) for p in shown],
+                "thresholds": [(t, sev.value) for t, sev in self._power_levels(m.metric)], "label": label}
+        return Figure("single_feature_power_chart", f"Single-feature {label}", plot="data.power_figure", data=data,
+                      caption=f"Each feature alone (top {len(shown)}); lines mark the medium and high thresholds.")
+
     def evidence(self, m: LeakageMeasurement) -> Evidence:
         label = _POWER_LABELS[m.metric]
         order = sorted(m.powers, key=lambda p: (-_finite_or(p.value, -math.inf), p.feature))
-        levels = self._power_levels(m.metric)
         rec = [{"feature": p.feature, "kind": p.kind, m.metric: p.value, "ci_low": p.low, "ci_high": p.high,
-                "level": getattr(_severity_at_least(_power_bound(p), levels), "value", "")} for p in order]
+                "level": self._level(p, m.metric)} for p in order]
         tables = [Table.from_records("single_feature_power", f"Single-feature {label} (held out)", rec,
                                      columns=["feature", "kind", m.metric, "ci_low", "ci_high", "level"],
                                      max_rows=self.max_rows,
                                      caption=f"Depth-{self.max_depth} tree on one feature, {m.method}; "
-                                             f"model {label} {_fixed(m.model_value)}.")]
+                                             f"model {label} {fixed(m.model_value, 3)}.")]
         ids = [{"feature": s.feature, "value_kind": s.value_kind, "unique_share": s.unique_share,
                 "density": s.density, "named_like_id": s.name_hint}
                for s in sorted(m.id_stats, key=lambda s: (not self.is_id_like(s), -s.unique_share, s.feature))
@@ -814,15 +841,15 @@ class LeakageCheck(Check):
                             "train_duplicate_share": m.overlap.natural_share})
         notes = [f"Single-feature power: a depth-{self.max_depth} decision tree per feature, {m.method}"
                  f" ({m.fit_rows} fitting rows); categorical levels ordered by their mean target on the fitting "
-                 "rows, unseen levels treated as missing. AUC severity from the lower end of its 95% "
-                 "Hanley-McNeil interval; R² severity from the point estimate (interval: bootstrap of the held-out "
-                 "rows)."]
+                 "rows, unseen levels treated as missing. AUC severity from the lower end of its "
+                 f"{level(self.confidence)} Hanley-McNeil interval; R² severity from the point estimate (interval: "
+                 "bootstrap of the held-out rows)."]
         if m.metric == "auc_ovr_macro":
             notes.append("k-class target: each single-feature tree predicts the probability of every class; its "
                          "power is the macro one-vs-rest AUC (mean over classes of class-vs-rest AUC; the interval's "
                          "half-width is the mean of the per-class Hanley-McNeil half-widths, an upper bound). "
                          "Categorical levels are ordered by their most frequent class, then its share.")
-        figures = [_power_figure(order[: self.figure_top], m.metric, levels)] if order else []
+        figures = [self._figure(m, order[: self.figure_top])] if order else []
         return Evidence(metrics=metrics, tables=tuple(tables), figures=tuple(figures), notes=tuple(notes))
 
 
@@ -840,35 +867,6 @@ def _power_bound(p: FeaturePower) -> float:
 
 def _finite_or(x: float, default: float) -> float:
     return x if x is not None and math.isfinite(x) else default
-
-
-def _sample_index(n: int, cap: int, rng: np.random.Generator) -> np.ndarray:
-    if n <= cap:
-        return np.arange(n)
-    return np.sort(rng.choice(n, size=cap, replace=False))
-
-
-def _power_figure(powers: Sequence[FeaturePower], metric: str, levels: Sequence[tuple[float, Severity]]) -> Figure:
-    from ..plots import COLORS, figure, new_figure, plot_style
-
-    label = _POWER_LABELS[metric]
-    names = [trim(p.feature, 28) for p in powers][::-1]
-    values = [_finite_or(p.value, 0.0) for p in powers][::-1]
-    palette = {Severity.HIGH: COLORS[1], Severity.MEDIUM: COLORS[3]}
-    colors = [palette.get(_severity_at_least(_power_bound(p), levels), COLORS[0]) for p in powers][::-1]
-    with plot_style():
-        fig = new_figure(6.0, max(1.6, 0.22 * len(names) + 0.9))
-        ax = fig.add_subplot()
-        ax.barh(range(len(names)), values, color=colors)
-        ax.set_yticks(range(len(names)), names)
-        for (thr, sev), style in zip(levels, ("-", "--")):
-            ax.axvline(thr, color=COLORS[1], linestyle=style, linewidth=0.8, label=f"{sev.value} ({thr:g})")
-        lo = 0.5 if metric != "r2" else min(0.0, min(values, default=0.0))
-        ax.set_xlim(lo, 1.0)
-        ax.set_xlabel(f"held-out {label} of the feature alone")
-        ax.legend(loc="lower right")
-    return figure("single_feature_power_chart", f"Single-feature {label}", fig,
-                  caption=f"Each feature alone (top {len(names)}); lines mark the medium and high thresholds.")
 
 
 # =================================================================================================
@@ -889,7 +887,7 @@ class DriftMeasurement:
 
 
 @dataclass
-class DriftCheck(Check):
+class DriftCheck(Check[DriftMeasurement]):
     """Distribution shift from train to test, per feature and for the target.
 
     Measures PSI on ``n_bins`` train-quantile bins (numeric; missing is a bin) or on levels
@@ -910,13 +908,13 @@ class DriftCheck(Check):
     order = 4
     title: ClassVar[str] = "Train/test drift"
 
-    alpha: float = 0.01
-    psi_medium: float = 0.10
-    psi_high: float = 0.25
-    n_bins: int = 10
-    epsilon: float = 1e-4
-    figure_top: int = 15
-    max_rows: int = 25
+    alpha: float = threshold(0.01, "significance level, Bonferroni-corrected over the columns tested")
+    psi_medium: float = threshold(0.10, "PSI of a significant shift that is medium")
+    psi_high: float = threshold(0.25, "PSI of a significant shift that is high")
+    n_bins: int = setting(10, "quantile bins of the training data for a numeric column")
+    epsilon: float = setting(1e-4, "floor of a bin's share in the PSI and distances (an empty bin)")
+    figure_top: int = budget(15, "columns shown in the PSI chart")
+    max_rows: int = budget(25, "rows shown per table")
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         return None if ctx.has_train else "no training data: drift compares the training data with the test data"
@@ -956,24 +954,25 @@ class DriftCheck(Check):
             is_target = d.feature == m.target
             what = "The target" if is_target else "The model input"
             if d.kind == "numeric":
-                detail = (f"KS statistic {_num(d.ks_statistic)} ({_p(d.p_value)}); the mean moved from "
-                          f"{_num(d.mean_reference, 4)} to {_num(d.mean_current, 4)}, a Wasserstein distance of "
-                          f"{_num(d.wasserstein_norm)} training standard deviations")
+                detail = (f"KS statistic {num(d.ks_statistic, 3)} ({p_value(d.p_value)}); the mean moved from "
+                          f"{num(d.mean_reference, 4)} to {num(d.mean_current, 4)}, a Wasserstein distance of "
+                          f"{num(d.wasserstein_norm, 3)} training standard deviations")
                 if d.missing_current != d.missing_reference:
-                    detail += f"; missing {_pct(d.missing_reference)} → {_pct(d.missing_current)}"
+                    detail += f"; missing {pct(d.missing_reference)} → {pct(d.missing_current)}"
             else:
-                detail = f"chi-square {_p(d.p_value)}; {_shift_text(d)}"
+                detail = f"chi-square {p_value(d.p_value)}; {_shift_text(d)}"
             metrics = {"psi": d.psi, "js_distance": d.js_distance, "p_value": d.p_value,
                        "alpha_corrected": a}
             if d.kind == "numeric":
                 metrics.update({"ks_statistic": d.ks_statistic, "wasserstein_norm": d.wasserstein_norm,
                                 "mean_train": d.mean_reference, "mean_test": d.mean_current})
+            name = quoted(trim(d.feature, _NAME))
             out.append(Finding(
                 id=f"{cid}/{d.feature}", check=cid, severity=sev,
-                title=f"{'Target ' if is_target else ''}{_q(d.feature)} drifted: PSI {d.psi:.2f}",
-                summary=(f"{what} {_q(d.feature)} is distributed differently in the test data than in training: "
+                title=("Target " if is_target else "") + f"{name} drifted: PSI {d.psi:.2f}",
+                summary=(f"{what} {name} is distributed differently in the test data than in training: "
                          f"PSI {d.psi:.2f} (medium from {self.psi_medium:g}, high from {self.psi_high:g}), "
-                         f"Jensen–Shannon distance {_num(d.js_distance)}, {detail}."
+                         f"Jensen–Shannon distance {num(d.js_distance, 3)}, {detail}."
                          + (" The outcome rate or level itself changed, so test metrics and calibration do not carry "
                             "over." if is_target else
                             " The model is applied to a population it was not trained on.")),
@@ -1038,26 +1037,12 @@ class DriftCheck(Check):
         return Evidence(metrics=metrics, tables=tuple(tables), figures=(self._figure(m, a),), notes=tuple(notes))
 
     def _figure(self, m: DriftMeasurement, a: float) -> Figure:
-        from ..plots import COLORS, figure, new_figure, plot_style
-
         cols = sorted(m.tested, key=lambda d: (-_finite_or(d.psi, -math.inf), d.feature))[: self.figure_top]
-        names = [trim(d.feature, 28) + (" (target)" if d.feature == m.target else "") for d in cols][::-1]
-        values = [_finite_or(d.psi, 0.0) for d in cols][::-1]
-        colors = [{Severity.HIGH: COLORS[1], Severity.MEDIUM: COLORS[3]}.get(self.severity(d, a), COLORS[0])
-                  for d in cols][::-1]
-        with plot_style():
-            fig = new_figure(6.0, max(1.6, 0.22 * len(names) + 0.9))
-            ax = fig.add_subplot()
-            ax.barh(range(len(names)), values, color=colors)
-            ax.set_yticks(range(len(names)), names)
-            ax.axvline(self.psi_medium, color=COLORS[3], linestyle="--", linewidth=0.8,
-                       label=f"medium ({self.psi_medium:g})")
-            ax.axvline(self.psi_high, color=COLORS[1], linestyle="-", linewidth=0.8, label=f"high ({self.psi_high:g})")
-            ax.set_xlim(0, max(self.psi_high * 1.2, max(values, default=0.0) * 1.05))
-            ax.set_xlabel("PSI (train → test)")
-            ax.legend(loc="lower right")
-        return figure("psi_chart", "Population stability index by column", fig,
-                      caption=f"Top {len(names)} columns by PSI. Coloured bars are significant at the corrected "
+        levels = [getattr(self.severity(d, a), "value", "") for d in cols]
+        return Figure("psi_chart", "Population stability index by column", plot="data.psi_figure",
+                      data={"columns": tuple(cols), "levels": levels, "target": m.target,
+                            "psi_medium": self.psi_medium, "psi_high": self.psi_high},
+                      caption=f"Top {len(cols)} columns by PSI. Coloured bars are significant at the corrected "
                               "alpha and above a threshold.")
 
 
@@ -1068,5 +1053,5 @@ def _shift_text(d: FeatureDrift) -> str:
         return ""
     diff = b.current_share - b.reference_share
     i = int(np.argmax(np.abs(diff)))
-    return (f"level {_q(b.labels[i])} went from {_pct(b.reference_share[i])} of training rows to "
-            f"{_pct(b.current_share[i])} of test rows")
+    return (f"level {quoted(trim(b.labels[i], _NAME))} went from {pct(b.reference_share[i])} of training rows to "
+            f"{pct(b.current_share[i])} of test rows")

@@ -24,22 +24,18 @@ from ..analysis.metrics import (
     regression_metrics,
     train_test_gap,
 )
+from ..analysis.sampling import sample_positions
 from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
-from ..plots import COLORS, figure, new_figure, plot_style
-from ..plots.performance import confusion_matrix_figure
-from ..wording import fixed
+from ..wording import ci, fixed, level, pct
 from .base import PERFORMANCE, Check, budget, setting, threshold
 
 if TYPE_CHECKING:
     from ..context import AuditContext, Split
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
-
-
-def _ci(e: Estimate, digits: int = 3, confidence: float = 0.95) -> str:
-    return f"{e.value:.{digits}f} ({confidence:.0%} CI {e.low:.{digits}f}–{e.high:.{digits}f})"
+def _with_ci(e: Estimate, confidence: float, digits: int = 2) -> str:
+    """An estimate and its interval: ``0.74 (95% CI 0.70–0.78)``."""
+    return f"{fixed(e.value, digits)} ({ci(e.low, e.high, confidence, digits=digits, what='CI')})"
 
 
 def _estimate_metrics(name: str, e: Estimate) -> dict[str, float]:
@@ -76,8 +72,9 @@ class MetricsMeasurement:
 
 
 @dataclass
-class MetricsCheck(Check):
-    """Headline performance on the test data, each metric with a percentile-bootstrap CI (95%).
+class MetricsCheck(Check[MetricsMeasurement]):
+    """Headline performance on the test data, each metric with a percentile-bootstrap CI (at
+    ``confidence``, 95%).
 
     Classification: AUC, accuracy, precision, recall and F1 at the configured threshold, log loss
     and Brier score, against the base rate and the accuracy of always predicting the majority
@@ -109,19 +106,23 @@ class MetricsCheck(Check):
     order = 1
     title: ClassVar[str] = "Headline metrics"
 
-    n_bootstrap: int = 200
-    confidence: float = 0.95
-    chance_margin: float = 0.05
-    weak_auc: float = 0.6
-    good_auc: float = 0.7
-    degenerate_share: float = 0.02
-    min_r2: float = 0.0
-    weak_r2: float = 0.1
-    max_plot_points: int = 2000
-    confused_share_medium: float = 0.2
-    confused_share_high: float = 0.5
-    min_class_rows: int = 5
-    max_confused_pairs: int = 5
+    n_bootstrap: int = budget(200, "bootstrap resamples of the test rows")
+    confidence: float = setting(0.95, "confidence level of the bootstrap intervals")
+    chance_margin: float = threshold(0.05, "an AUC interval ending within this of 0.5 ranks no better than chance "
+                                           "(high)")
+    weak_auc: float = threshold(0.6, "AUC below which the model ranks only weakly")
+    good_auc: float = threshold(0.7, "AUC from which decisions no better than the majority class are only low")
+    degenerate_share: float = threshold(0.02, "share of rows in the rarer decision below which the threshold is "
+                                              "degenerate (medium)")
+    min_r2: float = threshold(0.0, "R² at or below which the fit is no better than the mean (high)")
+    weak_r2: float = threshold(0.1, "R² below which the fit is weak (medium)")
+    max_plot_points: int = budget(2000, "rows shown in the predicted-vs-actual figure (a seeded sample beyond)")
+    confused_share_medium: float = threshold(0.2, "share of a class predicted as another (interval's lower end) "
+                                                  "that is medium")
+    confused_share_high: float = threshold(0.5, "share of a class predicted as another (interval's lower end) "
+                                                "that is high")
+    min_class_rows: int = threshold(5, "test rows a class needs for its confusions to be judged")
+    max_confused_pairs: int = budget(5, "confused pairs of classes reported at most (worst first)")
 
     def measure(self, ctx: AuditContext) -> MetricsMeasurement:
         rng = ctx.rng(self.id)
@@ -134,16 +135,14 @@ class MetricsCheck(Check):
             return MetricsMeasurement("classification", str(ctx.positive_class), multiclass=mc,
                                       class_names=tuple(str(c) for c in ctx.classes),
                                       n_unknown=int((~known).sum()))
+        y = ctx.y_task("test")
         if ctx.is_classification:
-            m = classification_metrics(ctx.y_binary("test"), preds.score, threshold=ctx.threshold,
-                                       n_resamples=self.n_bootstrap, confidence=self.confidence, rng=rng)
-            return MetricsMeasurement("classification", str(ctx.positive_class), classification=m)
-        y = np.asarray(ctx.y("test"), dtype=float)
-        m = regression_metrics(y, preds.score, n_resamples=self.n_bootstrap, confidence=self.confidence, rng=rng)
-        idx = np.arange(len(y))
-        if len(y) > self.max_plot_points:
-            idx = np.sort(rng.choice(len(y), size=self.max_plot_points, replace=False))
-        return MetricsMeasurement("regression", "", regression=m, plot_actual=y[idx],
+            cm = classification_metrics(y, preds.score, threshold=ctx.threshold, n_resamples=self.n_bootstrap,
+                                        confidence=self.confidence, rng=rng)
+            return MetricsMeasurement("classification", str(ctx.positive_class), classification=cm)
+        rm = regression_metrics(y, preds.score, n_resamples=self.n_bootstrap, confidence=self.confidence, rng=rng)
+        idx = sample_positions(len(y), self.max_plot_points, rng)  # after the bootstrap, from the same generator
+        return MetricsMeasurement("regression", "", regression=rm, plot_actual=y[idx],
                                   plot_predicted=np.asarray(preds.score, dtype=float)[idx])
 
     # -- judgement --
@@ -198,9 +197,10 @@ class MetricsCheck(Check):
                 out.append(Finding(
                     id=f"{self.id}/auc_ovr_macro", check=self.id, severity=severity,
                     title=(f"Macro one-vs-rest AUC {auc.value:.2f}: the model ranks "
-                           + ("no better than chance" if chance else f"the classes weakly (below {self.weak_auc:.2f})")),
+                           + ("no better than chance" if chance
+                              else f"the classes weakly (below {self.weak_auc:.2f})")),
                     summary=(f"On {c.n} test rows of {c.n_classes} classes the mean over classes of the one-vs-rest "
-                             f"AUC is {_ci(auc, 2, conf)}. "
+                             f"AUC is {_with_ci(auc, conf)}. "
                              + ("0.5 is what random probabilities achieve; the interval does not show the model "
                                 "telling the classes apart. " if chance else
                                 "Better than chance, but each class is separated from the others only weakly. ")
@@ -223,9 +223,9 @@ class MetricsCheck(Check):
                 title=(f"Accuracy {c.accuracy.value:.2f} is not significantly above always predicting the majority "
                        f"class '{majority}' ({c.majority_accuracy.value:.2f})"),
                 summary=(f"Predicting the most probable of the {c.n_classes} classes, the model is right on "
-                         f"{_pct(c.accuracy.value)} of {c.n} test rows ({conf:.0%} CI {_pct(c.accuracy.low)}–"
-                         f"{_pct(c.accuracy.high)}); always predicting '{majority}' would be right on "
-                         f"{_pct(c.majority_accuracy.value)}. The gain is {lift.value:+.3f} ({conf:.0%} CI "
+                         f"{pct(c.accuracy.value, 0)} of {c.n} test rows ({level(conf)} CI {pct(c.accuracy.low, 0)}–"
+                         f"{pct(c.accuracy.high, 0)}); always predicting '{majority}' would be right on "
+                         f"{pct(c.majority_accuracy.value, 0)}. The gain is {lift.value:+.3f} ({level(conf)} CI "
                          f"{lift.low:+.3f} to {lift.high:+.3f}; one-sided p = {c.accuracy_lift_p_value:.3f}), so the "
                          "decisions are not shown to beat the trivial rule"
                          + (f", although the probabilities rank the classes well (macro AUC {auc.value:.2f})."
@@ -283,21 +283,23 @@ class MetricsCheck(Check):
             rule = Rule(metric="confused_share", value=rate, operator=">=",
                         threshold=(self.confused_share_medium, self.confused_share_high), interval=(lo, hi),
                         text=(f"share of actual '{label[a]}' rows predicted '{label[b]}': medium when the interval's "
-                              f"lower end is at least {self.confused_share_medium:.0%}, high when at least "
-                              f"{self.confused_share_high:.0%}, low when only the estimate reaches "
-                              f"{self.confused_share_medium:.0%}"))
-            reverse = (f" In the other direction, {_pct(back)} ({conf:.0%} CI {_pct(back_lo)}–{_pct(back_hi)}) of the "
-                       f"{int(c.support[b])} actual '{label[b]}' rows are predicted '{label[a]}'."
+                              f"lower end is at least {pct(self.confused_share_medium, 0)}, high when at least "
+                              f"{pct(self.confused_share_high, 0)}, low when only the estimate reaches "
+                              f"{pct(self.confused_share_medium, 0)}"))
+            reverse = (f" In the other direction, {pct(back, 0)} ({level(conf)} CI {pct(back_lo, 0)}–"
+                       f"{pct(back_hi, 0)}) of the {int(c.support[b])} actual '{label[b]}' rows are predicted "
+                       f"'{label[a]}'."
                        if np.isfinite(back) else "")
             out.append(Finding(
                 id=f"{self.id}/confused/{label[i]}/{label[j]}", check=self.id, severity=sev,
-                title=(f"Classes '{label[a]}' and '{label[b]}' are confused: {_pct(rate)} of '{label[a]}' rows are "
+                title=(f"Classes '{label[a]}' and '{label[b]}' are confused: {pct(rate, 0)} of '{label[a]}' rows are "
                        f"predicted '{label[b]}'"),
                 summary=(f"Of the {int(c.support[a])} test rows whose class is '{label[a]}', "
-                         f"{int(c.confusion[a, b])} ({_pct(rate)}, {conf:.0%} CI {_pct(lo)}–{_pct(hi)}) are predicted "
-                         f"'{label[b]}'.{reverse} The model does not tell these two classes apart reliably"
+                         f"{int(c.confusion[a, b])} ({pct(rate, 0)}, {level(conf)} CI {pct(lo, 0)}–{pct(hi, 0)}) "
+                         f"are predicted '{label[b]}'.{reverse} The model does not tell these two classes apart "
+                         "reliably"
                          + ("" if sev is not Severity.LOW else ", although the interval cannot confirm the share is "
-                            f"{_pct(self.confused_share_medium)} or more")
+                            f"{pct(self.confused_share_medium, 0)} or more")
                          + f". Rule: {rule.text}."),
                 metrics={"confused_share": rate, "confused_share_ci_low": lo, "confused_share_ci_high": hi,
                          "reverse_share": back, "count": int(c.confusion[a, b]), "support": int(c.support[a]),
@@ -312,92 +314,107 @@ class MetricsCheck(Check):
         return out
 
     def _judge_classification(self, c: ClassificationMetrics, positive: str) -> list[Finding]:
+        """Binary findings: AUC at chance or weak, a degenerate threshold, accuracy not above the majority."""
         out: list[Finding] = []
-        auc = c.auc
-        auc_high = False
-        if np.isfinite(auc.value):
-            metrics = {"auc": auc.value, "auc_ci_low": auc.low, "auc_ci_high": auc.high, "n": c.n}
-            sev = self._auc_severity(auc)
-            if sev is Severity.HIGH:
-                auc_high = True
-                inverted = auc.high < 0.5
-                out.append(Finding(
-                    id=f"{self.id}/auc", check=self.id, severity=Severity.HIGH,
-                    title=f"AUC {auc.value:.2f}: the model ranks {'worse than' if inverted else 'no better than'} chance",
-                    summary=(f"On {c.n} test rows the model's AUC is {_ci(auc, 2, c.confidence)}. "
-                             + ("Its scores are ordered the wrong way round: rows with higher scores are less "
-                                f"often '{positive}'. Check the positive class and the label encoding."
-                                if inverted else
-                                "An AUC of 0.5 is what random scores achieve; the interval does not show the "
-                                "model separating the two outcomes better than a coin flip would.")),
-                    metrics=metrics,
-                    remediation=("Do not deploy: the model does not separate the outcomes on this data.",
-                                 "Check that the test data, target column and positive class match the model's "
-                                 "training setup.",
-                                 "Retrain with informative features, or compare against a simple benchmark."),
-                    evidence=("metrics", "roc_pr"),
-                    rule=self._auc_rule("auc", auc, Severity.HIGH),
-                ))
-            elif sev is not None:
-                out.append(Finding(
-                    id=f"{self.id}/auc", check=self.id, severity=sev,
-                    title=(f"Weak discrimination: AUC {auc.value:.2f} (below {self.weak_auc:.2f})"
-                           if auc.value < self.weak_auc else
-                           f"Discrimination not established: AUC {auc.value:.2f}, its interval includes 0.5"),
-                    summary=(f"On {c.n} test rows the AUC is {_ci(auc, 2, c.confidence)}: better than chance, but the model "
-                             "separates the outcomes only weakly, so many decisions will rest on small score "
-                             "differences."),
-                    metrics=metrics,
-                    remediation=("Compare against a simple benchmark model before relying on this one.",
-                                 "Look for missing informative features or data-quality problems."),
-                    evidence=("metrics", "roc_pr"),
-                    rule=self._auc_rule("auc", auc, sev),
-                ))
+        auc_finding = self._auc_finding(c, positive)
+        if auc_finding is not None:
+            out.append(auc_finding)
+        auc_high = auc_finding is not None and auc_finding.severity is Severity.HIGH
         share = c.predicted_positive_share
         degenerate = min(share, 1 - share) < self.degenerate_share
         if degenerate:
-            side = f"'{positive}'" if share >= 0.5 else f"not '{positive}'"
-            out.append(Finding(
-                id=f"{self.id}/degenerate_threshold", check=self.id, severity=Severity.MEDIUM,
-                title=f"The threshold {c.threshold:g} puts {_pct(max(share, 1 - share))} of rows in one class",
-                summary=(f"At the decision threshold {c.threshold:g}, {_pct(share)} of the {c.n} test rows are "
-                         f"predicted '{positive}' while the observed rate is {_pct(c.base_rate)}. Almost every "
-                         f"decision is {side}, so the threshold does not use what the model knows; accuracy, "
-                         "precision and recall at this threshold say little."),
-                metrics={"predicted_positive_share": share, "base_rate": c.base_rate, "threshold": c.threshold},
-                remediation=("Choose the threshold from the business cost of errors (for example from the ROC or "
-                             "precision–recall curve) and set it in [model] threshold.",
-                             "Check that the model's probabilities are on the expected scale (see calibration)."),
-                evidence=("confusion_matrix", "roc_pr"),
-                rule=Rule(metric="predicted_positive_share", value=share, operator="outside",
-                          threshold=(self.degenerate_share, 1 - self.degenerate_share),
-                          text=f"medium when fewer than {self.degenerate_share:.0%} of rows fall in one of the two "
-                               "decisions"),
-            ))
+            out.append(self._degenerate_finding(c, positive))
         lift = c.accuracy_lift
         if not degenerate and not auc_high and np.isfinite(lift.low) and lift.low <= 0:
-            ranks_well = np.isfinite(auc.value) and auc.value >= self.good_auc
-            out.append(Finding(
-                id=f"{self.id}/accuracy_vs_majority", check=self.id,
-                severity=Severity.LOW if ranks_well else Severity.MEDIUM,
-                title=(f"Accuracy {c.accuracy.value:.2f} is not significantly above always predicting the "
-                       f"majority class ({c.majority_accuracy.value:.2f})"),
-                summary=(f"At threshold {c.threshold:g} the model is right on {_pct(c.accuracy.value)} of test rows; "
-                         f"always predicting the majority class would be right on {_pct(c.majority_accuracy.value)}. "
-                         f"The gain is {lift.value:+.3f} ({c.confidence:.0%} CI {lift.low:+.3f} to {lift.high:+.3f}), "
-                         "so the decisions are not shown to beat the trivial rule"
-                         + (f", although the scores rank well (AUC {auc.value:.2f}): the threshold, not the "
-                            "ranking, limits the decisions." if ranks_well else ".")),
-                metrics={"accuracy": c.accuracy.value, "majority_accuracy": c.majority_accuracy.value,
-                         "accuracy_lift": lift.value, "accuracy_lift_ci_low": lift.low,
-                         "accuracy_lift_ci_high": lift.high, "p_value": c.accuracy_lift_p_value},
-                remediation=("Revisit the decision threshold: with imbalanced outcomes 0.5 is rarely the right cut.",
-                             "Judge the model on the metric that matters for the decision (costs, recall at a "
-                             "fixed precision), not on accuracy alone."),
-                evidence=("metrics", "confusion_matrix"),
-                rule=self._lift_rule(lift, c.accuracy_lift_p_value, "the AUC"),
-            ))
+            out.append(self._lift_finding(c))
         return out
+
+    def _auc_finding(self, c: ClassificationMetrics, positive: str) -> Finding | None:
+        auc = c.auc
+        if not np.isfinite(auc.value):
+            return None
+        metrics = {"auc": auc.value, "auc_ci_low": auc.low, "auc_ci_high": auc.high, "n": c.n}
+        sev = self._auc_severity(auc)
+        if sev is Severity.HIGH:
+            inverted = auc.high < 0.5
+            return Finding(
+                id=f"{self.id}/auc", check=self.id, severity=Severity.HIGH,
+                title=f"AUC {auc.value:.2f}: the model ranks {'worse than' if inverted else 'no better than'} chance",
+                summary=(f"On {c.n} test rows the model's AUC is {_with_ci(auc, c.confidence)}. "
+                         + ("Its scores are ordered the wrong way round: rows with higher scores are less "
+                            f"often '{positive}'. Check the positive class and the label encoding."
+                            if inverted else
+                            "An AUC of 0.5 is what random scores achieve; the interval does not show the "
+                            "model separating the two outcomes better than a coin flip would.")),
+                metrics=metrics,
+                remediation=("Do not deploy: the model does not separate the outcomes on this data.",
+                             "Check that the test data, target column and positive class match the model's "
+                             "training setup.",
+                             "Retrain with informative features, or compare against a simple benchmark."),
+                evidence=("metrics", "roc_pr"),
+                rule=self._auc_rule("auc", auc, Severity.HIGH),
+            )
+        if sev is None:
+            return None
+        return Finding(
+            id=f"{self.id}/auc", check=self.id, severity=sev,
+            title=(f"Weak discrimination: AUC {auc.value:.2f} (below {self.weak_auc:.2f})"
+                   if auc.value < self.weak_auc else
+                   f"Discrimination not established: AUC {auc.value:.2f}, its interval includes 0.5"),
+            summary=(f"On {c.n} test rows the AUC is {_with_ci(auc, c.confidence)}: better than chance, but the "
+                     "model separates the outcomes only weakly, so many decisions will rest on small score "
+                     "differences."),
+            metrics=metrics,
+            remediation=("Compare against a simple benchmark model before relying on this one.",
+                         "Look for missing informative features or data-quality problems."),
+            evidence=("metrics", "roc_pr"),
+            rule=self._auc_rule("auc", auc, sev),
+        )
+
+    def _degenerate_finding(self, c: ClassificationMetrics, positive: str) -> Finding:
+        share = c.predicted_positive_share
+        side = f"'{positive}'" if share >= 0.5 else f"not '{positive}'"
+        return Finding(
+            id=f"{self.id}/degenerate_threshold", check=self.id, severity=Severity.MEDIUM,
+            title=f"The threshold {c.threshold:g} puts {pct(max(share, 1 - share), 0)} of rows in one class",
+            summary=(f"At the decision threshold {c.threshold:g}, {pct(share, 0)} of the {c.n} test rows are "
+                     f"predicted '{positive}' while the observed rate is {pct(c.base_rate, 0)}. Almost every "
+                     f"decision is {side}, so the threshold does not use what the model knows; accuracy, "
+                     "precision and recall at this threshold say little."),
+            metrics={"predicted_positive_share": share, "base_rate": c.base_rate, "threshold": c.threshold},
+            remediation=("Choose the threshold from the business cost of errors (for example from the ROC or "
+                         "precision–recall curve) and set it in [model] threshold.",
+                         "Check that the model's probabilities are on the expected scale (see calibration)."),
+            evidence=("confusion_matrix", "roc_pr"),
+            rule=Rule(metric="predicted_positive_share", value=share, operator="outside",
+                      threshold=(self.degenerate_share, 1 - self.degenerate_share),
+                      text=f"medium when fewer than {pct(self.degenerate_share, 0)} of rows fall in one of the two "
+                           "decisions"),
+        )
+
+    def _lift_finding(self, c: ClassificationMetrics) -> Finding:
+        auc, lift = c.auc, c.accuracy_lift
+        ranks_well = np.isfinite(auc.value) and auc.value >= self.good_auc
+        return Finding(
+            id=f"{self.id}/accuracy_vs_majority", check=self.id,
+            severity=Severity.LOW if ranks_well else Severity.MEDIUM,
+            title=(f"Accuracy {c.accuracy.value:.2f} is not significantly above always predicting the "
+                   f"majority class ({c.majority_accuracy.value:.2f})"),
+            summary=(f"At threshold {c.threshold:g} the model is right on {pct(c.accuracy.value, 0)} of test rows; "
+                     f"always predicting the majority class would be right on {pct(c.majority_accuracy.value, 0)}. "
+                     f"The gain is {lift.value:+.3f} ({level(c.confidence)} CI {lift.low:+.3f} to "
+                     f"{lift.high:+.3f}), so the decisions are not shown to beat the trivial rule"
+                     + (f", although the scores rank well (AUC {auc.value:.2f}): the threshold, not the "
+                        "ranking, limits the decisions." if ranks_well else ".")),
+            metrics={"accuracy": c.accuracy.value, "majority_accuracy": c.majority_accuracy.value,
+                     "accuracy_lift": lift.value, "accuracy_lift_ci_low": lift.low,
+                     "accuracy_lift_ci_high": lift.high, "p_value": c.accuracy_lift_p_value},
+            remediation=("Revisit the decision threshold: with imbalanced outcomes 0.5 is rarely the right cut.",
+                         "Judge the model on the metric that matters for the decision (costs, recall at a "
+                         "fixed precision), not on accuracy alone."),
+            evidence=("metrics", "confusion_matrix"),
+            rule=self._lift_rule(lift, c.accuracy_lift_p_value, "the AUC"),
+        )
 
     def _judge_regression(self, r: RegressionMetrics) -> list[Finding]:
         r2 = r.r2
@@ -407,9 +424,10 @@ class MetricsCheck(Check):
             return [Finding(
                 id=f"{self.id}/r2", check=self.id, severity=Severity.HIGH,
                 title=f"R² {r2.value:.2f}: no better than predicting the average",
-                summary=(f"On {r.n} test rows R² is {_ci(r2, 2, r.confidence)}. A model that always predicts the mean of the "
-                         f"target scores 0; this one's errors (RMSE {r.rmse.value:.4g}) are as large as or larger "
-                         f"than the spread of the target itself (standard deviation {r.std_target:.4g})."),
+                summary=(f"On {r.n} test rows R² is {_with_ci(r2, r.confidence)}. A model that always predicts "
+                         f"the mean of the target scores 0; this one's errors (RMSE {r.rmse.value:.4g}) are as "
+                         f"large as or larger than the spread of the target itself (standard deviation "
+                         f"{r.std_target:.4g})."),
                 metrics=metrics,
                 remediation=("Do not deploy: the predictions carry no usable information on this data.",
                              "Check that test data, target and units match the model's training setup."),
@@ -421,8 +439,8 @@ class MetricsCheck(Check):
             return [Finding(
                 id=f"{self.id}/r2", check=self.id, severity=Severity.MEDIUM,
                 title=f"Weak fit: R² {r2.value:.2f} (below {self.weak_r2:.2f})",
-                summary=(f"On {r.n} test rows R² is {_ci(r2, 2, r.confidence)}: the model explains only a small part of the "
-                         "variation in the target."),
+                summary=(f"On {r.n} test rows R² is {_with_ci(r2, r.confidence)}: the model explains only a small "
+                         "part of the variation in the target."),
                 metrics=metrics,
                 remediation=("Compare against a simple benchmark before relying on the predictions.",
                              "Look for missing informative features."),
@@ -456,7 +474,7 @@ class MetricsCheck(Check):
         records = [{"metric": labels[n], "value": getattr(c, n).value, "ci_low": getattr(c, n).low,
                     "ci_high": getattr(c, n).high} for n in (*names, "majority_accuracy")]
         records.append({"metric": "Base rate (share positive)", "value": c.base_rate, "ci_low": None, "ci_high": None})
-        table = Table.from_records("metrics", f"Test metrics with {c.confidence:.0%} bootstrap intervals", records,
+        table = Table.from_records("metrics", f"Test metrics with {level(c.confidence)} bootstrap intervals", records,
                                    columns=("metric", "value", "ci_low", "ci_high"),
                                    caption=f"Accuracy, precision, recall and F1 at threshold {c.threshold:g}.")
         (tn, fp), (fn, tp) = c.confusion
@@ -466,9 +484,11 @@ class MetricsCheck(Check):
              {"actual": positive, f"predicted not {positive}": fn, f"predicted {positive}": tp}],
             columns=("actual", f"predicted not {positive}", f"predicted {positive}"),
             caption=f"Counts of the {c.n} test rows.")
-        notes = (f"Bootstrap: {c.n_resamples} resamples of the {c.n} test rows; {c.confidence:.0%} percentile "
+        notes = (f"Bootstrap: {c.n_resamples} resamples of the {c.n} test rows; {level(c.confidence)} percentile "
                  "intervals.", f"Positive class: '{positive}'; decisions at threshold {c.threshold:g}.")
-        return Evidence(metrics=headline, tables=(table, conf), figures=(_roc_pr_figure(c),), notes=notes)
+        figure = Figure("roc_pr", "ROC and precision–recall curves", plot="performance.roc_pr_figure",
+                        data={"metrics": c}, caption=f"Test data, {c.n} rows, {c.n_positive} positive.")
+        return Evidence(metrics=headline, tables=(table, conf), figures=(figure,), notes=notes)
 
     def _multiclass_evidence(self, m: MetricsMeasurement) -> Evidence:
         c = m.multiclass
@@ -488,7 +508,7 @@ class MetricsCheck(Check):
                   "majority_accuracy": f"Accuracy of always predicting '{names[c.majority_class]}'"}
         records = [{"metric": labels[n], "value": getattr(c, n).value, "ci_low": getattr(c, n).low,
                     "ci_high": getattr(c, n).high} for n in (*shown, "majority_accuracy")]
-        table = Table.from_records("metrics", f"Test metrics with {c.confidence:.0%} bootstrap intervals", records,
+        table = Table.from_records("metrics", f"Test metrics with {level(c.confidence)} bootstrap intervals", records,
                                    columns=("metric", "value", "ci_low", "ci_high"),
                                    caption="Decisions: the most probable of the classes.")
         by_class = Table.from_records(
@@ -503,11 +523,12 @@ class MetricsCheck(Check):
             "confusion_matrix", "Confusion matrix (rows: actual class, columns: predicted class)",
             [{first: names[i], **{names[j]: int(c.confusion[i, j]) for j in range(k)}} for i in range(k)],
             columns=(first, *names), caption=f"Counts of the {c.n} test rows.")
-        fig = confusion_matrix_figure(c.confusion, names, name="confusion_matrix_figure",
-                                      caption=f"Counts and share of each actual class, {c.n} test rows.")
+        fig = Figure("confusion_matrix_figure", "Confusion-matrix heat map", plot="performance.confusion_matrix_figure",
+                     data={"confusion": c.confusion, "class_names": names},
+                     caption=f"Counts and share of each actual class, {c.n} test rows.")
         notes = [f"k-class audit of {k} classes ({', '.join(names)}): the decision is the most probable class; "
                  "the positive class and the threshold do not enter these metrics.",
-                 f"Bootstrap: {c.n_resamples} resamples of the {c.n} test rows; {c.confidence:.0%} percentile "
+                 f"Bootstrap: {c.n_resamples} resamples of the {c.n} test rows; {level(c.confidence)} percentile "
                  "intervals (also for each confusion share).",
                  "Brier score: mean over rows of the sum over classes of (probability - 1 if the row's class else 0)², "
                  "from 0 (perfect) to 2; sklearn's brier_score_loss for k classes.",
@@ -530,45 +551,17 @@ class MetricsCheck(Check):
         labels = {"rmse": "RMSE", "mae": "MAE", "r2": "R²"}
         records = [{"metric": labels[n], "value": getattr(r, n).value, "ci_low": getattr(r, n).low,
                     "ci_high": getattr(r, n).high} for n in ("rmse", "mae", "r2")]
-        table = Table.from_records("metrics", f"Test metrics with {r.confidence:.0%} bootstrap intervals", records,
+        table = Table.from_records("metrics", f"Test metrics with {level(r.confidence)} bootstrap intervals", records,
                                    columns=("metric", "value", "ci_low", "ci_high"))
-        notes = [f"Bootstrap: {r.n_resamples} resamples of the {r.n} test rows; {r.confidence:.0%} percentile intervals."]
+        notes = [f"Bootstrap: {r.n_resamples} resamples of the {r.n} test rows; {level(r.confidence)} percentile "
+                 "intervals."]
         if m.plot_actual is not None and len(m.plot_actual) < r.n:
             notes.append(f"The predicted-vs-actual figure shows a seeded sample of {len(m.plot_actual)} rows.")
-        return Evidence(metrics=headline, tables=(table,), figures=(_pred_actual_figure(m),), notes=tuple(notes))
-
-
-def _roc_pr_figure(c: ClassificationMetrics) -> Figure:
-    with plot_style():
-        fig = new_figure(6.4, 3.0)
-        ax1, ax2 = fig.subplots(1, 2)
-        ax1.plot(c.roc.x, c.roc.y, color=COLORS[0], lw=1.5, label=f"model (AUC {c.auc.value:.2f})")
-        ax1.plot([0, 1], [0, 1], color=COLORS[6], lw=1, ls="--", label="chance")
-        ax1.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC curve",
-                xlim=(0, 1), ylim=(0, 1.01))
-        ax1.legend(loc="lower right", frameon=False)
-        ax2.plot(c.pr.x, c.pr.y, color=COLORS[1], lw=1.5, label=f"model (AP {c.average_precision:.2f})")
-        ax2.axhline(c.base_rate, color=COLORS[6], lw=1, ls="--", label=f"base rate {c.base_rate:.2f}")
-        ax2.set(xlabel="Recall", ylabel="Precision", title="Precision–recall curve", xlim=(0, 1), ylim=(0, 1.01))
-        ax2.legend(loc="lower left", frameon=False)
-        return figure("roc_pr", "ROC and precision–recall curves", fig,
-                      caption=f"Test data, {c.n} rows, {c.n_positive} positive.")
-
-
-def _pred_actual_figure(m: MetricsMeasurement) -> Figure:
-    r = m.regression
-    assert r is not None and m.plot_actual is not None and m.plot_predicted is not None
-    with plot_style():
-        fig = new_figure(4.0, 3.6)
-        ax = fig.subplots()
-        ax.scatter(m.plot_actual, m.plot_predicted, s=6, alpha=0.5, color=COLORS[0], linewidths=0)
-        lo = float(np.nanmin([m.plot_actual.min(), m.plot_predicted.min()]))
-        hi = float(np.nanmax([m.plot_actual.max(), m.plot_predicted.max()]))
-        ax.plot([lo, hi], [lo, hi], color=COLORS[6], lw=1, ls="--", label="perfect prediction")
-        ax.set(xlabel="Actual", ylabel="Predicted", title=f"Predicted vs actual (R² {r.r2.value:.2f})")
-        ax.legend(loc="upper left", frameon=False)
-        return figure("predicted_vs_actual", "Predicted vs actual", fig,
-                      caption=f"{len(m.plot_actual)} of {r.n} test rows.")
+        assert m.plot_actual is not None and m.plot_predicted is not None
+        figure = Figure("predicted_vs_actual", "Predicted vs actual", plot="performance.predicted_actual_figure",
+                        data={"actual": m.plot_actual, "predicted": m.plot_predicted, "r2": r.r2.value},
+                        caption=f"{len(m.plot_actual)} of {r.n} test rows.")
+        return Evidence(metrics=headline, tables=(table,), figures=(figure,), notes=tuple(notes))
 
 
 # ---- performance.overfit ------------------------------------------------------------------------
@@ -582,7 +575,7 @@ class OverfitMeasurement:
 
 
 @dataclass
-class OverfitCheck(Check):
+class OverfitCheck(Check[OverfitMeasurement]):
     """The gap between performance on the training data and on the test data, with a bootstrap
     CI of the gap (both splits resampled independently).
 
@@ -602,13 +595,13 @@ class OverfitCheck(Check):
     order = 2
     title: ClassVar[str] = "Train/test gap"
 
-    n_bootstrap: int = 400
-    confidence: float = 0.99
-    max_train_rows: int = 20000
-    auc_gap_medium: float = 0.05
-    auc_gap_high: float = 0.15
-    r2_gap_medium: float = 0.10
-    r2_gap_high: float = 0.25
+    n_bootstrap: int = budget(400, "bootstrap resamples of each split")
+    confidence: float = setting(0.99, "confidence level of the interval of the gap")
+    max_train_rows: int = budget(20000, "training rows used (a seeded sample beyond)")
+    auc_gap_medium: float = threshold(0.05, "AUC gap train - test that is medium when its interval excludes 0")
+    auc_gap_high: float = threshold(0.15, "AUC gap train - test that is high when its interval excludes 0")
+    r2_gap_medium: float = threshold(0.10, "R² gap train - test that is medium when its interval excludes 0")
+    r2_gap_high: float = threshold(0.25, "R² gap train - test that is high when its interval excludes 0")
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.has_train:
@@ -623,20 +616,14 @@ class OverfitCheck(Check):
             y_tr, known_tr = _known_rows(ctx, "train")
             y_te, known_te = _known_rows(ctx, "test")
             rows = np.flatnonzero(known_tr)
-            if len(rows) > self.max_train_rows:
-                rows = np.sort(rng.choice(rows, size=self.max_train_rows, replace=False))
+            rows = rows[sample_positions(len(rows), self.max_train_rows, rng)]
             result = train_test_gap(y_tr[rows], tr.proba[rows], y_te[known_te], te.proba[known_te], task="multiclass",
                                     n_resamples=self.n_bootstrap, confidence=self.confidence, rng=rng)
             return OverfitMeasurement(result, int(known_tr.sum()), len(rows) < int(known_tr.sum()),
                                       n_unknown=int((~known_tr).sum() + (~known_te).sum()))
-        if ctx.is_classification:
-            y_tr, y_te = ctx.y_binary("train"), ctx.y_binary("test")
-        else:
-            y_tr, y_te = np.asarray(ctx.y("train"), dtype=float), np.asarray(ctx.y("test"), dtype=float)
+        y_tr, y_te = ctx.y_task("train"), ctx.y_task("test")
         n_total = len(y_tr)
-        idx = np.arange(n_total)
-        if n_total > self.max_train_rows:
-            idx = np.sort(rng.choice(n_total, size=self.max_train_rows, replace=False))
+        idx = sample_positions(n_total, self.max_train_rows, rng)
         result = train_test_gap(y_tr[idx], tr.score[idx], y_te, te.score, task=ctx.task, threshold=ctx.threshold,
                                 n_resamples=self.n_bootstrap, confidence=self.confidence, rng=rng)
         return OverfitMeasurement(result, n_total, len(idx) < n_total)
@@ -662,13 +649,13 @@ class OverfitCheck(Check):
         else:
             severity = Severity.HIGH if gap.value >= high else Severity.MEDIUM
         summary = (f"{label} is {g.train.value:.3f} on the training data ({r.n_train} rows) but {g.test.value:.3f} on "
-                   f"the test data ({r.n_test} rows): a gap of {gap.value:.3f} ({r.confidence:.0%} CI {gap.low:.3f} to "
-                   f"{gap.high:.3f}). {_METRIC_LABELS[other.metric]} is "
+                   f"the test data ({r.n_test} rows): a gap of {gap.value:.3f} ({level(r.confidence)} CI "
+                   f"{gap.low:.3f} to {gap.high:.3f}). {_METRIC_LABELS[other.metric]} is "
                    f"{other.train.value:.4g} on train and {other.test.value:.4g} on test. ")
         if r.task == "multiclass":
             acc = r.get("accuracy")
             summary += (f"The k-class accuracy is {acc.train.value:.3f} on train and "
-                        f"{acc.test.value:.3f} on test (gap {acc.gap.value:.3f}, {r.confidence:.0%} CI "
+                        f"{acc.test.value:.3f} on test (gap {acc.gap.value:.3f}, {level(r.confidence)} CI "
                         f"{acc.gap.low:.3f} to {acc.gap.high:.3f}). ")
         if significant:
             summary += ("The model performs clearly better on the rows it was trained on, so it has partly "
@@ -677,8 +664,9 @@ class OverfitCheck(Check):
             summary += "The interval includes 0, so the sample cannot confirm the gap."
         rule = Rule(metric=f"{key}_gap", value=gap.value, operator=">=", threshold=(medium, high),
                     interval=(gap.low, gap.high),
-                    text=(f"medium when the gap is at least {medium:g} and its {r.confidence:.0%} interval excludes 0, "
-                          f"high when it is at least {high:g} and excludes 0, low when the interval includes 0"))
+                    text=(f"medium when the gap is at least {medium:g} and its {level(r.confidence)} interval "
+                          f"excludes 0, high when it is at least {high:g} and excludes 0, low when the interval "
+                          "includes 0"))
         summary += f" Rule: {rule.text}."
         return [Finding(
             id=f"{self.id}/{key}_gap", check=self.id, severity=severity,
@@ -704,10 +692,10 @@ class OverfitCheck(Check):
                              f"{g.metric}_gap_ci_high": g.gap.high})
             records.append({"metric": _METRIC_LABELS[g.metric], "train": g.train.value, "test": g.test.value,
                             "gap": g.gap.value, "gap_ci_low": g.gap.low, "gap_ci_high": g.gap.high})
-        table = Table.from_records("gap", f"Train vs test with the {r.confidence:.0%} interval of the gap", records,
+        table = Table.from_records("gap", f"Train vs test with the {level(r.confidence)} interval of the gap", records,
                                    columns=("metric", "train", "test", "gap", "gap_ci_low", "gap_ci_high"),
                                    caption="Gap oriented so that positive means better on train.")
-        notes = [f"Bootstrap: {r.n_resamples} resamples of each split, drawn independently; {r.confidence:.0%} "
+        notes = [f"Bootstrap: {r.n_resamples} resamples of each split, drawn independently; {level(r.confidence)} "
                  "percentile intervals of the gap."]
         if m.sampled:
             notes.append(f"Train rows are sampled to at most {self.max_train_rows} for speed: {r.n_train} of "
@@ -720,30 +708,14 @@ class OverfitCheck(Check):
                          "class) and multiclass Brier score (sum over classes of squared errors).")
             if m.n_unknown:
                 notes.append(f"{m.n_unknown} rows whose target is not one of the model's classes are left out.")
-        return Evidence(metrics=headline, tables=(table,), figures=(_gap_figure(r),), notes=tuple(notes))
+        figure = Figure("train_vs_test", "Train vs test", plot="performance.gap_figure",
+                        data={"result": r, "labels": _METRIC_LABELS},
+                        caption=f"Point estimates with {level(r.confidence)} bootstrap intervals.")
+        return Evidence(metrics=headline, tables=(table,), figures=(figure,), notes=tuple(notes))
 
 
 _METRIC_LABELS = {"auc": "AUC", "log_loss": "Log loss", "accuracy": "Accuracy", "brier": "Brier score",
                   "r2": "R²", "rmse": "RMSE", "mae": "MAE", "auc_ovr_macro": "Macro one-vs-rest AUC"}
-
-
-def _gap_figure(r: GapResult) -> Figure:
-    shown = {"classification": ("auc", "log_loss"), "multiclass": ("auc_ovr_macro", "log_loss")}.get(r.task, ("r2", "rmse"))
-    with plot_style():
-        fig = new_figure(6.0, 2.6)
-        axes = fig.subplots(1, 2)
-        for ax, metric in zip(axes, shown):
-            g = r.get(metric)
-            for i, (name, e) in enumerate((("train", g.train), ("test", g.test))):
-                lo = e.value - e.low if np.isfinite(e.low) else 0.0
-                hi = e.high - e.value if np.isfinite(e.high) else 0.0
-                ax.errorbar([i], [e.value], yerr=[[max(lo, 0.0)], [max(hi, 0.0)]], fmt="o", capsize=4,
-                            color=COLORS[i])
-            ax.set_xticks([0, 1], ["train", "test"])
-            ax.set_xlim(-0.6, 1.6)
-            ax.set_title(f"{_METRIC_LABELS[metric]}: gap {g.gap.value:.3f}")
-        return figure("train_vs_test", "Train vs test", fig,
-                      caption=f"Point estimates with {r.confidence:.0%} bootstrap intervals.")
 
 
 # ---- performance.calibration --------------------------------------------------------------------
@@ -812,8 +784,10 @@ class CalibrationCheck(Check[CalibrationMeasurement]):
         }[direction]
         if m.top_label:
             what = {
-                "over-confident": "over-confident: the probability of its predicted class rises faster than its accuracy",
-                "under-confident": "under-confident: its accuracy rises faster than the probability of its predicted class",
+                "over-confident": "over-confident: the probability of its predicted class rises faster than its "
+                                  "accuracy",
+                "under-confident": "under-confident: its accuracy rises faster than the probability of its "
+                                   "predicted class",
                 "too high": "over-confident on average: the probability of its predicted class exceeds how often "
                             "that prediction is right",
                 "too low": "under-confident on average: its predictions are right more often than the probability "
@@ -843,7 +817,8 @@ class CalibrationCheck(Check[CalibrationMeasurement]):
                        f"{r.bin_predicted[hi]:.2f} and {r.bin_observed[hi]:.2f} are. ")
         summary += (f"A calibrated model would show an "
                     f"ECE of at most {fixed(r.ece_null_q95, 3)} on this sample (95th percentile of consistency "
-                    f"resampling; p = {r.p_value:.3f}). Recalibration slope {r.slope:.2f} (1 = calibrated). Rule: {rule.text}.")
+                    f"resampling; p = {r.p_value:.3f}). Recalibration slope {r.slope:.2f} (1 = calibrated). "
+                    f"Rule: {rule.text}.")
         remediation = ["Recalibrate on held-out data (sklearn CalibratedClassifierCV with method='sigmoid' or "
                        "'isotonic') before the scores are used as probabilities.",
                        "If only the ranking or the decision is used, state that the scores are not probabilities."]
@@ -869,7 +844,7 @@ class CalibrationCheck(Check[CalibrationMeasurement]):
 
     def evidence(self, m: CalibrationMeasurement) -> Evidence:
         r = m.result
-        headline = {"ece": r.ece, "ece_p_value": r.p_value, "ece_null_mean": r.ece_null_mean,
+        headline: dict[str, Any] = {"ece": r.ece, "ece_p_value": r.p_value, "ece_null_mean": r.ece_null_mean,
                     "ece_null_q95": r.ece_null_q95, "brier": r.brier, "brier_reliability": r.reliability,
                     "brier_resolution": r.resolution, "brier_uncertainty": r.uncertainty,
                     "calibration_slope": r.slope, "calibration_intercept": r.intercept,
