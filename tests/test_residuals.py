@@ -12,7 +12,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from auditor.analysis.residuals import (
-    compute_residuals, heteroscedasticity, outliers, residual_pattern, row_drivers, scan_suspects, surrogate_tree,
+    compute_residuals, heteroscedasticity, outliers, residual_pattern, row_drivers, scan_suspects, structure_share,
+    surrogate_tree, value_text, worst_rows,
 )
 from auditor.checks.residual import ResidualAnalysisCheck
 from conftest import run_check, svg_of
@@ -133,6 +134,44 @@ def test_residual_pattern_matches_groupby():
     deciles = pd.qcut(xn, 10, labels=False).to_numpy()
     assert flat.p_value == pytest.approx(f_oneway(*[rn[deciles == i] for i in range(10)]).pvalue)
     np.testing.assert_allclose(flat.mean, [rn[deciles == i].mean() for i in range(10)])
+
+
+def test_residual_pattern_bins_are_bh_adjusted_like_scipy():
+    """The per-bin tests of mean = 0 are BH-adjusted in the analysis (a one-row bin counts as p = 1)."""
+    from scipy.stats import false_discovery_control, ttest_1samp
+
+    rng = np.random.default_rng(6)
+    x = pd.Series(np.r_[rng.choice(["a", "b", "c"], 300), ["lonely"]])
+    r = rng.normal(size=301) + (x == "b").to_numpy() * 0.5
+    pat = residual_pattern(x, r, feature="g", categorical=True)
+    for lab, pv in zip(pat.labels, pat.p_values):
+        if lab != "lonely":
+            assert pv == pytest.approx(ttest_1samp(r[(x == lab).to_numpy()], 0.0).pvalue)
+    assert np.isnan(pat.p_values[pat.labels.index("lonely")])
+    np.testing.assert_allclose(pat.p_adjusted, false_discovery_control(np.nan_to_num(pat.p_values, nan=1.0)))
+    assert pat.p_adjusted[pat.labels.index("b")] < 0.001
+
+
+def test_worst_rows_read_the_residuals_of_their_positions():
+    rng = np.random.default_rng(7)
+    X = pd.DataFrame({"a": rng.normal(size=50), "g": rng.choice(["u", "v"], 50)})
+    X.loc[3, "a"] = np.nan
+    y, p = rng.integers(0, 2, 50), rng.uniform(0.01, 0.99, 50)
+    res = compute_residuals(y, p, task="classification")
+    order = res.worst_positions(4)
+    assert list(order) == list(np.argsort(-res.loss, kind="stable")[:4])
+    rows = worst_rows(res, X, np.r_[order, 3], labels=[f"id{i}" for i in range(50)], actual=y,
+                      flags=[("a missing",) if i == 3 else () for i in range(50)], drivers=None,
+                      value_features=["a", "g"])
+    for w, pos in zip(rows, np.r_[order, 3]):
+        assert w.label == f"id{pos}" and w.actual == y[pos] and w.loss == pytest.approx(res.loss[pos])
+        assert w.residual == pytest.approx(p[pos] if y[pos] == 1 else 1 - p[pos])  # P(actual class)
+        assert w.values == (("a", value_text(X["a"][pos])), ("g", X["g"][pos])) and w.pushes == ()
+    assert rows[-1].flags == ("a missing",) and rows[-1].values[0] == ("a", "missing")
+    # the structured share is the tree's explained share scaled by residual over target variance
+    tree = surrogate_tree(X, res.residual, categorical=["g"], rng=np.random.default_rng(0), min_leaf=5)
+    assert tree is not None and res.target_variance == pytest.approx(np.var(y, ddof=1))
+    assert structure_share(tree, res) == pytest.approx(tree.explained * np.var(y - p, ddof=1) / np.var(y, ddof=1))
 
 
 def test_surrogate_tree_recovers_planted_region_and_ignores_noise():

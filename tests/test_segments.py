@@ -11,7 +11,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from auditor.analysis.segments import (
-    auc_interval, find_weak_segments, fit_coding, row_loss, scan_segments, slice_metrics,
+    SegmentOptions, auc_interval, find_weak_segments, fit_coding, row_loss, scan_segments, slice_metrics,
 )
 from auditor.checks.residual import WeakSegmentsCheck
 from conftest import run_check
@@ -55,14 +55,19 @@ def test_welch_scan_matches_scipy():
 
 
 def test_pair_scan_counts_match_crosstab():
+    """Every segment of the scan, single or pair, holds the rows the crosstab says it holds."""
     rng = np.random.default_rng(2)
     a, b = rng.choice(2, 400), rng.choice(3, 400)
     scan = scan_segments([a, b], [2, 3], rng.normal(size=400), min_support=10, pairs=[(0, 1)])
     ct = pd.crosstab(a, b)
-    pairs = [(key, n) for key, n in zip(scan.keys, scan.n) if len(key) == 2]
-    assert len(pairs) == 6  # every cell of the 2 x 3 crosstab holds at least 10 rows
-    for key, n in pairs:
-        assert n == ct.loc[key[0][1], key[1][1]]
+    assert ct.to_numpy().min() >= 10  # so every cell is tested
+    # the margins of the crosstab are the single-feature segments, its cells the pair segments
+    want = {((0, i),): int(ct.loc[i].sum()) for i in range(2)}
+    want |= {((1, j),): int(ct[j].sum()) for j in range(3)}
+    want |= {((0, i), (1, j)): int(ct.loc[i, j]) for i in range(2) for j in range(3)}
+    got = {key: int(n) for key, n in zip(scan.keys, scan.n)}
+    assert len(got) == len(scan.keys) == 11
+    assert got == want
 
 
 def test_slice_metrics_match_sklearn_and_pandas():
@@ -89,7 +94,8 @@ def test_calibrated_classifier_has_no_excess_where_outcomes_are_uncertain():
     rl = row_loss(y, p, task="classification")
     middle = np.abs(X["u"]) < 0.5
     assert rl.loss[middle].mean() > 2 * rl.loss[~middle].mean()  # raw loss would flag it
-    search = find_weak_segments(X, y, p, task="classification", categorical=["g"], min_support=80)
+    search = find_weak_segments(X, y, p, task="classification", categorical=["g"],
+                                options=SegmentOptions(min_support=80))
     assert search.segments == ()
 
 
@@ -151,7 +157,8 @@ def test_pure_interaction_is_found_as_a_pair():
     pred = X["c"].to_numpy().copy()
     cell = (X["a"] > 2 / 3) & (X["b"] < 1 / 3)
     y[cell.to_numpy()] += rng.choice([-3.0, 3.0], cell.sum())  # large errors only in the corner
-    search = find_weak_segments(X, y, pred, task="regression", categorical=[], min_support=80)
+    search = find_weak_segments(X, y, pred, task="regression", categorical=[],
+                                options=SegmentOptions(min_support=80))
     top = search.segments[0]
     assert set(top.features) == {"a", "b"} and " & " in top.definition
 

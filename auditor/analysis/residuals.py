@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .segments import EPS, entropy_rows, fit_coding, fmt_number, log_loss_rows, log_loss_rows_k, mean_interval
+from .multiple_testing import bh
+from .segments import EPS, Interval, entropy_rows, fit_coding, fmt_number, log_loss_rows, log_loss_rows_k, mean_interval
 
 # ---- per-row residuals -------------------------------------------------------------------------
 
@@ -54,6 +55,29 @@ class Residuals:
     def error_size(self) -> np.ndarray:
         """What ranks the worst rows: |residual| (regression) or the log loss (classification)."""
         return np.abs(self.residual) if self.task == "regression" else self.loss
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def residual_sd(self) -> float:
+        """The SD of the residual (NaN for fewer than two rows)."""
+        return float(self.residual.std(ddof=1)) if self.n > 1 else float("nan")
+
+    @property
+    def target_variance(self) -> float:
+        """The variance of the target (0/1 for classification); k classes: the summed variance of the
+        class indicators (Gini impurity), so a structure share reads as Brier skill, as in binary."""
+        if self.n <= 1:
+            return float("nan")
+        if self.task == "multiclass" and self.class_residual is not None and self.proba is not None:
+            return float(np.var(self.class_residual + self.proba, axis=0, ddof=1).sum())
+        return float(np.var(self.y, ddof=1))
+
+    def worst_positions(self, k: int) -> np.ndarray:
+        """Positions of the ``k`` largest errors, worst first (ties in row order)."""
+        return np.argsort(-self.error_size, kind="stable")[:k]
 
 
 def compute_residuals(y: np.ndarray, prediction: np.ndarray, *, task: str) -> Residuals:
@@ -118,6 +142,7 @@ class ResidualPattern:
     high: np.ndarray
     sd: np.ndarray
     p_values: np.ndarray  # per bin, mean != 0
+    p_adjusted: np.ndarray  # BH over the bins; a bin without a test (one row) counts as p = 1
     strength: float
     p_value: float
     boxes: tuple[BoxStats, ...]  # categorical, per level
@@ -188,8 +213,8 @@ def residual_pattern(x: pd.Series, r: np.ndarray, *, feature: str, categorical: 
     px = (pd.to_numeric(x.iloc[sample], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
           if not categorical else codes[sample].astype(float))
     pg = group[sample] if group is not None else np.zeros(len(sample))
-    return ResidualPattern(feature, categorical, tuple(labels), xs, count, mean, low, high, sd, pv, strength,
-                           p_value, tuple(boxes), px, r[sample], pg)
+    return ResidualPattern(feature, categorical, tuple(labels), xs, count, mean, low, high, sd, pv,
+                           bh(np.nan_to_num(pv, nan=1.0)), strength, p_value, tuple(boxes), px, r[sample], pg)
 
 
 def _levels_to_show(vals: pd.Series, r: np.ndarray, k: int) -> list[Any]:
@@ -263,6 +288,17 @@ class SurrogateTree:
     @property
     def features(self) -> tuple[str, ...]:
         return tuple(f for f, _ in self.importances)
+
+
+def structure_share(tree: SurrogateTree | None, res: Residuals) -> float:
+    """The structured part of the residuals as a share of the target's variance: how much R² (or
+    Brier skill) fixing it would add. Tiny for a near-perfect model, however structured."""
+    target_var = res.target_variance
+    if tree is None or not (target_var > 0):
+        return 0.0
+    if res.task == "multiclass" and res.class_residual is not None:
+        return float(tree.explained * np.var(res.class_residual, axis=0, ddof=1).sum() / target_var)
+    return float(tree.explained * np.var(res.residual, ddof=1) / target_var)
 
 
 class _TreeEncoding:
@@ -343,42 +379,49 @@ def surrogate_tree(X: pd.DataFrame, residual: np.ndarray, *, categorical: Sequen
         p = float(stats.ttest_1samp(d, 0.0, alternative="greater").pvalue)
     else:
         p = 1.0
+    assert shown is not None
     enc, tree, fit, ev, Z = shown
     imp = tree.feature_importances_
     importances = tuple(sorted(((enc.features[j], float(imp[j])) for j in range(len(imp)) if imp[j] > 0),
                                key=lambda kv: (-kv[1], kv[0])))
-    rules = _leaf_rules(tree, enc)
-    leaf_fit = tree.apply(enc.transform(X.iloc[fit]))
-    leaf_ev = tree.apply(Z)
-    leaves = []
-    pvals = []
-    def leaf_p(rv: np.ndarray) -> float:
-        if rv.size > 1 and rv.std(ddof=1) > 0:
-            return float(stats.ttest_1samp(rv, 0.0).pvalue)
-        return 1.0
+    leaves = _leaves(r[ev], tree.apply(Z), tree.apply(enc.transform(X.iloc[fit])), _leaf_rules(tree, enc),
+                     confidence=confidence)
+    return SurrogateTree(max_depth=max_depth, min_leaf=min_leaf, n_fit=len(fit), n_eval=len(ev),
+                         explained=explained, p_value=p, importances=importances, leaves=leaves,
+                         explained_low=ex_lo, explained_high=ex_hi)
 
+
+def _leaf_p(rv: np.ndarray) -> float:
+    """Two-sided one-sample t-test of mean = 0 (1 when there is no spread to test)."""
+    if rv.size > 1 and rv.std(ddof=1) > 0:
+        return float(stats.ttest_1samp(rv, 0.0).pvalue)
+    return 1.0
+
+
+def _leaves(r_eval: np.ndarray, leaf_eval: np.ndarray, leaf_fit: np.ndarray, rules: list[tuple[int, str]], *,
+            confidence: float) -> tuple[Leaf, ...]:
+    """Each leaf's held-out mean residual with its interval and p-value, BH-adjusted over the leaves.
+    A 2-d residual shows the leaf's most significant column (Bonferroni over the columns)."""
+    multi = r_eval.ndim == 2
+    raw: list[tuple[str, int, int, Interval | None, float, int]] = []
     for node, rule in rules:
-        rows = r[ev][leaf_ev == node]
+        rows = r_eval[leaf_eval == node]
         klass = -1
         if multi:
-            ps = [leaf_p(rows[:, j]) for j in range(r.shape[1])]
+            ps = [_leaf_p(rows[:, j]) for j in range(r_eval.shape[1])]
             klass = int(min(range(len(ps)), key=lambda j: (ps[j], -abs(rows[:, j].mean()) if len(rows) else 0)))
             rv = rows[:, klass]
-            pl = min(1.0, ps[klass] * r.shape[1])
+            pl = min(1.0, ps[klass] * r_eval.shape[1])
         else:
             rv = rows
-            pl = leaf_p(rv)
+            pl = _leaf_p(rv)
         ci = mean_interval(rv, confidence) if rv.size else None
-        pvals.append(pl)
-        leaves.append((rule, int((leaf_fit == node).sum()), int(rv.size),
-                       ci.value if ci else float("nan"), ci.low if ci else float("nan"),
-                       ci.high if ci else float("nan"), pl, klass))
-    padj = stats.false_discovery_control(np.array(pvals), method="bh") if pvals else []
-    out = tuple(Leaf(rule, nf, ne, mu, lo, hi, pl, float(pa), kl)
-                for (rule, nf, ne, mu, lo, hi, pl, kl), pa in zip(leaves, padj))
-    return SurrogateTree(max_depth=max_depth, min_leaf=min_leaf, n_fit=len(fit), n_eval=len(ev),
-                         explained=explained, p_value=p, importances=importances, leaves=out,
-                         explained_low=ex_lo, explained_high=ex_hi)
+        raw.append((rule, int((leaf_fit == node).sum()), int(rv.size), ci, pl, klass))
+    padj = bh([pl for *_, pl, _ in raw])
+    nan = float("nan")
+    return tuple(Leaf(rule, nf, ne, ci.value if ci else nan, ci.low if ci else nan, ci.high if ci else nan,
+                      pl, float(pa), kl)
+                 for (rule, nf, ne, ci, pl, kl), pa in zip(raw, padj))
 
 
 def _leaf_rules(tree: Any, enc: _TreeEncoding) -> list[tuple[int, str]]:
@@ -620,7 +663,7 @@ def scan_suspects(X: pd.DataFrame, error_size: np.ndarray, *, numeric: Sequence[
                  "unseen_level": "unseen level"}[kind]
         for i in np.flatnonzero(mask):
             flags[i].append(f"{col} {short}")
-    padj = stats.false_discovery_control(np.array([r[5] for r in raw]), method="bh") if raw else []
+    padj = bh([r[5] for r in raw])
     suspects = [Suspect(col, kind, text, a, b, k, n - k, p, float(pa))
                 for (col, kind, text, a, b, p), pa in zip(raw, padj)]
     suspects.sort(key=lambda s: (s.p_value, -s.n_worst, s.column, s.kind))
@@ -667,8 +710,9 @@ def row_drivers(score: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame,
                 max_evals: int | None = None, seed: int = 0) -> RowDrivers:
     """SHAP values of the prediction and of the loss of each of ``rows`` (``y``: 0/1, the
     regression target, or for ``multiclass`` the class index with ``score`` returning the n x k
-    probability matrix: the explained prediction is then P(true class) and the loss its -log), reusing the model-agnostic permutation explainer of
-    ``analysis.importance`` on integer-coded features; one small batched explanation per row."""
+    probability matrix: the explained prediction is then P(true class) and the loss its -log),
+    reusing the model-agnostic permutation explainer of ``analysis.importance`` on integer-coded
+    features; one small batched explanation per row."""
     import hashlib
 
     from .importance import FeatureCoder, min_max_evals, shap_importance
@@ -716,3 +760,76 @@ def row_drivers(score: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame,
         memo.clear()
     return RowDrivers(tuple(features), out["pred"], base["pred"], out["loss"], base["loss"], loss_value,
                       len(background), me, scored["rows"])
+
+
+# ---- the worst rows, ready to read ------------------------------------------------------------------
+
+def value_text(v: Any) -> str:
+    """A feature or target value as the worst-rows tables show it ("missing" for None or NaN)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "missing"
+    if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+        return fmt_number(v)
+    return str(v)
+
+
+@dataclass(frozen=True)
+class WorstRow:
+    """One of the rows with the largest errors, with its values and drivers as text."""
+
+    position: int  # row position in the analysed test data
+    label: str  # the id column's value, or the test data's index label
+    actual: Any
+    predicted: float
+    residual: float  # regression: actual - predicted; classification: probability of the actual class
+    loss: float
+    flags: tuple[str, ...]
+    pushes: tuple[tuple[str, str, float], ...]  # (feature, value text, SHAP contribution to the prediction)
+    raises: tuple[tuple[str, str, float], ...]  # (feature, value text, positive SHAP contribution to the loss)
+    values: tuple[tuple[str, str], ...]  # (feature, value text)
+    predicted_class: Any = None  # multiclass: the most probable class (``predicted`` is its probability)
+
+
+def worst_value_features(drivers: RowDrivers | None, preferred: Sequence[str], k: int = 8) -> tuple[str, ...]:
+    """Columns of the worst-rows value table: the features that drive the worst rows' prediction
+    and loss most (summed |SHAP| of the prediction plus the positive SHAP of the loss), then
+    ``preferred`` (e.g. the features with the strongest residual patterns); at most ``k``."""
+    chosen: list[str] = []
+    if drivers is not None:
+        total = np.abs(drivers.prediction).sum(axis=0) + np.clip(drivers.loss, 0, None).sum(axis=0)
+        for j in sorted(range(len(drivers.features)), key=lambda j: (-total[j], drivers.features[j])):
+            if total[j] > 0:
+                chosen.append(drivers.features[j])
+    for f in preferred:
+        if f not in chosen:
+            chosen.append(f)
+    return tuple(chosen[:k])
+
+
+def worst_rows(res: Residuals, X: pd.DataFrame, order: np.ndarray, *, labels: Sequence[Any], actual: Sequence[Any],
+               flags: Sequence[tuple[str, ...]], drivers: RowDrivers | None, value_features: Sequence[str],
+               classes: Sequence[Any] = ()) -> tuple[WorstRow, ...]:
+    """The rows at positions ``order`` of the analysed data ``X`` (worst first) as records to read:
+    ``labels``, ``actual`` (raw target values) and ``flags`` are per analysed row; ``drivers``
+    explains the rows of ``order`` in that order; ``classes`` names the k classes (multiclass)."""
+    records = X.iloc[order].to_dict("records")
+    out = []
+    for rank, pos in enumerate(int(p) for p in order):
+        row = records[rank]
+        pushes: tuple[tuple[str, str, float], ...] = ()
+        raises: tuple[tuple[str, str, float], ...] = ()
+        if drivers is not None:
+            pushes = tuple((f, value_text(row[f]), c) for f, c in drivers.top_prediction(rank))
+            raises = tuple((f, value_text(row[f]), c) for f, c in drivers.top_loss(rank))
+        predicted_class: Any = None
+        if res.task == "multiclass" and res.p_true is not None and res.pred_class is not None:
+            p_true = float(res.p_true[pos])
+            predicted_class = classes[int(res.pred_class[pos])]
+        else:
+            p_true = float(res.prediction[pos] if res.y[pos] == 1 else 1 - res.prediction[pos])
+        out.append(WorstRow(
+            position=pos, label=str(labels[pos]), actual=actual[pos], predicted=float(res.prediction[pos]),
+            residual=float(res.residual[pos]) if res.task == "regression" else p_true, loss=float(res.loss[pos]),
+            flags=tuple(flags[pos]), pushes=pushes, raises=raises,
+            values=tuple((f, value_text(row[f])) for f in value_features), predicted_class=predicted_class))
+    return tuple(out)

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from .intervals import wilson
+from .multiple_testing import bh
 from .sampling import level_key
 
 EPS = 1e-15  # probability clipping for log loss
@@ -130,16 +131,16 @@ def fit_coding(values: pd.Series, *, feature: str, categorical: bool, n_bins: in
     edges = edges[edges > distinct[0]]  # an edge at the minimum would leave the first bin empty
     if edges.size == 0:  # a spike at the minimum (e.g. mostly zeros): split it from the rest
         edges = distinct[1:2]
-    labels: list[str] = []
+    bin_labels: list[str] = []
     for i in range(edges.size + 1):
         if i == 0:
-            labels.append(f"{feature} < {fmt_number(edges[0])}")
+            bin_labels.append(f"{feature} < {fmt_number(edges[0])}")
         elif i == edges.size:
-            labels.append(f"{feature} >= {fmt_number(edges[-1])}")
+            bin_labels.append(f"{feature} >= {fmt_number(edges[-1])}")
         else:
-            labels.append(f"{feature} in [{fmt_number(edges[i - 1])}, {fmt_number(edges[i])})")
+            bin_labels.append(f"{feature} in [{fmt_number(edges[i - 1])}, {fmt_number(edges[i])})")
     return FeatureCoding(feature, "binned", (), tuple(float(e) for e in edges),
-                         tuple(labels) + (f"{feature} is missing",))
+                         tuple(bin_labels) + (f"{feature} is missing",))
 
 
 # ---- per-row loss and its excess over rows with a similar prediction -----------------------------
@@ -306,9 +307,8 @@ def scan_segments(codes: Sequence[np.ndarray], n_codes: Sequence[int], excess: n
     q = np.concatenate(qs) if qs else np.zeros(0)
     m1, m2, t, df, p = welch_greater(n, s, q, N - n, S - s, Q - q)
     mean = float(np.asarray(excess, dtype=float).mean()) if N else 0.0
-    p_adj = stats.false_discovery_control(p, method="bh") if p.size else p
     return SegmentScan(keys=tuple(keys), n=n.astype(int), mean_in=m1 + mean, mean_out=m2 + mean, t=t, df=df,
-                       p_value=p, p_adjusted=np.asarray(p_adj, dtype=float))
+                       p_value=p, p_adjusted=bh(p))
 
 
 # ---- metrics with confidence intervals -----------------------------------------------------------
@@ -458,143 +458,207 @@ def _two_proportion_less(k1: int, n1: int, k2: int, n2: int) -> float:
     return float(stats.norm.cdf((k1 / n1 - k2 / n2) / se))
 
 
-def find_weak_segments(X: pd.DataFrame, y: np.ndarray, score: np.ndarray, *, task: str,
-                       categorical: Sequence[str], threshold: float = 0.5,
-                       X_train: pd.DataFrame | None = None, y_train: np.ndarray | None = None,
-                       score_train: np.ndarray | None = None, bins: int = 5, pair_bins: int = 3,
-                       pairs: bool = True, max_pair_features: int = 15, min_support: int = 30,
-                       alpha: float = 0.05, min_excess: float = 0.1, pair_gain: float = 1.5,
-                       max_overlap: float = 0.8, max_segments: int = 10, prediction_bins: int = 10,
-                       underrep_ratio: float = 0.5, confidence: float = 0.95) -> SegmentSearch:
-    """Single-feature and pair segments whose excess loss is significantly (BH-adjusted) above the
-    rest, at least ``min_excess`` of the overall mean loss, deduplicated and ranked by their
-    total excess loss (rows x mean excess)."""
+@dataclass(frozen=True)
+class SegmentOptions:
+    """What the weak-segment search tests and what it reports (see the module docstring)."""
+
+    bins: int = 5  # quantile bins of a numeric feature for single-feature segments
+    pair_bins: int = 3  # quantile bins of a numeric feature in pair segments
+    pairs: bool = True  # also test pairs of features
+    max_pair_features: int = 15  # features (strongest single-feature signal first) whose pairs are tested
+    min_support: int = 30  # rows a tested segment needs (and leaves outside it)
+    alpha: float = 0.05  # false discovery rate over every tested segment
+    min_excess: float = 0.1  # mean excess loss a reported segment needs, as a share of the overall mean loss
+    pair_gain: float = 1.5  # a pair is reported over its significant single parent only at this multiple of its excess
+    max_overlap: float = 0.8  # a segment sharing this share of its rows with a better one is not reported
+    max_segments: int = 10
+    prediction_bins: int = 10  # quantile bins of the prediction within which the loss is centred
+    underrep_ratio: float = 0.5  # train share below this multiple of the test share: under-represented
+    confidence: float = 0.95  # level of the metrics' intervals
+
+
+Key = tuple[tuple[int, int], ...]  # a segment: (coding index, code) conditions, one or two
+
+
+@dataclass(frozen=True)
+class _Family:
+    """Every tested segment: the codings (fine single-feature codings 0..p-1, coarse pair codings
+    p..2p-1) with their codes on the test rows, the scan, and the tested family (``keys``, which
+    are ``scan.keys[keep[i]]``) with BH-adjusted p-values."""
+
+    codings: tuple[FeatureCoding, ...]
+    codes: tuple[np.ndarray, ...]
+    n_features: int
+    pair_features: tuple[int, ...]
+    scan: SegmentScan
+    keep: tuple[int, ...]
+    keys: tuple[Key, ...]
+    p_adjusted: np.ndarray
+
+    def mask(self, key: Key) -> np.ndarray:
+        m = np.ones(len(self.codes[0]), dtype=bool)
+        for j, code in key:
+            m &= self.codes[j] == code
+        return m
+
+    def label(self, key: Key) -> str:
+        return " & ".join(self.codings[j].labels[c] for j, c in key)
+
+    def mean_in(self, i: int) -> float:
+        return float(self.scan.mean_in[self.keep[i]])
+
+
+def _scan_family(X: pd.DataFrame, excess: np.ndarray, categorical: Sequence[str], o: SegmentOptions) -> _Family:
+    """Scan single-feature segments, pick the pair features (strongest single-feature signal first,
+    ties by name), scan singles and pairs together and BH-adjust over the tested family."""
     features = list(X.columns)
     cats = set(categorical)
-    rl = row_loss(y, score, task=task, prediction_bins=prediction_bins)
-    overall_loss = float(rl.loss.mean())
-
-    single = [fit_coding(X[f], feature=f, categorical=f in cats, n_bins=bins) for f in features]
+    single = [fit_coding(X[f], feature=f, categorical=f in cats, n_bins=o.bins) for f in features]
     single_codes = [c.codes(X[c.feature]) for c in single]
-    first = scan_segments(single_codes, [c.n_codes for c in single], rl.excess, min_support=min_support)
-
-    # pair features: strongest single-feature signal first, ties by name
+    first = scan_segments(single_codes, [c.n_codes for c in single], excess, min_support=o.min_support)
     best: dict[int, float] = {}
-    for key, p in zip(first.keys, first.p_value):
+    for key, pv in zip(first.keys, first.p_value):
         j = key[0][0]
-        best[j] = min(best.get(j, 1.0), float(p))
+        best[j] = min(best.get(j, 1.0), float(pv))
     order = sorted(range(len(features)), key=lambda j: (best.get(j, 1.0), features[j]))
-    pair_idx = sorted(order[:max_pair_features]) if pairs else []
-    coarse = [fit_coding(X[f], feature=f, categorical=f in cats, n_bins=pair_bins) for f in features]
-    # codings: singles 0..p-1, coarse pair codings p..2p-1
+    pair_idx = sorted(order[:o.max_pair_features]) if o.pairs else []
+    coarse = [fit_coding(X[f], feature=f, categorical=f in cats, n_bins=o.pair_bins) for f in features]
     codings = single + coarse
     codes = single_codes + [c.codes(X[c.feature]) for c in coarse]
     p = len(features)
     pair_list = [(p + a, p + b) for i, a in enumerate(pair_idx) for b in pair_idx[i + 1:]]
-    scan = scan_segments(codes, [c.n_codes for c in codings], rl.excess, min_support=min_support,
-                         pairs=pair_list)
+    scan = scan_segments(codes, [c.n_codes for c in codings], excess, min_support=o.min_support, pairs=pair_list)
     # only the fine (single) codings are tested as singles; coarse singles were scanned to size
     # pairs and are dropped from the family
-    keep_idx = [i for i, k in enumerate(scan.keys) if len(k) == 2 or k[0][0] < p]
-    keys = [scan.keys[i] for i in keep_idx]
-    pv = scan.p_value[keep_idx]
-    p_adj = np.asarray(stats.false_discovery_control(pv, method="bh"), dtype=float) if pv.size else pv
-    n_single = sum(1 for k in keys if len(k) == 1)
+    keep = tuple(i for i, k in enumerate(scan.keys) if len(k) == 2 or k[0][0] < p)
+    return _Family(codings=tuple(codings), codes=tuple(codes), n_features=p, pair_features=tuple(pair_idx),
+                   scan=scan, keep=keep, keys=tuple(scan.keys[i] for i in keep),
+                   p_adjusted=bh(scan.p_value[list(keep)]))
 
-    def mask_of(key: tuple[tuple[int, int], ...]) -> np.ndarray:
-        m = np.ones(len(X), dtype=bool)
-        for j, code in key:
-            m &= codes[j] == code
-        return m
 
-    sig = [i for i in range(len(keys))
-           if p_adj[i] < alpha and overall_loss > 0
-           and scan.mean_in[keep_idx[i]] >= min_excess * overall_loss]
-    n_significant = len(sig)
-    sig_single = {keys[i][0]: i for i in sig if len(keys[i]) == 1}
-    # rank by total excess (rows x mean excess), then by definition text for stability
-    def label(key: tuple[tuple[int, int], ...]) -> str:
-        return " & ".join(codings[j].labels[c] for j, c in key)
+def _significant(fam: _Family, overall_loss: float, o: SegmentOptions) -> list[int]:
+    """Family members that are significant and large enough, by total excess (rows x mean excess),
+    then by definition text for stability."""
+    sig = [i for i in range(len(fam.keys))
+           if fam.p_adjusted[i] < o.alpha and overall_loss > 0 and fam.mean_in(i) >= o.min_excess * overall_loss]
+    sig.sort(key=lambda i: (-fam.scan.n[fam.keep[i]] * fam.scan.mean_in[fam.keep[i]], fam.label(fam.keys[i])))
+    return sig
 
-    sig.sort(key=lambda i: (-scan.n[keep_idx[i]] * scan.mean_in[keep_idx[i]], label(keys[i])))
 
-    e = rl.excess
+def _pair_adds(fam: _Family, key: Key, m: np.ndarray, excess: np.ndarray, sig_single: dict[tuple[int, int], int],
+               o: SegmentOptions) -> bool:
+    """A pair segment adds to each significant single-feature segment it overlaps: its excess is
+    significantly above the rest of that parent and at least ``pair_gain`` times the parent's."""
+    p = fam.n_features
+    for j, code in key:
+        for parent_code in _fine_parents(fam.codings[j], code, fam.codings[j - p], fam.codes[j - p], m):
+            pi = sig_single.get((j - p, parent_code))
+            if pi is None:
+                continue
+            rest = (fam.codes[j - p] == parent_code) & ~m
+            if rest.sum() < 2:
+                return False
+            _, _, _, _, pp = welch_greater(*_moments(excess[m]), *_moments(excess[rest]))
+            if not (float(pp) < o.alpha and excess[m].mean() >= o.pair_gain * fam.mean_in(pi)):
+                return False
+    return True
+
+
+def _reported(fam: _Family, sig: list[int], excess: np.ndarray, o: SegmentOptions) -> list[tuple[int, np.ndarray]]:
+    """The significant segments to report, best first: pairs that add nothing over a significant
+    single parent and segments that overlap a better one by ``max_overlap`` are dropped."""
+    sig_single = {fam.keys[i][0]: i for i in sig if len(fam.keys[i]) == 1}
     kept: list[tuple[int, np.ndarray]] = []
     for i in sig:
-        key = keys[i]
-        m = mask_of(key)
-        if len(key) == 2:
-            adds = True
-            for j, code in key:
-                fine_parents = _fine_parents(codings[j], code, codings[j - p], codes[j - p], m)
-                for parent_code in fine_parents:
-                    pi = sig_single.get((j - p, parent_code))
-                    if pi is None:
-                        continue
-                    pm = codes[j - p] == parent_code
-                    rest = pm & ~m
-                    if rest.sum() < 2:
-                        adds = False
-                        break
-                    _, _, _, _, pp = welch_greater(*_moments(e[m]), *_moments(e[rest]))
-                    if not (float(pp) < alpha and e[m].mean() >= pair_gain * scan.mean_in[keep_idx[pi]]):
-                        adds = False
-                        break
-                if not adds:
-                    break
-            if not adds:
-                continue
-        if any((m & km).sum() >= max_overlap * m.sum() for _, km in kept):
+        key = fam.keys[i]
+        m = fam.mask(key)
+        if len(key) == 2 and not _pair_adds(fam, key, m, excess, sig_single, o):
+            continue
+        if any((m & km).sum() >= o.max_overlap * m.sum() for _, km in kept):
             continue
         kept.append((i, m))
-        if len(kept) >= max_segments:
+        if len(kept) >= o.max_segments:
             break
+    return kept
 
-    overall = slice_metrics(y, score, task=task, threshold=threshold, confidence=confidence)
-    has_train = X_train is not None and len(X_train) > 0
-    train_codes: dict[int, np.ndarray] = {}
+
+@dataclass
+class _TrainRows:
+    """The train split as the search reads it, with each coding's codes computed once."""
+
+    X: pd.DataFrame
+    y: np.ndarray | None
+    score: np.ndarray | None
+    codes: dict[int, np.ndarray]
+
+    def mask(self, fam: _Family, key: Key) -> np.ndarray:
+        tm = np.ones(len(self.X), dtype=bool)
+        for j, c in key:
+            if j not in self.codes:
+                self.codes[j] = fam.codings[j].codes(self.X[fam.codings[j].feature])
+            tm &= self.codes[j] == c
+        return tm
+
+
+def _segment(fam: _Family, i: int, m: np.ndarray, y: np.ndarray, score: np.ndarray, train: _TrainRows | None, *,
+             task: str, threshold: float, overall_loss: float, o: SegmentOptions) -> WeakSegment:
+    """One reported segment: its definition, test metrics and how it looks in train."""
+    key = fam.keys[i]
+    cods = [fam.codings[j] for j, _ in key]
+    conds = tuple(c.labels[code] for c, (_, code) in zip(cods, key))
+    n_train = share_train = underrep_p = None
+    underrep = False
+    train_m = None
+    if train is not None:
+        tm = train.mask(fam, key)
+        n_train = int(tm.sum())
+        share_train = n_train / len(train.X)
+        underrep_p = _two_proportion_less(n_train, len(train.X), int(m.sum()), len(m))
+        underrep = bool(share_train < o.underrep_ratio * m.mean() and underrep_p < o.alpha)
+        if train.y is not None and train.score is not None and n_train > 0:
+            train_m = slice_metrics(train.y[tm], train.score[tm], task=task, threshold=threshold,
+                                    confidence=o.confidence)
+    ki = fam.keep[i]
+    return WeakSegment(
+        definition=" & ".join(conds), conditions=conds, features=tuple(c.feature for c in cods),
+        groups=tuple((c.feature, c.group_value(code)) for c, (_, code) in zip(cods, key)),
+        n=int(m.sum()), share=float(m.mean()), excess=float(fam.scan.mean_in[ki]),
+        excess_outside=float(fam.scan.mean_out[ki]), relative_excess=float(fam.scan.mean_in[ki] / overall_loss),
+        p_value=float(fam.scan.p_value[ki]), p_adjusted=float(fam.p_adjusted[i]),
+        test=slice_metrics(y[m], score[m], task=task, threshold=threshold, confidence=o.confidence),
+        n_train=n_train, share_train=share_train, underrepresented=underrep, underrep_p_value=underrep_p,
+        train=train_m)
+
+
+def find_weak_segments(X: pd.DataFrame, y: np.ndarray, score: np.ndarray, *, task: str,
+                       categorical: Sequence[str], threshold: float = 0.5,
+                       X_train: pd.DataFrame | None = None, y_train: np.ndarray | None = None,
+                       score_train: np.ndarray | None = None,
+                       options: SegmentOptions = SegmentOptions()) -> SegmentSearch:
+    """Single-feature and pair segments whose excess loss is significantly (BH-adjusted) above the
+    rest, at least ``min_excess`` of the overall mean loss, deduplicated and ranked by their
+    total excess loss (rows x mean excess)."""
+    o = options
+    features = list(X.columns)
+    rl = row_loss(y, score, task=task, prediction_bins=o.prediction_bins)
+    overall_loss = float(rl.loss.mean())
+    fam = _scan_family(X, rl.excess, categorical, o)
+    sig = _significant(fam, overall_loss, o)
+    kept = _reported(fam, sig, rl.excess, o)
+    train = (_TrainRows(X_train, y_train, score_train, {}) if X_train is not None and len(X_train) > 0 else None)
     overall_train = None
-    if has_train and y_train is not None and score_train is not None:
-        overall_train = slice_metrics(y_train, score_train, task=task, threshold=threshold, confidence=confidence)
-
-    segments: list[WeakSegment] = []
-    for i, m in kept:
-        key = keys[i]
-        conds = tuple(codings[j].labels[c] for j, c in key)
-        feats = tuple(codings[j].feature for j, _ in key)
-        groups = tuple((codings[j].feature, codings[j].group_value(c)) for j, c in key)
-        n_train = share_train = underrep_p = None
-        underrep = False
-        train_m = None
-        if has_train:
-            tm = np.ones(len(X_train), dtype=bool)
-            for j, c in key:
-                if j not in train_codes:
-                    train_codes[j] = codings[j].codes(X_train[codings[j].feature])
-                tm &= train_codes[j] == c
-            n_train = int(tm.sum())
-            share_train = n_train / len(X_train)
-            underrep_p = _two_proportion_less(n_train, len(X_train), int(m.sum()), len(X))
-            underrep = bool(share_train < underrep_ratio * m.mean() and underrep_p < alpha)
-            if y_train is not None and score_train is not None and n_train > 0:
-                train_m = slice_metrics(y_train[tm], score_train[tm], task=task, threshold=threshold,
-                                        confidence=confidence)
-        ki = keep_idx[i]
-        segments.append(WeakSegment(
-            definition=" & ".join(conds), conditions=conds, features=feats, groups=groups,
-            n=int(m.sum()), share=float(m.mean()), excess=float(scan.mean_in[ki]),
-            excess_outside=float(scan.mean_out[ki]), relative_excess=float(scan.mean_in[ki] / overall_loss),
-            p_value=float(scan.p_value[ki]), p_adjusted=float(p_adj[i]),
-            test=slice_metrics(y[m], score[m], task=task, threshold=threshold, confidence=confidence),
-            n_train=n_train, share_train=share_train, underrepresented=underrep, underrep_p_value=underrep_p,
-            train=train_m))
-
+    if train is not None and y_train is not None and score_train is not None:
+        overall_train = slice_metrics(y_train, score_train, task=task, threshold=threshold, confidence=o.confidence)
+    segments = tuple(_segment(fam, i, m, y, score, train, task=task, threshold=threshold,
+                              overall_loss=overall_loss, o=o) for i, m in kept)
+    n_single = sum(1 for k in fam.keys if len(k) == 1)
     return SegmentSearch(
-        task=task, n=len(X), n_train=len(X_train) if has_train else None, min_support=min_support,
-        n_single_tested=n_single, n_pair_tested=len(keys) - n_single, n_significant=n_significant,
-        pair_features=tuple(features[j] for j in pair_idx), bins=bins, pair_bins=pair_bins,
-        prediction_bins=prediction_bins, alpha=alpha, overall=overall, overall_train=overall_train,
-        overall_loss=overall_loss, segments=tuple(segments))
+        task=task, n=len(X), n_train=len(train.X) if train is not None else None, min_support=o.min_support,
+        n_single_tested=n_single, n_pair_tested=len(fam.keys) - n_single, n_significant=len(sig),
+        pair_features=tuple(features[j] for j in fam.pair_features), bins=o.bins, pair_bins=o.pair_bins,
+        prediction_bins=o.prediction_bins, alpha=o.alpha,
+        overall=slice_metrics(y, score, task=task, threshold=threshold, confidence=o.confidence),
+        overall_train=overall_train, overall_loss=overall_loss, segments=segments)
 
 
 def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
