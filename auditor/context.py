@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .analysis.group_metrics import level_text
 from .analysis.sampling import sample_positions
 from .config import AuditConfig
 from .errors import AuditInputError
@@ -37,6 +38,30 @@ class Predictions:
     label: np.ndarray
     proba: np.ndarray | None = None
     pred_class: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class FavorableOutcome:
+    """The favorable outcome on the test data (classification): each row's decision, P(favorable)
+    and actual outcome, and how the favorable class maps onto the model's outputs."""
+
+    target: str
+    favorable: str  # the favorable class, as text
+    positive: str
+    favorable_is_positive: bool
+    threshold: float
+    decision: np.ndarray  # True where the decision is the favorable outcome
+    p_favorable: np.ndarray  # P(favorable class)
+    observed: np.ndarray  # True where the actual outcome is the favorable class
+    n_classes: int = 2
+
+    @property
+    def label(self) -> str:
+        return f"{self.target} = {self.favorable}"
+
+    @property
+    def multiclass(self) -> bool:
+        return self.n_classes > 2
 
 
 @dataclass(frozen=True)
@@ -196,6 +221,32 @@ class AuditContext:
             return Predictions(score=score, label=label, proba=proba, pred_class=pred_class)
         pred = np.asarray(adapter.predict(X), dtype=float)
         return Predictions(score=pred, label=pred)
+
+    def favorable_decision(self, preds: Predictions) -> np.ndarray:
+        """True where a set of predictions is the favorable decision: the predicted class (k classes:
+        the argmax; two classes: the thresholded decision) is the favorable class."""
+        if self.is_multiclass:
+            return np.asarray(preds.pred_class == self.favorable_index, dtype=bool)
+        return np.asarray(preds.label == (1 if same_class(self.favorable, self.positive_class) else 0), dtype=bool)
+
+    def favorable_outcome(self) -> FavorableOutcome:
+        """Favorable decisions, P(favorable) and observed favorable outcomes on the test data (cached;
+        classification only)."""
+        if "favorable_outcome" not in self._cache:
+            preds = self.predictions("test")
+            pos_is_fav = same_class(self.favorable, self.positive_class)
+            if self.is_multiclass:
+                assert preds.proba is not None
+                p_fav, observed = preds.proba[:, self.favorable_index], self.y_index("test") == self.favorable_index
+            else:
+                y_pos = self.y_binary("test").astype(bool)
+                p_fav, observed = (preds.score, y_pos) if pos_is_fav else (1.0 - preds.score, ~y_pos)
+            self._cache["favorable_outcome"] = FavorableOutcome(
+                target=self.target, favorable=level_text(self.favorable), positive=level_text(self.positive_class),
+                favorable_is_positive=pos_is_fav, threshold=float(self.threshold),
+                decision=self.favorable_decision(preds), p_favorable=np.asarray(p_fav, dtype=float),
+                observed=np.asarray(observed, dtype=bool), n_classes=max(2, self.n_classes))
+        return self._cache["favorable_outcome"]
 
     def score_fn(self):
         """A batched function DataFrame -> score, for analysis code that perturbs rows."""

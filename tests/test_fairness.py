@@ -14,10 +14,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from auditor.analysis.group_metrics import (MISSING_GROUP, calibration_in_the_large, disparate_impact, error_parity,
-                                            holm, make_groupings)
+                                            holm_adjust_errors, holm_adjust_impact, make_groupings)
+from auditor.analysis.multiple_testing import holm
 from auditor.analysis.proxy import RedrawEffect, correlation_ratio, cramers_v, proxy_analysis
-from auditor.checks.fairness import (DisparateImpactCheck, DisparateImpactMeasurement, ErrorParityCheck, Outcome,
-                                     ProxyCheck)
+from auditor.checks.fairness.disparate_impact import DisparateImpactCheck, DisparateImpactMeasurement
+from auditor.checks.fairness.error_parity import ErrorParityCheck
+from auditor.checks.fairness.proxy import ProxyCheck
+from auditor.context import FavorableOutcome
 from auditor.errors import ConfigError
 from auditor.findings import Severity, Status
 
@@ -426,12 +429,11 @@ def test_disparate_impact_analysis_and_intersection_gate() -> None:
     ref = fav[((df["a"] == "p") & (df["b"] == "u")).to_numpy()].mean()
     assert row.air == pytest.approx(fav[((df["a"] == "q") & (df["b"] == "v")).to_numpy()].mean() / ref)
     check = DisparateImpactCheck()
-    outcome = Outcome(target="y", favorable="1", positive="1", favorable_is_positive=True, threshold=0.5,
-                      decision=fav, p_favorable=fav.astype(float), observed=fav)
-    results = tuple(disparate_impact(g, fav, fav.astype(float)) for g in plan.groupings)
-    adjusted = {(r.grouping.name, row.group): row.p_value for r in results for row in r.rows if not row.is_reference}
+    outcome = FavorableOutcome(target="y", favorable="1", positive="1", favorable_is_positive=True, threshold=0.5,
+                               decision=fav, p_favorable=fav.astype(float), observed=fav)
+    results = holm_adjust_impact([disparate_impact(g, fav, fav.astype(float)) for g in plan.groupings])
     m = DisparateImpactMeasurement(task="classification", outcome=outcome, higher_is_favorable=True, target="y",
-                                   results=results, notes=(), n_rows=n, adjusted=adjusted)
+                                   rates=results, notes=(), n_rows=n)
     found = {f.id: f.severity for f in check.judge(m)}
     # the marginal groups a=q and b=v are less affected; the intersection is worse and reported as well
     assert found["fairness.disparate_impact/a=q&b=v"] is Severity.HIGH
@@ -495,6 +497,48 @@ def test_holm_adjustment_direct() -> None:
     p = np.array([0.01, 0.04, np.nan, 0.03, 0.5])
     # sorted 0.01, 0.03, 0.04, 0.5 with m = 4: 0.04, 0.09, max(0.09, 0.08), 0.5
     np.testing.assert_allclose(holm(p), [0.04, 0.09, np.nan, 0.09, 0.5])
+
+
+def test_holm_families_are_set_on_the_results() -> None:
+    """One family over every grouping (intersections included): the adjusted p-values on the result
+    rows equal Holm's adjustment of the raw p-values of exactly the groups compared."""
+    rng = np.random.default_rng(3)
+    n = 1500
+    df = pd.DataFrame({"a": rng.choice(["p", "q", "r"], size=n, p=[0.5, 0.4, 0.1]),
+                       "b": rng.choice(["u", "v"], size=n)})
+    x = rng.normal(size=n)
+    y = (rng.random(n) < _sigmoid(x)).astype(int)
+    score = _sigmoid(x - 0.6 * (df["a"] == "q").to_numpy())
+    pred = (score >= 0.5).astype(int)
+    plan = make_groupings(df, ["a", "b"], reference={"a": "p", "b": "u"})
+    assert any(g.is_intersection for g in plan.groupings)
+
+    raw = [disparate_impact(g, pred.astype(bool), score, min_group_size=30) for g in plan.groupings]
+    adjusted = holm_adjust_impact(raw)
+    tested = [(i, r.group, r.p_value) for i, res in enumerate(raw) for r in res.rows
+              if r.eligible and not r.is_reference]
+    np.testing.assert_allclose([adjusted[i].row(g).p_adjusted for i, g, _ in tested], holm([p for *_, p in tested]))
+    assert all(res.n_tests == len(tested) for res in adjusted)
+    assert all(np.isnan(r.p_adjusted) for res in adjusted for r in res.rows if r.is_reference or not r.eligible)
+
+    # error rates: a rate is tested only with min_class_rows rows of its class in group and reference
+    results = holm_adjust_errors([error_parity(g, y, pred, score, min_class_rows=60, n_resamples=0)
+                                  for g in plan.groupings])
+    rates, calib = [], []
+    for i, res in enumerate(results):
+        ref = res.row(res.grouping.reference)
+        for r in res.rows:
+            if r.eligible:
+                calib.append((i, r.group, r.calibration_p))
+            if r.eligible and not r.is_reference:
+                rates += [(i, r.group, "fnr", r.fnr_p)] if min(r.n_pos, ref.n_pos) >= 60 else []
+                rates += [(i, r.group, "fpr", r.fpr_p)] if min(r.n_neg, ref.n_neg) >= 60 else []
+    assert 0 < len(rates) < 2 * sum(1 for res in results for r in res.rows if r.eligible and not r.is_reference)
+    got = [getattr(results[i].row(g), f"{k}_p_adjusted") for i, g, k, _ in rates]
+    np.testing.assert_allclose(got, holm([p for *_, p in rates]))
+    np.testing.assert_allclose([results[i].row(g).calibration_p_adjusted for i, g, _ in calib],
+                               holm([p for *_, p in calib]))
+    assert all(res.n_rate_tests == len(rates) and res.n_calibration_tests == len(calib) for res in results)
 
 
 def test_calibration_in_the_large_direct() -> None:

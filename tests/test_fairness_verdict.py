@@ -21,7 +21,9 @@ from sklearn.preprocessing import OneHotEncoder
 from auditor.analysis.group_metrics import (difference_interval, error_parity, make_groupings, mean_difference,
                                             ratio_interval)
 from auditor.checks import CheckRegistry
-from auditor.checks.fairness import DisparateImpactCheck, ErrorParityCheck, ProxyCheck
+from auditor.checks.fairness.disparate_impact import DisparateImpactCheck
+from auditor.checks.fairness.error_parity import ErrorParityCheck
+from auditor.checks.fairness.proxy import ProxyCheck
 from auditor.config import load_config
 from auditor.engine import prepare
 from auditor.findings import Severity, Status

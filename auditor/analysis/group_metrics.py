@@ -12,6 +12,9 @@
   equalized-odds difference (fairlearn's over all groups, and over the eligible groups with a
   bootstrap interval). Intervals: Katz log for the adverse impact ratio, Newcombe for rate gaps,
   Welch for mean differences.
+* ``holm_adjust_impact`` and ``holm_adjust_errors`` return the results with Holm-adjusted p-values
+  next to the raw ones: one family per kind of test over every grouping of an audit, so many groups
+  (and intersections) do not produce chance findings.
 
 Nothing here knows about severities or findings.
 """
@@ -20,13 +23,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from .multiple_testing import holm  # noqa: F401 - re-exported for the fairness checks
+from .multiple_testing import holm_by_key
 
 MISSING_GROUP = "(missing)"
 INTERSECTION = " × "
@@ -156,7 +159,8 @@ def _single(frame: pd.DataFrame, col: str, *, reference: Any, max_levels: int, n
         cut_list = list(cuts) if cuts else quantile_cuts(x, n_bins)
         if cut_list:
             labels, names = band_labels(x, cut_list)
-            order = [n for n in names if (labels == n).any()] + ([MISSING_GROUP] if (labels == MISSING_GROUP).any() else [])
+            order = [n for n in names if (labels == n).any()]
+            order += [MISSING_GROUP] if (labels == MISSING_GROUP).any() else []
         else:  # a constant column
             labels = np.array([level_text(v) for v in s.to_numpy()], dtype=object)
             order = _order(list(pd.unique(labels)))
@@ -281,7 +285,7 @@ def _z(confidence: float) -> float:
     return float(norm.ppf(0.5 + confidence / 2))
 
 
-def ratio_interval(k1: int, n1: int, k2: int, n2: int, *, confidence: float = 0.95) -> tuple[float, float]:
+def ratio_interval(k1: float, n1: float, k2: float, n2: float, *, confidence: float = 0.95) -> tuple[float, float]:
     """Katz log interval for the ratio of two proportions (k1/n1) / (k2/n2): exp(log ratio ± z·se),
     se² = 1/k1 − 1/n1 + 1/k2 − 1/n2 (the interval of scipy's ``relative_risk``). A zero count gets
     Haldane's correction (0.5 added to each cell of both rows) so the interval stays finite."""
@@ -377,6 +381,7 @@ class GroupRate:
     eligible: bool  # group and reference both have at least min_group_size rows
     air_low: float = float("nan")  # Katz log interval of the adverse impact ratio
     air_high: float = float("nan")
+    p_adjusted: float = float("nan")  # Holm-adjusted p_value (NaN: not tested; see holm_adjust_impact)
 
 
 @dataclass(frozen=True)
@@ -388,6 +393,7 @@ class DisparateImpactResult:
     score_sd: float
     min_group_size: int
     confidence: float = 0.95
+    n_tests: int = 0  # size of the Holm family p_adjusted was computed over (0: not adjusted)
 
     def row(self, group: str) -> GroupRate:
         return self.rows[self.grouping.groups.index(group)]
@@ -447,6 +453,7 @@ class GroupMean:
     eligible: bool
     smd_low: float = float("nan")  # Welch interval of the difference, over the same SD
     smd_high: float = float("nan")
+    p_adjusted: float = float("nan")  # Holm-adjusted p_value (NaN: not tested; see holm_adjust_impact)
 
 
 @dataclass(frozen=True)
@@ -457,6 +464,7 @@ class MeanDifferenceResult:
     prediction_sd: float
     higher_is_favorable: bool
     min_group_size: int
+    n_tests: int = 0  # size of the Holm family p_adjusted was computed over (0: not adjusted)
 
     def row(self, group: str) -> GroupMean:
         return self.rows[self.grouping.groups.index(group)]
@@ -532,6 +540,10 @@ class GroupErrors:
     fpr_gap_high: float = float("nan")
     calibration_low: float = float("nan")  # normal interval of the calibration gap
     calibration_high: float = float("nan")
+    # Holm-adjusted p-values (NaN: not tested, e.g. too few rows of the actual class; see holm_adjust_errors)
+    fnr_p_adjusted: float = float("nan")
+    fpr_p_adjusted: float = float("nan")
+    calibration_p_adjusted: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -556,12 +568,15 @@ class ErrorParityResult:
     confidence: float
     min_group_size: int
     min_class_rows: int
+    n_rate_tests: int = 0  # size of the Holm family of the FNR and FPR comparisons (0: not adjusted)
+    n_calibration_tests: int = 0  # size of the Holm family of the calibration tests
 
     def row(self, group: str) -> GroupErrors:
         return self.rows[self.grouping.groups.index(group)]
 
 
-def _confusion_by_group(y_true: np.ndarray, y_pred: np.ndarray, labels: np.ndarray) -> dict[str, tuple[int, ...]]:
+def _confusion_by_group(y_true: np.ndarray, y_pred: np.ndarray,
+                        labels: np.ndarray) -> dict[str, tuple[int, int, int, int]]:
     """(tp, fn, fp, tn) per group from fairlearn's ``MetricFrame`` over sklearn's confusion matrix.
 
     One metric returning the whole matrix: fairlearn's per-metric overhead grows with the rows, and
@@ -667,3 +682,49 @@ def error_parity(grouping: Grouping, y_true: np.ndarray, y_pred: np.ndarray, sco
                              eod_all_groups=present, tpr_difference=tpr_d, fpr_difference=fpr_d,
                              n_resamples=n_resamples, confidence=confidence, min_group_size=min_group_size,
                              min_class_rows=min_class_rows)
+
+
+# ---- multiple testing ----------------------------------------------------------------------------
+
+ImpactResult = TypeVar("ImpactResult", DisparateImpactResult, MeanDifferenceResult)
+
+
+def holm_adjust_impact(results: Sequence[ImpactResult]) -> tuple[ImpactResult, ...]:
+    """The results with ``p_adjusted`` set on every group compared with its reference (eligible,
+    finite p): Holm's adjustment over one family of all those groups, of every grouping together."""
+    tests = [((i, j), r.p_value) for i, res in enumerate(results) for j, r in enumerate(res.rows)
+             if r.eligible and not r.is_reference and math.isfinite(r.p_value)]
+    adjusted = holm_by_key(tests)
+    nan = float("nan")
+    return tuple(replace(res, n_tests=len(tests),
+                         rows=tuple(replace(r, p_adjusted=adjusted.get((i, j), nan)) for j, r in enumerate(res.rows)))
+                 for i, res in enumerate(results))
+
+
+def holm_adjust_errors(results: Sequence[ErrorParityResult]) -> tuple[ErrorParityResult, ...]:
+    """The results with Holm-adjusted p-values in two families over every grouping together: the
+    FNR and FPR comparisons made (an eligible group and its reference each have ``min_class_rows``
+    rows of the actual class, finite p), and the calibration tests of the eligible groups."""
+    rates: list[tuple[tuple[int, int, str], float]] = []
+    calibration: list[tuple[tuple[int, int], float]] = []
+    for i, res in enumerate(results):
+        ref = res.row(res.grouping.reference)
+        for j, r in enumerate(res.rows):
+            if not r.eligible:
+                continue
+            if math.isfinite(r.calibration_p):
+                calibration.append(((i, j), r.calibration_p))
+            if r.is_reference:
+                continue
+            if min(r.n_pos, ref.n_pos) >= res.min_class_rows and math.isfinite(r.fnr_p):
+                rates.append(((i, j, "fnr"), r.fnr_p))
+            if min(r.n_neg, ref.n_neg) >= res.min_class_rows and math.isfinite(r.fpr_p):
+                rates.append(((i, j, "fpr"), r.fpr_p))
+    rate_p, cal_p = holm_by_key(rates), holm_by_key(calibration)
+    nan = float("nan")
+    return tuple(replace(res, n_rate_tests=len(rates), n_calibration_tests=len(calibration),
+                         rows=tuple(replace(r, fnr_p_adjusted=rate_p.get((i, j, "fnr"), nan),
+                                            fpr_p_adjusted=rate_p.get((i, j, "fpr"), nan),
+                                            calibration_p_adjusted=cal_p.get((i, j), nan))
+                                    for j, r in enumerate(res.rows)))
+                 for i, res in enumerate(results))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .sampling import sample_positions
 from .security import fill_empty_columns
 
 MAX_CATEGORICAL_LEVELS = 250  # more levels are passed to the combined model as plain codes
@@ -192,8 +193,8 @@ def proxy_analysis(X: pd.DataFrame, labels: np.ndarray, *, protected: str, categ
     from sklearn.model_selection import StratifiedKFold
 
     labels = np.asarray(labels, dtype=object)
-    groups, counts = np.unique(labels.astype(str), return_counts=True)
-    groups = [str(g) for g in groups]
+    levels, counts = np.unique(labels.astype(str), return_counts=True)
+    groups = [str(g) for g in levels]
     keep_groups = [g for g, c in zip(groups, counts) if c >= max(min_group_size, cv_folds)]
     left_out = tuple(sorted(g for g in groups if g not in keep_groups))
     keep = np.isin(labels.astype(str), keep_groups)
@@ -341,7 +342,7 @@ def redraw_effect(decide: Callable[[pd.DataFrame], np.ndarray], group_X: pd.Data
     base = np.asarray(base_decision, dtype=float)
     cap = max(1, max_cells // n_v)
     if len(X) > cap:
-        keep = np.sort(rng.choice(len(X), size=cap, replace=False))
+        keep = sample_positions(len(X), cap, rng)
         X, base = X.iloc[keep].reset_index(drop=True), base[keep]
     n = len(X)
     big = X.iloc[np.tile(np.arange(n), n_v)].reset_index(drop=True)
