@@ -126,9 +126,10 @@ class Rule:
     text: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        threshold = (list(map(clean_number, self.threshold)) if isinstance(self.threshold, (tuple, list))
+                     else clean_number(self.threshold))
         out: dict[str, Any] = {"metric": self.metric, "value": clean_number(self.value), "operator": self.operator,
-                               "threshold": (list(map(clean_number, self.threshold))
-                                             if isinstance(self.threshold, (tuple, list)) else clean_number(self.threshold))}
+                               "threshold": threshold}
         if self.interval is not None:
             out["interval"] = [clean_number(self.interval[0]), clean_number(self.interval[1])]
         if self.p_value is not None:

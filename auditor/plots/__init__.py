@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 from matplotlib.figure import Figure as MplFigure
 
@@ -11,7 +12,7 @@ from ..findings import Figure
 
 # A muted palette that prints well in grey scale too.
 COLORS = ("#1f4e79", "#c55a11", "#548235", "#7f6000", "#7030a0", "#2e75b6", "#a5a5a5")
-RC = {
+RC: dict[str, Any] = {
     "svg.fonttype": "none",
     "font.size": 8,
     "axes.titlesize": 9,
@@ -109,7 +110,9 @@ def _unwrap_plain_groups(svg: str) -> str:
     They change nothing in the drawing, but WeasyPrint cascades styles into every node, so they cost
     PDF time (about half the nodes of a figure). Groups with a transform, style or clip stay.
     """
-    out, keep_stack, pos = [], [], 0
+    out: list[str] = []
+    keep_stack: list[bool] = []
+    pos = 0
     for m in _G_TAG.finditer(svg):
         tag = m.group(1)
         if tag == "</g>":
