@@ -12,7 +12,7 @@ from ..findings import Figure
 
 # A muted palette that prints well in grey scale too.
 COLORS = ("#1f4e79", "#c55a11", "#548235", "#7f6000", "#7030a0", "#2e75b6", "#a5a5a5")
-RC: dict[str, Any] = {
+RC: Any = {  # matplotlib types rc keys as literals; these are checked by matplotlib itself
     "svg.fonttype": "none",
     "font.size": 8,
     "axes.titlesize": 9,
