@@ -570,7 +570,8 @@ def test_smooth_model_stays_below_medium_across_seeds():
 def test_a_failing_batch_is_split_not_scored_row_by_row():
     """The scorer halves a batch that raises until the failing candidates are isolated: the
     other candidates keep their exact scores, and the calls grow with log(batch size)."""
-    from auditor.analysis.adversarial import _Scorer, _Space, plausible_axes
+    from auditor.analysis.adversarial.scoring import Scorer
+    from auditor.analysis.adversarial.space import Space, plausible_axes
 
     rng = np.random.default_rng(3)
     X = pd.DataFrame({"p": rng.uniform(0, 1, 64), "q": rng.uniform(0, 1, 64)})
@@ -584,8 +585,8 @@ def test_a_failing_batch_is_split_not_scored_row_by_row():
             raise ValueError("overflow")
         return s / 2
 
-    space = _Space(X, axes)
-    scorer = _Scorer(fn, 10_000, space)
+    space = Space(X, axes)
+    scorer = Scorer(fn, 10_000, space)
     rows = np.repeat(np.arange(64), 16)
     V = np.repeat(space.V0, 16, axis=0)
     V[:, 0] = np.tile(np.linspace(0, 1, 16), 64)

@@ -151,7 +151,7 @@ def spike_values(v: np.ndarray, *, share: float = SPIKE_SHARE, max_spikes: int =
     return np.sort(uniq[keep])
 
 
-def spiked_quantiles(v: np.ndarray, n_points: int, spikes: Sequence[float] = ()) -> np.ndarray:
+def spiked_quantiles(v: np.ndarray, n_points: int, spikes: Sequence[float] | np.ndarray = ()) -> np.ndarray:
     """About ``n_points`` observed values that resolve ``v``: every unique value when there are
     at most ``n_points``; otherwise the ``spikes`` plus quantiles of the values that are not
     spikes (all of those when few), and always the minimum and maximum. Without spikes these are
@@ -161,16 +161,16 @@ def spiked_quantiles(v: np.ndarray, n_points: int, spikes: Sequence[float] = ())
     uniq = np.unique(v)
     if len(uniq) <= n_points:
         return uniq
-    spikes = np.asarray([x for x in spikes if np.isin(x, uniq)], dtype=float)
-    rest = v[~np.isin(v, spikes)] if len(spikes) else v
-    budget = max(2, n_points - len(spikes))
+    kept = np.asarray([x for x in spikes if np.isin(x, uniq)], dtype=float)
+    rest = v[~np.isin(v, kept)] if len(kept) else v
+    budget = max(2, n_points - len(kept))
     if len(rest) == 0:
         q = np.empty(0)
     elif len(np.unique(rest)) <= budget:
         q = np.unique(rest)
     else:
         q = _distinct_quantiles(np.sort(rest), budget)
-    return np.unique(np.concatenate([spikes, q, [v.min(), v.max()]]))
+    return np.unique(np.concatenate([kept, q, [v.min(), v.max()]]))
 
 
 def _distinct_quantiles(sorted_v: np.ndarray, n_points: int) -> np.ndarray:
@@ -319,7 +319,16 @@ def ice_curves(score_fn: ScoreFn, X: pd.DataFrame, feature: str, values: Sequenc
     n = len(X)
     parts = [_Part(IN_RANGE, np.arange(n), np.full(n, v, dtype=object)) for v in values]
     scores, _ = _score_parts(score_fn, X, feature, parts)
-    return np.column_stack(scores) if parts else np.empty((n, 0))
+    return np.column_stack(_all_scored(scores, feature)) if parts else np.empty((n, 0))
+
+
+def _all_scored(scores: Sequence[np.ndarray | None], feature: str) -> list[np.ndarray]:
+    """The scores of in-range parts, which the model scores (``_score_parts`` raises when it
+    refuses observed values)."""
+    out = [s for s in scores if s is not None]
+    if len(out) != len(scores):
+        raise ValueError(f"the model refused observed values of '{feature}'")
+    return out
 
 
 # ---- ALE --------------------------------------------------------------------------------------
@@ -345,9 +354,7 @@ def ale_edges(x: np.ndarray, bins: int, spikes: Sequence[float] | None = None) -
     built like the grid so ALE and PDP resolve the same parts of a zero-inflated feature."""
     x = np.asarray(x, dtype=float)
     x = x[np.isfinite(x)]
-    if spikes is None:
-        spikes = spike_values(x)
-    return spiked_quantiles(x, bins + 1, spikes)
+    return spiked_quantiles(x, bins + 1, spike_values(x) if spikes is None else spikes)
 
 
 def _ale_parts(x: np.ndarray, edges: np.ndarray) -> tuple[list[_Part], np.ndarray, np.ndarray]:
@@ -380,7 +387,8 @@ def accumulated_local_effects(score_fn: ScoreFn, X: pd.DataFrame, feature: str, 
         return None
     parts, _, k = _ale_parts(x, e)
     scores, _ = _score_parts(score_fn, X, feature, parts)
-    return _ale_from_scores(feature, e, k, scores[0], scores[1])
+    lower, upper = _all_scored(scores, feature)
+    return _ale_from_scores(feature, e, k, lower, upper)
 
 
 # ---- one feature ------------------------------------------------------------------------------
@@ -482,7 +490,8 @@ def feature_dependence(score_fn: ScoreFn, X: pd.DataFrame, feature: str, *, grid
     ale = None
     if ale_info is not None:
         edges, k = ale_info
-        ale = _ale_from_scores(feature, edges, k, scores[G], scores[G + 1])
+        lower, upper = _all_scored(scores[G:G + 2], feature)
+        ale = _ale_from_scores(feature, edges, k, lower, upper)
     if base_score is None:
         base_score = _call(score_fn, X)
     ref = X[feature] if reference is None else reference
@@ -746,30 +755,74 @@ def dependence_metrics(dep: FeatureDependence, *, monotone: int = 0, tolerance: 
     to name the likeliest interaction partner). ``boot`` (resamples x rows, counts per sampled
     row, from :func:`bootstrap_weights`) adds ``confidence`` intervals to the estimates."""
     grid = dep.grid
-    inside = grid.in_range
+    vals, order = _in_range_order(grid)
+    ice_in = dep.ice[:, grid.in_range][:, order]
+    pdp_in = dep.pdp[grid.in_range][order]
+    G = len(vals)
+    n = ice_in.shape[0]
+    W = boot if boot is not None and boot.size and boot.shape[1] == n and n and G else None
+    ci: dict[str, tuple[float, float]] = {}
+    spread = _spread(dep, ice_in, link, partners, W, ci, confidence)
+    checked = bool(monotone) and grid.ordered and G >= 2
+    pdp_drop, drop_from, drop_to, breach_share = 0.0, None, None, 0.0
+    if checked:
+        sgn = float(np.sign(monotone))
+        pdp_drop, i, k = max_drawdown(sgn * pdp_in)
+        if pdp_drop > 0:
+            drop_from, drop_to = _plain(vals[i]), _plain(vals[k])
+        breaches = int(np.sum(row_drawdowns(sgn * ice_in) > tolerance)) if n else 0
+        breach_share = breaches / n if n else 0.0
+        ci["ice_breach_ci"] = wilson_ci(breaches, n, confidence)
+        if W is not None:
+            ci["pdp_drop_ci"] = percentile_ci(row_drawdowns(sgn * (W @ ice_in / n)), confidence)
+    steps = np.abs(np.diff(np.sort(pdp_in))) if grid.categorical else np.abs(np.diff(pdp_in))
+    outside = _Outside(dep, pdp_in, order, W, ci, confidence)
+    below = outside.side(BELOW)
+    above = outside.side(ABOVE)
+    return DependenceMetrics(
+        feature=dep.feature, categorical=grid.categorical, in_range_points=G, effect=spread.effect,
+        pdp_range=float(np.ptp(pdp_in)) if G else 0.0, ice_spread=spread.ice_spread,
+        interaction_share=spread.share, partner=spread.partner, partner_strength=spread.strength,
+        monotone=int(np.sign(monotone)) if monotone else 0,
+        monotone_checked=checked, pdp_drop=pdp_drop, drop_from=drop_from, drop_to=drop_to,
+        ice_breach_share=breach_share, max_step=float(steps.max()) if len(steps) else 0.0,
+        below_change=below[0], below_value=below[1], below_trend=below[2],
+        above_change=above[0], above_value=above[1], above_trend=above[2],
+        missing_change=outside.envelope(MISSING), unseen_change=outside.envelope(UNSEEN),
+        status=dict(dep.status), errors=dict(dep.errors), levels_dropped=grid.levels_dropped,
+        n_rows=n, n_boot=int(W.shape[0]) if W is not None else 0,
+        confidence=float(confidence) if (W is not None or checked) else float("nan"), **ci)
+
+
+def _in_range_order(grid: Grid) -> tuple[list[Any], np.ndarray]:
+    """The in-range grid values in their order (numeric levels by value) and the permutation of
+    the in-range columns that puts them there."""
     vals = grid.values_of(IN_RANGE)
-    ice_in = dep.ice[:, inside]
-    pdp_in = dep.pdp[inside]
     order = np.arange(len(vals))
     if grid.categorical and grid.ordered:
         order = np.argsort([float(v) for v in vals], kind="stable")
-    ice_in, pdp_in, vals = ice_in[:, order], pdp_in[order], [vals[i] for i in order]
-    G = len(vals)
-    n = ice_in.shape[0]
-    nan = float("nan")
-    W = boot if boot is not None and boot.size and boot.shape[1] == n and n and G else None
-    ci: dict[str, tuple[float, float]] = {}
+    return [vals[i] for i in order], order
 
-    def interval(name: str, draws: np.ndarray) -> None:
-        ci[name] = percentile_ci(draws, confidence)
 
+@dataclass(frozen=True)
+class _Spread:
+    effect: float
+    ice_spread: float
+    share: float
+    partner: str | None
+    strength: float
+
+
+def _spread(dep: FeatureDependence, ice_in: np.ndarray, link: str, partners: PartnerIndex | None,
+            W: np.ndarray | None, ci: dict[str, tuple[float, float]], confidence: float) -> _Spread:
+    """Effect (mean ICE range), ICE spread around the PDP, interaction share (on the link scale)
+    and the interaction partner; their intervals go into ``ci`` when resamples ``W`` are given."""
+    n, G = ice_in.shape
     ranges = np.ptp(ice_in, axis=1) if n and G else np.zeros(n)
     effect = float(np.mean(ranges)) if n and G else 0.0
-    pdp_range = float(np.ptp(pdp_in)) if G else 0.0
     centred = ice_in - ice_in.mean(axis=1, keepdims=True) if G else ice_in
     dev = centred - centred.mean(axis=0) if n else centred
     ice_spread = float(np.sqrt(np.mean(dev ** 2))) if dev.size else 0.0
-
     L = link_scale(ice_in, link)
     Lc = L - L.mean(axis=1, keepdims=True) if G else L
     Ld = Lc - Lc.mean(axis=0) if n else Lc
@@ -783,77 +836,63 @@ def dependence_metrics(dep: FeatureDependence, *, monotone: int = 0, tolerance: 
             partner, strength = found.name, found.strength
     if W is not None:
         # sum_i w_i |c_i - m_w|^2 = sum_i w_i |c_i|^2 - n |m_w|^2 for counts w summing to n
-        interval("effect_ci", W @ ranges / n)
+        ci["effect_ci"] = percentile_ci(W @ ranges / n, confidence)
         m_w = W @ centred / n
         ss = W @ np.sum(centred ** 2, axis=1) - n * np.sum(m_w ** 2, axis=1)
-        interval("ice_spread_ci", np.sqrt(np.clip(ss, 0.0, None) / (n * G)))
+        ci["ice_spread_ci"] = percentile_ci(np.sqrt(np.clip(ss, 0.0, None) / (n * G)), confidence)
         mL = W @ Lc / n
         tot = W @ np.sum(Lc ** 2, axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             shares = np.where(tot > floor, (tot - n * np.sum(mL ** 2, axis=1)) / tot, 0.0)
-        interval("interaction_share_ci", np.clip(shares, 0.0, 1.0))
+        ci["interaction_share_ci"] = percentile_ci(np.clip(shares, 0.0, 1.0), confidence)
         if found is not None:
-            interval("partner_strength_ci", _partner_draws(found, W))
+            ci["partner_strength_ci"] = percentile_ci(_partner_draws(found, W), confidence)
+    return _Spread(effect, ice_spread, share, partner, strength)
 
-    checked = bool(monotone) and grid.ordered and G >= 2
-    pdp_drop, drop_from, drop_to, breach_share = 0.0, None, None, 0.0
-    if checked:
-        sgn = float(np.sign(monotone))
-        pdp_drop, i, k = max_drawdown(sgn * pdp_in)
-        if pdp_drop > 0:
-            drop_from, drop_to = _plain(vals[i]), _plain(vals[k])
-        breaches = int(np.sum(row_drawdowns(sgn * ice_in) > tolerance)) if n else 0
-        breach_share = breaches / n if n else 0.0
-        ci["ice_breach_ci"] = wilson_ci(breaches, n, confidence)
-        if W is not None:
-            interval("pdp_drop_ci", row_drawdowns(sgn * (W @ ice_in / n)))
 
-    steps = np.abs(np.diff(np.sort(pdp_in))) if grid.categorical else np.abs(np.diff(pdp_in))
-    max_step = float(steps.max()) if len(steps) else 0.0
+class _Outside:
+    """The PDP beyond the observed range (``side``) and for a missing value or an unseen level
+    (``envelope``), with the intervals of those changes over resamples ``W`` put into ``ci``."""
 
-    full = dep.ice
-    scored = np.all(np.isfinite(full), axis=0) if n else np.zeros(full.shape[1], dtype=bool)
-    P = W @ np.where(scored, full, 0.0) / n if W is not None else None  # resampled PDPs, all grid points
-    if P is not None:
-        P_in = P[:, np.flatnonzero(inside)[order]]
+    def __init__(self, dep: FeatureDependence, pdp_in: np.ndarray, order: np.ndarray, W: np.ndarray | None,
+                 ci: dict[str, tuple[float, float]], confidence: float) -> None:
+        self.dep, self.grid, self.pdp_in, self.ci, self.confidence = dep, dep.grid, pdp_in, ci, confidence
+        n = dep.ice.shape[0]
+        full = dep.ice
+        scored = np.all(np.isfinite(full), axis=0) if n else np.zeros(full.shape[1], dtype=bool)
+        # resampled PDPs, all grid points
+        self.P = W @ np.where(scored, full, 0.0) / n if W is not None else None
+        self.P_in = self.P[:, np.flatnonzero(self.grid.in_range)[order]] if self.P is not None else None
 
-    def side(kind: str) -> tuple[float, float, float]:
-        if grid.categorical or G == 0 or dep.status.get(kind) != "ok":
+    def side(self, kind: str) -> tuple[float, float, float]:
+        """(largest PDP change from the nearest in-range point, the value where, the in-range trend)."""
+        nan = float("nan")
+        grid, pdp_in, G = self.grid, self.pdp_in, len(self.pdp_in)
+        if grid.categorical or G == 0 or self.dep.status.get(kind) != "ok":
             return nan, nan, nan
-        outside = dep.grid.values_of(kind)
-        p = dep.pdp[grid.mask(kind)]
+        outside = grid.values_of(kind)
+        p = self.dep.pdp[grid.mask(kind)]
         edge = pdp_in[0] if kind == BELOW else pdp_in[-1]
         deltas = p - edge
         j = int(np.argmax(np.abs(deltas)))
         back = min(2, G - 1)
         trend = float(pdp_in[0] - pdp_in[back]) if kind == BELOW else float(pdp_in[-1] - pdp_in[-1 - back])
-        if P is not None:
+        if self.P is not None and self.P_in is not None:
             col = np.flatnonzero(grid.mask(kind))[j]
-            interval(f"{kind}_change_ci", P[:, col] - (P_in[:, 0] if kind == BELOW else P_in[:, -1]))
+            near = self.P_in[:, 0] if kind == BELOW else self.P_in[:, -1]
+            self.ci[f"{kind}_change_ci"] = percentile_ci(self.P[:, col] - near, self.confidence)
         return float(deltas[j]), float(outside[j]), trend
 
-    def envelope(kind: str) -> float:
-        if G == 0 or dep.status.get(kind) != "ok":
-            return nan
-        p = float(dep.pdp[grid.mask(kind)][0])
+    def envelope(self, kind: str) -> float:
+        """How far the PDP at the point of ``kind`` lies outside the in-range PDP values (0 inside)."""
+        grid, pdp_in = self.grid, self.pdp_in
+        if len(pdp_in) == 0 or self.dep.status.get(kind) != "ok":
+            return float("nan")
+        p = float(self.dep.pdp[grid.mask(kind)][0])
         lo, hi = float(np.min(pdp_in)), float(np.max(pdp_in))
-        if P is not None:
-            pb = P[:, np.flatnonzero(grid.mask(kind))[0]]
-            lob, hib = P_in.min(axis=1), P_in.max(axis=1)
-            interval(f"{kind}_change_ci", np.where(pb > hib, pb - hib, np.where(pb < lob, pb - lob, 0.0)))
+        if self.P is not None and self.P_in is not None:
+            pb = self.P[:, np.flatnonzero(grid.mask(kind))[0]]
+            lob, hib = self.P_in.min(axis=1), self.P_in.max(axis=1)
+            self.ci[f"{kind}_change_ci"] = percentile_ci(
+                np.where(pb > hib, pb - hib, np.where(pb < lob, pb - lob, 0.0)), self.confidence)
         return p - hi if p > hi else (p - lo if p < lo else 0.0)
-
-    below = side(BELOW)
-    above = side(ABOVE)
-    return DependenceMetrics(
-        feature=dep.feature, categorical=grid.categorical, in_range_points=G, effect=effect,
-        pdp_range=pdp_range, ice_spread=ice_spread, interaction_share=share, partner=partner,
-        partner_strength=strength, monotone=int(np.sign(monotone)) if monotone else 0,
-        monotone_checked=checked, pdp_drop=pdp_drop, drop_from=drop_from, drop_to=drop_to,
-        ice_breach_share=breach_share, max_step=max_step,
-        below_change=below[0], below_value=below[1], below_trend=below[2],
-        above_change=above[0], above_value=above[1], above_trend=above[2],
-        missing_change=envelope(MISSING), unseen_change=envelope(UNSEEN),
-        status=dict(dep.status), errors=dict(dep.errors), levels_dropped=grid.levels_dropped,
-        n_rows=n, n_boot=int(W.shape[0]) if W is not None else 0,
-        confidence=float(confidence) if (W is not None or checked) else nan, **ci)

@@ -22,8 +22,8 @@ constraint named (``missing``, ``unseen_level``, ``out_of_range``, ``wrong_type`
 rows are real rows that are themselves in-domain, so a violation is always the perturbation's.
 
 Calls are batched: one call per family for all columns at once, and one call per family for
-the per-column groups concatenated. Only a call that raises (or returns the wrong shape) is split, by halving its list of
-groups (column and value), until each crash is pinned to one column and value: at most two
+the per-column groups concatenated. Only a call that raises (or returns the wrong shape) is split,
+by halving its list of groups (column and value), until each crash is pinned to one column and value: at most two
 calls per group, and never one call per row.
 """
 
@@ -303,7 +303,7 @@ def in_domain_rows(X: pd.DataFrame, domains: Mapping[str, FeatureDomain], *,
         miss = s.isna().to_numpy()
         if d.categorical:
             seen = {str(v) for v in d.levels}
-            inside = s.astype(object).map(lambda v: str(v) in seen).to_numpy(dtype=bool)
+            inside = np.fromiter((str(x) in seen for x in s.astype(object)), dtype=bool, count=len(s))
         else:
             v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
             with np.errstate(invalid="ignore"):
@@ -434,63 +434,20 @@ def random_attack(X: pd.DataFrame, domains: Mapping[str, FeatureDomain],
         raise ValueError("random_attack needs at least one real row")
     columns = [c for c in X.columns if c in domains]
     call = _Caller(predict, proba=proba, n_outputs=n_outputs if proba else None)
-    text = {c: _is_text(X[c]) for c in columns}
-    is_bool = {c: pd.api.types.is_bool_dtype(X[c].dtype) for c in columns}
     ok = in_domain_rows(X[columns], {c: domains[c] for c in columns}, missing_in_domain=missing_in_domain)
     carriers = X[ok] if ok.any() else X
     base = carriers.iloc[rng.choice(len(carriers), size=rows_per_column + 1,
                                     replace=len(carriers) < rows_per_column + 1)]
-    base = base.reset_index(drop=True)
+    plan = _Plan(X, domains, columns, carriers, base.reset_index(drop=True), rng, n_random, rows_per_column,
+                 missing_in_domain)
     outcomes: list[Outcome] = []
     rows_tried: dict[str, int] = {}
     random_rows: pd.DataFrame | None = None
     random_out: np.ndarray | None = None
-
-    def violation(family: str, c: str, v: Any) -> str:
-        return domain_violation(family, domains[c], v, missing_in_domain=missing_in_domain)
-
     for family in families:
         if family == "jitter":
             continue
-        groups: list[_Group] = []
-        if family == "in_range":
-            joint, joint_ok = _random_rows(carriers, domains, columns, n_random, rng)
-            for c in columns:
-                vals = random_in_range(domains[c], rows_per_column, rng)
-                if vals is None:
-                    continue
-                frame = base.iloc[:rows_per_column].copy()
-                frame[c] = column_series(vals, frame[c])
-                groups.append(_Group(family, c, f"random {_range_text(domains[c])}", (), frame,
-                                     np.ones(len(frame), dtype=bool)))
-            joint_group = _Group(family, COMBINED, "random rows", (), joint, np.ones(len(joint), dtype=bool)) \
-                if joint_ok else None
-        else:
-            per_value: dict[str, list[Any]] = {}
-            for c in columns:
-                vals = family_values(family, domains[c], text[c], is_bool[c])
-                if not vals:
-                    continue
-                per_value[c] = vals
-                r = max(1, rows_per_column // len(vals))
-                for i, v in enumerate(vals):
-                    rows = base.iloc[[(i * r + k) % rows_per_column for k in range(r)] + [rows_per_column]].copy()
-                    hit = np.arange(len(rows)) < r  # the last row is an unperturbed carrier
-                    filled = [v if h else orig for h, orig in zip(hit, rows[c].tolist())]
-                    rows[c] = column_series(filled, rows[c], object_dtype=family == "wrong_type")
-                    broken = violation(family, c, v)
-                    groups.append(_Group(family, c, _short_repr(v), (broken,) if broken else (), rows, hit))
-            joint_group = None
-            if per_value:
-                joint = base.iloc[:rows_per_column].copy()
-                broken_all: set[str] = set()
-                for c, vals in per_value.items():
-                    picks = [vals[i] for i in rng.integers(0, len(vals), size=len(joint))]
-                    broken_all |= {violation(family, c, v) for v in picks} - {""}
-                    joint[c] = column_series(picks, joint[c], object_dtype=family == "wrong_type")
-                joint_group = _Group(family, COMBINED, "every column at once",
-                                     tuple(v for v in VIOLATIONS if v in broken_all), joint,
-                                     np.ones(len(joint), dtype=bool))
+        groups, joint_group = plan.in_range_groups() if family == "in_range" else plan.family_groups(family)
         if joint_group is None and not groups:
             continue
         if joint_group is not None:
@@ -515,6 +472,73 @@ def random_attack(X: pd.DataFrame, domains: Mapping[str, FeatureDomain],
         rows_tried=tuple((f, rows_tried[f]) for f in FAMILIES if f in rows_tried),
         n_random=n_random, rows_per_column=rows_per_column, jitter_relative=jitter, tolerance=tolerance,
         missing_in_domain=missing_in_domain, n_outputs=call.n_outputs, carriers_in_domain=bool(ok.any()))
+
+
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """What the groups of one attack are built from: the real rows, their observed domains, the
+    in-domain carrier rows, the ``rows_per_column + 1`` base rows drawn from them, the generator."""
+
+    X: pd.DataFrame
+    domains: Mapping[str, FeatureDomain]
+    columns: list[str]
+    carriers: pd.DataFrame
+    base: pd.DataFrame
+    rng: np.random.Generator
+    n_random: int
+    rows_per_column: int
+    missing_in_domain: bool
+
+    def in_range_groups(self) -> tuple[list[_Group], _Group | None]:
+        """Random rows with every column drawn in range at once, then each column drawn alone."""
+        domains, k = self.domains, self.rows_per_column
+        joint, joint_ok = _random_rows(self.carriers, domains, self.columns, self.n_random, self.rng)
+        groups: list[_Group] = []
+        for c in self.columns:
+            vals = random_in_range(domains[c], k, self.rng)
+            if vals is None:
+                continue
+            frame = self.base.iloc[:k].copy()
+            frame[c] = column_series(vals, frame[c])
+            groups.append(_Group("in_range", c, f"random {_range_text(domains[c])}", (), frame,
+                                 np.ones(len(frame), dtype=bool)))
+        joint_group = _Group("in_range", COMBINED, "random rows", (), joint, np.ones(len(joint), dtype=bool)) \
+            if joint_ok else None
+        return groups, joint_group
+
+    def family_groups(self, family: str) -> tuple[list[_Group], _Group | None]:
+        """Each of the family's values in each column (on ``rows_per_column`` // values rows plus an
+        unperturbed carrier), then one batch with a random value of it in every column at once."""
+        k = self.rows_per_column
+        per_value: dict[str, list[Any]] = {}
+        groups: list[_Group] = []
+        for c in self.columns:
+            text = _is_text(self.X[c])
+            vals = family_values(family, self.domains[c], text, pd.api.types.is_bool_dtype(self.X[c].dtype))
+            if not vals:
+                continue
+            per_value[c] = vals
+            r = max(1, k // len(vals))
+            for i, v in enumerate(vals):
+                rows = self.base.iloc[[(i * r + j) % k for j in range(r)] + [k]].copy()
+                hit = np.arange(len(rows)) < r  # the last row is an unperturbed carrier
+                filled = [v if h else orig for h, orig in zip(hit, rows[c].tolist())]
+                rows[c] = column_series(filled, rows[c], object_dtype=family == "wrong_type")
+                broken = self.violation(family, c, v)
+                groups.append(_Group(family, c, _short_repr(v), (broken,) if broken else (), rows, hit))
+        if not per_value:
+            return groups, None
+        joint = self.base.iloc[:k].copy()
+        broken_all: set[str] = set()
+        for c, vals in per_value.items():
+            picks = [vals[i] for i in self.rng.integers(0, len(vals), size=len(joint))]
+            broken_all |= {self.violation(family, c, v) for v in picks} - {""}
+            joint[c] = column_series(picks, joint[c], object_dtype=family == "wrong_type")
+        return groups, _Group(family, COMBINED, "every column at once", tuple(v for v in VIOLATIONS if v in broken_all),
+                              joint, np.ones(len(joint), dtype=bool))
+
+    def violation(self, family: str, c: str, v: Any) -> str:
+        return domain_violation(family, self.domains[c], v, missing_in_domain=self.missing_in_domain)
 
 
 def _range_text(d: FeatureDomain) -> str:

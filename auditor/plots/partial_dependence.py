@@ -3,7 +3,8 @@ with points beyond the observed range, missing values and unseen levels set apar
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -23,8 +24,7 @@ from ..analysis.partial_dependence import (
     symlog,
     symlog_constant,
 )
-from ..findings import Figure
-from . import COLORS, figure, plot_style
+from . import COLORS
 
 PDP_COLOR = COLORS[0]
 ALE_COLOR = COLORS[1]
@@ -41,11 +41,9 @@ BOTTOM_H = 0.55
 LEFT_W = 0.5
 
 
-def pdp_ice_figure(deps: Sequence[FeatureDependence], *, name: str = "pdp_ice",
-                   title: str = "Partial dependence and ICE", score_label: str = "score",
+def pdp_ice_figure(deps: Sequence[FeatureDependence], *, score_label: str = "score",
                    declared: Mapping[str, int] | None = None,
-                   breaches: Mapping[str, tuple[float, float]] | None = None, columns: int = 3,
-                   caption: str = "") -> Figure:
+                   breaches: Mapping[str, tuple[float, float]] | None = None, columns: int = 3) -> MplFigure:
     """One panel per feature (in the given order), ``columns`` per row, sharing the y axis.
 
     ``declared`` marks declared monotone directions in panel titles; ``breaches`` maps a feature
@@ -57,41 +55,40 @@ def pdp_ice_figure(deps: Sequence[FeatureDependence], *, name: str = "pdp_ice",
     cols = max(1, columns)  # full width even for few panels, so the legend fits
     rows = int(np.ceil(n / cols)) if n else 1
     ylim = _shared_ylim(deps)
-    with plot_style():
-        # a fixed layout (not new_figure's constrained one): on a grid of panels constrained
-        # layout costs more than the drawing itself
-        fig = MplFigure(figsize=(PANEL_W * cols + 0.25, AX_H * rows + GAP_H * (rows - 1) + TOP_H + BOTTOM_H))
-        w, h = fig.get_size_inches()
-        fig.subplots_adjust(left=LEFT_W / w, right=1 - 0.1 / w, top=1 - TOP_H / h, bottom=BOTTOM_H / h,
-                            wspace=0.12, hspace=GAP_H / AX_H)
-        axes = fig.subplots(rows, cols, squeeze=False)
-        for i, ax in enumerate(axes.flat):
-            if i >= n:
-                ax.set_visible(False)
-                continue
-            dep = deps[i]
-            fwd = None
-            if dep.categorical:
-                positions = _categorical_panel(ax, dep)
-            else:
-                fwd = _numeric_panel(ax, dep)
-                positions = None
-            if dep.feature in breaches:
-                band = breaches[dep.feature]
-                if fwd is not None and positions is None:
-                    band = tuple(float(fwd(np.array([float(b)]))[0]) for b in band)
-                _breach_band(ax, band, positions)
-            ax.set_ylim(*ylim)
-            arrow = {1: " (declared \u2191)", -1: " (declared \u2193)"}.get(int(declared.get(dep.feature, 0)), "")
-            scale = " (log x)" if not dep.categorical and _skewed(dep) else ""
-            ax.set_title(_short(dep.feature, 28 - len(scale)) + scale + arrow, loc="left")
-            if i % cols == 0:
-                ax.set_ylabel(score_label)
-            else:
-                ax.tick_params(labelleft=False)
-        fig.legend(handles=_legend_handles(), loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=4,
-                   frameon=False, handlelength=1.6, columnspacing=1.2, borderaxespad=0.2)
-        return figure(name, title, fig, caption)
+    # a fixed layout (not new_figure's constrained one): on a grid of panels constrained
+    # layout costs more than the drawing itself
+    fig = MplFigure(figsize=(PANEL_W * cols + 0.25, AX_H * rows + GAP_H * (rows - 1) + TOP_H + BOTTOM_H))
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(left=LEFT_W / w, right=1 - 0.1 / w, top=1 - TOP_H / h, bottom=BOTTOM_H / h,
+                        wspace=0.12, hspace=GAP_H / AX_H)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.set_visible(False)
+            continue
+        dep = deps[i]
+        fwd = None
+        if dep.categorical:
+            positions = _categorical_panel(ax, dep)
+        else:
+            fwd = _numeric_panel(ax, dep)
+            positions = None
+        if dep.feature in breaches:
+            band: tuple[Any, ...] = tuple(breaches[dep.feature])
+            if fwd is not None and positions is None:
+                band = tuple(float(fwd(np.array([float(b)]))[0]) for b in band)
+            _breach_band(ax, band, positions)
+        ax.set_ylim(*ylim)
+        arrow = {1: " (declared \u2191)", -1: " (declared \u2193)"}.get(int(declared.get(dep.feature, 0)), "")
+        scale = " (log x)" if not dep.categorical and _skewed(dep) else ""
+        ax.set_title(_short(dep.feature, 28 - len(scale)) + scale + arrow, loc="left")
+        if i % cols == 0:
+            ax.set_ylabel(score_label)
+        else:
+            ax.tick_params(labelleft=False)
+    fig.legend(handles=_legend_handles(), loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=4,
+               frameon=False, handlelength=1.6, columnspacing=1.2, borderaxespad=0.2)
+    return fig
 
 
 # ---- panels -------------------------------------------------------------------------------------
@@ -102,7 +99,7 @@ def _skewed(dep: FeatureDependence) -> bool:
     return long_tailed(dep.grid.values_of(IN_RANGE))
 
 
-def _x_transform(dep: FeatureDependence):
+def _x_transform(dep: FeatureDependence) -> Callable[[Any], np.ndarray]:
     """Feature value -> x position: identity, or the symmetric log for skewed features."""
     if not _skewed(dep):
         return lambda x: np.asarray(x, dtype=float)
@@ -110,7 +107,7 @@ def _x_transform(dep: FeatureDependence):
     return lambda x: symlog(x, c)
 
 
-def _numeric_panel(ax: Axes, dep: FeatureDependence):
+def _numeric_panel(ax: Axes, dep: FeatureDependence) -> Callable[[Any], np.ndarray]:
     """Draws the panel; returns the map from feature values to x positions."""
     grid = dep.grid
     fwd = _x_transform(dep)
@@ -166,16 +163,7 @@ def _numeric_panel(ax: Axes, dep: FeatureDependence):
     if dep.ale is not None:
         ax.plot(fwd(dep.ale.edges), dep.ale.values + dep.mean_score, color=ALE_COLOR, lw=1.1, ls=(0, (4, 2)),
                 zorder=3)
-    raw_lo, raw_hi = float(np.nanmin(raw[inside])), float(np.nanmax(raw[inside]))
-    if skewed:
-        top = int(np.floor(np.log10(max(abs(raw_hi), 1.0))))
-        raw_ticks = []
-        for t in [0.0] + [10.0 ** k for k in range(0, top + 1)]:
-            if raw_lo <= t <= raw_hi and (not raw_ticks or fwd(np.array([t]))[0] - fwd(np.array([raw_ticks[-1]]))[0]
-                                          >= 0.12 * (hi - lo)):
-                raw_ticks.append(t)
-    else:
-        raw_ticks = list(MaxNLocator(4).tick_values(raw_lo, raw_hi))
+    raw_ticks = _raw_ticks(float(np.nanmin(raw[inside])), float(np.nanmax(raw[inside])), fwd, skewed, hi - lo)
     pairs = [(float(fwd(np.array([t]))[0]), t) for t in raw_ticks]
     pairs = [(p, t) for p, t in pairs if left - pad <= p <= right + pad]
     ticks = [p for p, _ in pairs]
@@ -190,6 +178,21 @@ def _numeric_panel(ax: Axes, dep: FeatureDependence):
         ax.set_xlim(left - pad, right + pad)
     ax.set_xticks(ticks, labels)
     return fwd
+
+
+def _raw_ticks(raw_lo: float, raw_hi: float, fwd: Callable[[Any], np.ndarray], skewed: bool,
+               width: float) -> list[float]:
+    """Tick values in feature units: powers of ten spread at least 12% of the panel apart on a log
+    axis (``width``: the in-range width in x positions), else matplotlib's four nice values."""
+    if not skewed:
+        return [float(v) for v in MaxNLocator(4).tick_values(raw_lo, raw_hi)]
+    top = int(np.floor(np.log10(max(abs(raw_hi), 1.0))))
+    raw_ticks: list[float] = []
+    for t in [0.0] + [10.0 ** k for k in range(0, top + 1)]:
+        if raw_lo <= t <= raw_hi and (not raw_ticks or fwd(np.array([t]))[0] - fwd(np.array([raw_ticks[-1]]))[0]
+                                      >= 0.12 * width):
+            raw_ticks.append(t)
+    return raw_ticks
 
 
 def _categorical_panel(ax: Axes, dep: FeatureDependence) -> dict:
@@ -240,7 +243,7 @@ def _extra_point(ax: Axes, x: float, y: float, status: str) -> None:
                 ha="center", va="bottom", fontsize=6, color="#a00000", rotation=90)
 
 
-def _distribution_numeric(ax: Axes, dep: FeatureDependence, fwd=None) -> None:
+def _distribution_numeric(ax: Axes, dep: FeatureDependence, fwd: Callable[[Any], np.ndarray] | None = None) -> None:
     """The observed distribution as a filled step histogram along the bottom of the panel."""
     if dep.hist_counts is None or dep.hist_edges is None or not np.any(dep.hist_counts):
         return

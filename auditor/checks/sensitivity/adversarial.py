@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ from ...analysis.adversarial import (
     FlipRule,
     Perturbation,
     RowOutcome,
+    ScoreFn,
     ScoreScale,
     ScoreSurface,
     SearchOptions,
@@ -26,10 +27,12 @@ from ...analysis.adversarial import (
     select_start_rows,
     typical_row,
 )
-from ...analysis.domain import feature_domains
-from ...analysis.segments import Interval, wilson_interval
-from ...findings import Evidence, Finding, Rule, Severity, Table
-from ..base import SENSITIVITY, Check
+from ...analysis.domain import FeatureDomain, feature_domains
+from ...analysis.intervals import wilson
+from ...analysis.sampling import sample_positions
+from ...findings import Evidence, Figure, Finding, Rule, Severity, Table
+from ...wording import level, pct
+from ..base import SENSITIVITY, Check, budget, setting, threshold
 
 if TYPE_CHECKING:
     from ...context import AuditContext
@@ -63,8 +66,31 @@ class AdversarialMeasurement:
     per_row_budget: int = 0
 
 
+class _Share(NamedTuple):
+    """A share k / n with its Wilson interval."""
+
+    value: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True, eq=False)
+class _Task:
+    """How the search reads the model on this task: the test scores, which rows it can start from,
+    what the starting rows are chosen by, the flip rule, the judging scale and the score function."""
+
+    scores: np.ndarray  # the test scores (P(positive) or the prediction)
+    finite: np.ndarray  # test rows the model scores to finite values
+    select: np.ndarray  # what the prototypes are chosen by (score, or the k-class margin)
+    center: float  # the near-threshold prototypes are nearest to this
+    prototypes: tuple[str, ...]
+    rule: FlipRule
+    scale: ScoreScale
+    score_fn: ScoreFn
+
+
 @dataclass
-class AdversarialCheck(Check):
+class AdversarialCheck(Check[AdversarialMeasurement]):
     """Searches for small, plausible changes to real test rows that flip the decision or swing the score.
 
     Starting rows are high-score, low-score and near-threshold prototypes plus a seeded random
@@ -104,47 +130,55 @@ class AdversarialCheck(Check):
     input constraint the deployment must enforce.
     """
 
-    id = "sensitivity.adversarial"
+    id: ClassVar[str] = "sensitivity.adversarial"
     family = SENSITIVITY
     order = 2
-    title = "Adversarial example search"
+    title: ClassVar[str] = "Adversarial example search"
 
-    rows: int = 80
-    prototype_share: float = 0.3
-    max_features: int = 8
-    pair_features: int = 4
-    grid: int = 25
-    margin: float = 0.10
-    small_distance: float = 0.25
-    hair_margin: float = 0.05
-    confident_margin: float = 0.25
-    high_share: float = 0.05
-    min_rows: int = 2
-    extreme_low: float = 0.1
-    extreme_high: float = 0.9
-    knife_width: float = 0.02
-    knife_jump: float = 0.3
-    knife_share: float = 0.1
-    flip_std: float = 1.0
-    range_excess: float = 0.5
-    max_queries: int = 1_000_000
-    row_queries: int = 2_500
-    max_rows: int = 800
-    medium_share: float = 0.01
-    confidence: float = 0.95
-    hop_skip_jump: bool = True
-    population: int = 32
-    generations: int = 5
-    extremes_rows: int = 20
-    hsj_rows: int = 5
-    hsj_max_iter: int = 5
-    hsj_max_eval: int = 50
-    hsj_init_eval: int = 10
-    surface_grid: int = 30
-    max_examples: int = 10
+    rows: int = budget(80, "starting rows searched first: prototypes plus a seeded random sample")
+    prototype_share: float = setting(0.3, "share of the starting rows that are high-score, low-score and "
+                                          "near-threshold prototypes")
+    max_features: int = budget(8, "most important features searched")
+    pair_features: int = budget(4, "most important features searched in pairs")
+    grid: int = budget(25, "grid points per feature for the single-feature sweep and the extremes")
+    margin: float = setting(0.10, "share of a feature's observed span the search may go beyond its observed range")
+    small_distance: float = threshold(0.25, "largest change that counts as small (feature standard deviations, "
+                                            "+1 per categorical change)")
+    hair_margin: float = threshold(0.05, "|score - threshold| under which a decision is near the threshold (its "
+                                         "flips are expected: info)")
+    confident_margin: float = threshold(0.25, "|score - threshold| from which a decision is confident")
+    high_share: float = threshold(0.05, "lower end of the interval of the confident small-flip share (or the swing "
+                                        "share) at which it is high")
+    min_rows: int = threshold(2, "fewest rows that flip, swing or show a knife edge for medium or high")
+    extreme_low: float = threshold(0.1, "score (0-1 scale) below which a row is at the low extreme, for swings")
+    extreme_high: float = threshold(0.9, "score (0-1 scale) above which a row is at the high extreme, for swings")
+    knife_width: float = threshold(0.02, "largest share of a feature's observed span a knife-edge step may take")
+    knife_jump: float = threshold(0.3, "score change (0-1 scale) across such a step that makes it a knife edge")
+    knife_share: float = threshold(0.1, "lower end of the interval of the sampled share of rows with a knife edge "
+                                        "at which it is medium")
+    flip_std: float = setting(1.0, "regression: a flip is a prediction move of more than this many standard "
+                                   "deviations of the test predictions")
+    range_excess: float = threshold(0.5, "regression: share of the test prediction range the reached predictions "
+                                         "may exceed it by before it is low")
+    max_queries: int = budget(1_000_000, "model rows scored at most by the whole check")
+    row_queries: int = budget(2_500, "model rows scored per searched row")
+    max_rows: int = budget(800, "most rows searched when the sample is enlarged")
+    medium_share: float = threshold(0.01, "lower end of the interval of the confident small-flip share at which "
+                                          "it is medium")
+    confidence: float = setting(0.95, "confidence level of the Wilson intervals of the shares")
+    hop_skip_jump: bool = setting(True, "run ART's HopSkipJump as a second opinion (classification)")
+    population: int = budget(32, "genetic search: candidates per row and generation")
+    generations: int = budget(5, "genetic search: generations")
+    extremes_rows: int = budget(20, "starting rows for the coordinate ascent to the score extremes")
+    hsj_rows: int = budget(5, "rows HopSkipJump attacks")
+    hsj_max_iter: int = budget(5, "HopSkipJump iterations per row")
+    hsj_max_eval: int = budget(50, "HopSkipJump evaluations per gradient estimate")
+    hsj_init_eval: int = budget(10, "HopSkipJump initial evaluations per gradient estimate")
+    surface_grid: int = budget(30, "grid points per axis of the score surface")
+    max_examples: int = budget(10, "rows shown in the examples and scoring-failures tables")
 
     # ---- measure --------------------------------------------------------------------------------
-    def _axes(self, ctx: AuditContext) -> tuple[tuple[Axis, ...], Any, tuple[str, ...]]:
+    def _axes(self, ctx: AuditContext) -> tuple[tuple[Axis, ...], dict[str, FeatureDomain], tuple[str, ...]]:
         X = ctx.X("test")
         frame = pd.concat([ctx.X("train"), X], ignore_index=True) if ctx.has_train else X
         domains = feature_domains(frame, categorical=ctx.categorical, features=ctx.features)
@@ -166,102 +200,99 @@ class AdversarialCheck(Check):
 
     def measure(self, ctx: AuditContext) -> AdversarialMeasurement:
         X = ctx.X("test")
+        _, domains, fixed = self._axes(ctx)
+        task = self._task(ctx)
+        rng = ctx.rng(self.id)
+        pool = np.flatnonzero(task.finite)  # rows the model already fails on are evidence, not starting rows
+        pos, kinds = select_start_rows(task.select[pool], n=self.rows, prototype_share=self.prototype_share,
+                                       center=task.center, rng=rng, prototypes=task.prototypes)
+        positions = pool[pos]
+        # the budget scales with the rows searched: row_queries each, the whole check capped at max_queries
+        search_budget = max(self.max_queries - self.surface_grid ** 2 - 1, 0)
+        options = self._search_options(min(int(self.row_queries) * len(positions), search_budget))
+        result = adversarial_search(task.score_fn, X.iloc[positions], labels=_labels(ctx, positions), kinds=kinds,
+                                    positions=positions.tolist(), domains=domains, fixed=fixed, rule=task.rule,
+                                    scale=task.scale, options=options, rng=rng, hop_skip_jump=self.hop_skip_jump)
+        # a larger sample while the interval of a share straddles a severity threshold
+        used_rows = {int(p) for p in positions}
+        stages: tuple[int, ...] = (sum(k == "random" for k in kinds),)
+        while result.searched and len(result.rows) < self.max_rows:
+            if not self._needs_more(self._measurement(ctx, task, result, stages)):
+                break
+            rest = np.array([p for p in pool if int(p) not in used_rows], dtype=int)
+            add = min(stages[-1], self.max_rows - len(result.rows), len(rest),
+                      (search_budget - result.queries) // max(int(self.row_queries), 1))
+            if add <= 0:
+                break
+            new = rest[sample_positions(len(rest), add, rng)]
+            used_rows.update(int(p) for p in new)
+            more = adversarial_search(
+                task.score_fn, X.iloc[new], labels=_labels(ctx, new), kinds=("random",) * add,
+                positions=new.tolist(), domains=domains, fixed=fixed, rule=task.rule, scale=task.scale,
+                options=replace(options, max_queries=int(self.row_queries) * add, extremes_rows=0, hsj_rows=0),
+                rng=rng, hop_skip_jump=False, searched=result.searched)
+            result = merge_results(result, more)
+            stages += (stages[-1] + add,)
+        return self._measurement(ctx, task, result, stages, self._surface(ctx, task, pool, result))
+
+    def _task(self, ctx: AuditContext) -> _Task:
         features = list(ctx.features)
-        axes, domains, fixed = self._axes(ctx)
-        mc = ctx.is_multiclass
         preds = ctx.predictions("test")
         scores = np.asarray(preds.score, dtype=float)
-        prototypes: tuple[str, ...] = ("high", "low", "near")
-        if mc:
+        if ctx.is_multiclass:
             # k classes: a flip is a change of the predicted class; the search reads the margin
             # P(predicted class) - P(runner-up), swings and knife edges P(start row's class)
             P = np.asarray(preds.proba, dtype=float)
             finite = np.isfinite(P).all(axis=1)
             srt = np.sort(np.where(finite[:, None], P, 0.0), axis=1)
-            select, center, prototypes = srt[:, -1] - srt[:, -2], 0.0, ("high", "near")
-            rule, scale = FlipRule("class", 0.0), ScoreScale()
-            score_fn = lambda frame: ctx.predict_frame(frame[features]).proba  # noqa: E731
-        elif ctx.is_classification:
-            finite = np.isfinite(scores)
-            select, center = scores, float(ctx.threshold)
-            rule, scale = FlipRule("threshold", float(ctx.threshold)), ScoreScale()
-            score_fn = ctx.score_fn()
-        else:
-            finite = np.isfinite(scores)
-            ok = scores[finite]
-            select, center = scores, float(np.median(ok)) if len(ok) else 0.0
-            rule, scale = FlipRule("amount", float(self.flip_std * np.std(ok))), ScoreScale.rank_of(ok)
-            score_fn = ctx.score_fn()
-        rng = ctx.rng(self.id)
-        pool = np.flatnonzero(finite)  # rows the model already fails on are evidence, not starting rows
-        pos, kinds = select_start_rows(select[pool], n=self.rows, prototype_share=self.prototype_share,
-                                       center=center, rng=rng, prototypes=prototypes)
-        positions = pool[pos]
-        labels = _labels(ctx, positions)
-        surface_rows = self.surface_grid ** 2
-        # the budget scales with the rows searched: row_queries each, the whole check capped at max_queries
-        search_budget = max(self.max_queries - surface_rows - 1, 0)
-        per_row = int(self.row_queries)
-        first_budget = min(per_row * len(positions), search_budget)
-        options = SearchOptions(
+            return _Task(scores, finite, srt[:, -1] - srt[:, -2], 0.0, ("high", "near"), FlipRule("class", 0.0),
+                         ScoreScale(), lambda frame: _proba(ctx, frame[features]))
+        finite = np.isfinite(scores)
+        if ctx.is_classification:
+            return _Task(scores, finite, scores, float(ctx.threshold), ("high", "low", "near"),
+                         FlipRule("threshold", float(ctx.threshold)), ScoreScale(), ctx.score_fn())
+        ok = scores[finite]
+        return _Task(scores, finite, scores, float(np.median(ok)) if len(ok) else 0.0, ("high", "low", "near"),
+                     FlipRule("amount", float(self.flip_std * np.std(ok))), ScoreScale.rank_of(ok), ctx.score_fn())
+
+    def _search_options(self, max_queries: int) -> SearchOptions:
+        return SearchOptions(
             margin=self.margin, grid=self.grid, max_features=self.max_features, pair_features=self.pair_features,
             small_distance=self.small_distance, knife_width=self.knife_width, knife_jump=self.knife_jump,
             population=self.population, generations=self.generations, extremes_rows=self.extremes_rows,
-            max_queries=first_budget, hsj_rows=self.hsj_rows if self.hop_skip_jump else 0,
+            max_queries=max_queries, hsj_rows=self.hsj_rows if self.hop_skip_jump else 0,
             hsj_max_iter=self.hsj_max_iter, hsj_max_eval=self.hsj_max_eval, hsj_init_eval=self.hsj_init_eval)
-        result = adversarial_search(score_fn, X.iloc[positions], labels=labels, kinds=kinds,
-                                    positions=positions, domains=domains, fixed=fixed, rule=rule, scale=scale,
-                                    options=options, rng=rng, hop_skip_jump=self.hop_skip_jump)
-        classes = tuple(str(c) for c in ctx.classes) if mc else ()
 
-        def measurement(res: AdversarialResult, stages: tuple[int, ...], surface: ScoreSurface | None = None,
-                        used: int = 0) -> AdversarialMeasurement:
-            return AdversarialMeasurement(
-                task=ctx.task, threshold=float(ctx.threshold) if ctx.is_classification and not mc else float("nan"),
-                result=res, surface=surface, surface_queries=used,
-                prediction_range=(float(np.min(scores[finite])), float(np.max(scores[finite]))) if finite.any()
-                else (float("nan"), float("nan")), n_test=len(X),
-                immutable=tuple(f for f in ctx.config.expect.immutable if f in ctx.features),
-                protected=tuple(f for f in ctx.protected if f in ctx.features), multiclass=mc, classes=classes,
-                test_non_finite=int((~finite).sum()), stages=stages, per_row_budget=per_row)
-
-        # a larger sample while the interval of a share straddles a severity threshold
-        used_rows = set(int(p) for p in positions)
-        stages = (sum(k == "random" for k in kinds),)
-        while result.searched and len(result.rows) < self.max_rows:
-            if not self._needs_more(measurement(result, stages)):
-                break
-            rest = np.array([p for p in pool if int(p) not in used_rows], dtype=int)
-            left = search_budget - result.queries
-            add = min(stages[-1], self.max_rows - len(result.rows), len(rest), left // max(per_row, 1))
-            if add <= 0:
-                break
-            new = np.sort(rng.choice(rest, size=add, replace=False))
-            used_rows.update(int(p) for p in new)
-            more = adversarial_search(
-                score_fn, X.iloc[new], labels=_labels(ctx, new), kinds=("random",) * add, positions=new,
-                domains=domains, fixed=fixed, rule=rule, scale=scale,
-                options=replace(options, max_queries=per_row * add, extremes_rows=0, hsj_rows=0), rng=rng,
-                hop_skip_jump=False, searched=result.searched)
-            result = merge_results(result, more)
-            stages += (stages[-1] + add,)
-
-        surface, used = None, 0
+    def _surface(self, ctx: AuditContext, task: _Task, pool: np.ndarray,
+                 result: AdversarialResult) -> ScoreSurface | None:
+        """The score over the two most important searched features at a typical test row."""
         by_name = {a.name: a for a in result.axes}
         top = [by_name[f] for f in result.searched[:2]]
-        if top:
-            base = typical_row(X.iloc[pool], result.axes)
-            base = int(pool[base])
-            if mc:
-                c_base = int(np.argmax(preds.proba[base]))
-                surface_fn = lambda frame: ctx.predict_frame(frame[features]).proba[:, c_base]  # noqa: E731
-            else:
-                surface_fn = score_fn
-            surface = score_surface(surface_fn, X.iloc[[base]], top[0], top[1] if len(top) > 1 else None,
-                                    n=self.surface_grid, label=_labels(ctx, np.array([base]))[0],
-                                    probability=ctx.is_classification)
-            used = surface.queries
-        return measurement(result, stages, surface, used)
+        if not top:
+            return None
+        X = ctx.X("test")
+        base = int(pool[typical_row(X.iloc[pool], result.axes)])
+        surface_fn = task.score_fn
+        if ctx.is_multiclass:
+            features = list(ctx.features)
+            c_base = int(np.argmax(np.asarray(ctx.predictions("test").proba)[base]))
+            surface_fn = lambda frame: _proba(ctx, frame[features])[:, c_base]  # noqa: E731
+        return score_surface(surface_fn, X.iloc[[base]], top[0], top[1] if len(top) > 1 else None,
+                             n=self.surface_grid, label=_labels(ctx, np.array([base]))[0],
+                             probability=ctx.is_classification)
+
+    def _measurement(self, ctx: AuditContext, task: _Task, result: AdversarialResult, stages: tuple[int, ...],
+                     surface: ScoreSurface | None = None) -> AdversarialMeasurement:
+        mc, finite, scores = ctx.is_multiclass, task.finite, task.scores
+        return AdversarialMeasurement(
+            task=ctx.task, threshold=float(ctx.threshold) if ctx.is_classification and not mc else float("nan"),
+            result=result, surface=surface, surface_queries=surface.queries if surface is not None else 0,
+            prediction_range=(float(np.min(scores[finite])), float(np.max(scores[finite]))) if finite.any()
+            else (float("nan"), float("nan")), n_test=len(scores),
+            immutable=tuple(f for f in ctx.config.expect.immutable if f in ctx.features),
+            protected=tuple(f for f in ctx.protected if f in ctx.features), multiclass=mc,
+            classes=tuple(str(c) for c in ctx.classes) if mc else (), test_non_finite=int((~finite).sum()),
+            stages=stages, per_row_budget=int(self.row_queries))
 
     def _needs_more(self, m: AdversarialMeasurement) -> bool:
         """Whether a share's interval straddles a severity threshold while its estimate is near it
@@ -277,8 +308,12 @@ class AdversarialCheck(Check):
                 return True
         return False
 
-    def _interval(self, k: int, n: int) -> Interval:
-        return wilson_interval(k, n, self.confidence) if n else Interval(0.0, 0.0, 1.0)
+    def _interval(self, k: int, n: int) -> _Share:
+        """The share k / n with its Wilson interval at ``confidence`` (0 in [0, 1] without rows)."""
+        if not n:
+            return _Share(0.0, 0.0, 1.0)
+        low, high = wilson(k, n, confidence=self.confidence)
+        return _Share(k / n, low, high)
 
     # ---- judge ------------------------------------------------------------------------------------
     def _band(self, m: AdversarialMeasurement, row: RowOutcome) -> str:
@@ -355,10 +390,10 @@ class AdversarialCheck(Check):
         cls = m.task == "classification"
         what = "confident decisions" if cls else "predictions"
         change = ("change class" if m.multiclass else "flip") if cls else f"move by more than {m.result.rule.value:.4g}"
-        title = (f"{k} of {n} {what} ({share:.0%}) {change} under a small, plausible change"
+        title = (f"{k} of {n} {what} ({pct(share, 0)}) {change} under a small, plausible change"
                  + (f", mostly via {', '.join(feats[:3])}" if k and feats else ""))
         summary = (f"Starting from {len(st['sample'])} randomly sampled test rows, the search changed features within "
-                   f"their observed ranges (plus a {self.margin:.0%} margin) to find the smallest change that "
+                   f"their observed ranges (plus a {pct(self.margin, 0)} margin) to find the smallest change that "
                    + ("changes the predicted class (the most probable of the "
                       f"{len(m.classes)} classes). " if m.multiclass else
                       "flips the decision at the threshold " + f"{m.threshold:g}. " if cls else
@@ -369,11 +404,12 @@ class AdversarialCheck(Check):
                       + ((f" (P(predicted class) - P(runner-up) >= {2 * self.confident_margin:g})" if m.multiclass else
                           f" (|score - threshold| >= {self.confident_margin:g})") if cls else "")
                       + f" {change if cls else 'move that far'} under such a change"
-                      + f" ({share:.1%}; {self.confidence:.0%} Wilson interval {ci.low:.1%} to {ci.high:.1%})."))
-        rule_text = (f"high when the lower end of the {self.confidence:.0%} Wilson interval of the confident "
-                     f"small-flip share is at least {self.high_share:.0%}, medium at least {self.medium_share:.0%} (both with at "
-                     f"least {self.min_rows} flips), low for any confident flip; here the share is {share:.1%} "
-                     f"[{ci.low:.1%}, {ci.high:.1%}] over {n} confident sampled rows")
+                      + f" ({pct(share)}; {level(self.confidence)} Wilson interval {pct(ci.low)} to {pct(ci.high)})."))
+        rule_text = (f"high when the lower end of the {level(self.confidence)} Wilson interval of the confident "
+                     f"small-flip share is at least {pct(self.high_share, 0)}, medium at least "
+                     f"{pct(self.medium_share, 0)} (both with at least {self.min_rows} flips), low for any "
+                     f"confident flip; here the share is {pct(share)} [{pct(ci.low)}, {pct(ci.high)}] over {n} "
+                     "confident sampled rows")
         summary += f" Severity rule: {rule_text}."
         if cls and st["moderate"]:
             j = len(st["moderate"])
@@ -408,9 +444,9 @@ class AdversarialCheck(Check):
         share = len(in_sample) / len(st["sample"]) if st["sample"] else 0.0
         ci = self._interval(len(in_sample), len(st["sample"]))
         sev = Severity.HIGH if len(in_sample) >= self.min_rows and ci.low >= self.high_share else Severity.MEDIUM
-        rule_text = (f"high when the lower end of the {self.confidence:.0%} Wilson interval of the sampled swing share "
-                     f"is at least {self.high_share:.0%} (at least {self.min_rows} sampled rows), otherwise medium; "
-                     f"here {share:.1%} [{ci.low:.1%}, {ci.high:.1%}]")
+        rule_text = (f"high when the lower end of the {level(self.confidence)} Wilson interval of the sampled swing "
+                     f"share is at least {pct(self.high_share, 0)} (at least {self.min_rows} sampled rows), otherwise "
+                     f"medium; here {pct(share)} [{pct(ci.low)}, {pct(ci.high)}]")
         feats = _features_by_count([self._swing(m, r) for r in swings])
         scale = ("probability of the row's predicted class" if m.multiclass else
                  "score" if m.task == "classification" else "prediction percentile")
@@ -435,7 +471,8 @@ class AdversarialCheck(Check):
 
     def _knife_findings(self, m: AdversarialMeasurement) -> list[Finding]:
         out = []
-        edges = [k for k in m.result.knife_edges if k.jump >= self.knife_jump and k.width_share <= self.knife_width + 1e-9]
+        edges = [k for k in m.result.knife_edges
+                 if k.jump >= self.knife_jump and k.width_share <= self.knife_width + 1e-9]
         for feature in sorted({k.feature for k in edges}):
             ks = [k for k in edges if k.feature == feature]
             n_rows = len({k.label for k in ks})
@@ -447,16 +484,16 @@ class AdversarialCheck(Check):
             k_s = len({k.label for k in ks} & {r.label for r in sampled})
             ci = self._interval(k_s, len(sampled))
             sev = Severity.MEDIUM if n_rows >= self.min_rows and ci.low >= self.knife_share else Severity.LOW
-            rule_text = (f"medium when the lower end of the {self.confidence:.0%} Wilson interval of the share of "
-                         f"sampled rows with the step is at least {self.knife_share:.0%} (at least {self.min_rows} "
+            rule_text = (f"medium when the lower end of the {level(self.confidence)} Wilson interval of the share of "
+                         f"sampled rows with the step is at least {pct(self.knife_share, 0)} (at least {self.min_rows} "
                          f"rows), otherwise low; here {k_s} of {len(sampled)} sampled rows "
-                         f"[{ci.low:.1%}, {ci.high:.1%}]")
+                         f"[{pct(ci.low)}, {pct(ci.high)}]")
             scale = ("probability of the predicted class" if m.multiclass else
                      "score" if m.task == "classification" else "prediction percentile")
             out.append(Finding(
                 id=f"{self.id}/knife_edge/{feature}", check=self.id, severity=sev,
                 title=f"Knife-edge step in {feature} near {_fmt(where)}: the {scale} jumps by {jump:.2f}",
-                summary=(f"For {n_rows} searched rows, moving {feature} by at most {width:.1%} of its observed span "
+                summary=(f"For {n_rows} searched rows, moving {feature} by at most {pct(width)} of its observed span "
                          f"around {_fmt(where)} changes the {scale} by {jump:.2f} (median; up to "
                          f"{max(k.jump for k in ks):.2f}), with all other features unchanged. A step this sharp makes "
                          f"decisions hinge on the exact value of {feature}. Severity rule: {rule_text}."),
@@ -486,17 +523,6 @@ class AdversarialCheck(Check):
         ex = fl.examples
         feats = [f for f, _ in sorted(Counter(c.feature for e in ex for c in e.changes).items(),
                                       key=lambda kv: (-kv[1], kv[0]))]
-        bounds = {a.name: a for a in m.result.axes}
-        constraints = []
-        for f in feats:
-            ax = bounds.get(f)
-            if ax is None:
-                continue
-            if ax.categorical:
-                constraints.append(f"{f} one of the {len(ax.levels)} seen levels")
-            else:
-                constraints.append(f"{f} within its observed range {_fmt(ax.observed_low)} to {_fmt(ax.observed_high)}")
-        known = "; ".join(f"{f} = {_fmt(v)}" for f, v in fl.failing_values[:5])
         if silent:
             title = (f"Model returns non-finite scores without an error for {silent:,} inputs within the searched "
                      "domain")
@@ -508,8 +534,27 @@ class AdversarialCheck(Check):
                      "observed ranges: a deployment guard must reject them")
         else:
             title = f"Model fails on {surface_failed:,} points of the score surface"
-        parts = [f"While searching {len(m.result.rows)} test rows within the plausible domain (observed ranges plus "
-                 f"a {self.margin:.0%} margin, seen levels), the model"]
+        remediation = (
+            ("Fix the model so it never returns NaN or infinite scores (guard transforms such as log or division; "
+             "validate the output).",) if silent else ()) + (
+            "Put an input guard in front of the model that rejects inputs outside the listed constraints.",
+            "Or make the pipeline total on the plausible domain (e.g. log1p or clipping before a log transform).")
+        return Finding(
+            id=f"{self.id}/non_finite", check=self.id, severity=sev, title=title,
+            summary=self._failure_summary(m, feats), features=tuple(feats[:5]),
+            metrics={"raised": raised, "raised_in_domain": fl.in_domain_raised, "non_finite": fl.non_finite,
+                     "non_finite_in_domain": fl.in_domain_non_finite, "test_rows_non_finite": m.test_non_finite,
+                     "skipped_known_failing": fl.skipped, "surface_points_failed": surface_failed,
+                     "split_calls": fl.split_calls},
+            remediation=remediation, evidence=("scoring_failures",) if ex else ("score_surface",),
+            rule=Rule("failing_inputs", total or surface_failed, ">=", 1,
+                      text="High for any non-finite score returned without an error or any exception on in-domain "
+                           "input; medium when the model raises only on out-of-domain input."))
+
+    def _failure_summary(self, m: AdversarialMeasurement, feats: Sequence[str]) -> str:
+        fl = m.result.failures
+        surface_failed = m.surface.failed if m.surface is not None else 0
+        raised = fl.raised + fl.unresolved
         what = []
         if raised:
             what.append(f"raised an error on {raised:,} candidate input{'s' if raised != 1 else ''} "
@@ -522,40 +567,27 @@ class AdversarialCheck(Check):
                         "search)")
         if surface_failed and not what:
             what.append(f"could not score {surface_failed:,} points of the score surface")
-        summary = parts[0] + " " + "; ".join(what) + "."
+        summary = (f"While searching {len(m.result.rows)} test rows within the plausible domain (observed ranges "
+                   f"plus a {pct(self.margin, 0)} margin, seen levels), the model " + "; ".join(what) + ".")
         if fl.messages:
             summary += " Errors: " + "; ".join(m_.rstrip(".") for m_ in fl.messages[:3]) + "."
+        known = "; ".join(f"{f} = {_fmt(v)}" for f, v in fl.failing_values[:5])
         if fl.skipped:
             summary += (f" {fl.skipped:,} further candidates held a value already seen to make the model raise "
                         f"({known}) and were not sent again.")
         elif known:
             summary += f" Values that make it raise: {known}."
-        if ex:
-            e = ex[0]
+        if fl.examples:
+            e = fl.examples[0]
             summary += (f" Example: row {e.label}, " + "; ".join(f"{c.feature} {_fmt(c.before)} -> {_fmt(c.after)}"
                                                                 for c in e.changes) + f": {e.detail.rstrip('.')}.")
+        constraints = _input_constraints(feats, m.result.axes)
         if constraints:
             summary += " Input constraints that would have prevented it: " + "; ".join(constraints) + "."
-        summary += (" The search carried on with the inputs that scored; failed candidates never count as flips. "
-                    "Severity rule: high for any non-finite score returned without an error, or any exception on "
-                    "in-domain input; medium when the model raises only on out-of-domain input (a clear error a "
-                    "deployment guard can prevent).")
-        remediation = (
-            ("Fix the model so it never returns NaN or infinite scores (guard transforms such as log or division; "
-             "validate the output).",) if silent else ()) + (
-            "Put an input guard in front of the model that rejects inputs outside the listed constraints.",
-            "Or make the pipeline total on the plausible domain (e.g. log1p or clipping before a log transform).")
-        return Finding(
-            id=f"{self.id}/non_finite", check=self.id, severity=sev, title=title, summary=summary,
-            features=tuple(feats[:5]),
-            metrics={"raised": raised, "raised_in_domain": fl.in_domain_raised, "non_finite": fl.non_finite,
-                     "non_finite_in_domain": fl.in_domain_non_finite, "test_rows_non_finite": m.test_non_finite,
-                     "skipped_known_failing": fl.skipped, "surface_points_failed": surface_failed,
-                     "split_calls": fl.split_calls},
-            remediation=remediation, evidence=("scoring_failures",) if ex else ("score_surface",),
-            rule=Rule("failing_inputs", total or surface_failed, ">=", 1,
-                      text="High for any non-finite score returned without an error or any exception on in-domain "
-                           "input; medium when the model raises only on out-of-domain input."))
+        return summary + (" The search carried on with the inputs that scored; failed candidates never count as "
+                          "flips. Severity rule: high for any non-finite score returned without an error, or any "
+                          "exception on in-domain input; medium when the model raises only on out-of-domain input "
+                          "(a clear error a deployment guard can prevent).")
 
     def _extremes_finding(self, m: AdversarialMeasurement) -> Finding | None:
         lo, hi = m.prediction_range
@@ -572,23 +604,21 @@ class AdversarialCheck(Check):
             title=f"Within plausible inputs the prediction reaches {bottom:.4g} to {top:.4g}, "
                   f"beyond the test range {lo:.4g} to {hi:.4g}",
             summary=(f"Coordinate ascent over the searched features, within their observed ranges plus a "
-                     f"{self.margin:.0%} margin, drives the prediction {excess:.0%} of the test prediction range "
-                     "beyond it. Combinations of plausible values can produce implausible predictions."),
+                     f"{pct(self.margin, 0)} margin, drives the prediction {pct(excess, 0)} of the test prediction "
+                     "range beyond it. Combinations of plausible values can produce implausible predictions."),
             features=tuple(_features_by_count(reached)[:5]), metrics={"max_reached": top, "min_reached": bottom,
                                                               "range_excess": excess},
             rule=Rule("range_excess", excess, ">", self.range_excess,
                       text=f"Low when the reached predictions exceed the test range by more than "
-                           f"{self.range_excess:.0%} of its width (the largest excess found by the search; no sampling interval)."),
+                           f"{pct(self.range_excess, 0)} of its width (the largest excess found by the search; "
+                           "no sampling interval)."),
             remediation=("Consider capping predictions or constraining extrapolation in the named features.",),
             evidence=("extremes",))
 
     # ---- evidence ---------------------------------------------------------------------------------
     def evidence(self, m: AdversarialMeasurement) -> Evidence:
-        from ...plots.adversarial import plot_flip_distances, plot_score_surface
-
         res = m.result
         st = self._stats(m)
-        cls = m.task == "classification"
         tables = [self._examples_table(m, st), self._extremes_table(m), self._knife_table(m),
                   self._importance_table(m)]
         if res.hop_skip_jump.ran:
@@ -600,36 +630,54 @@ class AdversarialCheck(Check):
                 caption=("Distances after clipping to the plausible bounds and rounding integers; only re-scored, "
                          "verified flips count. search_distance: the domain-aware search's smallest flip before "
                          "HopSkipJump ran.")))
-        fl = res.failures
-        if fl.examples:
-            tables.append(Table.from_records(
-                "scoring_failures", "Inputs the model failed on",
-                [{"row": e.label, "failure": e.kind, "in_domain": e.in_domain,
-                  "changed": ", ".join(c.feature for c in e.changes),
-                  "before": "; ".join(f"{c.feature}={_fmt(c.before)}" for c in e.changes),
-                  "after": "; ".join(f"{c.feature}={_fmt(c.after)}" for c in e.changes), "detail": e.detail}
-                 for e in fl.examples],
-                columns=("row", "failure", "in_domain", "changed", "before", "after", "detail"),
-                max_rows=self.max_examples,
-                caption="Candidates the model raised on (exception) or scored to NaN, infinity or a probability "
-                        "outside [0, 1] (non-finite). in_domain: every changed value within the observed range."))
+        if res.failures.examples:
+            tables.append(self._failures_table(m))
+        metrics = self._metrics(m, st)
+        return Evidence(metrics=metrics, tables=tuple(tables), figures=self._figures(m),
+                        notes=self._notes(m, st, metrics))
+
+    def _failures_table(self, m: AdversarialMeasurement) -> Table:
+        return Table.from_records(
+            "scoring_failures", "Inputs the model failed on",
+            [{"row": e.label, "failure": e.kind, "in_domain": e.in_domain,
+              "changed": ", ".join(c.feature for c in e.changes),
+              "before": "; ".join(f"{c.feature}={_fmt(c.before)}" for c in e.changes),
+              "after": "; ".join(f"{c.feature}={_fmt(c.after)}" for c in e.changes), "detail": e.detail}
+             for e in m.result.failures.examples],
+            columns=("row", "failure", "in_domain", "changed", "before", "after", "detail"),
+            max_rows=self.max_examples,
+            caption="Candidates the model raised on (exception) or scored to NaN, infinity or a probability "
+                    "outside [0, 1] (non-finite). in_domain: every changed value within the observed range.")
+
+    def _figures(self, m: AdversarialMeasurement) -> tuple[Figure, ...]:
+        """The score surface (when a feature was searched) and the flip distances, as specs."""
+        cls = m.task == "classification"
         figures = []
-        if m.surface is not None:
-            if m.multiclass:
-                label = "P(predicted class of the base row)"
-            else:
-                label = "P(positive)" if cls else "prediction"
-            figures.append(plot_score_surface(m.surface, threshold=m.threshold if cls and not m.multiclass else None,
-                                              score_label=label))
-        groups: dict[str, list[float]] = {}
+        s = m.surface
+        if s is not None:
+            label = "P(predicted class of the base row)" if m.multiclass else "P(positive)" if cls else "prediction"
+            figures.append(Figure(
+                "score_surface", f"Score surface at row {s.base_label}" if s.base_label else "Score surface",
+                plot="adversarial.plot_score_surface",
+                data={"surface": s, "threshold": m.threshold if cls and not m.multiclass else None,
+                      "score_label": label},
+                caption=_surface_caption(s)))
         names = {"confident": "confident", "moderate": "moderately confident", "near": "near threshold"} if cls \
             else {"confident": "rows"}
-        for band, label in names.items():
-            groups[label] = [r.flip.distance for r in res.rows if r.flip is not None and self._band(m, r) == band]
-        n_without = sum(r.flip is None for r in res.rows)
-        figures.append(plot_flip_distances(groups, small_distance=self.small_distance, n_without=n_without))
+        groups = {label: [r.flip.distance for r in m.result.rows if r.flip is not None and self._band(m, r) == band]
+                  for band, label in names.items()}
+        n_without = sum(r.flip is None for r in m.result.rows)
+        top = _histogram_top(groups, self.small_distance)
+        figures.append(Figure(
+            "flip_distances", "Smallest decision-flipping change per row", plot="adversarial.plot_flip_distances",
+            data={"groups": groups, "small_distance": self.small_distance, "top": top},
+            caption=(f"Distances above {top:.2g} are drawn in the last bin."
+                     + (f" {n_without} searched rows had no flip within the plausible bounds." if n_without else ""))))
+        return tuple(figures)
+
+    def _metrics(self, m: AdversarialMeasurement, st: dict[str, Any]) -> dict[str, Any]:
+        res = m.result
         hsj = [h.distance for h in res.hop_skip_jump.rows if h.flipped]
-        kinds = Counter(r.kind for r in res.rows)
         metrics: dict[str, Any] = {
             "rows_searched": len(res.rows), "rows_sampled": len(st["sample"]), "confident_rows": len(st["confident"]),
             "confident_small_flip_share": st["share"], "small_flip_share_all": st["share_all"],
@@ -647,6 +695,11 @@ class AdversarialCheck(Check):
         if reach:
             metrics["score_max_reached"] = max(p.score_after for p in reach)
             metrics["score_min_reached"] = min(p.score_after for p in reach)
+        return metrics
+
+    def _notes(self, m: AdversarialMeasurement, st: dict[str, Any], metrics: Mapping[str, Any]) -> tuple[str, ...]:
+        res = m.result
+        cls = m.task == "classification"
         rule = ("a flip is a change of the predicted class (arg max of the class probabilities); the search "
                 "minimises the margin P(start class) - P(runner-up); swings, knife edges and the surface read "
                 "P(start class)" if m.multiclass else
@@ -654,6 +707,7 @@ class AdversarialCheck(Check):
                 f"a flip is a prediction change of more than {res.rule.value:.4g} ({self.flip_std:g} std of the "
                 "test predictions); scores are judged as percentile ranks of the test predictions")
         task = "multiclass" if m.multiclass else m.task
+        kinds = Counter(r.kind for r in res.rows)
         notes = [
             f"Starting rows: {len(res.rows)} of {m.n_test} test rows: "
             + ", ".join(f"{kinds[k]} {_kind_name(k, task)}" for k in ("high", "low", "near", "random") if kinds[k])
@@ -661,7 +715,8 @@ class AdversarialCheck(Check):
             f"Model queries: {metrics['queries']:,} rows in {metrics['model_calls']:,} batched calls "
             f"(budget {m.per_row_budget:,} rows per searched row, {self.max_queries:,} rows at most).",
             f"Searched features (most important first): {', '.join(res.searched) or 'none'}; bounds: observed range "
-            f"plus {self.margin:.0%} of the span, integers kept whole, categorical features limited to known levels.",
+            f"plus {pct(self.margin, 0)} of the span, integers kept whole, categorical features limited to known "
+            "levels.",
             "Held fixed: " + (", ".join(res.fixed) if res.fixed else "nothing") +
             (f" (immutable: {', '.join(m.immutable)})" if m.immutable else "") +
             (f" (protected: {', '.join(m.protected)})" if m.protected else "") + ".",
@@ -678,8 +733,10 @@ class AdversarialCheck(Check):
             notes.append(f"HopSkipJump not run: {hsj_r.note}.")
         if len(m.stages) > 1:
             notes.append("Sample enlarged: " + " -> ".join(str(s) for s in m.stages) + " randomly sampled rows, "
-                         f"because the {self.confidence:.0%} Wilson interval of a severity share straddled its threshold "
-                         f"(at most {self.max_rows} searched rows); the later rows search the features chosen first.")
+                         f"because the {level(self.confidence)} Wilson interval of a severity share straddled its "
+                         f"threshold (at most {self.max_rows} searched rows); the later rows search the features "
+                         "chosen first.")
+        fl = res.failures
         if fl.any or fl.skipped or m.test_non_finite:
             notes.append(f"Scoring failures: {fl.raised + fl.unresolved:,} candidates raised "
                          f"({fl.unresolved:,} in batches left unsplit), {fl.non_finite:,} non-finite, "
@@ -687,7 +744,7 @@ class AdversarialCheck(Check):
                          f"non-finite; failing batches were split in halves ({fl.split_calls:,} extra calls), "
                          "never scored row by row.")
         notes += [n for n in res.notes if not n.startswith("HopSkipJump") and not n.startswith("the model failed")]
-        return Evidence(metrics=metrics, tables=tuple(tables), figures=tuple(figures), notes=tuple(notes))
+        return tuple(notes)
 
     def _examples_table(self, m: AdversarialMeasurement, st: dict[str, Any]) -> Table:
         order = {"confident": 0, "moderate": 1, "near": 2}
@@ -749,13 +806,14 @@ class AdversarialCheck(Check):
         return Table.from_records(
             "knife_edges", "Knife-edge steps", records,
             columns=("feature", "rows", "location", "median_jump", "max_jump", "width_share"),
-            caption=f"A step: the score changes by at least {self.knife_jump:g} across at most {self.knife_width:.0%} "
-                    "of the feature's observed span, all other features unchanged.")
+            caption=f"A step: the score changes by at least {self.knife_jump:g} across at most "
+                    f"{pct(self.knife_width, 0)} of the feature's observed span, all other features unchanged.")
 
     def _importance_table(self, m: AdversarialMeasurement) -> Table:
         searched = set(m.result.searched)
-        records = [{"feature": f, "sensitivity": v, "role": "searched" if f in searched else "not searched"}
-                   for f, v in m.result.importance]
+        records: list[dict[str, Any]] = [
+            {"feature": f, "sensitivity": v, "role": "searched" if f in searched else "not searched"}
+            for f, v in m.result.importance]
         for f in m.result.fixed:
             why = "immutable" if f in m.immutable else "protected"
             records.append({"feature": f, "sensitivity": None, "role": f"held fixed ({why})"})
@@ -767,12 +825,55 @@ class AdversarialCheck(Check):
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
+def _proba(ctx: AuditContext, X: pd.DataFrame) -> np.ndarray:
+    """The model's class probabilities for the rows ``X`` (classification)."""
+    proba = ctx.predict_frame(X).proba
+    if proba is None:
+        raise ValueError("the model returned no class probabilities")
+    return proba
+
+
 def _labels(ctx: AuditContext, positions: np.ndarray) -> list[str]:
     frame = ctx.frame("test")
     id_col = ctx.config.data.id
     if id_col and id_col in frame.columns:
         return [str(v) for v in frame[id_col].to_numpy()[positions]]
     return [str(v) for v in frame.index.to_numpy()[positions]]
+
+
+def _surface_caption(s: ScoreSurface) -> str:
+    caption = ("Model score over the plausible range of the two most important searched features, the other "
+               "features held at a typical test row (dot). Hatched bands: the margin beyond the observed "
+               "range. Black line: the decision threshold (numeric axes)." if s.y is not None else
+               "Model score over the plausible range of the most important searched feature, the other "
+               "features held at a typical test row (dot).")
+    if s.failed:
+        caption += (f" Blank: {s.failed} grid points the model could not score (it raised or returned a "
+                    "non-finite value).")
+    return caption
+
+
+def _histogram_top(groups: Mapping[str, Sequence[float]], small_distance: float) -> float:
+    """The right end of the flip-distance histogram: four small changes, or the 95th percentile
+    of the distances when that is larger."""
+    values = [np.asarray(v, dtype=float) for v in groups.values() if len(v)]
+    allv = np.concatenate(values) if values else np.empty(0)
+    return max(4 * small_distance, float(np.quantile(allv, 0.95)) if len(allv) else 1.0)
+
+
+def _input_constraints(features: Sequence[str], axes: Sequence[Axis]) -> list[str]:
+    """The plausible domain of each named feature, as a guard would enforce it."""
+    bounds = {a.name: a for a in axes}
+    constraints = []
+    for f in features:
+        ax = bounds.get(f)
+        if ax is None:
+            continue
+        if ax.categorical:
+            constraints.append(f"{f} one of the {len(ax.levels)} seen levels")
+        else:
+            constraints.append(f"{f} within its observed range {_fmt(ax.observed_low)} to {_fmt(ax.observed_high)}")
+    return constraints
 
 
 def _fmt(v: Any) -> str:

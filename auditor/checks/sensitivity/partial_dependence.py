@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 from ...analysis.partial_dependence import (
     ABOVE,
@@ -24,11 +25,12 @@ from ...analysis.partial_dependence import (
     feature_dependence,
     make_grid,
 )
-from ...findings import Evidence, Finding, Rule, Severity, Table
-from ..base import SENSITIVITY, Check
+from ...findings import Evidence, Figure, Finding, Rule, Severity, Table
+from ...wording import level, pct, sig
+from ..base import SENSITIVITY, Check, budget, setting, threshold
 
 if TYPE_CHECKING:
-    from ...context import AuditContext
+    from ...context import AuditContext, Split
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,7 +60,7 @@ class PartialDependenceMeasurement:
 
 
 @dataclass
-class PartialDependenceCheck(Check):
+class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
     """Partial dependence (PDP), ICE curves and ALE for every model feature, on a seeded sample.
 
     Each feature is set to every point of a grid (observed quantiles or levels, points beyond
@@ -102,32 +104,43 @@ class PartialDependenceCheck(Check):
     order = 1
     title: ClassVar[str] = "Partial dependence, ICE and ALE"
 
-    rows: int = 500
-    grid_size: int = 20
-    spike_share: float = 0.1
-    max_spikes: int = 3
-    n_bootstrap: int = 400
-    confidence: float = 0.95
-    outside_fraction: float = 0.1
-    outside_points: int = 2
-    max_levels: int = 12
-    ale_bins: int = 20
-    ice_curves: int = 10
-    max_figure_features: int = 12
-    max_model_rows: int = 2_000_000
-    tolerance: float = 0.01
-    monotone_pdp_high: float = 0.05
-    monotone_ice_medium: float = 0.10
-    monotone_ice_high: float = 0.25
-    interaction_low: float = 0.25
-    interaction_medium: float = 0.5
-    interaction_min_spread: float = 0.02
-    interaction_medium_spread: float = 0.05
-    interaction_partner_min: float = 0.5
-    jump_factor: float = 3.0
-    jump_min: float = 0.05
-    jump_high: float = 0.3
-    no_effect_max: float = 0.002
+    rows: int = budget(500, "test rows sampled (seeded) for PDP, ICE and ALE")
+    grid_size: int = budget(20, "in-range grid points per numeric feature (all observed values when fewer)")
+    spike_share: float = setting(0.1, "share of the rows a value must hold to be a grid point and an ALE edge "
+                                      "of its own (the zeros of a zero-inflated feature)")
+    max_spikes: int = setting(3, "most such values per feature")
+    n_bootstrap: int = budget(400, "bootstrap resamples of the sampled rows for the intervals")
+    confidence: float = setting(0.95, "confidence level of the bootstrap and Wilson intervals")
+    outside_fraction: float = setting(0.1, "how far beyond the observed range the grid goes, as a share of the span")
+    outside_points: int = budget(2, "grid points on each side beyond the observed range")
+    max_levels: int = budget(12, "most frequent levels of a categorical feature on its grid")
+    ale_bins: int = budget(20, "ALE bins per numeric feature (0: no ALE)")
+    ice_curves: int = budget(10, "ICE curves drawn per panel (rows at the deciles of the predicted score)")
+    max_figure_features: int = budget(12, "features shown in the figures (most important first)")
+    max_model_rows: int = budget(2_000_000, "model rows scored at most; the sample shrinks to keep within it")
+    tolerance: float = threshold(0.01, "PDP fall against a declared monotonicity above which it is medium, and "
+                                       "the fall that makes an ICE curve breach (probability units; regression: "
+                                       "target standard deviations)")
+    monotone_pdp_high: float = threshold(0.05, "PDP fall against a declared monotonicity at which it is high")
+    monotone_ice_medium: float = threshold(0.10, "share of ICE curves breaching a declared monotonicity at which "
+                                                 "it is medium")
+    monotone_ice_high: float = threshold(0.25, "share of ICE curves breaching a declared monotonicity at which "
+                                               "it is high")
+    interaction_low: float = threshold(0.25, "interaction share (ICE variation the PDP does not explain) at which "
+                                             "an interaction is low")
+    interaction_medium: float = threshold(0.5, "interaction share at which an interaction is medium")
+    interaction_min_spread: float = threshold(0.02, "typical ICE distance from the PDP an interaction needs with a "
+                                                    "clear partner feature")
+    interaction_medium_spread: float = threshold(0.05, "typical ICE distance from the PDP an interaction needs "
+                                                       "without a partner, and for medium")
+    interaction_partner_min: float = threshold(0.5, "association with a partner feature that makes it a clear "
+                                                    "partner")
+    jump_factor: float = threshold(3.0, "a change beyond the observed range is a jump above this many times the "
+                                        "largest in-range step")
+    jump_min: float = threshold(0.05, "change beyond the observed range, for a missing value or an unseen level, "
+                                      "at which erratic behaviour is medium")
+    jump_high: float = threshold(0.3, "such a change at which erratic behaviour is high")
+    no_effect_max: float = threshold(0.002, "mean ICE range up to which the model ignores a feature (low)")
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.features:
@@ -142,7 +155,7 @@ class PartialDependenceCheck(Check):
         return max(20, min(int(self.rows), int(self.max_model_rows) // max(per_row, 1)))
 
     def measure(self, ctx: AuditContext) -> PartialDependenceMeasurement:
-        domain_split = "train" if ctx.has_train else "test"
+        domain_split: Split = "train" if ctx.has_train else "test"
         domain = ctx.frame(domain_split)
         sample = ctx.sample_rows("test", self.sample_size(len(ctx.features)), self.id)[list(ctx.features)]
         sample = sample.reset_index(drop=True)
@@ -155,15 +168,14 @@ class PartialDependenceCheck(Check):
                 class_idx, class_role = ctx.favorable_index, "favourable"
             class_label = ctx.classes[class_idx] if ctx.classes else ctx.positive_class
 
-        def score(X):
+        def score(X: pd.DataFrame) -> np.ndarray:
             p = ctx.predict_frame(X)
             return p.proba[:, class_idx] if ctx.is_multiclass and p.proba is not None else p.score
 
         base = score(sample)
         scale = 1.0
         if not ctx.is_classification:
-            y = np.asarray(ctx.y(domain_split), dtype=float)
-            sd = float(np.nanstd(y))
+            sd = float(np.nanstd(ctx.y_task(domain_split)))
             scale = sd if np.isfinite(sd) and sd > 0 else 1.0
         link = "logit" if ctx.is_classification else "identity"
         monotone = dict(ctx.config.expect.monotone)
@@ -225,7 +237,7 @@ class PartialDependenceCheck(Check):
         pdp_ci = _ci_words(fm.pdp_drop_ci, fm, "bootstrap")
         ice_ci = _ci_words(fm.ice_breach_ci, fm, "wilson")
         pdp_short = _ci_words(fm.pdp_drop_ci, fm, "bootstrap", short=True)
-        ice_short = _ci_words(fm.ice_breach_ci, fm, "wilson", short=True, pct=True)
+        ice_short = _ci_words(fm.ice_breach_ci, fm, "wilson", short=True, as_pct=True)
         # (severity, metric, value, threshold, interval, words): the first rule that holds sets it
         if drop_lo >= high_fall:
             why = (Severity.HIGH, "pdp_fall", fm.pdp_drop, high_fall, fm.pdp_drop_ci, "PDP fall", pdp_ci)
@@ -253,13 +265,13 @@ class PartialDependenceCheck(Check):
             where = (f"On average (PDP) the {what} {moved} by {_num(fm.pdp_drop)}{pdp_short} between {fm.feature} = "
                      f"{_num(fm.drop_from)} and {_num(fm.drop_to)}. ")
         else:
-            title = (f"{_pct(fm.ice_breach_share)} of individual curves break the declared {declared} "
+            title = (f"{pct(fm.ice_breach_share, 0)} of individual curves break the declared {declared} "
                      f"effect of {fm.feature}")
             where = ("The average curve (PDP) keeps the declared direction within tolerance, but individual "
                      "rows do not. ")
         summary = (f"The model owner declared the {what} {declared} in {fm.feature}. {where}"
-                   f"{_pct(fm.ice_breach_share)}{ice_short} of the sampled rows' ICE curves move against the declared "
-                   f"direction by more than {_num(tol)} within the observed range. Severity {rule_text}.")
+                   f"{pct(fm.ice_breach_share, 0)}{ice_short} of the sampled rows' ICE curves move against the "
+                   f"declared direction by more than {_num(tol)} within the observed range. Severity {rule_text}.")
         metrics = {"pdp_fall": fm.pdp_drop, "from_value": _number_or_none(fm.drop_from),
                    "to_value": _number_or_none(fm.drop_to), "ice_breach_share": fm.ice_breach_share,
                    "tolerance": tol, "declared": fm.monotone}
@@ -305,9 +317,10 @@ class PartialDependenceCheck(Check):
                      f"{threshold:.2f} and {cond}, each at the lower end of its interval{short_of}")
         title = (f"The effect of {fm.feature} differs strongly between rows "
                  f"(interaction share {fm.interaction_share:.2f})")
+        share_short = _ci_words(fm.interaction_share_ci, fm, "bootstrap", short=True, as_pct=True)
         summary = (f"Individual (ICE) curves for {fm.feature} spread widely around the average curve: "
-                   f"{_pct(fm.interaction_share)}{_ci_words(fm.interaction_share_ci, fm, 'bootstrap', short=True, pct=True)} of their variation {scale_word}is not explained by the "
-                   f"partial dependence (typical distance from it {_num(fm.ice_spread)}{spread_ci}). The feature's "
+                   f"{pct(fm.interaction_share, 0)}{share_short} of their variation {scale_word}is not explained by "
+                   f"the partial dependence (typical distance from it {_num(fm.ice_spread)}{spread_ci}). The feature's "
                    f"effect depends on other features{partner}, so the PDP alone misdescribes it. This is worth a "
                    f"reviewer's attention, not a defect by itself. Severity {rule_text}.")
         metrics = {"interaction_share": fm.interaction_share, "ice_spread": fm.ice_spread,
@@ -315,7 +328,7 @@ class PartialDependenceCheck(Check):
         metrics.update(_ci_metrics("interaction_share", fm.interaction_share_ci))
         metrics.update(_ci_metrics("ice_spread", fm.ice_spread_ci))
         remediation = (
-            f"Check that the interaction{' with ' + fm.partner if partner else ''} is plausible for the business; "
+            f"Check that the interaction{' with ' + str(fm.partner) if partner else ''} is plausible for the business; "
             "inspect a two-way partial dependence plot.",
             "Describe the feature's effect by segment rather than by the PDP alone in the model documentation.",
         )
@@ -403,8 +416,6 @@ class PartialDependenceCheck(Check):
 
     # ---- evidence -------------------------------------------------------------------------
     def evidence(self, m: PartialDependenceMeasurement) -> Evidence:
-        from ...plots.partial_dependence import pdp_ice_figure
-
         findings = self.judge(m)
         kinds = [f.id.split("/")[1] for f in findings]
         rejected = [fm.feature for fm in m.metrics if fm.status.get(MISSING) == "rejected"]
@@ -432,10 +443,12 @@ class PartialDependenceCheck(Check):
         chunks = [shown[i:i + FIGURE_PANELS] for i in range(0, len(shown), FIGURE_PANELS)]
         for k, chunk in enumerate(chunks):
             part = f" ({k + 1} of {len(chunks)})" if len(chunks) > 1 else ""
-            figures.append(pdp_ice_figure(
-                chunk, name=_figure_name(k), title=f"Partial dependence and ICE per feature{part}",
-                score_label=_score_label(m), declared=declared,
-                breaches=breaches, caption=caption if k == 0 else "As above." + capped))
+            figures.append(Figure(
+                _figure_name(k), f"Partial dependence and ICE per feature{part}",
+                plot="partial_dependence.pdp_ice_figure",
+                data={"deps": tuple(chunk), "score_label": _score_label(m), "declared": declared,
+                      "breaches": breaches},
+                caption=caption if k == 0 else "As above." + capped))
         return Evidence(metrics=metrics, tables=(self._summary_table(m), self._beyond_table(m)),
                         figures=tuple(figures), notes=self._notes(m, rejected))
 
@@ -449,14 +462,14 @@ class PartialDependenceCheck(Check):
         for fm in m.metrics:
             out_change = _largest(fm.below_change, fm.above_change)
             records.append({
-                "feature": fm.feature, "effect": _r(fm.effect), "pdp_range": _r(fm.pdp_range),
-                "ice_spread": _r(fm.ice_spread), "interaction_share": _r(fm.interaction_share),
+                "feature": fm.feature, "effect": sig(fm.effect, 4), "pdp_range": sig(fm.pdp_range, 4),
+                "ice_spread": sig(fm.ice_spread, 4), "interaction_share": sig(fm.interaction_share, 4),
                 "monotone": {1: "increasing", -1: "decreasing"}.get(fm.monotone, ""),
-                "monotone_fall": _r(fm.pdp_drop) if fm.monotone_checked else None,
-                "ice_breach_share": _r(fm.ice_breach_share) if fm.monotone_checked else None,
-                "out_of_range_change": _r(out_change) if not fm.categorical else None,
-                "missing_change": _r(_status_or(fm, MISSING, fm.missing_change)),
-                "unseen_change": _r(_status_or(fm, UNSEEN, fm.unseen_change)) if fm.categorical else None,
+                "monotone_fall": sig(fm.pdp_drop, 4) if fm.monotone_checked else None,
+                "ice_breach_share": sig(fm.ice_breach_share, 4) if fm.monotone_checked else None,
+                "out_of_range_change": sig(out_change, 4) if not fm.categorical else None,
+                "missing_change": sig(_status_or(fm, MISSING, fm.missing_change), 4),
+                "unseen_change": sig(_status_or(fm, UNSEEN, fm.unseen_change), 4) if fm.categorical else None,
                 "has_effect": bool(fm.effect > self.no_effect_max * m.scale),
             })
         return Table.from_records(
@@ -470,7 +483,7 @@ class PartialDependenceCheck(Check):
 
     def _beyond_table(self, m: PartialDependenceMeasurement) -> Table:
         records = []
-        for dep, fm in zip(m.dependences, m.metrics):
+        for dep in m.dependences:
             pdp = dep.pdp
             inside = dep.grid.in_range
             pdp_in = pdp[inside]
@@ -488,7 +501,7 @@ class PartialDependenceCheck(Check):
                         lo, hi = float(np.min(pdp_in)), float(np.max(pdp_in))
                         change = float(pdp[j] - hi if pdp[j] > hi else (pdp[j] - lo if pdp[j] < lo else 0.0))
                 records.append({"feature": dep.feature, "point": KIND_LABELS[kind], "value": _display(value),
-                                "pdp": _r(float(pdp[j])) if status == "ok" else None, "change": _r(change),
+                                "pdp": sig(float(pdp[j]), 4) if status == "ok" else None, "change": sig(change, 4),
                                 "status": status})
         return Table.from_records(
             "beyond_range", "Predictions beyond the observed range, for missing values and unseen levels",
@@ -507,10 +520,10 @@ class PartialDependenceCheck(Check):
             f"(option rows = {self.rows}{self._budget_note(m)}); every feature is set to each grid value for "
             f"every sampled row, one batched model call per feature.",
             f"Grid: all observed values when there are at most {self.grid_size}, else each value holding at least "
-            f"{self.spike_share:.0%} of the {m.domain_split} rows (up to {self.max_spikes}, e.g. the zeros of a "
-            f"zero-inflated feature) plus quantiles of the other values, {self.grid_size} points in all; "
+            f"{pct(self.spike_share, 0)} of the {m.domain_split} rows (up to {self.max_spikes}, e.g. the zeros of "
+            f"a zero-inflated feature) plus quantiles of the other values, {self.grid_size} points in all; "
             f"{self.outside_points} points each side beyond the observed range (up to "
-            f"{self.outside_fraction:.0%} of its span) and a missing value (NaN); categorical features: the "
+            f"{pct(self.outside_fraction, 0)} of its span) and a missing value (NaN); categorical features: the "
             f"{self.max_levels} most frequent levels, an unseen level and a missing value (None).",
             f"ALE: first-order accumulated local effects of numeric features over up to {self.ale_bins} "
             "bins of the sample, with edges built like the grid (the grid's spikes as edges of their own, "
@@ -528,16 +541,17 @@ class PartialDependenceCheck(Check):
                          "thresholds are in probability units.")
         else:
             notes.append(f"Thresholds are scaled by the target's standard deviation ({m.scale:.4g}).")
-        notes.append(f"Severities use the conservative end of {m.confidence:.0%} intervals: a percentile bootstrap "
-                     f"over {m.n_boot} resamples of the {m.rows_sampled} sampled rows (seeded from the audit seed) "
-                     "for the PDP fall, interaction share, ICE spread, partner association, the size of the "
-                     "changes beyond the observed range and the mean effect, and the Wilson interval for the share of ICE "
-                     "curves that breach a declared monotonicity. A finding is raised only when the interval's "
+        notes.append(f"Severities use the conservative end of {level(m.confidence)} intervals: a percentile "
+                     f"bootstrap over {m.n_boot} resamples of the {m.rows_sampled} sampled rows (seeded from the "
+                     "audit seed) for the PDP fall, interaction share, ICE spread, partner association, the size of "
+                     "the changes beyond the observed range and the mean effect, and the Wilson interval for the share "
+                     "of ICE curves that breach a declared monotonicity. A finding is raised only when the interval's "
                      "end nearest 'no problem' passes the threshold.")
         spiked = [f"{d.feature} ({', '.join(_num(v) for v in d.grid.spikes)})" for d in m.dependences if d.grid.spikes]
         if spiked:
-            notes.append(f"Values holding at least {self.spike_share:.0%} of the rows, each a grid point and an ALE "
-                         f"edge of its own, the other points quantiles of the remaining values: {', '.join(spiked)}.")
+            notes.append(f"Values holding at least {pct(self.spike_share, 0)} of the rows, each a grid point and "
+                         "an ALE edge of its own, the other points quantiles of the remaining values: "
+                         f"{', '.join(spiked)}.")
         if rejected:
             errs = {fm.errors.get(MISSING, "") for fm in m.metrics if fm.feature in rejected}
             notes.append(f"The model rejects missing values for: {', '.join(rejected)} "
@@ -566,8 +580,6 @@ class PartialDependenceCheck(Check):
         return tuple(notes)
 
 
-CHECKS = (PartialDependenceCheck,)
-
 FIGURE_PANELS = 6  # panels per figure: two rows of three fit an A4 page unscaled
 
 
@@ -576,6 +588,7 @@ def _figure_name(k: int) -> str:
 
 
 # ---- helpers ------------------------------------------------------------------------------------
+
 
 def _importance(fm: DependenceMetrics) -> float:
     return fm.effect
@@ -614,19 +627,19 @@ def _ci_metrics(name: str, ci: tuple[float, float]) -> dict[str, float]:
 
 
 def _ci_words(ci: tuple[float, float], fm: DependenceMetrics, kind: str, *, short: bool = False,
-              pct: bool = False) -> str:
+              as_pct: bool = False) -> str:
     """' (95% bootstrap interval 0.1 to 0.2 over 400 resamples of the 500 sampled rows)', or ''
-    (``short``: ' (95% interval 0.1 to 0.2)', in percent with ``pct``)."""
+    (``short``: ' (95% interval 0.1 to 0.2)', in percent with ``as_pct``)."""
     if not _finite_ci(ci):
         return ""
-    level = f"{fm.confidence:.0%}" if np.isfinite(fm.confidence) else ""
+    conf = level(fm.confidence) if np.isfinite(fm.confidence) else ""
     if short:
-        fmt = _pct if pct else _num
-        return f" ({level} interval {fmt(ci[0])} to {fmt(ci[1])})"
+        lo, hi = (pct(ci[0], 0), pct(ci[1], 0)) if as_pct else (_num(ci[0]), _num(ci[1]))
+        return f" ({conf} interval {lo} to {hi})"
     how = (f"bootstrap interval {_num(ci[0])} to {_num(ci[1])} over {fm.n_boot} resamples of the "
            f"{fm.n_rows} sampled rows" if kind == "bootstrap"
            else f"Wilson interval {_num(ci[0])} to {_num(ci[1])} over the {fm.n_rows} sampled rows")
-    return f" ({level} {how})"
+    return f" ({conf} {how})"
 
 
 def _score_word(m: PartialDependenceMeasurement) -> str:
@@ -666,10 +679,6 @@ def _signed(x: float) -> str:
     return ("+" if x > 0 else "") + _num(x)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
-
-
 def _where(kind: str, feature: str) -> str:
     return {BELOW: f"below the observed range of {feature}", ABOVE: f"above the observed range of {feature}",
             MISSING: f"for a missing {feature}", UNSEEN: f"for an unseen level of {feature}"}[kind]
@@ -703,13 +712,6 @@ def _status_or(fm: DependenceMetrics, kind: str, value: float) -> Any:
 
 def _number_or_none(v: Any) -> Any:
     return float(v) if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) else v
-
-
-def _r(x: Any) -> Any:
-    """Four significant digits for tables; text and None unchanged."""
-    if isinstance(x, (float, np.floating)) and np.isfinite(x):
-        return float(f"{float(x):.4g}")
-    return x
 
 
 def _display(value: Any) -> Any:

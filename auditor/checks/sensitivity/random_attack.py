@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from ...analysis.random_attack import (
     random_attack,
 )
 from ...findings import Evidence, Figure, Finding, Rule, Severity, Table
-from ..base import SENSITIVITY, Check
+from ..base import SENSITIVITY, Check, budget, setting, threshold
 
 if TYPE_CHECKING:
     from ...context import AuditContext
@@ -82,7 +82,7 @@ class RandomAttackMeasurement:
 
 
 @dataclass
-class RandomAttackCheck(Check):
+class RandomAttackCheck(Check[RandomAttackMeasurement]):
     """Feeds the model large batches of random and hostile rows: random values within the observed
     ranges, extreme numbers, infinity, missing values, unseen categories, empty strings and wrong
     types, per column and all columns at once, and checks what comes back (for k classes, every
@@ -107,18 +107,19 @@ class RandomAttackCheck(Check):
     input": a count of observed failures, not an estimate, so no interval applies.
     """
 
-    id = "sensitivity.random_attack"
+    id: ClassVar[str] = "sensitivity.random_attack"
     family = SENSITIVITY
     order = 3
-    title = "Random and hostile inputs"
+    title: ClassVar[str] = "Random and hostile inputs"
 
-    n_random: int = 200  # random in-range rows (all columns drawn at once); also the jitter rows
-    rows_per_column: int = 20  # rows per column per perturbation family
-    jitter: float = 1e-6  # relative size of the numeric jitter
-    jitter_tolerance: float = 0.05  # largest acceptable output change under the jitter
-    prob_tolerance: float = 1e-6  # slack for probabilities outside [0, 1] or not summing to one
-    missing_valid: bool = False  # True: missing values are in-domain in every column (production sends them)
-    max_table_rows: int = 40
+    n_random: int = budget(200, "random in-range rows (every column drawn at once); also the rows the jitter moves")
+    rows_per_column: int = budget(20, "rows per column per perturbation family")
+    jitter: float = setting(1e-6, "relative size of the numeric jitter")
+    jitter_tolerance: float = threshold(0.05, "largest acceptable output change under the jitter (probability "
+                                              "points; regression: standard deviations of the test predictions)")
+    prob_tolerance: float = threshold(1e-6, "slack for probabilities outside [0, 1] or not summing to one")
+    missing_valid: bool = setting(False, "missing values are in-domain in every column (production sends them)")
+    max_table_rows: int = budget(40, "rows shown in the failures and guard tables")
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.features:
@@ -151,18 +152,20 @@ class RandomAttackCheck(Check):
 
     # ---- judgement -------------------------------------------------------------------------------
     def judge(self, m: RandomAttackMeasurement) -> list[Finding]:
-        r = m.result
         order = {c: i for i, c in enumerate(m.features)}
-        findings: list[Finding] = []
+        return (self._high_findings(m, order) + self._guard_findings(m, order) + self._type_findings(m, order)
+                + self._jitter_findings(m))
 
-        # silent garbage on any input, and exceptions on in-domain input: high per (kind, column)
-        high = [o for o in r.outcomes
+    def _high_findings(self, m: RandomAttackMeasurement, order: dict[str, int]) -> list[Finding]:
+        """Silent garbage on any input, and exceptions on in-domain input: high per (kind, column)."""
+        high = [o for o in m.result.outcomes
                 if any(k in SILENT_KINDS for k in o.kinds) or (o.crash and o.in_domain)]
         by_key: dict[tuple[str, str], list[Outcome]] = {}
         for o in high:
             for kind in o.kinds:
                 by_key.setdefault((kind, o.column), []).append(o)
         per_column_kinds = {(o.family, k) for o in high if o.column != COMBINED for k in o.kinds}
+        findings = []
         for (kind, column), outs in sorted(by_key.items(), key=lambda kv: (kv[0][0], kv[0][1] == COMBINED,
                                                                           order.get(kv[0][1], 0))):
             if column == COMBINED:
@@ -170,18 +173,24 @@ class RandomAttackCheck(Check):
                 if not outs:
                     continue  # explained by a single column
             findings.append(self._high_finding(kind, column, outs, m))
+        return findings
 
-        # clear exceptions on out-of-domain input: medium, one guard requirement per violated constraint
-        refused = [o for o in r.outcomes if o.crash and not o.in_domain]
+    def _guard_findings(self, m: RandomAttackMeasurement, order: dict[str, int]) -> list[Finding]:
+        """Clear exceptions on out-of-domain input: medium, one guard requirement per violated constraint."""
+        refused = [o for o in m.result.outcomes if o.crash and not o.in_domain]
         explained = {o.family for o in refused if o.column != COMBINED}
+        findings = []
         for violation in GUARD_VIOLATIONS:
             outs = [o for o in refused if violation in o.violations
                     and (o.column != COMBINED or o.family not in explained)]
             if outs:
                 findings.append(self._guard_finding(violation, outs, m, order))
+        return findings
 
-        # wrong types rejected with an exception: info
-        rejected = [o for o in refused if o.violations == ("wrong_type",)]
+    def _type_findings(self, m: RandomAttackMeasurement, order: dict[str, int]) -> list[Finding]:
+        """Wrong types rejected with an exception (info) or silently scored (low)."""
+        findings = []
+        rejected = [o for o in m.result.outcomes if o.crash and not o.in_domain and o.violations == ("wrong_type",)]
         if rejected:
             cols = _columns(rejected, order)
             n_rows = sum(o.rows for o in rejected)
@@ -199,9 +208,7 @@ class RandomAttackCheck(Check):
                 evidence=("failures",),
                 rule=Rule("rows_rejected_wrong_type", n_rows, ">", 0,
                           text="info: the model raised an exception on wrong-typed input")))
-
-        # wrong types silently scored (a finite, well-formed output): low
-        accepted = [o for o in r.outcomes if o.family == "wrong_type" and o.column != COMBINED and not o.kinds]
+        accepted = [o for o in m.result.outcomes if o.family == "wrong_type" and o.column != COMBINED and not o.kinds]
         if accepted:
             cols = _columns(accepted, order)
             n_rows = sum(o.rows for o in accepted)
@@ -218,12 +225,16 @@ class RandomAttackCheck(Check):
                 evidence=("failures",),
                 rule=Rule("rows_wrong_type_scored", n_rows, ">", 0,
                           text="low: at least one wrong-typed row was scored without an error")))
+        return findings
 
-        # tiny jitter moving the score: medium per column
+    def _jitter_findings(self, m: RandomAttackMeasurement) -> list[Finding]:
+        """A tiny jitter moving the score: medium per column."""
+        r = m.result
         tol = self.jitter_tolerance * m.score_scale
         unstable = [j for j in r.jitter if j.n_above(tol)]
         single = [j for j in unstable if j.column != COMBINED]
         what = "class probability" if m.n_classes > 2 else "score"
+        findings = []
         for j in unstable:
             if j.column == COMBINED and single:
                 continue
@@ -359,15 +370,21 @@ class RandomAttackCheck(Check):
 
     # ---- evidence --------------------------------------------------------------------------------
     def evidence(self, m: RandomAttackMeasurement) -> Evidence:
+        fam_rows = _family_records(m.result)
+        figure = Figure("outcomes", "Outcomes per input family", plot="random_attack.outcomes_figure",
+                        data={"families": fam_rows})
+        return Evidence(metrics=self._metrics(m), tables=self._tables(m, fam_rows), figures=(figure,),
+                        notes=_notes(m))
+
+    def _metrics(self, m: RandomAttackMeasurement) -> dict[str, Any]:
         r = m.result
-        crash_rows = sum(o.rows for o in r.outcomes if o.crash)
         tol = self.jitter_tolerance * m.score_scale
         metrics: dict[str, Any] = {
             "rows_tried": r.total_rows, "calls": r.calls,
             "rows_in_domain": sum(o.rows for o in r.outcomes if o.in_domain),
             "rows_out_of_domain": sum(o.rows for o in r.outcomes if not o.in_domain),
             "crashes": sum(1 for o in r.outcomes if o.crash),
-            "rows_crashed": crash_rows,
+            "rows_crashed": sum(o.rows for o in r.outcomes if o.crash),
             "rows_crashed_in_domain": sum(o.rows for o in r.outcomes if o.crash and o.in_domain),
             "rows_refused_out_of_domain": sum(o.rows for o in r.outcomes if o.crash and not o.in_domain),
             "rows_non_finite": sum(o.non_finite for o in r.outcomes),
@@ -379,7 +396,11 @@ class RandomAttackCheck(Check):
         }
         for family, n in r.rows_tried:
             metrics[f"rows_{family}"] = n
+        return metrics
 
+    def _tables(self, m: RandomAttackMeasurement, fam_rows: list[dict[str, Any]]) -> tuple[Table, ...]:
+        r = m.result
+        tol = self.jitter_tolerance * m.score_scale
         failures = sorted((o for o in r.outcomes if o.kinds or o.family == "wrong_type"),
                           key=lambda o: (not o.in_domain, FAMILIES.index(o.family),
                                          o.column == COMBINED, m.features.index(o.column)
@@ -403,17 +424,6 @@ class RandomAttackCheck(Check):
                          f"from the {m.domain_source}. A guard enforcing them would have answered every such "
                          "record with a clear error before it reached the model."),
                 max_rows=self.max_table_rows))
-        fam_rows = []
-        for family, n in r.rows_tried:
-            outs = [o for o in r.outcomes if o.family == family]
-            fam_rows.append({
-                "family": family, "rows": n,
-                "in_domain": sum(o.rows for o in outs if o.in_domain),
-                "crashed": sum(o.rows for o in outs if o.crash),
-                "bad_shape": sum(o.rows for o in outs if o.bad_output),
-                "non_finite": sum(o.non_finite for o in outs), "out_of_range": sum(o.out_of_range for o in outs),
-                "bad_sum": sum(o.bad_sum for o in outs),
-                "ok": sum(o.rows - o.bad_rows for o in outs)})
         tables.append(Table.from_records(
             "families", "Outcomes per input family", fam_rows,
             columns=("family", "rows", "in_domain", "crashed", "bad_shape", "non_finite", "out_of_range",
@@ -427,32 +437,52 @@ class RandomAttackCheck(Check):
                 caption=("Change = the smaller of the moves up and down"
                          + (", largest over the k class probabilities" if m.n_classes > 2 else "")
                          + f"; unstable above {tol:.4g}.")))
-        notes = (
-            f"Budget: {r.n_random} random in-range rows (every feature drawn independently and uniformly "
-            f"within its observed range or levels), {r.rows_per_column} rows per column per "
-            f"perturbation family plus one batch of {r.rows_per_column} rows with every column perturbed; "
-            f"{r.total_rows} rows in {r.calls} batched model calls (a call that failed was split by column "
-            "and value to attribute the failure, never row by row).",
-            f"Observed domain from the {m.domain_source}. In-domain: numbers within the observed [min, max], "
-            "seen levels, missing values "
-            + ("in any column (missing_valid)" if r.missing_in_domain
-               else "only in columns where the observed data had them")
-            + ". Out-of-domain: missing values elsewhere, unseen levels and empty strings never observed, "
-              "numbers outside the observed range, ±infinity, wrong types. Perturbed rows are built on real rows "
-            + ("that are themselves in-domain." if r.carriers_in_domain
-               else "(no real row was fully in-domain, so the carriers may add violations of their own)."),
-            "Severity: silent garbage (NaN or infinite outputs"
-            + (", probabilities outside [0, 1] or not summing to one"
-               + (f" over the {m.n_classes} class columns" if m.n_classes > 2 else "")
-               + f" (tolerance {r.tolerance:g}), a wrong number of probability columns"
-               if m.classification else "")
-            + ", or rows missing from the output) on any input is high; an exception on in-domain input is "
-              "high; an exception on out-of-domain input is medium, as a deployment-guard requirement "
-              "(table guard); a wrong type rejected with an error is info, scored silently low.",
-            f"Jitter: {r.jitter_relative:g} relative (span-relative at zero), both directions"
-            + ("; the change is the largest over the k class probabilities." if m.n_classes > 2 else "."),
-        )
-        return Evidence(metrics=metrics, tables=tuple(tables), figures=(_figure(fam_rows),), notes=notes)
+        return tuple(tables)
+
+
+def _family_records(r: RandomAttackResult) -> list[dict[str, Any]]:
+    """One record per input family: rows tried, in-domain, and what became of them."""
+    fam_rows = []
+    for family, n in r.rows_tried:
+        outs = [o for o in r.outcomes if o.family == family]
+        fam_rows.append({
+            "family": family, "rows": n,
+            "in_domain": sum(o.rows for o in outs if o.in_domain),
+            "crashed": sum(o.rows for o in outs if o.crash),
+            "bad_shape": sum(o.rows for o in outs if o.bad_output),
+            "non_finite": sum(o.non_finite for o in outs), "out_of_range": sum(o.out_of_range for o in outs),
+            "bad_sum": sum(o.bad_sum for o in outs),
+            "ok": sum(o.rows - o.bad_rows for o in outs)})
+    return fam_rows
+
+
+def _notes(m: RandomAttackMeasurement) -> tuple[str, ...]:
+    r = m.result
+    return (
+        f"Budget: {r.n_random} random in-range rows (every feature drawn independently and uniformly "
+        f"within its observed range or levels), {r.rows_per_column} rows per column per "
+        f"perturbation family plus one batch of {r.rows_per_column} rows with every column perturbed; "
+        f"{r.total_rows} rows in {r.calls} batched model calls (a call that failed was split by column "
+        "and value to attribute the failure, never row by row).",
+        f"Observed domain from the {m.domain_source}. In-domain: numbers within the observed [min, max], "
+        "seen levels, missing values "
+        + ("in any column (missing_valid)" if r.missing_in_domain
+           else "only in columns where the observed data had them")
+        + ". Out-of-domain: missing values elsewhere, unseen levels and empty strings never observed, "
+          "numbers outside the observed range, ±infinity, wrong types. Perturbed rows are built on real rows "
+        + ("that are themselves in-domain." if r.carriers_in_domain
+           else "(no real row was fully in-domain, so the carriers may add violations of their own)."),
+        "Severity: silent garbage (NaN or infinite outputs"
+        + (", probabilities outside [0, 1] or not summing to one"
+           + (f" over the {m.n_classes} class columns" if m.n_classes > 2 else "")
+           + f" (tolerance {r.tolerance:g}), a wrong number of probability columns"
+           if m.classification else "")
+        + ", or rows missing from the output) on any input is high; an exception on in-domain input is "
+          "high; an exception on out-of-domain input is medium, as a deployment-guard requirement "
+          "(table guard); a wrong type rejected with an error is info, scored silently low.",
+        f"Jitter: {r.jitter_relative:g} relative (span-relative at zero), both directions"
+        + ("; the change is the largest over the k class probabilities." if m.n_classes > 2 else "."),
+    )
 
 
 def _levels_text(d: FeatureDomain, limit: int | None = _LEVELS_SHOWN) -> str:
@@ -526,26 +556,3 @@ def _join(items: Any) -> str:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
 
-
-def _figure(fam_rows: list[dict[str, Any]]) -> Figure:
-    from ...plots import COLORS, figure, new_figure, plot_style
-
-    with plot_style():
-        fig = new_figure(6.0, 0.35 * len(fam_rows) + 1.0)
-        ax = fig.add_subplot()
-        names = [r["family"] for r in fam_rows]
-        y = np.arange(len(names))
-        left = np.zeros(len(names))
-        for key, label, color in (("ok", "ok", COLORS[2]), ("crashed", "crashed", COLORS[1]),
-                                  ("bad", "bad output", COLORS[4])):
-            vals = np.array([r["non_finite"] + r["out_of_range"] + r["bad_sum"] + r["bad_shape"] if key == "bad" else r[key]
-                             for r in fam_rows], dtype=float)
-            share = vals / np.maximum([r["rows"] for r in fam_rows], 1)
-            ax.barh(y, share, left=left, color=color, label=label)
-            left += share
-        ax.set_yticks(y, names)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("share of rows tried")
-        ax.legend(loc="lower right", ncols=3)
-    return figure("outcomes", "Outcomes per input family", fig)
