@@ -299,7 +299,11 @@ class ImportanceCheck(Check[ImportanceMeasurement]):
                 f"{len(recs)} contributions", recs, columns=("feature", "value", "contribution"),
                 caption=(f"Base value {s.base_values[r]:.3g} (average {output} over the background) plus all "
                          f"contributions = {output} {s.outputs[r]:.3g}.")))
-        b = m.budget
+        return Evidence(metrics=headline, tables=tuple(tables), figures=(self._figure(m),), notes=self._notes(m))
+
+    def _notes(self, m: ImportanceMeasurement) -> tuple[str, ...]:
+        """How the explanation was computed: explainer, sample, strata, intervals and budget."""
+        s, b = m.shap, m.budget
         sm, bg = m.sample, m.background_sample
         extra = len(s.values) - sm.positions.size
         notes = [f"SHAP permutation explainer: {len(s.values)} of {m.n_test} test rows explained ({sm.positions.size} "
@@ -351,7 +355,7 @@ class ImportanceCheck(Check[ImportanceMeasurement]):
             notes.append(f"Budget capped at {self.max_model_rows:,} model rows for {len(s.features)} features: "
                          f"{b.rows} rows (asked {m.requested_rows}) and {b.background} background rows (asked "
                          f"{m.requested_background}); importances are noisier.")
-        return Evidence(metrics=headline, tables=tuple(tables), figures=(self._figure(m),), notes=tuple(notes))
+        return tuple(notes)
 
     def _figure(self, m: ImportanceMeasurement) -> Figure:
         s = m.shap
