@@ -142,6 +142,29 @@ def _str_list(key: str, value: Any) -> tuple[str, ...]:
 
 def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sha256: str = "") -> AuditConfig:
     """Validate a parsed TOML mapping. Raises ConfigError naming the first bad key."""
+    values = _known_keys(raw)
+    _check_audit(values["audit"])
+    _check_model(values["model"], base_dir)
+    _check_data(values["data"], base_dir)
+    _check_expect(values["expect"])
+    c = values["checks"]
+    if "skip" in c:
+        c["skip"] = _str_list("checks.skip", c["skip"])
+    _check_report(values["report"], base_dir)
+    return AuditConfig(
+        audit=AuditSection(**values["audit"]),
+        model=ModelSection(**values["model"]),
+        data=DataSection(**values["data"]),
+        expect=ExpectSection(**values["expect"]),
+        checks=ChecksSection(**c),
+        report=ReportSection(**values["report"]),
+        source=source,
+        sha256=sha256,
+    )
+
+
+def _known_keys(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each section's keys, all known, with the required ones present (values not yet checked)."""
     for section in raw:
         if section not in _SECTIONS:
             raise ConfigError(f"unknown config section [{section}]{_suggest(section, list(_SECTIONS))}")
@@ -165,8 +188,10 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
     for section, key in sorted(_REQUIRED):
         if not values[section].get(key):
             raise ConfigError(f"missing required config key '{section}.{key}'")
+    return values
 
-    a = values["audit"]
+
+def _check_audit(a: dict[str, Any]) -> None:
     if "name" in a:
         _expect_type("audit.name", a["name"], str, "a string")
     if "seed" in a:
@@ -175,7 +200,9 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
     if "fail_on" in a:
         _check_choice("audit.fail_on", a["fail_on"], GATE_LEVELS)
 
-    m = values["model"]
+
+def _check_model(m: dict[str, Any], base_dir: Path) -> None:
+    """Types and ranges of [model]; the model path resolved against the config's folder."""
     _expect_type("model.path", m["path"], str, "a string")
     m["path"] = _resolve_model_path(m["path"], base_dir)
     if "trusted" in m:
@@ -193,7 +220,9 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
             raise ConfigError("config key 'model.timeout_s' must be a number of seconds greater than 0")
         m["timeout_s"] = float(m["timeout_s"])
 
-    d = values["data"]
+
+def _check_data(d: dict[str, Any], base_dir: Path) -> None:
+    """Types of [data]; file paths resolved; the id, protected and reference columns consistent."""
     for key in ("test", "train", "target", "id"):
         if key in d:
             _expect_type(f"data.{key}", d[key], str, "a string")
@@ -215,7 +244,8 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
             if col not in d.get("protected", ()):
                 raise ConfigError(f"config key 'data.reference.{col}' names a column that is not in data.protected")
 
-    e = values["expect"]
+
+def _check_expect(e: dict[str, Any]) -> None:
     if "monotone" in e:
         _expect_type("expect.monotone", e["monotone"], dict, "a table such as { income = 1 }")
         for col, direction in e["monotone"].items():
@@ -224,11 +254,9 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
     if "immutable" in e:
         e["immutable"] = _str_list("expect.immutable", e["immutable"])
 
-    c = values["checks"]
-    if "skip" in c:
-        c["skip"] = _str_list("checks.skip", c["skip"])
 
-    r = values["report"]
+def _check_report(r: dict[str, Any], base_dir: Path) -> None:
+    """Types of [report]; the formats known; the output folder resolved against the config's folder."""
     for key in ("title", "owner", "out"):
         if key in r:
             _expect_type(f"report.{key}", r[key], str, "a string")
@@ -239,17 +267,6 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
         for f in r["formats"]:
             _check_choice("report.formats", f, FORMATS)
     r["out"] = str((base_dir / r.get("out", "reports")).resolve())
-
-    return AuditConfig(
-        audit=AuditSection(**a),
-        model=ModelSection(**m),
-        data=DataSection(**d),
-        expect=ExpectSection(**e),
-        checks=ChecksSection(**c),
-        report=ReportSection(**r),
-        source=source,
-        sha256=sha256,
-    )
 
 
 def _resolve_model_path(spec: str, base_dir: Path) -> str:
@@ -293,7 +310,8 @@ def validate_check_options(config: AuditConfig, known: Mapping[str, Any], regist
         for key in opts:
             if key not in known[cid]:
                 valid = list(known[cid])
-                hint = _suggest(key, valid) or (f" (valid: {', '.join(valid)})" if valid else " (this check has no options)")
+                hint = _suggest(key, valid) or (f" (valid: {', '.join(valid)})" if valid
+                                                else " (this check has no options)")
                 raise ConfigError(f"unknown config key 'checks.\"{cid}\".{key}'{hint}")
             if isinstance(known[cid], Mapping):
                 _check_option_type(f'checks."{cid}".{key}', opts[key], known[cid][key])
@@ -333,7 +351,8 @@ def _check_option_range(key: str, name: str, value: Any, default: Any) -> None:
             raise ConfigError(f"config key '{key}' must be a share between 0 and 1; got {value!r}")
     elif isinstance(default, int) and default >= 1 and value < 1:
         raise ConfigError(f"config key '{key}' must be a positive whole number; got {value!r}")
-    elif isinstance(default, int) and value < 0 or isinstance(default, float) and default > 0 and "r2" not in name and value < 0:
+    elif (isinstance(default, int) and value < 0
+          or isinstance(default, float) and default > 0 and "r2" not in name and value < 0):
         raise ConfigError(f"config key '{key}' must not be negative; got {value!r}")
 
 

@@ -286,37 +286,66 @@ def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
     d = config.data
     tdf = test.frame
     trdf = train.frame if train is not None else None
-    target = d.target
+    _check_columns(config, test, train)
+    adapter = model.adapter
+    features = _resolve_features(config, adapter.feature_names(), tdf.columns)
+    _check_features(config, features, test, train)
+    categorical = tuple(c for c in features if c in d.categorical or not pd.api.types.is_numeric_dtype(tdf[c])
+                        or pd.api.types.is_bool_dtype(tdf[c]))
+    numeric = tuple(c for c in features if c not in categorical)
+    task = _task(config, adapter, tdf)
+    classes: tuple[Any, ...] = ()
+    positive = favorable = None
+    if task == "classification":
+        classes, positive, favorable = _classes(config, adapter, test, train)
+        _check_proba_shape(adapter, tdf[list(features)], classes)
+
+    ctx = AuditContext(
+        config=config, model=model, test=tdf.copy(), train=None if trdf is None else trdf.copy(),
+        test_file=test, train_file=train, task=task, target=d.target, features=features,
+        categorical=categorical, numeric=numeric, protected=tuple(d.protected),
+        positive_class=positive, classes=classes, threshold=config.model.threshold, favorable=favorable,
+    )
+    _first_predictions(ctx, test)
+    return ctx
+
+
+def _check_columns(config: AuditConfig, test: LoadedTable, train: LoadedTable | None) -> None:
+    """Rows, the target, the id and the protected columns of the data files."""
+    d = config.data
+    tdf, target = test.frame, d.target
     if len(tdf) == 0:
         raise AuditInputError(f"test data file {test.path} has no rows")
     if target not in tdf.columns:
         raise AuditInputError(f"target column '{target}' not found in test data {test.path}")
-    if trdf is not None and target not in trdf.columns:
+    if train is not None and target not in train.frame.columns:
         raise AuditInputError(f"target column '{target}' not found in train data {train.path}")
     if d.id and d.id not in tdf.columns:
         raise AuditInputError(f"id column '{d.id}' not found in test data {test.path}")
     for col in d.protected:
         if col not in tdf.columns:
             raise AuditInputError(f"protected column '{col}' not found in test data {test.path}")
-    for name, df, tab in (("test", tdf, test), ("train", trdf, train)):
-        if df is None:
-            continue
-        _check_rows(name, df, target, tab.path)
+    _check_rows("test", tdf, target, test.path)
+    if train is not None:
+        _check_rows("train", train.frame, target, train.path)
 
-    adapter = model.adapter
-    features = _resolve_features(config, adapter.feature_names(), tdf.columns)
+
+def _check_features(config: AuditConfig, features: tuple[str, ...], test: LoadedTable,
+                    train: LoadedTable | None) -> None:
+    """The model's features in both files; config keys that name features or reference levels."""
+    tdf = test.frame
     for col in features:
         if col not in tdf.columns:
             raise AuditInputError(f"feature column '{col}' not found in test data {test.path}")
-        if trdf is not None and col not in trdf.columns:
+        if train is not None and col not in train.frame.columns:
             raise AuditInputError(f"feature column '{col}' not found in train data {train.path}")
-    for key, cols in (("data.categorical", d.categorical), ("expect.monotone", tuple(config.expect.monotone)),
+    for key, cols in (("data.categorical", config.data.categorical), ("expect.monotone", tuple(config.expect.monotone)),
                       ("expect.immutable", config.expect.immutable)):
         for col in cols:
             if col not in features:
                 raise AuditInputError(f"config key '{key}' names '{col}', which is not a model feature"
                                       f"{_did_you_mean(col, features)}")
-    for col, value in d.reference.items():
+    for col, value in config.data.reference.items():
         levels = pd.Series(tdf[col].dropna().unique())
         if not _matches(levels, value).any():
             shown = sorted(map(str, levels.tolist()))
@@ -324,70 +353,70 @@ def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
             raise AuditInputError(f"config key 'data.reference.{col}' is {value!r}, which is not a value of column "
                                   f"'{col}' in the test data (values: {listing}){_did_you_mean(str(value), shown)}")
 
-    categorical = tuple(c for c in features if c in d.categorical or not pd.api.types.is_numeric_dtype(tdf[c])
-                        or pd.api.types.is_bool_dtype(tdf[c]))
-    numeric = tuple(c for c in features if c not in categorical)
 
+def _task(config: AuditConfig, adapter: Any, test: pd.DataFrame) -> str:
+    """The configured task, or the model's (classification when it has predict_proba)."""
     task = config.model.task or ("classification" if adapter.has_proba() else "regression")
+    target = config.data.target
     if task == "classification" and not adapter.has_proba():
-        raise AuditInputError("model has no predict_proba, so it cannot be audited as a classifier; set [model] task = \"regression\" if it predicts numbers")
-    if task == "regression" and not pd.api.types.is_numeric_dtype(tdf[target]):
-        raise AuditInputError(f"target column '{target}' is not numeric, so the model cannot be audited as a regressor")
+        raise AuditInputError("model has no predict_proba, so it cannot be audited as a classifier; "
+                              "set [model] task = \"regression\" if it predicts numbers")
+    if task == "regression" and not pd.api.types.is_numeric_dtype(test[target]):
+        raise AuditInputError(f"target column '{target}' is not numeric, so the model cannot be audited as a "
+                              "regressor")
+    return task
 
-    classes: tuple[Any, ...] = ()
-    positive = favorable = None
-    if task == "classification":
-        observed = sorted(pd.concat([tdf[target]] + ([trdf[target]] if trdf is not None else [])).unique().tolist(),
-                          key=str)
-        classes = tuple(adapter.classes) if adapter.classes else tuple(sorted(observed, key=_sort_key))
-        if adapter.classes:
-            # align the target's type with the model's (e.g. "1" in a CSV vs 1 in the model)
-            classes = tuple(next((o for o in observed if same_class(o, c)), c) for c in classes)
-        names = ", ".join(map(repr, classes))
 
-        def _class(key: str, value: Any) -> Any:
-            match = [c for c in classes if same_class(c, value)]
-            if not match:
-                close = [c for c in classes if str(c).strip().lower() == str(value).strip().lower()]
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise AuditInputError(f"config key 'model.{key}' is {value!r}, which is not one of the model's "
-                                      f"classes ({names}){hint}")
-            return match[0]
+def _classes(config: AuditConfig, adapter: Any, test: LoadedTable,
+             train: LoadedTable | None) -> tuple[tuple[Any, ...], Any, Any]:
+    """The classes (the model's, typed like the target), the positive and the favourable class."""
+    target = config.data.target
+    y_test = test.frame[target]
+    observed = sorted(pd.concat([y_test] + ([train.frame[target]] if train is not None else [])).unique().tolist(),
+                      key=str)
+    classes = tuple(adapter.classes) if adapter.classes else tuple(sorted(observed, key=_sort_key))
+    if adapter.classes:
+        # align the target's type with the model's (e.g. "1" in a CSV vs 1 in the model)
+        classes = tuple(next((o for o in observed if same_class(o, c)), c) for c in classes)
+    names = ", ".join(map(repr, classes))
 
-        multiclass = len(classes) > 2
-        positive = config.model.positive_class
-        if positive is None:
-            # k classes: probability-based checks follow the favourable class when one is named
-            occurring = [c for c in classes if _matches(tdf[target], c).any()] or list(classes)
-            positive = config.model.favorable if multiclass and config.model.favorable is not None else occurring[-1]
-        positive = _class("positive_class", positive)
-        if not _matches(tdf[target], positive).any():
-            raise AuditInputError(f"config key 'model.positive_class': class {positive!r} never occurs in the "
-                                  f"test target '{target}'")
-        favorable = config.model.favorable if config.model.favorable is not None else positive
-        favorable = _class("favorable", favorable)
-        _check_proba_shape(adapter, tdf[list(features)], classes)
+    def _class(key: str, value: Any) -> Any:
+        match = [c for c in classes if same_class(c, value)]
+        if not match:
+            close = [c for c in classes if str(c).strip().lower() == str(value).strip().lower()]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise AuditInputError(f"config key 'model.{key}' is {value!r}, which is not one of the model's "
+                                  f"classes ({names}){hint}")
+        return match[0]
 
-    ctx = AuditContext(
-        config=config, model=model, test=tdf.copy(), train=None if trdf is None else trdf.copy(),
-        test_file=test, train_file=train, task=task, target=target, features=features,
-        categorical=categorical, numeric=numeric, protected=tuple(d.protected),
-        positive_class=positive, classes=classes, threshold=config.model.threshold, favorable=favorable,
-    )
-    # one batched call on the test data now: a model that cannot score its own test data
-    # is an input problem, not a check failure
+    multiclass = len(classes) > 2
+    positive = config.model.positive_class
+    if positive is None:
+        # k classes: probability-based checks follow the favourable class when one is named
+        occurring = [c for c in classes if _matches(y_test, c).any()] or list(classes)
+        positive = config.model.favorable if multiclass and config.model.favorable is not None else occurring[-1]
+    positive = _class("positive_class", positive)
+    if not _matches(y_test, positive).any():
+        raise AuditInputError(f"config key 'model.positive_class': class {positive!r} never occurs in the "
+                              f"test target '{target}'")
+    favorable = config.model.favorable if config.model.favorable is not None else positive
+    return classes, positive, _class("favorable", favorable)
+
+
+def _first_predictions(ctx: AuditContext, test: LoadedTable) -> None:
+    """One batched call on the test data now: a model that cannot score its own test data is an
+    input problem, not a check failure."""
     try:
         preds = ctx.predictions("test")
     except Exception as exc:  # noqa: BLE001 - any model failure
-        raise AuditInputError(
-            f"the model failed to predict on the test data: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
-    if len(preds.score) != len(tdf):
-        raise AuditInputError(f"the model returned {len(preds.score)} predictions for {len(tdf)} test rows")
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise AuditInputError(f"the model failed to predict on the test data: {type(exc).__name__}: {first}") from None
+    if len(preds.score) != len(test.frame):
+        raise AuditInputError(f"the model returned {len(preds.score)} predictions for {len(test.frame)} test rows")
     # Only the test data is screened here. Train predictions stay lazy: a model that fails or
     # returns NaN on some training rows is a finding of the checks that probe it (e.g.
     # sensitivity.random_attack draws its domain from those rows), not a reason to refuse the audit.
     _screen_scores(ctx, "test", test.path)
-    return ctx
 
 
 def _check_rows(name: str, df: pd.DataFrame, target: str, path: str) -> None:
@@ -523,5 +552,5 @@ def _resolve_features(config: AuditConfig, model_names: tuple[str, ...] | None, 
         return tuple(d.features)
     if model_names:
         return tuple(model_names)
-    excluded = {d.target, *( [d.id] if d.id else [] )}
+    excluded = {d.target, *([d.id] if d.id else [])}
     return tuple(c for c in columns if c not in excluded and c not in d.protected)

@@ -130,10 +130,11 @@ def _replace_paths(config: AuditConfig, has_train: bool) -> AuditConfig:
 def audit_info(ctx: AuditContext) -> AuditInfo:
     cfg = ctx.config
 
-    def ds(tab: LoadedTable | None, df: pd.DataFrame | None) -> DatasetInfo | None:
-        if tab is None or df is None:
-            return None
+    def ds(tab: LoadedTable, df: pd.DataFrame) -> DatasetInfo:
         return DatasetInfo(path=tab.path, sha256=tab.sha256, rows=int(len(df)), columns=int(df.shape[1]))
+
+    assert ctx.test_file is not None, "build_context always records the test data file"
+    train = ds(ctx.train_file, ctx.train) if ctx.train_file is not None and ctx.train is not None else None
 
     config_text = ""
     if cfg.source:
@@ -147,7 +148,7 @@ def audit_info(ctx: AuditContext) -> AuditInfo:
         model_kind=ctx.model.adapter.kind, task=ctx.task, target=ctx.target, features=ctx.features,
         categorical=ctx.categorical, protected=ctx.protected,
         positive_class=_plain(ctx.positive_class), favorable=_plain(ctx.favorable), threshold=ctx.threshold,
-        test=ds(ctx.test_file, ctx.test), train=ds(ctx.train_file, ctx.train),
+        test=ds(ctx.test_file, ctx.test), train=train,
         config_path=cfg.source, config_sha256=cfg.sha256, config_text=config_text, environment=environment(),
         id_column=cfg.data.id, reference=tuple(sorted((str(k), str(v)) for k, v in cfg.data.reference.items())),
         monotone=tuple(sorted((str(k), int(v)) for k, v in cfg.expect.monotone.items())),

@@ -15,6 +15,7 @@ array read with ``allow_pickle=False``, so nothing the model returns is unpickle
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import json
 import os
@@ -152,8 +153,9 @@ class HostedModel:
         proc = subprocess.Popen([sys.executable, "-c", boot], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, env=env, close_fds=True)
         self._procs.append(proc)
+        assert proc.stdin is not None and proc.stdout is not None  # both are pipes (PIPE above)
         for f in (proc.stdin, proc.stdout):
-            os.set_blocking(f.fileno(), False)  # type: ignore[union-attr]
+            os.set_blocking(f.fileno(), False)
         request = pickle.dumps({"op": "load", "spec": self.spec, "sys_path": list(sys.path), "cwd": os.getcwd()},
                                protocol=pickle.HIGHEST_PROTOCOL)
         header, _ = self._exchange(proc, request, during)
@@ -169,9 +171,10 @@ class HostedModel:
         """Send one request and read its reply within the time limit; a dead or timed-out host is
         stopped and reported as a ModelCallError."""
         deadline = time.monotonic() + self.timeout_s
+        assert proc.stdin is not None and proc.stdout is not None  # hosts are started with both pipes
         try:
-            _write_all(proc.stdin.fileno(), _HEADER.pack(len(payload)) + payload, deadline)  # type: ignore[union-attr]
-            fd = proc.stdout.fileno()  # type: ignore[union-attr]
+            _write_all(proc.stdin.fileno(), _HEADER.pack(len(payload)) + payload, deadline)
+            fd = proc.stdout.fileno()
             header = json.loads(_read_frame(fd, deadline).decode("utf-8"))
             body = _read_frame(fd, deadline) if header.get("ok") and header.get("array") else b""
             return header, body
@@ -232,10 +235,8 @@ def _stop_all(procs: list[subprocess.Popen]) -> None:
         proc = procs.pop()
         if proc.poll() is None:
             proc.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
         for f in (proc.stdin, proc.stdout):
             try:
                 if f is not None:
@@ -343,10 +344,8 @@ def _serve() -> None:
 
 def _load(request: dict[str, Any], wfd: int) -> Any:
     sys.path[:] = list(request.get("sys_path") or sys.path)
-    try:
+    with contextlib.suppress(OSError):
         os.chdir(request.get("cwd") or os.getcwd())
-    except OSError:
-        pass
     try:
         from .inputs import load_model
 

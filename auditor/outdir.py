@@ -29,8 +29,8 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -328,7 +328,7 @@ class _HomeLoader(importlib.abc.Loader):
         old = os.environ.get("HOME")
         os.environ["HOME"] = str(self.home)
         try:
-            self.inner.exec_module(module)  # type: ignore[attr-defined]
+            self.inner.exec_module(module)
         finally:
             if old is None:
                 os.environ.pop("HOME", None)
@@ -342,10 +342,11 @@ class _ArtConfigFinder(importlib.abc.MetaPathFinder):
     def __init__(self, home: Path) -> None:
         self.home = home
 
-    def find_spec(self, name: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(self, name: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if name != "art.config":
             return None
-        spec = importlib.machinery.PathFinder.find_spec(name, path)  # type: ignore[arg-type]
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
         if spec is None or spec.loader is None:
             return spec
         spec.loader = _HomeLoader(spec.loader, self.home)
@@ -376,10 +377,8 @@ def private_library_files(home: str | Path) -> Iterator[None]:
         yield
     finally:
         tempfile.tempdir, sys.dont_write_bytecode = saved_tempdir, saved_bytecode
-        try:
+        with suppress(ValueError):
             sys.meta_path.remove(finder)
-        except ValueError:
-            pass
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

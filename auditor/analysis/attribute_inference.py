@@ -102,7 +102,7 @@ def attribute_classes(values: pd.Series, *, numeric_bins: int = 4, max_levels: i
     else:
         text = np.array([str(x) if not m else MISSING for x, m in zip(s.to_numpy(), missing)], dtype=object)
         order = None
-    text = np.where(missing, None, text)
+    text[missing] = None
     counts = pd.Series(text[~missing]).value_counts()
     keep = [lv for lv, c in counts.items() if c >= min_level_rows]
     rare = [lv for lv, c in counts.items() if c < min_level_rows]
@@ -199,6 +199,7 @@ def attribute_inference(*, attribute: str, classes: AttributeClasses, other: pd.
         for name, p in probas.items():
             draws[name].append(_macro_auc(y, p, counts))
     d = {name: np.concatenate(v) if v else np.empty(0) for name, v in draws.items()}
+    balanced = [_balanced_accuracy(y, probas[n]) for n in ATTACKERS]
     return AttributeInference(
         attribute=attribute, is_feature=is_feature, levels=classes.levels, counts=classes.counts,
         binned=classes.binned, n_rows=len(y), n_features=n_other,
@@ -207,4 +208,4 @@ def attribute_inference(*, attribute: str, classes: AttributeClasses, other: pd.
         output_only=percentile_interval(point["output_only"], d["output_only"], confidence),
         gain=percentile_interval(point["with_output"] - point["baseline"], d["with_output"] - d["baseline"],
                                  confidence),
-        balanced_accuracy=tuple(_balanced_accuracy(y, probas[n]) for n in ATTACKERS))  # type: ignore[arg-type]
+        balanced_accuracy=(balanced[0], balanced[1], balanced[2]))

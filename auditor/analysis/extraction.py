@@ -25,6 +25,7 @@ Nothing here knows about severities.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -94,6 +95,7 @@ class ExtractionResult:
     copy_score: np.ndarray  # the best full-budget copy's scores on them (for plotting)
     copy_point: CopyFidelity | None  # which copy ``copy_score`` is
     n_classes: int = 2  # classification: classes of the model (k > 2: probabilities are (n, k))
+    confidence: float = 0.95  # level of the fidelity intervals
 
     def best(self, source: str, api: str, budget: int) -> CopyFidelity:
         """The better copy family at one point of the learning curve."""
@@ -137,10 +139,8 @@ def synthetic_rows(domains: Mapping[str, FeatureDomain], features: Sequence[str]
     if template is not None:
         for f in features:
             if f in template.columns:
-                try:
+                with contextlib.suppress(TypeError, ValueError):  # keep the drawn values' own type
                     out[f] = out[f].astype(template[f].dtype)
-                except (TypeError, ValueError):
-                    pass
     return out
 
 
@@ -199,10 +199,10 @@ def _fit_copy(family: str, kind: str, Xc: np.ndarray, Xd: np.ndarray, target: np
         k = int(enc_k)
         classes = np.unique(target)
         if len(classes) < 2:
-            const = np.zeros(k)
+            onehot = np.zeros(k)
             if len(classes):
-                const[int(classes[0])] = 1.0
-            return lambda c, d: np.tile(const, (len(c), 1))
+                onehot[int(classes[0])] = 1.0
+            return lambda c, d: np.tile(onehot, (len(c), 1))
         if family == "boosted trees":
             m = HistGradientBoostingClassifier(**hgb_params(enc, random_state=seed)).fit(Xc, target)
         else:
@@ -244,9 +244,11 @@ def _fit_copy(family: str, kind: str, Xc: np.ndarray, Xd: np.ndarray, target: np
 def extraction_attack(*, task: str, query_sets: Mapping[str, QuerySet], eval_rows: pd.DataFrame,
                       eval_score: np.ndarray, eval_label: np.ndarray, eval_target: np.ndarray,
                       categorical: Sequence[str], threshold: float = 0.5, budgets: Sequence[int] = (100, 300, 1000),
-                      families: Sequence[str] = FAMILIES, rng: np.random.Generator) -> ExtractionResult:
+                      families: Sequence[str] = FAMILIES, confidence: float = 0.95,
+                      rng: np.random.Generator) -> ExtractionResult:
     """Train copies on the first ``b`` answered queries of each source for each budget ``b`` (plus
-    the whole set) and measure them on the evaluation rows (see the module docstring).
+    the whole set) and measure them on the evaluation rows (see the module docstring). Fidelity
+    intervals (Wilson for agreement, percentile bootstrap for R²) are at level ``confidence``.
 
     ``eval_target`` is the true target (0/1 for a binary classifier, the class index for k
     classes); ``eval_label`` the model's decisions (k classes: predicted class indices) and
@@ -301,7 +303,7 @@ def extraction_attack(*, task: str, query_sets: Mapping[str, QuerySet], eval_row
                         copy_score = fn(Ec, Ed)
                         copy_label = None
                     p = _measure(source, api, b, family, copy_score, copy_label, eval_score, eval_label,
-                                 eval_target, cls, rng)
+                                 eval_target, cls, rng, confidence=confidence)
                     points.append(p)
                     if b == n and api == apis[0] and (best_full is None or _rank(p) > best_full[0]):
                         best_full = (_rank(p), p, copy_score)
@@ -315,7 +317,8 @@ def extraction_attack(*, task: str, query_sets: Mapping[str, QuerySet], eval_row
         task=task, threshold=float(threshold) if cls and not multi else float("nan"), n_eval=len(eval_rows),
         queries=tuple((s, len(query_sets[s].rows)) for s in sorted(query_sets)), budgets=tuple(curve_budgets),
         points=tuple(points), model_metric=model_metric, eval_score=plot_model,
-        copy_score=plot_copy, copy_point=best_full[1] if best_full else None, n_classes=k if cls else 0)
+        copy_score=plot_copy, copy_point=best_full[1] if best_full else None, n_classes=k if cls else 0,
+        confidence=confidence)
 
 
 def _r2_interval(target: np.ndarray, pred: np.ndarray, rng: np.random.Generator | None,
@@ -338,14 +341,15 @@ def _r2_interval(target: np.ndarray, pred: np.ndarray, rng: np.random.Generator 
 
 def _measure(source: str, api: str, budget: int, family: str, copy_score: np.ndarray,
              copy_label: np.ndarray | None, eval_score: np.ndarray, eval_label: np.ndarray,
-             eval_target: np.ndarray, cls: bool, rng: np.random.Generator | None = None) -> CopyFidelity:
+             eval_target: np.ndarray, cls: bool, rng: np.random.Generator | None = None, *,
+             confidence: float = 0.95) -> CopyFidelity:
     copy_score = np.asarray(copy_score, dtype=float)
     if cls and copy_label is not None:
         from sklearn.metrics import cohen_kappa_score
 
         agree = copy_label == eval_label.astype(int)
         k = int(agree.sum())
-        lo, hi = wilson(k, len(agree), confidence=0.95)
+        lo, hi = wilson(k, len(agree), confidence=confidence)
         agreement = k / len(agree) if len(agree) else float("nan")
         both_const = len(np.unique(copy_label)) < 2 and len(np.unique(eval_label)) < 2
         kappa = float("nan") if both_const else float(cohen_kappa_score(copy_label, eval_label.astype(int)))
@@ -359,7 +363,7 @@ def _measure(source: str, api: str, budget: int, family: str, copy_score: np.nda
     score_r2 = float("nan") if api == "labels" else _r2(flat_m, flat_c)
     r2_lo = r2_hi = float("nan")
     if not cls:
-        r2_lo, r2_hi = _r2_interval(eval_score, copy_score, rng)
+        r2_lo, r2_hi = _r2_interval(eval_score, copy_score, rng, confidence=confidence)
     return CopyFidelity(source=source, api=api, budget=int(budget), family=family, agreement=float(agreement),
                         agreement_low=lo, agreement_high=hi, kappa=kappa, score_r2=score_r2,
                         score_corr=_corr(flat_m, flat_c), copy_metric=copy_metric, score_r2_low=r2_lo,

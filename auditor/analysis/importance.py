@@ -309,7 +309,7 @@ def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFra
             if recorder is not None:
                 recorder.update(on=True, masks=[], outs=[], variants=None)
             rows.append(explainer(Z[i:i + 1], max_evals=me, batch_size=min_max_evals(len(features)), silent=True))
-            if recorder is not None:
+            if recorder is not None and groups is not None:  # a recorder exactly when there are groups
                 recorder["on"] = False
                 per_group.append(_group_values(recorder["masks"], recorder["outs"], recorder["variants"], groups,
                                                len(features)))
@@ -319,8 +319,9 @@ def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFra
         if rows else np.empty((0, len(features)))
     base = np.array([float(np.asarray(r.base_values, dtype=float).reshape(-1)[0]) for r in rows])
     group_values = None
-    if groups is not None and rows and all(pg is not None for pg in per_group):
-        gv = np.stack([pg[0] for pg in per_group])  # type: ignore[index]
+    rebuilt = [pg for pg in per_group if pg is not None]
+    if groups is not None and rows and len(rebuilt) == len(per_group):
+        gv = np.stack([pg[0] for pg in rebuilt])
         share_of = np.bincount(groups) / len(groups)
         scale = max(float(np.max(np.abs(values))), 1e-12)
         if np.max(np.abs(gv @ share_of - values)) <= 1e-8 * max(scale, 1.0):

@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ HGB_PARAMS = {"max_iter": 60, "learning_rate": 0.15, "max_leaf_nodes": 15, "min_
               "early_stopping": False}
 
 
-def hgb_params(encoder: TabularEncoder, extra_columns: int = 0, **overrides: object) -> dict[str, object]:
+def hgb_params(encoder: TabularEncoder, extra_columns: int = 0, /, **overrides: object) -> dict[str, object]:
     """Keyword arguments for a HistGradientBoosting model on ``encoder.codes`` (plus ``extra_columns``
     numeric columns appended): native categorical splits, as few bins as the levels allow."""
     mask = np.r_[encoder.categorical_mask, np.zeros(extra_columns, dtype=bool)]
@@ -141,14 +142,18 @@ def attack_score(y: np.ndarray, score: np.ndarray, *, low_fpr: Sequence[float] =
     auc0 = float(weighted_auc(y, score, ones)[0])
     adv0 = float(_advantage(fpr0, tpr0)[0])
     tpr0s = [float(_tpr_at(fpr0, tpr0, a)[0]) for a in low_fpr]
-    aucs, advs, tprs = [], [], [[] for _ in low_fpr]
+    aucs: list[np.ndarray] = []
+    advs: list[np.ndarray] = []
+    tprs: list[list[np.ndarray]] = [[] for _ in low_fpr]
     for counts in bootstrap_counts(len(y), n_resamples, rng):
         aucs.append(weighted_auc(y, score, counts))
         f, t = _weighted_roc(y, score, counts)
         advs.append(_advantage(f, t))
         for i, a in enumerate(low_fpr):
             tprs[i].append(_tpr_at(f, t, a))
-    cat = (lambda parts: np.concatenate(parts) if parts else np.empty(0))
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts) if parts else np.empty(0)
+
     return AttackScore(
         n_positive=int(y.sum()), n_negative=int(len(y) - y.sum()),
         auc=percentile_interval(auc0, cat(aucs), confidence),
@@ -247,11 +252,11 @@ class TabularEncoder:
 
 def class_index(values: np.ndarray, classes: Sequence[object]) -> np.ndarray:
     """Index of each target value in ``classes`` (tolerant of 1 vs "1" vs 1.0); -1 when absent."""
-    def same(a: object, b: object) -> bool:
+    def same(a: Any, b: Any) -> bool:
         if a == b:
             return True
         try:
-            return float(a) == float(b)  # type: ignore[arg-type]
+            return float(a) == float(b)
         except (TypeError, ValueError):
             return str(a) == str(b)
 

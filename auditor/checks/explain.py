@@ -21,11 +21,22 @@ from ..analysis.importance import (
 )
 from ..analysis.metrics import Estimate, percentile_interval
 from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
-from ..plots import COLORS, figure, new_figure, plot_style
-from .base import EXPLAIN, Check
+from ..wording import ci, level, pct
+from .base import EXPLAIN, Check, budget, setting, threshold
 
 if TYPE_CHECKING:
-    from ..context import AuditContext
+    import pandas as pd
+
+    from ..context import AuditContext, Predictions, Split
+
+
+def _explained_output(p: Predictions, idx: int) -> np.ndarray:
+    """The output explained: the probability of class ``idx`` (classification), or the prediction
+    (regression, ``idx`` < 0)."""
+    if idx < 0:
+        return p.score
+    assert p.proba is not None
+    return p.proba[:, idx]
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ class ImportanceMeasurement:
 
 
 @dataclass
-class ImportanceCheck(Check):
+class ImportanceCheck(Check[ImportanceMeasurement]):
     """Global feature importance as mean |SHAP| on a seeded sample of test rows, and the top
     contributions behind three individual decisions (highest score, lowest score, closest to the
     threshold; for regression the median prediction instead of the threshold).
@@ -72,11 +83,11 @@ class ImportanceCheck(Check):
     or the prediction (regression).
 
     Severity uses the interval of the top feature's share of the total mean |SHAP| (stratified
-    bootstrap over the explained rows, ``n_resamples`` resamples): ``medium`` when its lower end is
-    at least ``dominance_share`` (with at least ``min_features`` features): the model stands or
-    falls with that input, which is worth confirming is legitimate (not a leak); ``low`` when the
-    lower end is at least ``notable_share`` (the model leans heavily on one input, dominance not
-    established). Never ``high`` by itself.
+    bootstrap over the explained rows, ``n_resamples`` resamples, level ``confidence``):
+    ``medium`` when its lower end is at least ``dominance_share`` (with at least ``min_features``
+    features): the model stands or falls with that input, which is worth confirming is legitimate
+    (not a leak); ``low`` when the lower end is at least ``notable_share`` (the model leans heavily
+    on one input, dominance not established). Never ``high`` by itself.
 
     Samples: the explained rows and the background are stratified by the rare values of spiked
     (zero-inflated) numeric features, each stratum at its proportional share and rare strata with
@@ -91,21 +102,23 @@ class ImportanceCheck(Check):
     order = 1
     title: ClassVar[str] = "Feature importance (SHAP)"
 
-    rows: int = 200
-    background: int = 100
-    max_evals: int = 0  # 0: the minimum shap accepts, 2 x features + 1
-    max_model_rows: int = 1_000_000
-    dominance_share: float = 0.5
-    notable_share: float = 0.4
-    min_features: int = 3
-    top_features: int = 15
-    top_contributions: int = 5
-    explain_class: str = ""  # classification: the class whose probability is explained ("": see above)
-    min_rare_rows: int = 40
-    spike_share: float = 0.5
-    n_resamples: int = 1000
-    confidence: float = 0.95
-    background_groups: int = 10  # background split into groups the interval's bootstrap resamples
+    rows: int = budget(200, "test rows explained (a seeded, stratified sample)")
+    background: int = budget(100, "background rows the SHAP values are measured against")
+    max_evals: int = budget(0, "model evaluations per explained row and background row (0: the minimum shap "
+                               "accepts, 2 x features + 1)")
+    max_model_rows: int = budget(1_000_000, "rows the model scores at most; rows and background shrink to fit")
+    dominance_share: float = threshold(0.5, "medium when the lower end of a feature's share interval reaches this")
+    notable_share: float = threshold(0.4, "low when the lower end of a feature's share interval reaches this")
+    min_features: int = threshold(3, "features a model needs before one of them can dominate (else no finding)")
+    top_features: int = budget(15, "features shown in the importance figure")
+    top_contributions: int = budget(5, "contributions shown for each decision")
+    explain_class: str = setting("", "classification: the class whose probability is explained (empty: the "
+                                     "positive class; k classes: the favourable class)")
+    min_rare_rows: int = budget(40, "explained rows at least in each rare stratum of a spiked feature")
+    spike_share: float = setting(0.5, "share of rows on one value from which a numeric feature counts as spiked")
+    n_resamples: int = budget(1000, "bootstrap resamples of the share and rank intervals")
+    confidence: float = setting(0.95, "level of the share and rank intervals")
+    background_groups: int = setting(10, "random groups of the background rows the bootstrap resamples")
 
     def _explained_index(self, ctx: AuditContext) -> int:
         if self.explain_class != "":
@@ -134,8 +147,7 @@ class ImportanceCheck(Check):
 
         cls = ctx.is_classification
         idx = self._explained_index(ctx) if cls else -1
-        preds = ctx.predictions("test")
-        score = np.asarray(preds.proba[:, idx] if cls else preds.score, dtype=float)
+        score = np.asarray(_explained_output(ctx.predictions("test"), idx), dtype=float)
         n = len(score)
         what = "probability" if cls else "prediction"
         picks: list[tuple[str, str, int]] = [
@@ -160,7 +172,7 @@ class ImportanceCheck(Check):
         stratum = np.concatenate([sample.stratum, np.full(len(fixed), -1, dtype=int)])
         cases = tuple(Case(key, label, int(np.flatnonzero(positions == pos)[0]), pos) for key, label, pos in picks)
 
-        bg_split = "train" if ctx.has_train else "test"
+        bg_split: Split = "train" if ctx.has_train else "test"
         bg_frame = ctx.frame(bg_split)
         bg_spiked = spiked_features(bg_frame, features, categorical=ctx.categorical, min_modal_share=self.spike_share)
         bg = stratified_sample(bg_frame, min(budget.background, len(bg_frame)), rng, spiked=bg_spiked)
@@ -168,9 +180,8 @@ class ImportanceCheck(Check):
         groups = (rng.permutation(len(bg.positions)) % n_groups) if n_groups >= 2 else None
         seed = int(rng.integers(0, 2**31 - 1))
 
-        def predict(X):
-            p = ctx.predict_frame(X)
-            return p.proba[:, idx] if cls else p.score
+        def predict(X: pd.DataFrame) -> np.ndarray:
+            return _explained_output(ctx.predict_frame(X), idx)
 
         result = shap_importance(predict, test.iloc[positions][features], bg_frame.iloc[bg.positions][features],
                                  coder=coder, max_evals=budget.max_evals, seed=seed, weights=weights,
@@ -214,27 +225,29 @@ class ImportanceCheck(Check):
             sev = Severity.MEDIUM if lo >= self.dominance_share else Severity.LOW
             name = s.features[j]
             nxt = order[1] if pos == 0 else order[0]
-            ci = f"{e.value:.0%} (95% interval {lo:.0%}–{hi:.0%})"
+            lv = level(self.confidence)
+            share = f"{pct(e.value, 0)} ({ci(lo, hi, self.confidence, digits=0, as_pct=True)})"
             if sev is Severity.MEDIUM:
-                title = f"One feature dominates the model: '{name}' carries {ci} of the attributions"
-                verdict = (f"The whole interval is at or above the {self.dominance_share:.0%} cut, so the model's "
+                title = f"One feature dominates the model: '{name}' carries {share} of the attributions"
+                verdict = (f"The whole interval is at or above the {pct(self.dominance_share, 0)} cut, so the model's "
                            "decisions largely rest on this one input: if it is recorded after the outcome, derived "
                            "from the target or unreliable in production, the model will fail.")
             else:
-                title = (f"The model leans heavily on '{name}': it carries {ci} of the attributions")
-                verdict = (f"The interval's lower end is at least {self.notable_share:.0%} but below the "
-                           f"{self.dominance_share:.0%} dominance cut, so heavy reliance is established and dominance "
-                           "is not. Confirm this input is known at decision time and reliable in production.")
+                title = (f"The model leans heavily on '{name}': it carries {share} of the attributions")
+                verdict = (f"The interval's lower end is at least {pct(self.notable_share, 0)} but below the "
+                           f"{pct(self.dominance_share, 0)} dominance cut, so heavy reliance is established and "
+                           "dominance is not. Confirm this input is known at decision time and reliable in production.")
             summary = (f"Across {m.sample.positions.size} sampled test rows, '{name}' moves the {self._output(m)} by "
-                       f"{s.mean_abs[j]:.3g} on average (mean |SHAP|), {ci} of the total over all "
+                       f"{s.mean_abs[j]:.3g} on average (mean |SHAP|), {share} of the total over all "
                        f"{len(s.features)} features; the {'next' if pos == 0 else 'top'} feature, "
-                       f"'{s.features[nxt]}', carries {s.share[nxt]:.0%}. Rule: medium when the lower end of the "
-                       f"share's 95% interval (stratified bootstrap over explained rows and background groups) is at "
-                       f"least {self.dominance_share:.0%}, low when it is at least {self.notable_share:.0%}. {verdict}")
+                       f"'{s.features[nxt]}', carries {pct(s.share[nxt], 0)}. Rule: medium when the lower end of the "
+                       f"share's {lv} interval (stratified bootstrap over explained rows and background groups) is at "
+                       f"least {pct(self.dominance_share, 0)}, low when it is at least {pct(self.notable_share, 0)}. "
+                       f"{verdict}")
             rule = Rule(metric="share", value=float(e.value), operator=">=",
                         threshold=float(self.dominance_share if sev is Severity.MEDIUM else self.notable_share),
                         interval=(float(lo), float(hi)),
-                        text=(f"medium when the lower end of the 95% interval of the feature's share of mean |SHAP| "
+                        text=(f"medium when the lower end of the {lv} interval of the feature's share of mean |SHAP| "
                               f"is >= {self.dominance_share:g}; low when it is >= {self.notable_share:g}"))
             out.append(Finding(
                 id=f"{self.id}/dominant/{name}", check=self.id, severity=sev, title=title, summary=summary,
@@ -272,12 +285,13 @@ class ImportanceCheck(Check):
                                      columns=("rank", "feature", "mean_abs_shap", "share", "share_low", "share_high",
                                               "rank_range"), max_rows=30,
                                      caption="Share: the feature's part of the total mean |SHAP| (weighted over the "
-                                             "stratified sample), with its 95% stratified-bootstrap interval; rank "
-                                             "range: the central 95% of its rank over the bootstrap resamples.")]
+                                             f"stratified sample), with its {level(self.confidence)} "
+                                             "stratified-bootstrap interval; rank range: the central "
+                                             f"{level(self.confidence)} of its rank over the bootstrap resamples.")]
         output = "probability" if m.task == "classification" else "prediction"
         for case in m.cases:
             r = case.row
-            recs = [{"feature": f, "value": _plain(v), "contribution": c}
+            recs = [{"feature": f, "value": v, "contribution": c}  # Table.from_records makes values plain
                     for f, v, c in s.top_contributions(r, self.top_contributions)]
             tables.append(Table.from_records(
                 f"drivers_{case.key}",
@@ -285,7 +299,11 @@ class ImportanceCheck(Check):
                 f"{len(recs)} contributions", recs, columns=("feature", "value", "contribution"),
                 caption=(f"Base value {s.base_values[r]:.3g} (average {output} over the background) plus all "
                          f"contributions = {output} {s.outputs[r]:.3g}.")))
-        b = m.budget
+        return Evidence(metrics=headline, tables=tuple(tables), figures=(self._figure(m),), notes=self._notes(m))
+
+    def _notes(self, m: ImportanceMeasurement) -> tuple[str, ...]:
+        """How the explanation was computed: explainer, sample, strata, intervals and budget."""
+        s, b = m.shap, m.budget
         sm, bg = m.sample, m.background_sample
         extra = len(s.values) - sm.positions.size
         notes = [f"SHAP permutation explainer: {len(s.values)} of {m.n_test} test rows explained ({sm.positions.size} "
@@ -337,36 +355,15 @@ class ImportanceCheck(Check):
             notes.append(f"Budget capped at {self.max_model_rows:,} model rows for {len(s.features)} features: "
                          f"{b.rows} rows (asked {m.requested_rows}) and {b.background} background rows (asked "
                          f"{m.requested_background}); importances are noisier.")
-        return Evidence(metrics=headline, tables=tuple(tables), figures=(_importance_figure(s, self.top_features, m),),
-                        notes=tuple(notes))
+        return tuple(notes)
 
-
-def _plain(v: Any) -> Any:
-    if v is None:
-        return None
-    if isinstance(v, float) and np.isnan(v):
-        return None
-    if hasattr(v, "item"):
-        try:
-            return v.item()
-        except (ValueError, AttributeError):
-            return str(v)
-    return v if isinstance(v, (int, float, str, bool)) else str(v)
-
-
-def _importance_figure(s: ShapImportance, k: int, m: ImportanceMeasurement) -> Figure:
-    order = s.ranking()[:k]
-    names = [s.features[j] for j in order][::-1]
-    values = [float(s.mean_abs[j]) for j in order][::-1]
-    with plot_style():
-        fig = new_figure(5.6, 0.6 + 0.22 * len(names))
-        ax = fig.subplots()
-        ax.barh(range(len(names)), values, color=COLORS[0], height=0.7)
-        ax.set_yticks(range(len(names)), names)
-        output = f"P({m.explained_class})" if m.task == "classification" else "prediction"
-        ax.set(xlabel=f"mean |SHAP| (effect on {output})",
-               title=f"Top {len(names)} features by mean |SHAP|" if len(s.features) > len(names)
-               else "Features by mean |SHAP|")
-        return figure("importance_bar", "Global feature importance (SHAP)", fig,
+    def _figure(self, m: ImportanceMeasurement) -> Figure:
+        s = m.shap
+        shown = s.ranking()[: self.top_features]
+        return Figure("importance_bar", "Global feature importance (SHAP)", plot="explain.importance_figure",
+                      data={"features": [s.features[j] for j in shown],
+                            "mean_abs": [float(s.mean_abs[j]) for j in shown], "n_features": len(s.features),
+                            "output": f"P({m.explained_class})" if m.task == "classification" else "prediction"},
                       caption=f"{m.sample.positions.size} sampled test rows (weighted) explained against "
                               f"{s.n_background} background rows.")
+

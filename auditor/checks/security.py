@@ -17,31 +17,32 @@ import pandas as pd
 from ..analysis.attribute_inference import AttributeInference, attribute_classes, attribute_inference
 from ..analysis.domain import feature_domains
 from ..analysis.extraction import CopyFidelity, ExtractionResult, QuerySet, extraction_attack, synthetic_rows
-from ..analysis.membership import MembershipResult, membership_inference
+from ..analysis.membership import MembershipAttack, MembershipResult, membership_inference
 from ..analysis.metrics import Estimate
-from ..findings import Evidence, Finding, Rule, Severity, Table
-from .base import SECURITY, Check
+from ..analysis.sampling import sample_positions
+from ..findings import Evidence, Figure, Finding, Rule, Severity, Table
+from ..wording import ci, finite, fixed, interval, level, num, pct
+from .base import SECURITY, Check, budget, setting, threshold
 
 if TYPE_CHECKING:
-    from ..context import AuditContext
+    from ..context import AuditContext, Predictions
 
 
-def _ci(e: Estimate, digits: int = 2) -> str:
-    if not (np.isfinite(e.low) and np.isfinite(e.high)):
-        return f"{e.value:.{digits}f}"
-    return f"{e.value:.{digits}f} (95% CI {e.low:.{digits}f}–{e.high:.{digits}f})"
-
-
-def _pct(x: float) -> str:
-    return f"{x:.0%}" if np.isfinite(x) else "n/a"
+def _est(e: Estimate, confidence: float, digits: int = 2) -> str:
+    """An estimate with its interval: ``0.54 (95% CI 0.48–0.58)``; the estimate alone without one."""
+    if not (finite(e.low) and finite(e.high)):
+        return fixed(e.value, digits)
+    return f"{fixed(e.value, digits)} ({ci(e.low, e.high, confidence, digits=digits, what='CI')})"
 
 
 def _fid(x: float, classification: bool) -> str:
-    return f"{x:.1%}" if classification else f"{x:.3f}"
+    """A copy's fidelity: agreement as a percentage, or R²."""
+    return pct(x) if classification else fixed(x, 3)
 
 
 def _bar(x: float, classification: bool) -> str:
-    return f"{x * 100:g}%" if classification else f"R² {x:g}"
+    """The fidelity bar: ``95%`` of decisions, or ``R² 0.9``."""
+    return f"{num(100 * x, 6)}%" if classification else f"R² {num(x, 6)}"
 
 
 def _fpr_key(alpha: float) -> str:
@@ -64,7 +65,7 @@ class MembershipMeasurement:
 
 
 @dataclass
-class MembershipInferenceCheck(Check):
+class MembershipInferenceCheck(Check[MembershipMeasurement]):
     """How well an attacker who sees the model's outputs can tell training rows (members) from
     unseen rows (non-members).
 
@@ -76,7 +77,7 @@ class MembershipInferenceCheck(Check):
     false-positive rates, with bootstrap intervals; the attack with the highest AUC is judged.
     Assumes train and test rows come from one population (drift between them also separates them).
 
-    Severities use the conservative end of the 95% bootstrap intervals: ``high`` when the lower end
+    Severities use the conservative end of the bootstrap intervals (level ``confidence``): ``high`` when the lower end
     of the best attack's AUC interval is at least ``high_auc``, or the lower end of an attack's
     advantage interval is at least ``high_advantage``: the model has memorised its training rows
     (typical of fully grown trees or nearest neighbours). ``medium`` when the AUC's lower end is at
@@ -91,16 +92,18 @@ class MembershipInferenceCheck(Check):
     order = 1
     title: ClassVar[str] = "Membership inference"
 
-    rows: int = 2000
-    low_fpr: Sequence[float] = (0.01, 0.05)
-    n_resamples: int = 200
-    confidence: float = 0.95
-    attack_trees: int = 100
-    attack_min_leaf: int = 5
-    high_auc: float = 0.75
-    high_advantage: float = 0.4
-    medium_auc: float = 0.60
-    low_auc: float = 0.55
+    rows: int = budget(2000, "training rows attacked as members, and at most as many test rows as non-members")
+    low_fpr: Sequence[float] = setting((0.01, 0.05), "false-positive rates at which the attacks' true-positive "
+                                                     "rate is reported (the first one in the finding)")
+    n_resamples: int = budget(200, "bootstrap resamples of the evaluated rows for the intervals")
+    confidence: float = setting(0.95, "level of the bootstrap intervals")
+    attack_trees: int = budget(100, "trees of the learned attack's random forest")
+    attack_min_leaf: int = setting(5, "minimum leaf size of the learned attack's random forest")
+    high_auc: float = threshold(0.75, "high when the lower end of the best attack's AUC interval reaches this")
+    high_advantage: float = threshold(0.4, "high when the lower end of an attack's advantage (TPR − FPR) interval "
+                                           "reaches this")
+    medium_auc: float = threshold(0.60, "medium when the lower end of the best attack's AUC interval reaches this")
+    low_auc: float = threshold(0.55, "low when the AUC interval lies above 0.5 and the AUC reaches this")
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.has_train:
@@ -112,10 +115,13 @@ class MembershipInferenceCheck(Check):
         rng = ctx.rng(self.id)
         n_train, n_test = len(ctx.frame("train")), len(ctx.frame("test"))
         n = min(int(self.rows), n_train, n_test)
+        # Both samples are drawn even when one takes every row of its split (sample_positions would
+        # then leave the generator untouched): the attacks' seeded draws come after these.
         mpos = np.sort(rng.choice(n_train, size=n, replace=False))
         npos = np.sort(rng.choice(n_test, size=n, replace=False))
         ptr, pte = ctx.predictions("train"), ctx.predictions("test")
         if ctx.is_classification:
+            assert ptr.proba is not None and pte.proba is not None
             ym = ctx.y_index("train")[mpos]
             yn = ctx.y_index("test")[npos]
             okm, okn = ym >= 0, yn >= 0
@@ -126,8 +132,7 @@ class MembershipInferenceCheck(Check):
             k = mo.shape[1]
         else:
             mo, no = ptr.score[mpos], pte.score[npos]
-            ym = np.asarray(ctx.y("train"), dtype=float)[mpos]
-            yn = np.asarray(ctx.y("test"), dtype=float)[npos]
+            ym, yn = ctx.y_task("train")[mpos], ctx.y_task("test")[npos]
             dropped, k = 0, 1
         result = membership_inference(task=ctx.task, member_output=mo, member_target=ym, nonmember_output=no,
                                       nonmember_target=yn, n_classes=max(k, 2), rng=rng,
@@ -138,7 +143,7 @@ class MembershipInferenceCheck(Check):
                                      n_train=n_train, n_test=n_test, rows_budget=int(self.rows), dropped=dropped,
                                      n_classes=ctx.n_classes if ctx.is_classification else 0)
 
-    def _adv_attack(self, m: MembershipMeasurement):
+    def _adv_attack(self, m: MembershipMeasurement) -> MembershipAttack:
         """The attack whose advantage interval has the highest lower end."""
         return max(m.result.attacks, key=lambda a: (a.score.advantage.low if np.isfinite(a.score.advantage.low)
                                                     else -1.0, a.name))
@@ -156,22 +161,23 @@ class MembershipInferenceCheck(Check):
             return Rule(metric="attack_auc", value=float(auc.value), operator=">=", threshold=float(threshold),
                         interval=(float(lo), float(hi)), text=text)
 
+        lv = level(self.confidence)
         if lo >= self.high_auc:
-            return Severity.HIGH, auc_rule(self.high_auc, f"high when the lower end of the best attack's 95% AUC "
+            return Severity.HIGH, auc_rule(self.high_auc, f"high when the lower end of the best attack's {lv} AUC "
                                                           f"interval is >= {self.high_auc:g}")
         if adv_lo >= self.high_advantage:
             return Severity.HIGH, Rule(metric="advantage", value=float(adv.value), operator=">=",
                                        threshold=float(self.high_advantage),
                                        interval=(float(adv_lo), float(adv.high)),
-                                       text=f"high when the lower end of an attack's 95% advantage interval "
+                                       text=f"high when the lower end of an attack's {lv} advantage interval "
                                             f"(TPR - FPR) is >= {self.high_advantage:g}")
         if lo >= self.medium_auc:
-            return Severity.MEDIUM, auc_rule(self.medium_auc, f"medium when the lower end of the best attack's 95% "
+            return Severity.MEDIUM, auc_rule(self.medium_auc, f"medium when the lower end of the best attack's {lv} "
                                                               f"AUC interval is >= {self.medium_auc:g}")
         if lo > 0.5 and auc.value >= self.low_auc:
-            return Severity.LOW, auc_rule(self.low_auc, f"low when the 95% AUC interval lies above 0.5 and the "
+            return Severity.LOW, auc_rule(self.low_auc, f"low when the {lv} AUC interval lies above 0.5 and the "
                                                         f"AUC is >= {self.low_auc:g}")
-        return Severity.INFO, auc_rule(self.low_auc, f"info: the 95% AUC interval includes 0.5 or stays below "
+        return Severity.INFO, auc_rule(self.low_auc, f"info: the {lv} AUC interval includes 0.5 or stays below "
                                                      f"{self.low_auc:g}")
 
     def severity(self, m: MembershipMeasurement) -> Severity:
@@ -184,35 +190,34 @@ class MembershipInferenceCheck(Check):
         alpha = float(self.low_fpr[0]) if len(self.low_fpr) else 0.01
         tpr = best.score.tpr_at(alpha) if len(self.low_fpr) else None
         what = "probability of the true class" if m.task == "classification" else "prediction error"
+        auc = _est(best.score.auc, self.confidence)
         if sev is Severity.INFO:
-            title = (f"The model's outputs do not give away training rows: best membership attack AUC "
-                     f"{_ci(best.score.auc)}")
+            title = f"The model's outputs do not give away training rows: best membership attack AUC {auc}"
         else:
-            title = (f"Training rows recognisable from the model's outputs: membership attack AUC "
-                     f"{_ci(best.score.auc)}")
+            title = f"Training rows recognisable from the model's outputs: membership attack AUC {auc}"
         summary = (f"An attacker who sees the model's outputs and the true outcome tried to tell {r.n_member:,} "
                    f"training rows from {r.n_nonmember:,} unseen test rows. The best attack, the {best.label}, "
-                   "reaches AUC "
-                   f"{_ci(best.score.auc)}, where 0.5 is guessing; its best threshold separates "
-                   f"{best.score.advantage.value:.0%} more members than non-members (advantage, TPR − FPR)")
+                   f"reaches AUC {auc}, where 0.5 is guessing; its best threshold separates "
+                   f"{pct(best.score.advantage.value, 0)} more members than non-members (advantage, TPR − FPR)")
         if tpr is not None:
-            summary += (f", and at {alpha:.0%} false positives it finds {_pct(tpr.value)} of the members "
-                        f"(chance: {alpha:.0%})")
+            summary += (f", and at {pct(alpha, 0)} false positives it finds {pct(tpr.value, 0)} of the members "
+                        f"(chance: {pct(alpha, 0)})")
         if best.name == "threshold":
             summary += f"; it only compares the model's {what} on the two kinds of rows."
         else:
             summary += (f". The loss-threshold attack, which only compares the model's {what}, has AUC "
-                        f"{_ci(r.attack('threshold').score.auc)}.")
+                        f"{_est(r.attack('threshold').score.auc, self.confidence)}.")
         if sev is Severity.HIGH:
             summary += (" The model behaves very differently on the rows it was trained on: it has memorised them, "
                         "so anyone with query access can test whether a person's record was in the training data.")
         elif sev in (Severity.MEDIUM, Severity.LOW):
             summary += " The model is measurably more confident on its training rows than on unseen rows."
-        summary += (f" Rule (95% bootstrap intervals, conservative end): high when the AUC's lower end is at least "
-                    f"{self.high_auc:g} or an advantage's lower end at least {self.high_advantage:g}; medium when the "
-                    f"AUC's lower end is at least {self.medium_auc:g}; low when the AUC interval is above 0.5 and "
-                    f"the AUC at least {self.low_auc:g}. Here: {rule.metric.replace('_', ' ')} {rule.value:.3f}, interval "
-                    f"{rule.interval[0]:.3f}–{rule.interval[1]:.3f}.")
+        lo, hi = rule.interval or (rule.value, rule.value)
+        summary += (f" Rule ({level(self.confidence)} bootstrap intervals, conservative end): high when the AUC's "
+                    f"lower end is at least {self.high_auc:g} or an advantage's lower end at least "
+                    f"{self.high_advantage:g}; medium when the AUC's lower end is at least {self.medium_auc:g}; low "
+                    f"when the AUC interval is above 0.5 and the AUC at least {self.low_auc:g}. Here: "
+                    f"{rule.metric.replace('_', ' ')} {fixed(rule.value, 3)}, interval {interval(lo, hi, digits=3)}.")
         summary += " Train/test drift would inflate these numbers; see data.drift."
         remediation: tuple[str, ...] = ()
         if sev in (Severity.HIGH, Severity.MEDIUM):
@@ -235,8 +240,6 @@ class MembershipInferenceCheck(Check):
                         metrics=metrics, remediation=remediation, evidence=("attacks", "attack_roc"), rule=rule)]
 
     def evidence(self, m: MembershipMeasurement) -> Evidence:
-        from ..plots.security import membership_figure
-
         r = m.result
         best = r.best
         records = []
@@ -253,9 +256,9 @@ class MembershipInferenceCheck(Check):
                 "advantage_high", "accuracy",
                 *(_fpr_key(float(a)) for a in self.low_fpr))
         table = Table.from_records("attacks", "Membership attacks", records, columns=cols,
-                                   caption="AUC with 95% bootstrap interval; advantage = best TPR − FPR; accuracy at "
-                                           "the attack's own rule on a balanced sample; TPR at a fixed low false "
-                                           "positive rate (chance equals that rate).")
+                                   caption=f"AUC with {level(self.confidence)} bootstrap interval; advantage = best "
+                                           "TPR − FPR; accuracy at the attack's own rule on a balanced sample; TPR at "
+                                           "a fixed low false positive rate (chance equals that rate).")
         metrics: dict[str, Any] = {"attack_auc": best.score.auc.value, "attack_auc_low": best.score.auc.low,
                                    "attack_auc_high": best.score.auc.high, "best_attack": best.name,
                                    "advantage": max(a.score.advantage.value for a in r.attacks),
@@ -286,8 +289,14 @@ class MembershipInferenceCheck(Check):
         ]
         if m.dropped:
             notes.append(f"{m.dropped} sampled rows were left out: their target is not one of the model's classes.")
-        return Evidence(metrics=metrics, tables=(table,), figures=(membership_figure(r, low_fpr=float(
-            self.low_fpr[0]) if len(self.low_fpr) else 0.01),), notes=tuple(notes))
+        low_fpr = float(self.low_fpr[0]) if len(self.low_fpr) else 0.01
+        figure = Figure("attack_roc", "Membership inference attacks", plot="security.membership_figure",
+                        data={"result": r, "low_fpr": low_fpr},
+                        caption="Left: ROC of each attack (threshold attack on every sampled row, learned attack on "
+                                f"its held-out half); the thin vertical line marks {pct(low_fpr, 0)} false positives. "
+                                "Right: the threshold attack's signal; the more the two distributions differ, the "
+                                "more the model's outputs give away training rows.")
+        return Evidence(metrics=metrics, tables=(table,), figures=(figure,), notes=tuple(notes))
 
 
 # ==== model extraction ===============================================================================
@@ -305,7 +314,7 @@ class ExtractionMeasurement:
 
 
 @dataclass
-class ModelExtractionCheck(Check):
+class ModelExtractionCheck(Check[ExtractionMeasurement]):
     """How closely a copy trained on the model's answers to queries reproduces the model.
 
     Two attackers with a budget of ``queries`` queries each: a weak one sending synthetic rows
@@ -319,13 +328,13 @@ class ModelExtractionCheck(Check):
     For k > 2 classes the scores API returns the probability vector and the labels API the
     predicted class; copies are k-class and fidelity is agreement on the predicted class.
 
-    ``medium`` when some copy's fidelity interval (classification: 95% Wilson interval of the
-    agreement; regression: bootstrap interval of R²) has its lower end at ``fidelity`` or above
-    (classification: with kappa >= ``min_kappa``, so a constant copy of a near-constant model does
-    not count) from at most ``few_queries`` queries: the model can be stolen cheaply if served
-    behind an open API. ``low`` when only the interval's upper end reaches the bar (a copy at the
-    bar cannot be ruled out; on UCI Adult the estimate sits at the bar and moves across it with the
-    seed, the upper end does not). ``info`` otherwise.
+    ``medium`` when some copy's fidelity interval (classification: Wilson interval of the
+    agreement; regression: bootstrap interval of R²; both at level ``confidence``) has its lower
+    end at ``fidelity`` or above (classification: with kappa >= ``min_kappa``, so a constant copy
+    of a near-constant model does not count) from at most ``few_queries`` queries: the model can
+    be stolen cheaply if served behind an open API. ``low`` when only the interval's upper end
+    reaches the bar (a copy at the bar cannot be ruled out; on UCI Adult the estimate sits at the
+    bar and moves across it with the seed, the upper end does not). ``info`` otherwise.
     Never ``high``: extraction risk depends on how the model is deployed (who can query it, how
     often, what it returns), which the audit cannot see.
     """
@@ -335,13 +344,15 @@ class ModelExtractionCheck(Check):
     order = 2
     title: ClassVar[str] = "Model extraction"
 
-    queries: int = 2000
-    curve_budgets: Sequence[int] = (100, 300, 1000)
-    eval_rows: int = 5000
-    fidelity: float = 0.95
-    min_kappa: float = 0.8
-    few_queries: int = 1000
-    min_test_rows: int = 40
+    queries: int = budget(2000, "queries each attacker sends (the full budget)")
+    curve_budgets: Sequence[int] = budget((100, 300, 1000), "smaller query budgets of the learning curve")
+    eval_rows: int = budget(5000, "held-out test rows, at most, on which each copy's fidelity is measured")
+    fidelity: float = threshold(0.95, "the bar: decision agreement (classification) or R² (regression) of copy "
+                                      "and model")
+    min_kappa: float = threshold(0.8, "classification: Cohen's kappa a copy at the bar needs to count as stolen")
+    few_queries: int = threshold(1000, "medium when a copy reaches the bar from at most this many queries")
+    min_test_rows: int = setting(40, "test rows needed to query the model and to evaluate a copy (else skipped)")
+    confidence: float = setting(0.95, "level of the fidelity intervals (Wilson for agreement, bootstrap for R²)")
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         n = len(ctx.frame("test"))
@@ -361,8 +372,12 @@ class ModelExtractionCheck(Check):
         preds = ctx.predictions("test")
         multi = ctx.is_multiclass
 
-        def answers(p):  # what the API returns: k classes: probabilities and the predicted class
-            return (p.proba, p.pred_class) if multi else (p.score, p.label)
+        def answers(p: Predictions) -> tuple[np.ndarray, np.ndarray]:
+            """What the API returns (k classes: the probabilities and the predicted class)."""
+            if multi:
+                assert p.proba is not None and p.pred_class is not None
+                return p.proba, p.pred_class
+            return p.score, p.label
 
         score, label = answers(preds)
         query_sets = {"real": QuerySet(rows=X.iloc[real].reset_index(drop=True), score=score[real],
@@ -377,14 +392,12 @@ class ModelExtractionCheck(Check):
             query_sets["synthetic"] = QuerySet(rows=synth, score=a_score, label=a_label)
         except Exception as exc:  # noqa: BLE001 - a model that rejects in-range rows still has a real attacker
             failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        if multi:
-            y = ctx.y_index("test")[ev]
-        else:
-            y = ctx.y_binary("test")[ev] if ctx.is_classification else np.asarray(ctx.y("test"), dtype=float)[ev]
+        y = ctx.y_index("test")[ev] if multi else ctx.y_task("test")[ev]
         result = extraction_attack(task=ctx.task, query_sets=query_sets, eval_rows=X.iloc[ev].reset_index(drop=True),
                                    eval_score=score[ev], eval_label=label[ev], eval_target=y,
                                    categorical=ctx.categorical, threshold=float(ctx.threshold),
-                                   budgets=tuple(int(b) for b in self.curve_budgets), rng=rng)
+                                   budgets=tuple(int(b) for b in self.curve_budgets), confidence=self.confidence,
+                                   rng=rng)
         return ExtractionMeasurement(task=ctx.task, result=result, n_test=n, query_pool=len(pool),
                                      queries_budget=budget, synthetic_calls=1, synthetic_rows=len(synth),
                                      synthetic_failure=failure)
@@ -412,7 +425,8 @@ class ModelExtractionCheck(Check):
                                         p.family))
 
     def _rule(self, p: CopyFidelity, cls: bool) -> Rule:
-        what = "decision agreement (95% Wilson interval)" if cls else "R² of copy vs model (95% bootstrap interval)"
+        lv = level(self.confidence)
+        what = f"decision agreement ({lv} Wilson interval)" if cls else f"R² of copy vs model ({lv} bootstrap interval)"
         return Rule(metric="agreement" if cls else "score_r2", value=float(p.fidelity), operator=">=",
                     threshold=float(self.fidelity), interval=(float(p.fidelity_low), float(p.fidelity_high)),
                     text=(f"medium when a copy from at most {self.few_queries} queries has the lower end of its {what} "
@@ -420,9 +434,10 @@ class ModelExtractionCheck(Check):
                           + "; low when only the upper end reaches it"))
 
     def _ci_text(self, p: CopyFidelity, cls: bool) -> str:
+        lo, hi = p.fidelity_low, p.fidelity_high
         if cls:
-            return f"{p.fidelity:.1%} (95% Wilson interval {p.fidelity_low:.1%}–{p.fidelity_high:.1%})"
-        return f"{p.fidelity:.3f} (95% bootstrap interval {p.fidelity_low:.3f}–{p.fidelity_high:.3f})"
+            return f"{pct(p.fidelity)} ({ci(lo, hi, self.confidence, digits=1, as_pct=True, what='Wilson interval')})"
+        return f"{fixed(p.fidelity, 3)} ({ci(lo, hi, self.confidence, digits=3, what='bootstrap interval')})"
 
     def _best_full(self, m: ExtractionMeasurement) -> CopyFidelity | None:
         full = [m.result.best(s, api, bs[-1]) for s, bs in m.result.budgets if bs for api in m.result.apis]
@@ -491,8 +506,8 @@ class ModelExtractionCheck(Check):
                             summary=summary, metrics=self._metrics(m, hit, best), remediation=tuple(rem),
                             evidence=("learning_curve",), rule=self._rule(hit, cls))]
         top = max(r.points, key=lambda p: (p.fidelity if np.isfinite(p.fidelity) else -np.inf, -p.budget))
-        reach = (f"agree with at most {top.fidelity:.1%} of the model's {decisions}" if cls else
-                 f"reproduce the model's predictions with R² of at most {top.fidelity:.3f}")
+        reach = (f"agree with at most {_fid(top.fidelity, cls)} of the model's {decisions}" if cls else
+                 f"reproduce the model's predictions with R² of at most {_fid(top.fidelity, cls)}")
         title = (f"Copies {reach} (best: {top.budget:,} {top.source} queries); the {_bar(self.fidelity, cls)} bar "
                  f"is not reached within {self.few_queries:,} queries")
         summary = (f"Copies trained on up to {m.queries_budget:,} answered queries {reach} on {r.n_eval:,} held-out "
@@ -513,9 +528,8 @@ class ModelExtractionCheck(Check):
         return out
 
     def evidence(self, m: ExtractionMeasurement) -> Evidence:
-        from ..plots.security import extraction_figure
-
         r = m.result
+        lv = level(self.confidence)
         cls = m.task == "classification"
         records = []
         for source, budgets in r.budgets:
@@ -540,7 +554,7 @@ class ModelExtractionCheck(Check):
         table = Table.from_records(
             "learning_curve", "Copy fidelity by query budget", records, columns=cols,
             caption=("The better of the two copy models at each budget. Agreement: share of held-out rows where copy "
-                     "and model decide alike (95% Wilson interval); score R² (scores API): how well the copy's "
+                     f"and model decide alike ({lv} Wilson interval); score R² (scores API): how well the copy's "
                      "score predicts the model's; AUCs on the true target." if cls else
                      "The better of the two copy models at each budget, measured on held-out rows."))
         metrics: dict[str, Any] = {"model_" + ("auc" if cls else "r2"): r.model_metric, "eval_rows": r.n_eval}
@@ -554,7 +568,7 @@ class ModelExtractionCheck(Check):
         if r.n_classes > 2:
             metrics["classes"] = r.n_classes
         real_n = dict(r.queries).get("real", 0)
-        notes = (
+        notes = [
             f"Query budget {m.queries_budget:,} per attacker. Synthetic attacker: {m.synthetic_rows:,} rows drawn "
             "independently per feature (numeric uniform over the observed range, integers whole; categorical uniform "
             f"over observed levels), answered in {m.synthetic_calls} batched model call. Real attacker: {real_n:,} of "
@@ -571,16 +585,21 @@ class ModelExtractionCheck(Check):
                 "one-vs-rest." if r.n_classes > 2 else
                 "; scores API: regression on the logit of the returned probability, thresholded like the model; "
                 "labels API: a classifier on the returned decisions.") if cls else "."),
-            ("Intervals: 95% Wilson interval of the agreement share on the held-out rows; medium needs its lower "
+            (f"Intervals: {lv} Wilson interval of the agreement share on the held-out rows; medium needs its lower "
              "end at the bar, low its upper end." if cls else
              "Intervals: 200 bootstrap resamples of the held-out rows for R²; medium needs the lower end at the "
              "bar, low the upper end."),
-        )
+        ]
         if m.synthetic_failure:
-            notes += (f"The model failed on the synthetic queries ({m.synthetic_failure}); only the real-data "
-                      "attacker was simulated.",)
-        fig = extraction_figure(r, fidelity_target=self.fidelity, few_queries=self.few_queries)
-        return Evidence(metrics=metrics, tables=(table,), figures=(fig,), notes=notes)
+            notes.append(f"The model failed on the synthetic queries ({m.synthetic_failure}); only the real-data "
+                         "attacker was simulated.")
+        figure = Figure("learning_curve", "Model extraction learning curve", plot="security.extraction_figure",
+                        data={"result": r, "fidelity_target": self.fidelity, "few_queries": self.few_queries},
+                        caption=f"Left: the better of two copy models per budget, measured on {r.n_eval} held-out "
+                                f"real rows; dotted line: the {pct(self.fidelity, 0)} fidelity mark; vertical line: "
+                                f"{self.few_queries:,} queries. Right: the best full-budget copy against the model on "
+                                "those rows.")
+        return Evidence(metrics=metrics, tables=(table,), figures=(figure,), notes=tuple(notes))
 
 
 # ==== attribute inference =============================================================================
@@ -595,7 +614,7 @@ class AttributeMeasurement:
 
 
 @dataclass
-class AttributeInferenceCheck(Check):
+class AttributeInferenceCheck(Check[AttributeMeasurement]):
     """How well a protected attribute can be inferred from the model's outputs.
 
     For each protected column (categorical; numeric ones with many values in ``numeric_bins``
@@ -606,7 +625,7 @@ class AttributeInferenceCheck(Check):
     column is itself a model input, the output obviously encodes it; the output-alone attack says
     how much.
 
-    Severities use the 95% bootstrap intervals. ``high`` when the output alone reveals an
+    Severities use the bootstrap intervals (level ``confidence``). ``high`` when the output alone reveals an
     attribute that is not a model input (lower end of the output-alone AUC >= ``high_output_auc``).
     ``medium`` when the lower end of the gain from adding the output is at least ``medium_gain``, or
     when the output alone reveals an attribute the model takes as input (lower end >=
@@ -621,18 +640,21 @@ class AttributeInferenceCheck(Check):
     order = 3
     title: ClassVar[str] = "Attribute inference"
 
-    rows: int = 5000
-    folds: int = 3
-    numeric_bins: int = 4
-    max_levels: int = 10
-    min_level_rows: int = 20
-    attack_iterations: int = 40
-    n_resamples: int = 200
-    confidence: float = 0.95
-    high_output_auc: float = 0.80
-    medium_gain: float = 0.10
-    low_gain: float = 0.05
-    low_output_auc: float = 0.65
+    rows: int = budget(5000, "test rows attacked (a seeded sample when there are more)")
+    folds: int = setting(3, "cross-validation folds of the attackers (the same folds for all three)")
+    numeric_bins: int = setting(4, "quantile bins of a numeric attribute with more than max_levels values")
+    max_levels: int = setting(10, "numeric attributes with more distinct values than this are binned")
+    min_level_rows: int = setting(20, "levels with fewer rows are pooled as '(other)'")
+    attack_iterations: int = budget(40, "boosting iterations of each gradient-boosting attacker")
+    n_resamples: int = budget(200, "paired bootstrap resamples of the out-of-fold predictions")
+    confidence: float = setting(0.95, "level of the bootstrap intervals")
+    high_output_auc: float = threshold(0.80, "high (medium for a model input) when the lower end of the "
+                                             "output-alone AUC interval reaches this")
+    medium_gain: float = threshold(0.10, "medium when the lower end of the AUC gain from the output reaches this")
+    low_gain: float = threshold(0.05, "low when a significant AUC gain from the output (interval above 0) reaches "
+                                      "this")
+    low_output_auc: float = threshold(0.65, "low when a significant output-alone AUC (interval above 0.5) reaches "
+                                            "this")
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         if not ctx.protected:
@@ -643,9 +665,10 @@ class AttributeInferenceCheck(Check):
         rng = ctx.rng(self.id)
         frame = ctx.frame("test")
         n = len(frame)
-        pos = np.arange(n) if n <= self.rows else np.sort(rng.choice(n, size=int(self.rows), replace=False))
+        pos = sample_positions(n, int(self.rows), rng)
         preds = ctx.predictions("test")
         if ctx.is_multiclass:
+            assert preds.proba is not None
             output = preds.proba[pos]  # the k-vector of probabilities (one column per class)
         else:
             output = np.asarray(preds.score, dtype=float)[pos].reshape(-1, 1)
@@ -679,20 +702,21 @@ class AttributeInferenceCheck(Check):
     def rule_record(self, a: AttributeInference) -> Rule:
         """The contract's ``rule`` for an attribute's finding."""
         sev, why = self.rule(a)
+        lv = level(self.confidence)
         if why == "gain":
             thr = self.medium_gain if sev is Severity.MEDIUM else self.low_gain
-            what = "the lower end of the 95% interval of" if sev is Severity.MEDIUM else ""
+            what = f"the lower end of the {lv} interval of" if sev is Severity.MEDIUM else ""
             return Rule(metric="auc_gain", value=float(a.gain.value), operator=">=", threshold=float(thr),
                         interval=(float(a.gain.low), float(a.gain.high)),
                         text=f"{sev.value} when {what or 'the estimate of'} the AUC gain from the output is "
-                             f">= {thr:g}" + (" and its 95% interval is above 0" if sev is Severity.LOW else ""))
+                             f">= {thr:g}" + (f" and its {lv} interval is above 0" if sev is Severity.LOW else ""))
         if why == "output":
             thr = self.high_output_auc if sev in (Severity.HIGH, Severity.MEDIUM) else self.low_output_auc
-            what = "the estimate of" if sev is Severity.LOW else "the lower end of the 95% interval of"
+            what = "the estimate of" if sev is Severity.LOW else f"the lower end of the {lv} interval of"
             return Rule(metric="output_only_auc", value=float(a.output_only.value), operator=">=",
                         threshold=float(thr), interval=(float(a.output_only.low), float(a.output_only.high)),
                         text=f"{sev.value} when {what} the output-alone AUC is >= "
-                             f"{thr:g}" + (" and its 95% interval is above 0.5" if sev is Severity.LOW else "")
+                             f"{thr:g}" + (f" and its {lv} interval is above 0.5" if sev is Severity.LOW else "")
                              + (" (the attribute is a model input: at most medium)" if a.is_feature else ""))
         return Rule(metric="output_only_auc", value=float(a.output_only.value), operator=">=",
                     threshold=float(self.low_output_auc), interval=(float(a.output_only.low),
@@ -705,6 +729,7 @@ class AttributeInferenceCheck(Check):
 
     def judge(self, m: AttributeMeasurement) -> list[Finding]:
         out = []
+        lv = level(self.confidence)
         for a in m.results:
             if not a.analysed:
                 continue
@@ -717,17 +742,17 @@ class AttributeInferenceCheck(Check):
             elif why == "output":
                 how = "reveals" if sev in (Severity.HIGH, Severity.MEDIUM) else "partly reveals"
                 title = (f"The model's {output_name} alone {how} '{a.attribute}': attacker AUC "
-                         f"{_ci(a.output_only)}")
+                         f"{_est(a.output_only, self.confidence)}")
             else:
                 title = (f"The model's {output_name} helps infer '{a.attribute}': AUC {a.baseline.value:.2f} → "
                          f"{a.with_output.value:.2f} (gain {a.gain.value:+.2f})")
             levels = ", ".join(a.levels[:6]) + ("…" if len(a.levels) > 6 else "")
             summary = (f"Attackers tried to infer '{a.attribute}' ({len(a.levels)} "
                        f"{'bins' if a.binned else 'levels'}: {levels}) on {a.n_rows:,} test rows. Knowing the "
-                       f"{a.n_features} other model features gives AUC {_ci(a.baseline)}; adding the model's "
-                       f"{output_name} gives {_ci(a.with_output)} (gain {a.gain.value:+.3f}, 95% CI "
-                       f"{a.gain.low:+.3f} to {a.gain.high:+.3f}); the {output_name} alone gives "
-                       f"{_ci(a.output_only)}. 0.5 is guessing.")
+                       f"{a.n_features} other model features gives AUC {_est(a.baseline, self.confidence)}; adding "
+                       f"the model's {output_name} gives {_est(a.with_output, self.confidence)} (gain "
+                       f"{a.gain.value:+.3f}, {lv} CI {a.gain.low:+.3f} to {a.gain.high:+.3f}); the {output_name} "
+                       f"alone gives {_est(a.output_only, self.confidence)}. 0.5 is guessing.")
             if a.is_feature:
                 summary += (f" '{a.attribute}' is itself a model input, so the output necessarily encodes it; the "
                             "output-alone attack measures how much of it an observer of the output can recover.")
@@ -736,7 +761,7 @@ class AttributeInferenceCheck(Check):
                             + (" in part" if sev is not Severity.HIGH else "")
                             + ": the model has learned it through other features, so anyone who sees the output "
                             "can infer it.")
-            summary += (f" Rule (95% bootstrap intervals): high when the output-alone AUC's lower end is at least "
+            summary += (f" Rule ({lv} bootstrap intervals): high when the output-alone AUC's lower end is at least "
                         f"{self.high_output_auc:g} (medium for a model input); medium when the gain's lower end is at "
                         f"least {self.medium_gain:g}; low when a significant gain (interval above 0) is at least "
                         f"{self.low_gain:g} or a significant output-alone AUC (interval above 0.5) at least "
@@ -763,8 +788,6 @@ class AttributeInferenceCheck(Check):
         return out
 
     def evidence(self, m: AttributeMeasurement) -> Evidence:
-        from ..plots.security import attribute_figure
-
         records = []
         for a in m.results:
             records.append({"attribute": a.attribute, "model_input": "yes" if a.is_feature else "no",
@@ -778,7 +801,8 @@ class AttributeInferenceCheck(Check):
             columns=("attribute", "model_input", "classes", "rows", "baseline_auc", "with_output_auc", "gain",
                      "gain_low", "gain_high", "output_only_auc", "output_only_low", "output_only_high", "note"),
             caption="Out-of-fold AUC (macro one-vs-rest for more than two classes) of attackers knowing the other "
-                    "features, the features and the model output, or the output alone; 95% bootstrap intervals.")
+                    "features, the features and the model output, or the output alone; "
+                    f"{level(self.confidence)} bootstrap intervals.")
         analysed = [a for a in m.results if a.analysed]
         metrics: dict[str, Any] = {"attributes_analysed": len(analysed), "rows": m.n_rows}
         if analysed:
@@ -803,5 +827,9 @@ class AttributeInferenceCheck(Check):
         skipped = [a for a in m.results if not a.analysed]
         if skipped:
             notes.append("Not analysed: " + "; ".join(f"{a.attribute} ({a.skipped})" for a in skipped) + ".")
-        figures = (attribute_figure(m.results),) if analysed else ()
+        figures = (Figure("attribute_auc", "Attribute inference by attacker", plot="security.attribute_figure",
+                          data={"results": m.results},
+                          caption="Out-of-fold AUC of gradient-boosting attackers on the test rows with "
+                                  f"{level(self.confidence)} bootstrap intervals. The gap between the first two bars "
+                                  "is the leakage attributable to the model."),) if analysed else ()
         return Evidence(metrics=metrics, tables=(table,), figures=figures, notes=tuple(notes))

@@ -25,7 +25,7 @@ def write_report(result: Any, out_dir: Path, formats: Iterable[str] = FORMATS) -
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    html = None
+    html = ""  # rendered once, for html and pdf
     if "html" in wanted or "pdf" in wanted:
         from .html import render_html
         from .view import build_view

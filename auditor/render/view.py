@@ -36,7 +36,7 @@ def build_view(result: Any) -> dict[str, Any]:
     status_counts = {s.value: sum(c.status is s for c in checks) for s in Status}
 
     families = _families(checks, anchors)
-    sections = [{"anchor": "summary", "title": "Executive summary", "children": []},
+    sections: list[dict[str, Any]] = [{"anchor": "summary", "title": "Executive summary", "children": []},
                 {"anchor": "scope", "title": "Scope", "children": []}]
     sections += [{"anchor": fam["anchor"], "title": fam["title"],
                   "children": [{"anchor": c["anchor"], "title": c["title"]} for c in fam["checks"]]}
