@@ -115,10 +115,10 @@ class MembershipInferenceCheck(Check[MembershipMeasurement]):
         rng = ctx.rng(self.id)
         n_train, n_test = len(ctx.frame("train")), len(ctx.frame("test"))
         n = min(int(self.rows), n_train, n_test)
-        # Both samples are drawn even when one takes every row of its split (sample_positions would
-        # then leave the generator untouched): the attacks' seeded draws come after these.
-        mpos = np.sort(rng.choice(n_train, size=n, replace=False))
-        npos = np.sort(rng.choice(n_test, size=n, replace=False))
+        # the member and non-member samples have generators of their own, so the attacks' draws do
+        # not depend on whether a sample took every row of its split
+        mpos = ctx.sample_index(n_train, n, self.id + ":members")
+        npos = ctx.sample_index(n_test, n, self.id + ":nonmembers")
         ptr, pte = ctx.predictions("train"), ctx.predictions("test")
         if ctx.is_classification:
             assert ptr.proba is not None and pte.proba is not None
