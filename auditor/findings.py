@@ -101,7 +101,6 @@ class Figure:
     plot: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
     caption: str = ""
-    svg: str = ""  # transitional: a figure already drawn by its check (being moved to specs)
 
 
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9._/=&:+-]+")

@@ -252,6 +252,19 @@ def _group_values(masks: list[np.ndarray], outs: list[np.ndarray], variants: np.
     return values / (2 * n_calls), base
 
 
+def _checked_group_values(per_group: list[tuple[np.ndarray, np.ndarray] | None], groups: np.ndarray | None,
+                          values: np.ndarray) -> np.ndarray | None:
+    """The per-group contributions rebuilt from the recorded model calls, when every row was rebuilt
+    and their size-weighted mean reproduces shap's values (otherwise None)."""
+    rebuilt = [pg for pg in per_group if pg is not None]
+    if groups is None or not per_group or len(rebuilt) != len(per_group):
+        return None
+    gv = np.stack([pg[0] for pg in rebuilt])
+    share_of = np.bincount(groups) / len(groups)
+    scale = max(float(np.max(np.abs(values))), 1e-12)
+    return gv if np.max(np.abs(gv @ share_of - values)) <= 1e-8 * max(scale, 1.0) else None
+
+
 def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, background: pd.DataFrame,
                     *, coder: FeatureCoder, max_evals: int | None = None, seed: int = 0,
                     weights: np.ndarray | None = None, background_groups: np.ndarray | None = None) -> ShapImportance:
@@ -318,14 +331,7 @@ def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFra
     values = np.vstack([np.asarray(r.values, dtype=float).reshape(1, len(features)) for r in rows]) \
         if rows else np.empty((0, len(features)))
     base = np.array([float(np.asarray(r.base_values, dtype=float).reshape(-1)[0]) for r in rows])
-    group_values = None
-    rebuilt = [pg for pg in per_group if pg is not None]
-    if groups is not None and rows and len(rebuilt) == len(per_group):
-        gv = np.stack([pg[0] for pg in rebuilt])
-        share_of = np.bincount(groups) / len(groups)
-        scale = max(float(np.max(np.abs(values))), 1e-12)
-        if np.max(np.abs(gv @ share_of - values)) <= 1e-8 * max(scale, 1.0):
-            group_values = gv  # the rebuilt group values reproduce shap's values: use them
+    group_values = _checked_group_values(per_group, groups, values)
     outputs = f(Z)  # the explained output itself, to check additivity against
     w = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=float)
     if len(w) != len(values):

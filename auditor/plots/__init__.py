@@ -1,4 +1,4 @@
-"""Figure functions: a result in, an SVG figure out, drawn on an explicit matplotlib Figure."""
+"""Figure functions: data in, a matplotlib figure out; ``draw`` turns a figure spec into SVG for the report."""
 
 from __future__ import annotations
 
@@ -128,10 +128,6 @@ def _unwrap_plain_groups(svg: str) -> str:
     return "".join(out)
 
 
-def figure(name: str, title: str, fig: MplFigure, caption: str = "") -> Figure:
-    return Figure(name=name, title=title, svg=to_svg(fig), caption=caption)
-
-
 def draw(spec: Figure) -> str | None:
     """Draw a figure spec to SVG text: call ``auditor.plots.<module>.<function>(**data)`` (or
     ``<package.module>:<function>``).
@@ -140,8 +136,6 @@ def draw(spec: Figure) -> str | None:
     """
     import importlib
 
-    if spec.svg:
-        return spec.svg
     if ":" in spec.plot:  # "package.module:function", for checks that extend auditor
         module_name, _, func_name = spec.plot.partition(":")
     else:
@@ -153,8 +147,4 @@ def draw(spec: Figure) -> str | None:
     func = getattr(importlib.import_module(module_name), func_name)
     with plot_style():
         fig = func(**dict(spec.data))
-    if fig is None:
-        return None
-    if isinstance(fig, Figure):  # a function that still returns a drawn figure
-        return fig.svg
-    return to_svg(fig)
+    return None if fig is None else to_svg(fig)
