@@ -15,11 +15,14 @@ from typing import Any  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from auditor.checks.base import Check, Family  # noqa: E402
+from auditor.checks.base import (  # noqa: E402
+    Check,
+    CheckRegistry,  # noqa: E402
+    Family,
+)
 from auditor.engine import prepare_objects  # noqa: E402
 from auditor.findings import CheckResult  # noqa: E402
 from auditor.runner import run_checks  # noqa: E402
-from auditor.checks.base import CheckRegistry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

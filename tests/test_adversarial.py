@@ -8,18 +8,24 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from auditor.analysis.adversarial import (FlipRule, Perturbation, RowOutcome, ScoreScale, SearchOptions,
-                                          adversarial_search, select_start_rows)
+from auditor.analysis.adversarial import (
+    FlipRule,
+    Perturbation,
+    RowOutcome,
+    ScoreScale,
+    SearchOptions,
+    adversarial_search,
+    select_start_rows,
+)
 from auditor.analysis.domain import feature_domains
 from auditor.checks.base import CheckRegistry
 from auditor.checks.sensitivity.adversarial import AdversarialCheck, AdversarialMeasurement
 from auditor.engine import prepare_objects
 from auditor.findings import Severity
 from auditor.runner import run_checks
-
-from conftest import run_check
 
 NO_HSJ = {"hop_skip_jump": False}
 

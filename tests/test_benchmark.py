@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check, severities, svg_of
 from scipy import stats
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -14,13 +15,19 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.tree import DecisionTreeRegressor
 
-from auditor.analysis.benchmark import (Disagreement, PairedComparison, compare_paired, concentration_p,
-                                        delong_test, disagreement, fit_benchmarks, segment_levels)
+from auditor.analysis.benchmark import (
+    Disagreement,
+    PairedComparison,
+    compare_paired,
+    concentration_p,
+    delong_test,
+    disagreement,
+    fit_benchmarks,
+    segment_levels,
+)
 from auditor.analysis.metrics import Estimate, bootstrap_counts, weighted_auc
 from auditor.checks.benchmark import BenchmarkCheck, BenchmarkMeasurement
 from auditor.findings import Severity, Status
-
-from conftest import run_check, severities, svg_of
 
 ID = BenchmarkCheck.id
 

@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
-from sklearn.linear_model import LogisticRegression
-
 from conftest import CONTRACT_IDS, ROOT, SCHEMA, one_line_error
+from sklearn.linear_model import LogisticRegression
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 

@@ -16,8 +16,9 @@ from auditor.analysis.drift import FeatureDrift, categorical_drift, numeric_drif
 from auditor.checks.data import DriftCheck, DriftMeasurement, LeakageCheck, QualityCheck, SchemaCheck
 
 CHECKS = (SchemaCheck, QualityCheck, LeakageCheck, DriftCheck)
-from auditor.findings import Severity
 from conftest import run_check, svg_of
+
+from auditor.findings import Severity
 
 TARGET = "risk"
 

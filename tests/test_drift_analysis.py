@@ -11,11 +11,24 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp, norm, wasserstein_distance
 
 from auditor.analysis.drift import (
-    MISSING_BIN, categorical_bins, categorical_drift, frame_drift, numeric_bins, numeric_drift, psi, quantile_edges,
+    MISSING_BIN,
+    categorical_bins,
+    categorical_drift,
+    frame_drift,
+    numeric_bins,
+    numeric_drift,
+    psi,
+    quantile_edges,
 )
 from auditor.analysis.leakage import has_id_name, id_like_stats, name_tokens, single_feature_power
 from auditor.analysis.quality import (
-    compare_schema, duplicated_rows, label_balance, numeric_parse_share, profile_column, row_overlap, type_kind,
+    compare_schema,
+    duplicated_rows,
+    label_balance,
+    numeric_parse_share,
+    profile_column,
+    row_overlap,
+    type_kind,
 )
 
 
@@ -172,7 +185,8 @@ def test_duplicates_and_overlap_counts():
     df = pd.concat([base, base.iloc[:10]], ignore_index=True)
     d = duplicated_rows(df, ["x", "y"])
     assert d.duplicated == 10 and d.share == pytest.approx(0.10)
-    cur = pd.DataFrame({"x": np.r_[np.arange(30), np.arange(1000, 1070)].astype(float), "y": np.r_[np.arange(30) % 3, np.zeros(70)]})
+    cur = pd.DataFrame({"x": np.r_[np.arange(30), np.arange(1000, 1070)].astype(float),
+                        "y": np.r_[np.arange(30) % 3, np.zeros(70)]})
     ov = row_overlap(base, cur, ["x", "y"])  # int vs float storage still matches
     assert ov.shared == 30 and ov.share == pytest.approx(0.30) and ov.natural_share == 0.0
 

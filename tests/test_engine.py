@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CONTRACT_IDS, TEST_FAMILY
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -15,7 +16,6 @@ from sklearn.preprocessing import OneHotEncoder
 
 from auditor.checks import default_registry
 from auditor.checks.base import Check, CheckRegistry
-from conftest import CONTRACT_IDS, TEST_FAMILY
 from auditor.engine import prepare_objects
 from auditor.errors import AuditInputError
 from auditor.findings import Finding, Severity, Status

@@ -8,19 +8,18 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check, svg_of
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from auditor.analysis.metrics import Estimate
 from auditor.checks.base import CheckRegistry
 from auditor.checks.explain import ImportanceCheck, ImportanceMeasurement
 from auditor.engine import prepare_objects
-from auditor.analysis.metrics import Estimate
 from auditor.findings import Status
-
-from conftest import run_check, svg_of
 
 
 def german_model(german: pd.DataFrame):
@@ -28,7 +27,8 @@ def german_model(german: pd.DataFrame):
     X = german.drop(columns="risk")
     cat = [c for c in X if not pd.api.types.is_numeric_dtype(X[c])]
     num = [c for c in X if c not in cat]
-    model = make_pipeline(make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cat), (StandardScaler(), num)),
+    model = make_pipeline(make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cat),
+                                                  (StandardScaler(), num)),
                           LogisticRegression(max_iter=1000)).fit(train.drop(columns="risk"), train["risk"])
     return train, test, model
 

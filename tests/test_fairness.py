@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check, svg_of
 from scipy.stats import contingency, fisher_exact
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -13,8 +14,15 @@ from sklearn.metrics import confusion_matrix, recall_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from auditor.analysis.group_metrics import (MISSING_GROUP, calibration_in_the_large, disparate_impact, error_parity,
-                                            holm_adjust_errors, holm_adjust_impact, make_groupings)
+from auditor.analysis.group_metrics import (
+    MISSING_GROUP,
+    calibration_in_the_large,
+    disparate_impact,
+    error_parity,
+    holm_adjust_errors,
+    holm_adjust_impact,
+    make_groupings,
+)
 from auditor.analysis.multiple_testing import holm
 from auditor.analysis.proxy import RedrawEffect, correlation_ratio, cramers_v, proxy_analysis
 from auditor.checks.fairness.disparate_impact import DisparateImpactCheck, DisparateImpactMeasurement
@@ -23,8 +31,6 @@ from auditor.checks.fairness.proxy import ProxyCheck
 from auditor.context import FavorableOutcome
 from auditor.errors import ConfigError
 from auditor.findings import Severity, Status
-
-from conftest import run_check, svg_of
 
 FAIRNESS = (DisparateImpactCheck, ErrorParityCheck, ProxyCheck)
 
@@ -342,7 +348,8 @@ def test_proxy_the_model_ignores_is_only_low() -> None:
     res = run_check(ProxyCheck, model, test=test, train=train, target="y", protected=["race"], features=feats)
     # zip_code_area is a model input the (ignoring) model never looks at
     res_ids = {f.id: f.severity for f in res.findings}
-    assert res_ids == {"fairness.proxy/race/zip_code_area": Severity.LOW, "fairness.proxy/race/all_features": Severity.INFO}
+    assert res_ids == {"fairness.proxy/race/zip_code_area": Severity.LOW,
+                       "fairness.proxy/race/all_features": Severity.INFO}
 
 
 def test_protected_attribute_used_directly_and_band_column_preferred() -> None:
@@ -382,7 +389,8 @@ def test_association_measures_against_direct_computations() -> None:
     g = rng.integers(0, 3, size=300)
     x = x + g
     means = pd.Series(x).groupby(g).transform("mean").to_numpy()
-    assert correlation_ratio(x, g) == pytest.approx(np.sqrt(((means - x.mean()) ** 2).sum() / ((x - x.mean()) ** 2).sum()))
+    direct = np.sqrt(((means - x.mean()) ** 2).sum() / ((x - x.mean()) ** 2).sum())
+    assert correlation_ratio(x, g) == pytest.approx(direct)
 
 
 def test_proxy_analysis_multilevel_auc_and_small_groups_left_out() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check
 from scipy.stats import binomtest, ttest_ind
 from scipy.stats.contingency import relative_risk
 from sklearn.compose import ColumnTransformer
@@ -18,8 +19,13 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from auditor.analysis.group_metrics import (difference_interval, error_parity, make_groupings, mean_difference,
-                                            ratio_interval)
+from auditor.analysis.group_metrics import (
+    difference_interval,
+    error_parity,
+    make_groupings,
+    mean_difference,
+    ratio_interval,
+)
 from auditor.checks import CheckRegistry
 from auditor.checks.fairness.disparate_impact import DisparateImpactCheck
 from auditor.checks.fairness.error_parity import ErrorParityCheck
@@ -28,8 +34,6 @@ from auditor.config import load_config
 from auditor.engine import prepare
 from auditor.findings import Severity, Status
 from auditor.runner import run_checks
-
-from conftest import run_check
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "sample_models" / "audit.toml"

@@ -6,17 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from auditor.analysis.importance import (FeatureCoder, share_draws, shap_importance, spiked_features,
-                                         stratified_sample)
+from auditor.analysis.importance import FeatureCoder, shap_importance, share_draws, spiked_features, stratified_sample
 from auditor.checks.base import CheckRegistry
 from auditor.checks.explain import ImportanceCheck
 from auditor.engine import prepare_objects
 from auditor.findings import Status
-from conftest import run_check
 
 SEEDS = range(5)
 FAST = {"rows": 80, "background": 40, "n_resamples": 400}

@@ -6,13 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
+from test_multiclass_resid import CLASSES, wine_split
 
 from auditor.analysis.benchmark import compare_paired, disagreement, fit_benchmarks
 from auditor.checks.benchmark import BenchmarkCheck
-from conftest import run_check
-from test_multiclass_resid import CLASSES, wine_split
 
 
 def blobs(n: int, seed: int) -> pd.DataFrame:

@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.tree import DecisionTreeClassifier
+from test_multiclass_resid import CLASSES, three_class, wine_split
+from test_residuals import pipe
 
 from auditor.analysis.drift import categorical_drift
 from auditor.analysis.leakage import single_feature_power
 from auditor.checks.data import DriftCheck, LeakageCheck, QualityCheck
 from auditor.findings import Severity
-from conftest import run_check
-from test_multiclass_resid import CLASSES, three_class, wine_split
-from test_residuals import pipe
 
 FEATS = ["x", "z", "region"]
 

@@ -24,11 +24,11 @@ from auditor.checks.base import CheckRegistry
 from auditor.checks.performance import CalibrationCheck, MetricsCheck, OverfitCheck
 
 CHECKS = (MetricsCheck, OverfitCheck, CalibrationCheck)
+from conftest import SCHEMA, run_check, severities, svg_of
+
 from auditor.engine import prepare_objects
 from auditor.findings import CheckResult, Status
 from auditor.render import write_report
-
-from conftest import SCHEMA, run_check, severities, svg_of
 
 BLOCKING = {"medium", "high"}
 FEATURES = ["x0", "x1", "x2", "x3"]

@@ -6,17 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check
 from sklearn.datasets import load_wine
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from test_residuals import pipe
 
 from auditor.analysis.segments import row_loss, slice_metrics
 from auditor.checks.residual import ResidualAnalysisCheck, WeakSegmentsCheck
-from conftest import run_check
-from test_residuals import pipe
 
 CLASSES = np.array(["a", "b", "c"])
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check, svg_of
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.inspection import partial_dependence as sk_partial_dependence
@@ -13,14 +14,21 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from auditor.analysis.partial_dependence import (MISSING, UNSEEN, DependenceMetrics, PartnerIndex,
-                                                 accumulated_local_effects,
-                                                 ale_edges, dependence_metrics, feature_dependence, ice_curves,
-                                                 make_grid, max_drawdown)
+from auditor.analysis.partial_dependence import (
+    MISSING,
+    UNSEEN,
+    DependenceMetrics,
+    PartnerIndex,
+    accumulated_local_effects,
+    ale_edges,
+    dependence_metrics,
+    feature_dependence,
+    ice_curves,
+    make_grid,
+    max_drawdown,
+)
 from auditor.checks.sensitivity.partial_dependence import PartialDependenceCheck, PartialDependenceMeasurement
 from auditor.findings import Severity
-
-from conftest import run_check, svg_of
 
 CHECK = "sensitivity.partial_dependence"
 

@@ -9,18 +9,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARED, run_check, svg_of
 from sklearn.linear_model import LogisticRegression
+from test_partial_dependence import CHECK, ProbaModel, _judge, _metrics, finding, ids, sigmoid, split
 
-from auditor.analysis.partial_dependence import (PartnerIndex, accumulated_local_effects, ale_edges,
-                                                 bootstrap_weights, dependence_metrics, feature_dependence,
-                                                 ice_curves, link_scale, long_tailed, make_grid, row_drawdowns,
-                                                 wilson_ci)
+from auditor.analysis.partial_dependence import (
+    PartnerIndex,
+    accumulated_local_effects,
+    ale_edges,
+    bootstrap_weights,
+    dependence_metrics,
+    feature_dependence,
+    ice_curves,
+    link_scale,
+    long_tailed,
+    make_grid,
+    row_drawdowns,
+    wilson_ci,
+)
 from auditor.checks.sensitivity.partial_dependence import PartialDependenceCheck
 from auditor.engine import prepare_objects
 from auditor.findings import Severity
-
-from conftest import SHARED, run_check, svg_of
-from test_partial_dependence import CHECK, ProbaModel, _judge, _metrics, finding, ids, sigmoid, split
 
 # the shared data folder beside the checkout (or beside the folder of worktrees)
 ADULT = next((p for p in [SHARED / "data" / "adult.data"] + [a / "shared" / "data" / "adult.data"

@@ -22,9 +22,9 @@ from auditor.analysis.metrics import Estimate, classification_metrics
 from auditor.checks.performance import CalibrationCheck, MetricsCheck, MetricsMeasurement, OverfitCheck
 
 CHECKS = (MetricsCheck, OverfitCheck, CalibrationCheck)
-from auditor.findings import CheckResult, Status
-
 from conftest import run_check, severities, svg_of
+
+from auditor.findings import CheckResult, Status
 
 BLOCKING = {"medium", "high"}
 
@@ -105,7 +105,8 @@ def test_german_credit_sensible_pipeline_is_quiet(german: pd.DataFrame) -> None:
     X = german.drop(columns="risk")
     cat = [c for c in X if not pd.api.types.is_numeric_dtype(X[c])]
     num = [c for c in X if c not in cat]
-    model = make_pipeline(make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cat), (StandardScaler(), num)),
+    model = make_pipeline(make_column_transformer((OneHotEncoder(handle_unknown="ignore"), cat),
+                                                  (StandardScaler(), num)),
                           LogisticRegression(max_iter=1000)).fit(train.drop(columns="risk"), train["risk"])
     for check in CHECKS:
         r = run_check(check, model, test=test, train=train, target="risk")

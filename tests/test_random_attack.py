@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check, svg_of
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -12,12 +13,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from auditor.analysis.domain import FeatureDomain, feature_domains
-from auditor.analysis.random_attack import (COMBINED, JitterOutcome, Outcome, RandomAttackResult,
-                                            column_series, random_attack)
+from auditor.analysis.random_attack import (
+    COMBINED,
+    JitterOutcome,
+    Outcome,
+    RandomAttackResult,
+    column_series,
+    random_attack,
+)
 from auditor.checks.sensitivity.random_attack import RandomAttackCheck, RandomAttackMeasurement
 from auditor.findings import Severity
-
-from conftest import run_check, svg_of
 
 ID = RandomAttackCheck.id
 

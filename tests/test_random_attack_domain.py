@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
@@ -22,8 +23,6 @@ from auditor.analysis.domain import FeatureDomain, feature_domains
 from auditor.analysis.random_attack import domain_violation, in_domain_rows
 from auditor.checks.sensitivity.random_attack import RandomAttackCheck
 from auditor.findings import Severity
-
-from conftest import run_check
 
 ID = RandomAttackCheck.id
 SEEDS = (0, 1, 2)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 import re
+from dataclasses import replace
 from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import CONTRACT_IDS, SCHEMA  # noqa: E402
 
-from auditor.findings import CheckResult, Evidence, Finding, Severity, Status, Table
 from auditor.checks import default_registry
-from auditor.findings import Figure
+from auditor.findings import CheckResult, Evidence, Figure, Finding, Severity, Status, Table
 from auditor.plots import new_figure
 from auditor.render import write_report
 from auditor.render.html import fmt_num, fmt_pct, render_html, render_summary_html, soft_breaks, templates_dir
@@ -21,7 +21,6 @@ from auditor.render.pdf import locked_url_fetcher, render_pdf
 from auditor.render.view import build_view, column_widths
 from auditor.result import AuditInfo, AuditResult, DatasetInfo
 
-from conftest import CONTRACT_IDS, SCHEMA  # noqa: E402
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src="file:///etc/hostname">'
 HOSTILE_COL = f"income {SCRIPT}"
@@ -99,7 +98,8 @@ def make_result(*, errored: bool = True, n_rows: int = 12) -> AuditResult:
         model_path="models/model.skops", model_sha256="ab" * 32, model_kind="sklearn.pipeline.Pipeline",
         task="classification", target="default", features=("age", HOSTILE_COL, IMG, "race"),
         categorical=(IMG, "race"), protected=("race", "sex"), positive_class=1, favorable=0, threshold=0.5,
-        test=DatasetInfo("data/test.csv", "cd" * 32, 9769, 15), train=DatasetInfo("data/train.csv", "ef" * 32, 30000, 15),
+        test=DatasetInfo("data/test.csv", "cd" * 32, 9769, 15),
+        train=DatasetInfo("data/train.csv", "ef" * 32, 30000, 15),
         config_path="audit.toml", config_sha256="12" * 32,
         config_text=f'[audit]\nname = "credit-gbm"\n# {SCRIPT}\n# {IMG}\n',
         environment={"python": "3.11.7", "platform": "Linux", "packages": {"numpy": "2.4.6", "weasyprint": "70.0"}},

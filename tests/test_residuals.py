@@ -6,17 +6,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check, svg_of
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from auditor.analysis.residuals import (
-    compute_residuals, heteroscedasticity, outliers, residual_pattern, row_drivers, scan_suspects, structure_share,
-    surrogate_tree, value_text, worst_rows,
+    compute_residuals,
+    heteroscedasticity,
+    outliers,
+    residual_pattern,
+    row_drivers,
+    scan_suspects,
+    structure_share,
+    surrogate_tree,
+    value_text,
+    worst_rows,
 )
 from auditor.checks.residual import ResidualAnalysisCheck
-from conftest import run_check, svg_of
 
 FAST = {"explain_worst": False}  # SHAP drivers are exercised in their own tests
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check, svg_of
 from sklearn.compose import make_column_transformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -19,11 +20,10 @@ from auditor.analysis.domain import feature_domains
 from auditor.analysis.extraction import QuerySet, extraction_attack, synthetic_rows
 from auditor.analysis.membership import membership_inference
 from auditor.analysis.security import TabularEncoder, attack_score
-from auditor.checks.security import AttributeInferenceCheck, MembershipInferenceCheck, ModelExtractionCheck
-from auditor.findings import Severity, Status
 from auditor.checks.base import CheckRegistry
+from auditor.checks.security import AttributeInferenceCheck, MembershipInferenceCheck, ModelExtractionCheck
 from auditor.engine import prepare_objects
-from conftest import run_check, svg_of
+from auditor.findings import Severity, Status
 
 RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
 FAST = {"n_resamples": 100}

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -17,7 +18,6 @@ from auditor.checks.base import CheckRegistry
 from auditor.checks.security import AttributeInferenceCheck, MembershipInferenceCheck, ModelExtractionCheck
 from auditor.engine import prepare_objects
 from auditor.findings import Severity
-from conftest import run_check
 
 RANK = {"info": 0, "low": 1, "medium": 2, "high": 3}
 FAST = {"n_resamples": 100}

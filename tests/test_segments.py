@@ -6,17 +6,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_check
 from scipy import stats
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import roc_auc_score
-
-from auditor.analysis.segments import (
-    SegmentOptions, auc_interval, find_weak_segments, fit_coding, row_loss, scan_segments, slice_metrics,
-)
-from auditor.checks.residual import WeakSegmentsCheck
-from conftest import run_check
 from test_residuals import IgnoresDistrict, clean_data, district_data, pipe, region_data
 
+from auditor.analysis.segments import (
+    SegmentOptions,
+    auc_interval,
+    find_weak_segments,
+    fit_coding,
+    row_loss,
+    scan_segments,
+    slice_metrics,
+)
+from auditor.checks.residual import WeakSegmentsCheck
 
 # ---- numerics ------------------------------------------------------------------------------------------
 

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from conftest import TEST_FAMILY, one_line_error
 from sklearn.linear_model import LogisticRegression
+from test_cli import cli
+from test_engine import Boom, classification_data, classifier
 
 from auditor.api import audit as notebook_audit
 from auditor.checks.base import Check, CheckRegistry
@@ -20,9 +22,6 @@ from auditor.config import parse_config
 from auditor.engine import prepare_objects
 from auditor.errors import AuditInputError, ConfigError
 from auditor.findings import Finding, Rule, Severity, Status, safe_id
-from conftest import TEST_FAMILY, one_line_error
-from test_cli import cli
-from test_engine import Boom, classification_data, classifier
 
 
 @dataclass

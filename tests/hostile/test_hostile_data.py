@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT, run_check, svg_of
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -32,7 +33,6 @@ from auditor.engine import prepare_objects
 from auditor.errors import AuditInputError, ConfigError
 from auditor.findings import Status
 from auditor.inputs import load_model, load_table
-from conftest import ROOT, run_check, svg_of
 
 SAMPLES = ROOT / "sample_models"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}

@@ -15,17 +15,18 @@ import stat
 import subprocess
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from conftest import ROOT
 from sklearn.linear_model import LogisticRegression
 
 from auditor.checks import default_registry
-from auditor.outdir import OutputLocked, RunFolder, lock_name, private_library_files
-from conftest import ROOT
+from auditor.outdir import OutputLocked, RunFolder, lock_name
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 ALL_CHECKS = tuple(default_registry().ids())
@@ -211,7 +212,7 @@ def test_second_run_on_a_locked_out_refuses(project: Path) -> None:
 
 
 def test_default_folder_names_are_unique_within_a_second(project: Path, monkeypatch) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import auditor.cli as cli_mod
     from auditor.config import load_config
@@ -219,7 +220,7 @@ def test_default_folder_names_are_unique_within_a_second(project: Path, monkeypa
     class Frozen(datetime):
         @classmethod
         def now(cls, tz=None):
-            return datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+            return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
     monkeypatch.setattr(cli_mod, "datetime", Frozen)
     config = load_config(project / "audit.toml")

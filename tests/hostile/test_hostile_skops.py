@@ -20,11 +20,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from conftest import ROOT, one_line_error
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.datasets import dump_svmlight_file, load_iris
-from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier, HistGradientBoostingClassifier,
-                              HistGradientBoostingRegressor, RandomForestClassifier)
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+)
 from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -35,7 +41,6 @@ from sklearn.tree import DecisionTreeClassifier
 from auditor import inputs
 from auditor.errors import AuditInputError
 from auditor.inputs import load_model
-from conftest import ROOT, one_line_error
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 FEATURES = ["income", "debt"]
@@ -44,7 +49,7 @@ TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredict
 
 
 def files_under(folder: Path) -> set[Path]:
-    return {p for p in folder.rglob("*")}
+    return set(folder.rglob("*"))
 
 
 def run_cli(project: Path) -> subprocess.CompletedProcess:
@@ -153,7 +158,7 @@ def test_the_function_model_is_real_it_writes_when_trusted(tmp_path: Path) -> No
     model = load_model(str(path), trusted=True)
     assert not target.exists()  # loading alone runs nothing
     X, _ = data()
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whatever the dumped rows make the final step raise
         model.adapter.predict_proba(X.iloc[-N_TEST:])
     assert target.is_file()
 
