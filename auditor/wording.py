@@ -14,6 +14,14 @@ NA = "n/a"
 MINUS = "−"  # U+2212: a minus sign, not a hyphen, in signed differences
 
 
+def _is_bool(x: Any) -> bool:
+    return isinstance(x, bool) or type(x).__name__ in ("bool", "bool_")  # numpy bools too, without numpy
+
+
+def _is_number(x: Any) -> bool:
+    return not _is_bool(x) and not isinstance(x, str) and (isinstance(x, (int, float)) or hasattr(x, "__float__"))
+
+
 def finite(x: Any) -> bool:
     """A real, finite number (not None, not NaN, not ±inf, not a bool)."""
     if x is None or isinstance(x, bool):
@@ -46,6 +54,40 @@ def num(x: Any, digits: int = 4) -> str:
     if isinstance(x, int):
         return f"{x:,}"
     return f"{float(x):.{digits}g}" if finite(x) else NA
+
+
+def amount(x: Any) -> str:
+    """A measured quantity in running text: ``1,235`` from 1,000 on, whole numbers as they are,
+    otherwise 3 significant digits (``0.0123``); text unchanged; ``n/a`` when missing or not finite."""
+    if x is None:
+        return NA
+    if not _is_number(x):
+        return str(x)
+    x = float(x)
+    if not math.isfinite(x):
+        return NA
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if x == int(x):
+        return str(int(x))
+    return f"{x:.3g}"
+
+
+def signed_amount(x: Any) -> str:
+    """``amount`` with a ``+`` in front of a positive value (a change, a difference)."""
+    return ("+" if finite(x) and float(x) > 0 else "") + amount(x)
+
+
+def value_text(v: Any) -> str:
+    """A feature value as a reader would type it: ``missing`` for None, whole numbers without a
+    decimal point, other numbers in 6 significant digits, anything else as text."""
+    if v is None:
+        return "missing"
+    if not _is_number(v):
+        return str(v)
+    if float(v).is_integer():
+        return f"{int(v)}"
+    return f"{float(v):.6g}"
 
 
 def sig(x: Any, digits: int = 3) -> Any:

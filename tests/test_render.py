@@ -380,3 +380,28 @@ def test_result_write_moves_files(result, tmp_path):
     paths = result.write(tmp_path / "out", ("html", "json"))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["findings.json", "report.html"]
     assert paths["html"].read_text(encoding="utf-8") == result.to_html()
+
+
+def failing_test_figure(**_: object):
+    raise ValueError("no such column")
+
+
+def empty_test_figure(**_: object):
+    return None
+
+
+def test_figure_specs_are_drawn_for_the_report_and_a_broken_one_is_named(tmp_path):
+    """Figures are specs until the report draws them: a drawn one is an inline SVG image, one with
+    nothing to draw is left out, and one whose drawing fails is a note naming the error while the
+    rest of the report stands."""
+    result = make_result(errored=False)
+    specs = (_figure(), Figure("broken", "Broken figure", plot="test_render:failing_test_figure"),
+             Figure("empty", "Empty figure", plot="test_render:empty_test_figure"))
+    checks = [replace(c, evidence=replace(c.evidence, figures=specs)) if c.id == "data.drift" else c
+              for c in result.checks]
+    html = render_html(build_view(replace(result, checks=tuple(checks))))
+    assert html.count('src="data:image/svg+xml;base64,') == 1
+    assert "The figure could not be drawn (ValueError: no such column)." in html
+    assert "Empty figure" not in html
+    written = write_report(replace(result, checks=tuple(checks)), tmp_path / "json-only", formats=["json"])
+    assert list(written) == ["json"]

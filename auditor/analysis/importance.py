@@ -252,6 +252,29 @@ def _group_values(masks: list[np.ndarray], outs: list[np.ndarray], variants: np.
     return values / (2 * n_calls), base
 
 
+def _import_shap() -> Any:
+    """shap, imported without its plotting part. shap loads ``shap.plots`` (and with it matplotlib,
+    about a second) whenever matplotlib is importable; auditor only uses its explainers, and a
+    JSON-only audit must not load matplotlib. shap supports running without it: while shap is first
+    imported, ``import matplotlib`` is made to fail (unless matplotlib is already loaded)."""
+    import sys
+    import warnings
+
+    if "shap" in sys.modules:
+        return sys.modules["shap"]
+    block = "matplotlib" not in sys.modules
+    if block:
+        sys.modules["matplotlib"] = None  # type: ignore[assignment]  # the import system's "not importable" marker
+    try:
+        with warnings.catch_warnings():  # shap's import warns about deprecations
+            warnings.simplefilter("ignore")
+            import shap
+    finally:
+        if block and sys.modules.get("matplotlib", 0) is None:
+            del sys.modules["matplotlib"]
+    return shap
+
+
 def _checked_group_values(per_group: list[tuple[np.ndarray, np.ndarray] | None], groups: np.ndarray | None,
                           values: np.ndarray) -> np.ndarray | None:
     """The per-group contributions rebuilt from the recorded model calls, when every row was rebuilt
@@ -281,12 +304,7 @@ def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFra
     shap's permutation explainer shuffles with numpy's global generator; it is seeded with
     ``seed`` for the call and the global state is restored afterwards.
     """
-    import warnings
-
-    with warnings.catch_warnings():  # shap's import warns about matplotlib deprecations
-        warnings.simplefilter("ignore")
-        import shap
-
+    shap = _import_shap()
     features = coder.features
     Z = coder.encode(X[list(features)])
     B = coder.encode(background[list(features)])

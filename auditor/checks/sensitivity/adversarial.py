@@ -31,7 +31,7 @@ from ...analysis.domain import FeatureDomain, feature_domains
 from ...analysis.intervals import wilson
 from ...analysis.sampling import sample_positions
 from ...findings import Evidence, Figure, Finding, Rule, Severity, Table
-from ...wording import level, pct
+from ...wording import level, pct, value_text
 from ..base import SENSITIVITY, Check, budget, setting, threshold
 
 if TYPE_CHECKING:
@@ -492,9 +492,9 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
                      "score" if m.task == "classification" else "prediction percentile")
             out.append(Finding(
                 id=f"{self.id}/knife_edge/{feature}", check=self.id, severity=sev,
-                title=f"Knife-edge step in {feature} near {_fmt(where)}: the {scale} jumps by {jump:.2f}",
+                title=f"Knife-edge step in {feature} near {value_text(where)}: the {scale} jumps by {jump:.2f}",
                 summary=(f"For {n_rows} searched rows, moving {feature} by at most {pct(width)} of its observed span "
-                         f"around {_fmt(where)} changes the {scale} by {jump:.2f} (median; up to "
+                         f"around {value_text(where)} changes the {scale} by {jump:.2f} (median; up to "
                          f"{max(k.jump for k in ks):.2f}), with all other features unchanged. A step this sharp makes "
                          f"decisions hinge on the exact value of {feature}. Severity rule: {rule_text}."),
                 features=(feature,),
@@ -571,7 +571,7 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
                    f"plus a {pct(self.margin, 0)} margin, seen levels), the model " + "; ".join(what) + ".")
         if fl.messages:
             summary += " Errors: " + "; ".join(m_.rstrip(".") for m_ in fl.messages[:3]) + "."
-        known = "; ".join(f"{f} = {_fmt(v)}" for f, v in fl.failing_values[:5])
+        known = "; ".join(f"{f} = {value_text(v)}" for f, v in fl.failing_values[:5])
         if fl.skipped:
             summary += (f" {fl.skipped:,} further candidates held a value already seen to make the model raise "
                         f"({known}) and were not sent again.")
@@ -579,8 +579,8 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
             summary += f" Values that make it raise: {known}."
         if fl.examples:
             e = fl.examples[0]
-            summary += (f" Example: row {e.label}, " + "; ".join(f"{c.feature} {_fmt(c.before)} -> {_fmt(c.after)}"
-                                                                for c in e.changes) + f": {e.detail.rstrip('.')}.")
+            changes = "; ".join(f"{c.feature} {value_text(c.before)} -> {value_text(c.after)}" for c in e.changes)
+            summary += f" Example: row {e.label}, {changes}: {e.detail.rstrip('.')}."
         constraints = _input_constraints(feats, m.result.axes)
         if constraints:
             summary += " Input constraints that would have prevented it: " + "; ".join(constraints) + "."
@@ -641,8 +641,8 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
             "scoring_failures", "Inputs the model failed on",
             [{"row": e.label, "failure": e.kind, "in_domain": e.in_domain,
               "changed": ", ".join(c.feature for c in e.changes),
-              "before": "; ".join(f"{c.feature}={_fmt(c.before)}" for c in e.changes),
-              "after": "; ".join(f"{c.feature}={_fmt(c.after)}" for c in e.changes), "detail": e.detail}
+              "before": "; ".join(f"{c.feature}={value_text(c.before)}" for c in e.changes),
+              "after": "; ".join(f"{c.feature}={value_text(c.after)}" for c in e.changes), "detail": e.detail}
              for e in m.result.failures.examples],
             columns=("row", "failure", "in_domain", "changed", "before", "after", "detail"),
             max_rows=self.max_examples,
@@ -872,26 +872,18 @@ def _input_constraints(features: Sequence[str], axes: Sequence[Axis]) -> list[st
         if ax.categorical:
             constraints.append(f"{f} one of the {len(ax.levels)} seen levels")
         else:
-            constraints.append(f"{f} within its observed range {_fmt(ax.observed_low)} to {_fmt(ax.observed_high)}")
+            low, high = value_text(ax.observed_low), value_text(ax.observed_high)
+            constraints.append(f"{f} within its observed range {low} to {high}")
     return constraints
 
 
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "missing"
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
-        return str(v)
-    if float(v).is_integer():
-        return f"{int(v)}"
-    return f"{float(v):.6g}"
-
 
 def _values_text(p: Perturbation, which: str) -> str:
-    return "; ".join(f"{c.feature}={_fmt(getattr(c, which))}" for c in p.changes)
+    return "; ".join(f"{c.feature}={value_text(getattr(c, which))}" for c in p.changes)
 
 
 def _changes_text(p: Perturbation) -> str:
-    return "; ".join(f"{c.feature} {_fmt(c.before)} -> {_fmt(c.after)}" for c in p.changes)
+    return "; ".join(f"{c.feature} {value_text(c.before)} -> {value_text(c.after)}" for c in p.changes)
 
 
 def _features_by_count(perturbations: Sequence[Perturbation | None]) -> list[str]:

@@ -26,7 +26,7 @@ from ...analysis.partial_dependence import (
     make_grid,
 )
 from ...findings import Evidence, Figure, Finding, Rule, Severity, Table
-from ...wording import level, pct, sig
+from ...wording import amount, level, pct, sig, signed_amount
 from ..base import SENSITIVITY, Check, budget, setting, threshold
 
 if TYPE_CHECKING:
@@ -253,17 +253,18 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
             return None
         severity, metric, value, threshold, ci, label, ci_text = why
         op = ">" if metric == "pdp_fall" and severity is Severity.MEDIUM else ">="
-        rule_text = (f"{severity.value}: the {label} {_num(value)}{ci_text} is {'above' if op == '>' else 'at least'} "
-                     f"{_num(threshold)} even at the lower end of its interval")
+        compared = "above" if op == ">" else "at least"
+        rule_text = (f"{severity.value}: the {label} {amount(value)}{ci_text} is {compared} "
+                     f"{amount(threshold)} even at the lower end of its interval")
         pdp_breach = fm.pdp_drop > tol
         declared = "increasing" if fm.monotone > 0 else "decreasing"
         what = _score_word(m)
         if pdp_breach:
             moved = "falls" if fm.monotone > 0 else "rises"
-            title = (f"{_cap(what)} {moved} by {_num(fm.pdp_drop)} as {fm.feature} goes from "
-                     f"{_num(fm.drop_from)} to {_num(fm.drop_to)}, though declared {declared}")
-            where = (f"On average (PDP) the {what} {moved} by {_num(fm.pdp_drop)}{pdp_short} between {fm.feature} = "
-                     f"{_num(fm.drop_from)} and {_num(fm.drop_to)}. ")
+            title = (f"{_cap(what)} {moved} by {amount(fm.pdp_drop)} as {fm.feature} goes from "
+                     f"{amount(fm.drop_from)} to {amount(fm.drop_to)}, though declared {declared}")
+            where = (f"On average (PDP) the {what} {moved} by {amount(fm.pdp_drop)}{pdp_short} between {fm.feature} = "
+                     f"{amount(fm.drop_from)} and {amount(fm.drop_to)}. ")
         else:
             title = (f"{pct(fm.ice_breach_share, 0)} of individual curves break the declared {declared} "
                      f"effect of {fm.feature}")
@@ -271,7 +272,7 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
                      "rows do not. ")
         summary = (f"The model owner declared the {what} {declared} in {fm.feature}. {where}"
                    f"{pct(fm.ice_breach_share, 0)}{ice_short} of the sampled rows' ICE curves move against the "
-                   f"declared direction by more than {_num(tol)} within the observed range. Severity {rule_text}.")
+                   f"declared direction by more than {amount(tol)} within the observed range. Severity {rule_text}.")
         metrics = {"pdp_fall": fm.pdp_drop, "from_value": _number_or_none(fm.drop_from),
                    "to_value": _number_or_none(fm.drop_to), "ice_breach_share": fm.ice_breach_share,
                    "tolerance": tol, "declared": fm.monotone}
@@ -307,12 +308,12 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
         share_ci = _ci_words(fm.interaction_share_ci, fm, "bootstrap")
         spread_ci = _ci_words(fm.ice_spread_ci, fm, "bootstrap", short=True)
         if wide:
-            cond = f"the typical distance from the PDP is at least {_num(self.interaction_medium_spread * m.scale)}"
+            cond = f"the typical distance from the PDP is at least {amount(self.interaction_medium_spread * m.scale)}"
         else:
-            cond = (f"the typical distance from the PDP is at least {_num(self.interaction_min_spread * m.scale)} "
+            cond = (f"the typical distance from the PDP is at least {amount(self.interaction_min_spread * m.scale)} "
                     f"with a partner association of at least {self.interaction_partner_min:.2f}")
         short_of = (f" (medium needs a share of at least {self.interaction_medium:.2f} and a distance of at least "
-                    f"{_num(self.interaction_medium_spread * m.scale)})" if severity is Severity.LOW else "")
+                    f"{amount(self.interaction_medium_spread * m.scale)})" if severity is Severity.LOW else "")
         rule_text = (f"{severity.value}: the interaction share {fm.interaction_share:.2f}{share_ci} is at least "
                      f"{threshold:.2f} and {cond}, each at the lower end of its interval{short_of}")
         title = (f"The effect of {fm.feature} differs strongly between rows "
@@ -320,9 +321,9 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
         share_short = _ci_words(fm.interaction_share_ci, fm, "bootstrap", short=True, as_pct=True)
         summary = (f"Individual (ICE) curves for {fm.feature} spread widely around the average curve: "
                    f"{pct(fm.interaction_share, 0)}{share_short} of their variation {scale_word}is not explained by "
-                   f"the partial dependence (typical distance from it {_num(fm.ice_spread)}{spread_ci}). The feature's "
-                   f"effect depends on other features{partner}, so the PDP alone misdescribes it. This is worth a "
-                   f"reviewer's attention, not a defect by itself. Severity {rule_text}.")
+                   f"the partial dependence (typical distance from it {amount(fm.ice_spread)}{spread_ci}). "
+                   f"The feature's effect depends on other features{partner}, so the PDP alone misdescribes it. "
+                   f"This is worth a reviewer's attention, not a defect by itself. Severity {rule_text}.")
         metrics = {"interaction_share": fm.interaction_share, "ice_spread": fm.ice_spread,
                    "partner_strength": fm.partner_strength}
         metrics.update(_ci_metrics("interaction_share", fm.interaction_share_ci))
@@ -371,14 +372,14 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
         threshold = high if severity is Severity.HIGH else jump_min
         what = _score_word(m)
         title = f"{_cap(_where(worst[0], fm.feature))}, the {what} {_verb(worst[:3])}"
-        parts = [f"{_where(kind, fm.feature)} the {what} changes by {_signed(change)}"
+        parts = [f"{_where(kind, fm.feature)} the {what} changes by {signed_amount(change)}"
                  f"{_ci_words(ci, fm, 'bootstrap', short=True)} ({_REASONS[reason]})"
                  for kind, change, reason, _, ci in items]
         rule_text = (f"{severity.value}: the size of the change {_where(worst[0], fm.feature)}, "
-                     f"{_num(abs(worst[1]))}{_ci_words(worst[4], fm, 'bootstrap')}, is at least {_num(threshold)} "
+                     f"{amount(abs(worst[1]))}{_ci_words(worst[4], fm, 'bootstrap')}, is at least {amount(threshold)} "
                      f"at the end of its interval nearest zero")
         summary = (f"{_cap('; '.join(parts))}. The largest step between neighbouring points within the "
-                   f"observed range is {_num(fm.max_step)}. Inputs like these reach a deployed model through "
+                   f"observed range is {amount(fm.max_step)}. Inputs like these reach a deployed model through "
                    f"data errors, new populations or missing fields, and the model answers them unpredictably. "
                    f"Severity {rule_text}.")
         metrics: dict[str, Any] = {f"{kind}_change": change for kind, change, *_ in items}
@@ -400,11 +401,11 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
         if fm.in_range_points < 2 or _high_end(fm.effect, fm.effect_ci) > limit:
             return None
         ci = _ci_words(fm.effect_ci, fm, "bootstrap")
-        rule_text = (f"low: the mean ICE range {_num(fm.effect)}{ci} is at most {_num(limit)} even at the upper "
+        rule_text = (f"low: the mean ICE range {amount(fm.effect)}{ci} is at most {amount(limit)} even at the upper "
                      f"end of its interval")
         title = f"The model ignores {fm.feature}"
         summary = (f"Changing {fm.feature} across its observed values moves the sampled rows' {_score_word(m)} "
-                   f"by {_num(fm.effect)} on average: the feature has no effect on the model's output. "
+                   f"by {amount(fm.effect)} on average: the feature has no effect on the model's output. "
                    f"Severity {rule_text}.")
         remediation = (
             f"Drop {fm.feature} from the model inputs, or check the pipeline: the column may be dropped, "
@@ -547,7 +548,8 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
                      "the changes beyond the observed range and the mean effect, and the Wilson interval for the share "
                      "of ICE curves that breach a declared monotonicity. A finding is raised only when the interval's "
                      "end nearest 'no problem' passes the threshold.")
-        spiked = [f"{d.feature} ({', '.join(_num(v) for v in d.grid.spikes)})" for d in m.dependences if d.grid.spikes]
+        spiked = [f"{d.feature} ({', '.join(amount(v) for v in d.grid.spikes)})"
+                  for d in m.dependences if d.grid.spikes]
         if spiked:
             notes.append(f"Values holding at least {pct(self.spike_share, 0)} of the rows, each a grid point and "
                          "an ALE edge of its own, the other points quantiles of the remaining values: "
@@ -634,11 +636,11 @@ def _ci_words(ci: tuple[float, float], fm: DependenceMetrics, kind: str, *, shor
         return ""
     conf = level(fm.confidence) if np.isfinite(fm.confidence) else ""
     if short:
-        lo, hi = (pct(ci[0], 0), pct(ci[1], 0)) if as_pct else (_num(ci[0]), _num(ci[1]))
+        lo, hi = (pct(ci[0], 0), pct(ci[1], 0)) if as_pct else (amount(ci[0]), amount(ci[1]))
         return f" ({conf} interval {lo} to {hi})"
-    how = (f"bootstrap interval {_num(ci[0])} to {_num(ci[1])} over {fm.n_boot} resamples of the "
+    how = (f"bootstrap interval {amount(ci[0])} to {amount(ci[1])} over {fm.n_boot} resamples of the "
            f"{fm.n_rows} sampled rows" if kind == "bootstrap"
-           else f"Wilson interval {_num(ci[0])} to {_num(ci[1])} over the {fm.n_rows} sampled rows")
+           else f"Wilson interval {amount(ci[0])} to {amount(ci[1])} over the {fm.n_rows} sampled rows")
     return f" ({conf} {how})"
 
 
@@ -656,27 +658,10 @@ def _score_label(m: PartialDependenceMeasurement) -> str:
     return f"P(class = {m.class_label})" if m.n_classes > 2 else "P(positive)"
 
 
-def _num(x: Any) -> str:
-    if x is None:
-        return "n/a"
-    if not isinstance(x, (int, float, np.integer, np.floating)) or isinstance(x, bool):
-        return str(x)
-    x = float(x)
-    if not np.isfinite(x):
-        return "n/a"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    if x == int(x) and abs(x) < 1000:
-        return str(int(x))
-    return f"{x:.3g}"
-
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
-
-def _signed(x: float) -> str:
-    return ("+" if x > 0 else "") + _num(x)
 
 
 def _where(kind: str, feature: str) -> str:
@@ -692,10 +677,10 @@ _REASONS = {"jump": "from the nearest observed value, a jump",
 def _verb(item: tuple[str, float, str]) -> str:
     _, change, reason = item
     if reason == "reversal":
-        return f"turns against the in-range trend ({_signed(change)})"
+        return f"turns against the in-range trend ({signed_amount(change)})"
     if reason == "outside":
-        return f"lies {_num(abs(change))} {'above' if change > 0 else 'below'} anything the observed values give"
-    return f"jumps by {_signed(change)}"
+        return f"lies {amount(abs(change))} {'above' if change > 0 else 'below'} anything the observed values give"
+    return f"jumps by {signed_amount(change)}"
 
 
 def _largest(a: float, b: float) -> float | None:
