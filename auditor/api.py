@@ -16,7 +16,8 @@ def audit(model: Any, *, test: pd.DataFrame, target: str, train: pd.DataFrame | 
 
     Keyword options mirror the config file: ``features``, ``task``, ``positive_class``, ``threshold``,
     ``favorable``, ``seed``, ``name``, ``fail_on``, ``checks`` (per-check options), ``skip``, ``expect``,
-    ``categorical``, ``id``, ``reference``, ``title``, ``owner``.
+    ``categorical``, ``id``, ``reference``, ``title``, ``owner``, ``waivers`` (a list of dicts with the keys of a
+    ``[[waiver]]`` table: ``finding``, ``reason``, ``approved_by``, ``expires``).
 
     The result shows a summary in Jupyter and writes reports with ``result.write(folder)``.
     Raises ``auditor.errors.AuditInputError`` when the inputs cannot be audited.

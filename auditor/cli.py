@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from .config import AuditConfig
-    from .findings import CheckResult
+    from .findings import CheckResult, Finding
     from .outdir import RunFolder
     from .result import AuditResult
 
@@ -338,15 +338,32 @@ def _summary(console: Console, result: AuditResult, written: dict[str, Path], se
         console.print(f"[bold red]INCOMPLETE[/]: {len(errored)} check(s) ended in error: {', '.join(errored)}")
     console.print(f"Gate [{gate_style}]{gate_word}[/] (fail on {result.info.fail_on}) · "
                   + " · ".join(f"[{SEVERITY_STYLE[k]}]{v} {k}[/]" for k, v in counts.items())
-                  + f" · {seconds:.1f}s")
+                  + _accepted_count(result) + f" · {seconds:.1f}s")
     for f in result.findings[:5]:
         if f.severity.value == "info":
             break
-        console.print(f"  [{SEVERITY_STYLE[f.severity.value]}]{f.severity.value:<6}[/] {escape(f.title)}")
+        sev = f.severity.value
+        console.print(f"  [{SEVERITY_STYLE[sev]}]{sev:<6}[/] {_accepted_mark(f)}{escape(f.title)}")
     if written:
         folder = next(iter(written.values())).parent
         access = "private: only you can read it, --shared to widen" if private else "shared: readable by others"
         console.print(f"Report: {folder}  ({', '.join(p.name for p in written.values())}; {access})")
+
+
+def _accepted_count(result: AuditResult) -> str:
+    """`` · N accepted`` for the counts line when waivers accepted findings (the gate skips them)."""
+    n = len(result.accepted)
+    return f" · [green]{n} accepted[/] (waived, not counted by the gate)" if n else ""
+
+
+def _accepted_mark(finding: Finding) -> str:
+    """A finding accepted by a waiver is shown as accepted, with its approver and expiry."""
+    from rich.markup import escape
+
+    w = finding.waiver
+    if finding.status != "accepted" or w is None:
+        return ""
+    return f"[green]accepted[/] ({escape(w.approved_by)}, until {w.expires.isoformat()}) "
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .findings import Waiver
+from .waivers import parse_waivers
 
 GATE_LEVELS = ("high", "medium", "low", "none")
 FORMATS = ("html", "pdf", "json")
@@ -77,6 +79,7 @@ class AuditConfig:
     expect: ExpectSection = field(default_factory=ExpectSection)
     checks: ChecksSection = field(default_factory=ChecksSection)
     report: ReportSection = field(default_factory=ReportSection)
+    waivers: tuple[Waiver, ...] = ()  # [[waiver]] entries, in config order (auditor.waivers)
     source: str = ""  # path of the config file, or "" when built in code
     sha256: str = ""  # of the config file's bytes
 
@@ -107,6 +110,7 @@ _SECTIONS = {
     "report": ReportSection,
 }
 _REQUIRED = {("model", "path"), ("data", "test"), ("data", "target")}
+WAIVER_KEY = "waiver"  # [[waiver]] risk acceptances, validated by auditor.waivers.parse_waivers
 
 
 def _suggest(key: str, valid: list[str]) -> str:
@@ -142,7 +146,7 @@ def _str_list(key: str, value: Any) -> tuple[str, ...]:
 
 def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sha256: str = "") -> AuditConfig:
     """Validate a parsed TOML mapping. Raises ConfigError naming the first bad key."""
-    values = _known_keys(raw)
+    values = _known_keys({k: v for k, v in raw.items() if k != WAIVER_KEY})
     _check_audit(values["audit"])
     _check_model(values["model"], base_dir)
     _check_data(values["data"], base_dir)
@@ -151,6 +155,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
     if "skip" in c:
         c["skip"] = _str_list("checks.skip", c["skip"])
     _check_report(values["report"], base_dir)
+    waivers = parse_waivers(raw.get(WAIVER_KEY))  # [[waiver]]: an array of tables, not a section
     return AuditConfig(
         audit=AuditSection(**values["audit"]),
         model=ModelSection(**values["model"]),
@@ -158,6 +163,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
         expect=ExpectSection(**values["expect"]),
         checks=ChecksSection(**c),
         report=ReportSection(**values["report"]),
+        waivers=waivers,
         source=source,
         sha256=sha256,
     )
@@ -167,7 +173,7 @@ def _known_keys(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Each section's keys, all known, with the required ones present (values not yet checked)."""
     for section in raw:
         if section not in _SECTIONS:
-            raise ConfigError(f"unknown config section [{section}]{_suggest(section, list(_SECTIONS))}")
+            raise ConfigError(f"unknown config section [{section}]{_suggest(section, [*_SECTIONS, WAIVER_KEY])}")
         if not isinstance(raw[section], dict):
             raise ConfigError(f"config key '{section}' must be a table ([{section}])")
     values: dict[str, dict[str, Any]] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from .inputs import LoadedModel, LoadedTable, load_model, load_table
 from .model import PythonModel
 from .result import AuditInfo, AuditResult, DatasetInfo, environment
 from .runner import Progress, run_checks
+from .waivers import waive_checks
 
 
 @dataclass
@@ -27,12 +28,16 @@ class Audit:
     registry: CheckRegistry
     tracebacks: dict[str, str] = field(default_factory=dict)
 
-    def run(self, *, progress: Progress | None = None) -> AuditResult:
-        started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def run(self, *, progress: Progress | None = None, today: date | None = None) -> AuditResult:
+        """Run every check, then apply the config's waivers, judged on ``today`` (default: the day the
+        audit starts, UTC; tests pass a fixed date so a rerun is reproducible)."""
+        now = datetime.now(UTC)
+        started = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         t0 = time.perf_counter()
         out = run_checks(self.context, self.registry, progress=progress)
         self.tracebacks = out.tracebacks
-        return AuditResult(info=audit_info(self.context), checks=tuple(out.results), started_at=started,
+        checks = waive_checks(out.results, self.context.config.waivers, today or now.date())
+        return AuditResult(info=audit_info(self.context), checks=checks, started_at=started,
                            duration_s=time.perf_counter() - t0)
 
 
@@ -79,6 +84,7 @@ def prepare_objects(model: Any, *, test: pd.DataFrame, target: str, train: pd.Da
                     expect: dict[str, Any] | None = None, categorical: tuple[str, ...] | list[str] = (),
                     id: str | None = None, reference: dict[str, Any] | None = None,
                     title: str = "", owner: str = "",
+                    waivers: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
                     registry: CheckRegistry | None = None) -> Audit:
     """Prepare an audit of in-memory objects (the notebook API and tests)."""
     raw: dict[str, Any] = {
@@ -100,6 +106,8 @@ def prepare_objects(model: Any, *, test: pd.DataFrame, target: str, train: pd.Da
         raw["data"]["reference"] = dict(reference)
     if expect:
         raw["expect"] = dict(expect)
+    if waivers:
+        raw["waiver"] = [dict(w) for w in waivers]  # as [[waiver]] tables: finding, reason, approved_by, expires
     config = parse_config(raw, base_dir=Path.cwd())
     # in-memory inputs have no files: keep the placeholders instead of resolved paths
     config = _replace_paths(config, train is not None)

@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import Enum
 from typing import Any
 
@@ -139,6 +140,25 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """A recorded risk acceptance (``[[waiver]]`` in the config): the findings it matches (an id or a
+    glob such as ``security.model_extraction/*``), why, who approved it and until when it is in force
+    (the expiry day included)."""
+
+    match: str
+    reason: str
+    approved_by: str
+    expires: date
+
+    def in_force(self, on: date) -> bool:
+        return on <= self.expires
+
+    def to_json(self) -> dict[str, str]:
+        return {"match": self.match, "reason": self.reason, "approved_by": self.approved_by,
+                "expires": self.expires.isoformat()}
+
+
+@dataclass(frozen=True)
 class Finding:
     """One judged result: what is wrong (or notable), how bad, and what to do."""
 
@@ -154,6 +174,7 @@ class Finding:
     evidence: tuple[str, ...] = ()  # names of tables/figures of the same check
     rule: Rule | None = None  # what set the severity (contract 1.1 ``rule``)
     status: str = "open"  # open | accepted (waived)
+    waiver: Waiver | None = None  # the waiver in force that accepted it (status "accepted")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "id", safe_id(self.id))
@@ -178,6 +199,8 @@ class Finding:
         out["metrics"] = clean_mapping(self.metrics)
         out["remediation"] = list(self.remediation)
         out["status"] = self.status
+        if self.waiver is not None:
+            out["waiver"] = self.waiver.to_json()
         if self.rule is not None:
             out["rule"] = self.rule.to_json()
         if self.evidence:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from . import __version__
 from .findings import CheckResult, Finding, Severity, Status, clean_number, severity_counts, sort_findings
 
 if TYPE_CHECKING:
+    from .causes import Issue
     from .outdir import RunFolder
 
 SCHEMA_VERSION = "1.1"
@@ -90,6 +92,18 @@ class AuditResult:
         return severity_counts(self.findings)
 
     @property
+    def accepted(self) -> list[Finding]:
+        """Findings accepted by a waiver in force (they keep their severity; the gate skips them)."""
+        return [f for f in self.findings if f.status == "accepted"]
+
+    @cached_property
+    def issues(self) -> tuple[Issue, ...]:
+        """Root causes: the findings grouped by shared cause (``auditor.causes``), strongest first."""
+        from .causes import find_issues
+
+        return find_issues(self.findings)
+
+    @property
     def status(self) -> str:
         return "incomplete" if any(c.status is Status.ERROR for c in self.checks) else "complete"
 
@@ -147,9 +161,17 @@ class AuditResult:
                       "gate": self.gate, "started_at": self.started_at, "duration_s": round(self.duration_s, 3)},
             "inputs": inputs,
             "checks": [c.to_json() for c in self.checks],
-            "findings": [f.to_json() for f in self.findings],
-            "summary": self.counts,
+            "findings": self._findings_json(),
+            "summary": {**self.counts, "accepted": len(self.accepted)},
+            "issues": [i.to_json() for i in self.issues],
         }
+
+    def _findings_json(self) -> list[dict[str, Any]]:
+        """Every finding, each naming its root-cause issue (info findings belong to none)."""
+        from .causes import issue_of
+
+        owner = issue_of(self.issues)
+        return [f.to_json() | ({"issue": owner[f.id]} if f.id in owner else {}) for f in self.findings]
 
     # ---- writing ------------------------------------------------------------------------------
     def write(self, out_dir: str | Path, formats: tuple[str, ...] = ("html", "pdf", "json"), *,

@@ -362,7 +362,7 @@ def test_findings_json_validates(written):
     data = json.loads(written["json"].read_text(encoding="utf-8"))
     jsonschema.validate(data, json.loads(SCHEMA.read_text(encoding="utf-8")))
     assert data["audit"]["status"] == "incomplete"
-    assert data["summary"] == {"high": 1, "medium": 1, "low": 1, "info": 1}
+    assert data["summary"] == {"high": 1, "medium": 1, "low": 1, "info": 1, "accepted": 0}
     drift = next(c for c in data["checks"] if c["id"] == "data.drift")
     assert drift["metrics"]["share"] is None and drift["tables"]["by_feature"][0]["nan"] is None
 

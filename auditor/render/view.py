@@ -22,6 +22,7 @@ SMALL_TABLE_ROWS = 15  # tables up to this many rows are kept on one page
 
 SEVERITY_LABELS = {"high": "High", "medium": "Medium", "low": "Low", "info": "Info"}
 STATUS_LABELS = {"ok": "Ran", "skipped": "Skipped", "error": "Error"}
+FINDING_STATUS_LABELS = {"open": "Open", "accepted": "Accepted"}
 
 
 def build_view(result: Any) -> dict[str, Any]:
@@ -52,6 +53,8 @@ def build_view(result: Any) -> dict[str, Any]:
         fam["number"] = numbers[fam["anchor"]]
 
     counts = result.counts
+    causes = _causes(result, findings, anchors)
+    _link_issues(families, causes["issue_links"])
     return {
         "meta": {
             "title": _text(info.title) or f"Model audit: {_text(info.name)}",
@@ -63,13 +66,17 @@ def build_view(result: Any) -> dict[str, Any]:
             "duration_s": _float(result.duration_s),
             "auditor_version": __version__,
         },
-        "verdict": _verdict(result, status_counts, len(checks)),
+        "verdict": _verdict(result, status_counts, len(checks)) | _accepted_verdict(result),
         "errored": errored,
         "counts": [{"severity": s.value, "label": SEVERITY_LABELS[s.value], "count": int(counts[s.value])}
                    for s in Severity.ordered()],
         "n_findings": len(findings),
         "top_findings": [_finding(f, anchors, check_titles) for f in findings[:TOP_FINDINGS]],
         "more_findings": max(0, len(findings) - TOP_FINDINGS),
+        "issues": causes["issues"],
+        "register": causes["register"],
+        "n_accepted": causes["n_accepted"],
+        "n_unissued": causes["n_unissued"],
         "check_counts": {"total": len(checks), **status_counts},
         "scope": _scope(result, checks),
         "families": families,
@@ -174,7 +181,79 @@ def _finding(f: Finding, anchors: Mapping[int, str], check_titles: Mapping[str, 
         "remediation": [_text(r) for r in f.remediation],
         "evidence": [_text(e) for e in f.evidence],
         "rule": _rule_text(f.rule),
+        **_acceptance(f),
     }
+
+
+# ---- root causes, the findings register and waivers -------------------------------------------
+
+def _acceptance(f: Finding) -> dict[str, Any]:
+    """A finding's status and, when accepted, its waiver (reason, approver, expiry, the pattern matched)."""
+    w = f.waiver
+    waiver = None if w is None else {"match": _text(w.match), "reason": _text(w.reason),
+                                     "approved_by": _text(w.approved_by), "expires": w.expires.isoformat()}
+    status = _text(f.status)
+    return {"status": status, "status_label": FINDING_STATUS_LABELS.get(status, status.capitalize()),
+            "waiver": waiver}
+
+
+def issue_anchor(issue_id: str) -> str:
+    return f"issue-{slug(issue_id)}"
+
+
+def _causes(result: Any, findings: list[Finding], anchors: Mapping[int, str]) -> dict[str, Any]:
+    """The root-cause issues (with links to their findings) and the register of every finding."""
+    by_id = {f.id: f for f in findings}
+    anchor_of = {f.id: anchors.get(id(f), "") for f in findings}
+    issues, links = [], {}
+    for issue in result.issues:
+        anchor = issue_anchor(issue.id)
+        links.update({fid: {"id": _text(issue.id), "title": _text(issue.title), "anchor": anchor}
+                      for fid in issue.findings})
+        issues.append({
+            "id": _text(issue.id), "anchor": anchor, "severity": issue.severity.value,
+            "severity_label": SEVERITY_LABELS[issue.severity.value], "title": _text(issue.title),
+            "summary": _text(issue.summary), "n_findings": len(issue.findings), "accepted": int(issue.accepted),
+            "all_accepted": bool(issue.all_accepted), "grouped": issue.rule != "single",
+            "findings": [{"id": _text(fid), "title": _text(by_id[fid].title), "anchor": anchor_of[fid],
+                          "severity": by_id[fid].severity.value,
+                          "severity_label": SEVERITY_LABELS[by_id[fid].severity.value],
+                          "status": _text(by_id[fid].status)} for fid in issue.findings if fid in by_id],
+        })
+    register = []
+    for n, f in enumerate(findings, start=1):
+        row = {"number": n, "id": _text(f.id), "anchor": anchor_of[f.id], "check": _text(f.check),
+               "severity": f.severity.value, "severity_label": SEVERITY_LABELS[f.severity.value],
+               "title": _text(f.title), **_acceptance(f)}
+        row["issue"] = links.get(f.id)
+        register.append(row)
+    return {"issues": issues, "register": register, "issue_links": links,
+            "n_accepted": sum(f.status == "accepted" for f in findings),
+            "n_unissued": sum(f.id not in links for f in findings)}
+
+
+def _accepted_verdict(result: Any) -> dict[str, Any]:
+    """What the waivers did to the gate: accepted findings at or above its level are not counted."""
+    fail_on = result.info.fail_on
+    level = Severity(fail_on).rank if fail_on != "none" else None
+    accepted = list(result.accepted)
+    at_gate = [f for f in accepted if level is not None and f.severity.rank >= level]
+    text = ""
+    if at_gate:
+        text = (f"{len(at_gate)} accepted finding{'s' if len(at_gate) != 1 else ''} at or above the gate level "
+                f"{'were' if len(at_gate) != 1 else 'was'} not counted: a waiver in force accepts "
+                f"{'them' if len(at_gate) != 1 else 'it'} (see the findings register).")
+    elif accepted:
+        text = f"{len(accepted)} finding{'s are' if len(accepted) != 1 else ' is'} accepted by waivers."
+    return {"accepted_text": text, "n_accepted": len(accepted), "accepted_at_gate": len(at_gate)}
+
+
+def _link_issues(families: list[dict[str, Any]], links: Mapping[str, dict[str, str]]) -> None:
+    """Each finding card of the chapters names the issue it belongs to (None for info findings)."""
+    for fam in families:
+        for check in fam["checks"]:
+            for fv in check["findings"]:
+                fv["issue"] = links.get(fv["id"])
 
 
 def _num(v: Any) -> str:
