@@ -28,9 +28,9 @@ def xml_text(value: Any) -> str:
 
 def _finding_text(f: Finding) -> str:
     lines = [f"{f.id} [{f.severity.value}, {f.status}]", f.title, "", f.summary]
-    rule = _rule_text(f.rule)
-    if rule:
-        lines += ["", f"Rule: {rule}"]
+    rule = _rule_text(f.rule).removeprefix("Rule: ")
+    if rule and rule not in f.summary:
+        lines += ["", f"Severity rule: {rule}"]
     if f.remediation:
         lines += ["", "Remediation:", *(f"- {r}" for r in f.remediation)]
     return "\n".join(lines)

@@ -74,7 +74,7 @@ def _headline(result: Any) -> list[str]:
                     ["---:"] * len(header))
     train = f", train {info.train.rows:,} rows" if info.train is not None else ""
     when = md(format_timestamp(result.started_at))
-    lines += ["", f"Model {code(_name(info.model_path))} ({md(info.model_kind)}, {md(info.task)}) · "
+    lines += ["", f"Model {code(_name(info.model_path))} ({code(info.model_kind)}, {md(info.task)}) · "
                   f"test {info.test.rows:,} rows{train} · seed {info.seed} · {when}", ""]
     return lines
 
