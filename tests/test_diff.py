@@ -292,3 +292,24 @@ def test_a_missing_baseline_is_exit_2_and_leaves_no_report(tmp_path: Path) -> No
     line = one_line_error(cli("run", str(config), "--out", str(tmp_path / "out"), "--format", "json"))
     assert "not a findings.json" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_the_report_has_a_changes_section_only_with_a_baseline() -> None:
+    from dataclasses import replace
+
+    from test_render import make_result
+
+    from auditor.render.html import render_html
+    from auditor.render.view import build_view
+
+    result = make_result()
+    view = build_view(result)
+    assert view["changes"] is None and "Changes since the previous audit" not in render_html(view)
+    old = result.to_json()
+    old["findings"] = [f for f in old["findings"] if f["id"] != "data.drift/income"]
+    view = build_view(replace(result, baseline=snapshot(old, source="old/findings.json")))
+    assert [s["anchor"] for s in view["toc"][:3]] == ["summary", "changes", "scope"]
+    assert [(r["kind"], r["id"]) for r in view["changes"]["rows"]] == [("new", "data.drift/income")]
+    html = render_html(view)
+    assert 'id="changes"' in html and '<a href="#finding-1">' in html.split('id="changes"')[1]
+    assert '<span class="sec-num">3</span> Scope' in html  # the sections after it renumbered
