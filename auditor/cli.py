@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from .config import AuditConfig
+    from .diff import AuditDiff
     from .findings import CheckResult, Finding
     from .outdir import RunFolder
     from .result import AuditResult
@@ -104,7 +105,7 @@ def run(
     out: Path | None = typer.Option(None, "--out", help="Write exactly into this folder (created if missing)."),
     seed: int | None = typer.Option(None, "--seed", help="Override [audit] seed."),
     fail_on: str | None = typer.Option(None, "--fail-on", help="Gate level: high | medium | low | none."),
-    formats: str | None = typer.Option(None, "--format", help="Comma-separated: html,pdf,json."),
+    formats: str | None = typer.Option(None, "--format", help="Comma-separated: html,pdf,json,junit,md."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     shared: bool = typer.Option(False, "--shared", help=SHARED_HELP),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
@@ -155,6 +156,121 @@ def list_checks() -> None:
             out.print("  [dim](no options)[/]")
 
 
+# ---- auditor diff and auditor schema ------------------------------------------------------------
+
+@app.command("diff")
+def diff_command(
+    old: Path = typer.Argument(..., help="The earlier audit: its report folder or findings.json.", show_default=False),
+    new: Path = typer.Argument(..., help="The later audit: its report folder or findings.json.", show_default=False),
+    fail_on: str = typer.Option("high", "--fail-on",
+                                help="Exit 1 when a new or worsened open finding is at or above this level: "
+                                     "high | medium | low | none."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON (findings.json's diff)."),
+) -> None:
+    """Compare two audits: new, resolved and changed findings, check status changes and headline-metric
+    deltas. Exit 1 when a new or worsened open finding is at or above --fail-on, 0 otherwise."""
+    import json
+
+    from .diff import GATE_LEVELS, DiffInputError, compare, load_snapshot
+
+    console = _console()
+    try:
+        if fail_on not in GATE_LEVELS:
+            raise DiffInputError(f"--fail-on must be one of {', '.join(GATE_LEVELS)}; got {fail_on!r}")
+        result = compare(load_snapshot(old), load_snapshot(new))
+    except DiffInputError as exc:
+        console.print(f"[bold red]error:[/] {_esc(str(exc))}", markup=True, highlight=False)
+        raise typer.Exit(EXIT_INPUT) from None
+    tripping = result.gate(fail_on)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2, allow_nan=False))
+    else:
+        _print_diff(_stdout_console(), result, fail_on, tripping)
+    raise typer.Exit(EXIT_GATE if tripping else EXIT_OK)
+
+
+def _stdout_console() -> Console:
+    """The command's output: the terminal's width, or 120 columns in a log (unless COLUMNS says)."""
+    from rich.console import Console
+
+    out = Console(highlight=False)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(highlight=False, width=120)
+    return out
+
+
+def _audit_label(snap: Any) -> str:
+    parts = [snap.name or "audit", snap.started_at]
+    if snap.model_sha256:
+        parts.append(f"model {snap.model_sha256[:12]}")
+    return " · ".join(p for p in parts if p)
+
+
+def _print_diff(out: Console, d: AuditDiff, level: str, tripping: list[Any]) -> None:
+    """The comparison as terminal tables: findings, check statuses, moved headline metrics, verdict."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    out.print(f"[bold]old[/] {escape(_audit_label(d.old))}  [dim]{escape(d.old.source)}[/]")
+    out.print(f"[bold]new[/] {escape(_audit_label(d.new))}  [dim]{escape(d.new.source)}[/]")
+    out.print(f"Findings: {len(d.added)} new · {len(d.resolved)} resolved · {len(d.changed)} changed"
+              + (f" · {len(d.not_rechecked)} not rechecked" if d.not_rechecked else "")
+              + f" · {d.unchanged} unchanged")
+    rows = [("new", "bold red", f.severity, f.status, f) for f in d.added]
+    rows += [("worse" if c.worse else "better", "bold red" if c.worse else "green",
+              _arrow(c.before.severity, c.after.severity), _arrow(c.before.status, c.after.status), c.after)
+             for c in d.changed]
+    rows += [("resolved", "green", f.severity, "", f) for f in d.resolved]
+    rows += [("not rechecked", "yellow", f.severity, f.status, f) for f in d.not_rechecked]
+    if rows:
+        table = Table(show_edge=False, pad_edge=False, header_style="bold")
+        for col in ("change", "severity", "status", "finding"):
+            table.add_column(col, overflow="fold")
+        for word, style, sev, status, f in rows:
+            table.add_row(f"[{style}]{word}[/]", f"[{SEVERITY_STYLE[f.severity]}]{escape(sev)}[/]", escape(status),
+                          f"{escape(f.title)}\n[dim]{escape(f.id)}[/]")
+        out.print(table)
+    for c in d.checks:
+        out.print(f"Check [bold]{escape(c.id)}[/]: {c.before} → {c.after}")
+    moved = d.moved_metrics
+    out.print(f"Headline metrics: {len(moved)} of {len(d.metrics)} moved")
+    if moved:
+        table = Table(show_edge=False, pad_edge=False, header_style="bold")
+        table.add_column("metric", overflow="fold")
+        for col in ("old", "new", "change"):
+            table.add_column(col, justify="right", no_wrap=True)
+        table.add_column("intervals")
+        for m in moved:
+            note = {True: "[dim]overlap[/]", False: "apart", None: ""}[m.intervals_overlap]
+            table.add_row(f"{escape(m.check)} [bold]{escape(m.metric)}[/]", _with_interval(m.before, m.before_interval),
+                          _with_interval(m.after, m.after_interval), f"{m.delta:+.3g}", note)
+        out.print(table)
+    if level == "none":
+        out.print("Gate: none (--fail-on none)")
+    elif tripping:
+        out.print(f"[bold red]FAILED[/]: {len(tripping)} new or worsened open finding(s) at or above {level}")
+    else:
+        out.print(f"[bold green]PASSED[/]: no new or worsened open finding at or above {level}")
+
+
+def _arrow(before: str, after: str) -> str:
+    return after if before == after else f"{before} → {after}"
+
+
+def _with_interval(value: float, interval: tuple[float, float] | None) -> str:
+    from rich.markup import escape
+
+    return escape(f"{value:.4g}" + (f" ({interval[0]:.3g}–{interval[1]:.3g})" if interval else ""))
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the findings.json JSON Schema shipped with this version of auditor."""
+    from .resources import findings_schema_text
+
+    sys.stdout.write(findings_schema_text())
+
+
 def _main(config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None, formats: str | None,
           force: bool, debug: bool, demo: bool, shared: bool = False) -> int:
     console = _console()
@@ -192,7 +308,7 @@ def _audit(console: Console, config_path: Path, *, out: Path | None, seed: int |
         config = load_config(config_path)
         fmt = tuple(f.strip().lower() for f in formats.split(",") if f.strip()) if formats is not None else None
         if fmt is not None and not fmt:
-            raise AuditInputError("--format needs at least one of html, pdf, json")
+            raise AuditInputError("--format needs at least one of html, pdf, json, junit, md")
         config = config.with_overrides(seed=seed, fail_on=fail_on, formats=fmt)
         if demo:
             config = replace(config, report=replace(config.report, out=str(Path.cwd() / "reports")))
@@ -222,9 +338,9 @@ def _run(console: Console, config: AuditConfig, folder: RunFolder, debug: bool) 
     from .outdir import OutputError
 
     t0 = time.perf_counter()
-    with console.status("Loading model and data…", spinner="dots"):
+    with _Steps(console) as step:
         try:
-            audit = prepare(config)
+            audit = prepare(config, step=step)
         except AuditInputError as exc:
             if debug:
                 raise
@@ -244,9 +360,9 @@ def _run(console: Console, config: AuditConfig, folder: RunFolder, debug: bool) 
         for cid, tb in audit.tracebacks.items():
             console.print(f"[bold red]{cid} traceback:[/]\n{tb}", markup=True, highlight=False)
 
-    with console.status("Writing the report…", spinner="dots"):
+    with _Steps(console) as step:
         try:
-            written = result.write_into(folder, config.report.formats)
+            written = result.write_into(folder, config.report.formats, step=step)
         except OutputError as exc:
             raise _Fail(str(exc)) from None
     from .outdir import PRIVATE
@@ -280,6 +396,33 @@ def _out_dir(config: AuditConfig, out: Path | None) -> Path:
         path = base / f"{safe[:120]}-{stamp}-{secrets.token_hex(3)}"
         if not path.exists() and not (base / lock_name(path.name)).exists():
             return path
+
+
+class _Steps:
+    """Progress of the steps before and after the checks (loading inputs, writing the report): a
+    spinner naming the step in a terminal; otherwise (CI logs) plain lines, so no step is silent.
+    The plain lines go to stdout: stderr keeps the one-line error of an audit that cannot start."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.console import Console
+
+        self.console = console if console.is_terminal else Console(highlight=False, soft_wrap=True)
+        self.status = console.status("", spinner="dots") if console.is_terminal else None
+
+    def __enter__(self) -> _Steps:
+        if self.status is not None:
+            self.status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+    def __call__(self, text: str) -> None:
+        if self.status is not None:
+            self.status.update(f"{_esc(text)}…")
+        else:
+            self.console.print(f"{_esc(text)}…", markup=True, highlight=False)
 
 
 class _RichProgress:
@@ -326,8 +469,6 @@ def _esc(text: str) -> str:
 
 def _summary(console: Console, result: AuditResult, written: dict[str, Path], seconds: float, *,
              private: bool = True) -> None:
-    from rich.markup import escape
-
     counts = result.counts
     gate = result.gate
     gate_style = "bold green" if gate == "passed" else "bold red"
@@ -339,11 +480,7 @@ def _summary(console: Console, result: AuditResult, written: dict[str, Path], se
     console.print(f"Gate [{gate_style}]{gate_word}[/] (fail on {result.info.fail_on}) · "
                   + " · ".join(f"[{SEVERITY_STYLE[k]}]{v} {k}[/]" for k, v in counts.items())
                   + _accepted_count(result) + f" · {seconds:.1f}s")
-    for f in result.findings[:5]:
-        if f.severity.value == "info":
-            break
-        sev = f.severity.value
-        console.print(f"  [{SEVERITY_STYLE[sev]}]{sev:<6}[/] {_accepted_mark(f)}{escape(f.title)}")
+    _top_findings(console, result.findings)
     if written:
         folder = next(iter(written.values())).parent
         access = "private: only you can read it, --shared to widen" if private else "shared: readable by others"
@@ -364,6 +501,24 @@ def _accepted_mark(finding: Finding) -> str:
     if finding.status != "accepted" or w is None:
         return ""
     return f"[green]accepted[/] ({escape(w.approved_by)}, until {w.expires.isoformat()}) "
+
+
+TOP_FINDINGS = 5  # shown in the run summary; the rest are counted ("+N more")
+
+
+def _top_findings(console: Console, findings: list[Any]) -> None:
+    """The most severe findings (info left out), then "+N more" naming what the report holds besides."""
+    from rich.markup import escape
+
+    shown = [f for f in findings if f.severity.value != "info"][:TOP_FINDINGS]
+    for f in shown:
+        sev = f.severity.value
+        console.print(f"  [{SEVERITY_STYLE[sev]}]{sev:<6}[/] {_accepted_mark(f)}{escape(f.title)}")
+    rest = findings[len(shown):]
+    if rest:
+        by_severity = {s: sum(f.severity.value == s for f in rest) for s in SEVERITY_STYLE}
+        parts = ", ".join(f"{n} {s}" for s, n in by_severity.items() if n)
+        console.print(f"  [dim]+{len(rest)} more ({parts}) in the report[/]")
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ from .findings import Waiver
 from .waivers import parse_waivers
 
 GATE_LEVELS = ("high", "medium", "low", "none")
-FORMATS = ("html", "pdf", "json")
+FORMATS = ("html", "pdf", "json")  # written when [report] formats is not set
+KNOWN_FORMATS = (*FORMATS, "junit", "md")  # every format --format and [report] formats accept
 TASKS = ("classification", "regression")
 
 
@@ -24,6 +25,7 @@ class AuditSection:
     name: str = "audit"
     seed: int = 0
     fail_on: str = "high"
+    baseline: str | None = None  # an earlier findings.json (or its report folder) to compare with
 
 
 @dataclass(frozen=True)
@@ -94,9 +96,9 @@ class AuditConfig:
             cfg = replace(cfg, audit=replace(cfg.audit, fail_on=fail_on))
         if formats is not None:
             if not formats:
-                raise ConfigError(f"--format needs at least one of {', '.join(FORMATS)}")
+                raise ConfigError(f"--format needs at least one of {', '.join(KNOWN_FORMATS)}")
             for f in formats:
-                _check_choice("--format", f, FORMATS)
+                _check_choice("--format", f, KNOWN_FORMATS)
             cfg = replace(cfg, report=replace(cfg.report, formats=tuple(formats)))
         return cfg
 
@@ -148,6 +150,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
     """Validate a parsed TOML mapping. Raises ConfigError naming the first bad key."""
     values = _known_keys({k: v for k, v in raw.items() if k != WAIVER_KEY})
     _check_audit(values["audit"])
+    _check_baseline(values["audit"], base_dir)
     _check_model(values["model"], base_dir)
     _check_data(values["data"], base_dir)
     _check_expect(values["expect"])
@@ -205,6 +208,20 @@ def _check_audit(a: dict[str, Any]) -> None:
         _check_seed("config key 'audit.seed'", a["seed"])
     if "fail_on" in a:
         _check_choice("audit.fail_on", a["fail_on"], GATE_LEVELS)
+
+
+def _check_baseline(a: dict[str, Any], base_dir: Path) -> None:
+    """``[audit] baseline``: an earlier audit's findings.json (or report folder), resolved against the
+    config's folder; it must exist (its content is read when the audit is prepared)."""
+    if "baseline" not in a:
+        return
+    _expect_type("audit.baseline", a["baseline"], str, "the path of an earlier findings.json")
+    path = (base_dir / a["baseline"]).resolve()
+    if path.is_dir():
+        path = path / "findings.json"
+    if not path.is_file():
+        raise ConfigError(f"config key 'audit.baseline': no findings.json at {path}")
+    a["baseline"] = str(path)
 
 
 def _check_model(m: dict[str, Any], base_dir: Path) -> None:
@@ -269,9 +286,9 @@ def _check_report(r: dict[str, Any], base_dir: Path) -> None:
     if "formats" in r:
         r["formats"] = _str_list("report.formats", r["formats"])
         if not r["formats"]:
-            raise ConfigError(f"config key 'report.formats' is empty; name at least one of {', '.join(FORMATS)}")
+            raise ConfigError(f"config key 'report.formats' is empty; name at least one of {', '.join(KNOWN_FORMATS)}")
         for f in r["formats"]:
-            _check_choice("report.formats", f, FORMATS)
+            _check_choice("report.formats", f, KNOWN_FORMATS)
     r["out"] = str((base_dir / r.get("out", "reports")).resolve())
 
 

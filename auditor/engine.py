@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import pandas as pd
 from .checks import CheckRegistry, default_registry
 from .config import AuditConfig, parse_config, validate_check_options
 from .context import AuditContext, build_context
+from .diff import AuditSnapshot, load_snapshot
 from .inputs import LoadedModel, LoadedTable, load_model, load_table
 from .model import PythonModel
 from .result import AuditInfo, AuditResult, DatasetInfo, environment
@@ -27,6 +29,7 @@ class Audit:
     context: AuditContext
     registry: CheckRegistry
     tracebacks: dict[str, str] = field(default_factory=dict)
+    baseline: AuditSnapshot | None = None  # [audit] baseline: the earlier audit to compare with
 
     def run(self, *, progress: Progress | None = None, today: date | None = None) -> AuditResult:
         """Run every check, then apply the config's waivers, judged on ``today`` (default: the day the
@@ -38,19 +41,32 @@ class Audit:
         self.tracebacks = out.tracebacks
         checks = waive_checks(out.results, self.context.config.waivers, today or now.date())
         return AuditResult(info=audit_info(self.context), checks=checks, started_at=started,
-                           duration_s=time.perf_counter() - t0)
+                           duration_s=time.perf_counter() - t0, baseline=self.baseline)
 
 
-def prepare(config: AuditConfig, registry: CheckRegistry | None = None) -> Audit:
-    """Load and validate every input named by the config. Raises AuditInputError (exit 2)."""
+def prepare(config: AuditConfig, registry: CheckRegistry | None = None, *,
+            step: Callable[[str], None] | None = None) -> Audit:
+    """Load and validate every input named by the config. Raises AuditInputError (exit 2).
+
+    ``step`` is told what is being done ("loading the model", ...) for the CLI's progress lines.
+    """
+    say = step or (lambda _text: None)
     registry = registry or default_registry()
     validate_check_options(config, registry.defaults(), registry)
+    if config.audit.baseline:
+        say(f"reading the baseline {Path(config.audit.baseline).name}")
+    baseline = load_snapshot(config.audit.baseline) if config.audit.baseline else None
     # a model whose own code runs (Python object, trusted pickle) is hosted in a worker process,
     # so its sys.exit, os._exit, crash or hang cannot end the audit (auditor.modelhost)
+    say(f"loading the model {_file_name(config.model.path)}")
     model = load_model(config.model.path, trusted=config.model.trusted, timeout_s=config.model.timeout_s)
     try:
+        say(f"loading the test data {_file_name(config.data.test)}")
         test = load_table(config.data.test, role="test")
+        if config.data.train:
+            say(f"loading the training data {_file_name(config.data.train)}")
         train = load_table(config.data.train, role="train") if config.data.train else None
+        say("checking the inputs and predicting the test rows")
         ctx = build_context(config, model, test, train)
         validate_inputs(ctx, registry)
     except BaseException:
@@ -58,7 +74,11 @@ def prepare(config: AuditConfig, registry: CheckRegistry | None = None) -> Audit
         if callable(close):
             close()
         raise
-    return Audit(context=ctx, registry=registry)
+    return Audit(context=ctx, registry=registry, baseline=baseline)
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def validate_inputs(ctx: AuditContext, registry: CheckRegistry) -> None:

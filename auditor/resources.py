@@ -26,3 +26,8 @@ def templates_dir() -> Path:
 
 def sample_models_dir() -> Path:
     return _package_or_repo("sample_models")
+
+
+def findings_schema_text() -> str:
+    """The findings.json JSON Schema this version writes to (a copy of the contract's, shipped in the package)."""
+    return (resources.files("auditor") / "schema" / "findings.schema.json").read_text(encoding="utf-8")

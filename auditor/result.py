@@ -13,7 +13,10 @@ from . import __version__
 from .findings import CheckResult, Finding, Severity, Status, clean_number, severity_counts, sort_findings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .causes import Issue
+    from .diff import AuditDiff, AuditSnapshot
     from .outdir import RunFolder
 
 SCHEMA_VERSION = "1.1"
@@ -82,6 +85,7 @@ class AuditResult:
     checks: tuple[CheckResult, ...]
     started_at: str
     duration_s: float
+    baseline: AuditSnapshot | None = None  # [audit] baseline: the earlier audit this one is compared with
 
     @property
     def findings(self) -> list[Finding]:
@@ -154,7 +158,7 @@ class AuditResult:
             inputs["train"] = i.train.to_json()
         inputs["config_sha256"] = i.config_sha256
         inputs["environment"] = i.environment
-        return {
+        return self._with_diff({
             "schema_version": SCHEMA_VERSION,
             "auditor_version": __version__,
             "audit": {"name": i.name, "seed": i.seed, "fail_on": i.fail_on, "status": self.status,
@@ -164,7 +168,28 @@ class AuditResult:
             "findings": self._findings_json(),
             "summary": {**self.counts, "accepted": len(self.accepted)},
             "issues": [i.to_json() for i in self.issues],
-        }
+        })
+
+    # ---- comparison with the baseline ([audit] baseline) ----------------------------------------
+    @property
+    def diff(self) -> AuditDiff | None:
+        """What changed since the baseline audit; None without one."""
+        if self.baseline is None:
+            return None
+        return self._compare(self.to_json())
+
+    def _compare(self, doc: dict[str, Any]) -> AuditDiff:
+        from .diff import compare, snapshot
+
+        assert self.baseline is not None
+        return compare(self.baseline, snapshot(doc, source="this audit"))
+
+    def _with_diff(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """findings.json with ``audit.baseline`` and ``diff`` when a baseline was given."""
+        if self.baseline is not None:
+            doc["audit"]["baseline"] = self.baseline.source
+            doc["diff"] = self._compare(doc).to_json()
+        return doc
 
     def _findings_json(self) -> list[dict[str, Any]]:
         """Every finding, each naming its root-cause issue (info findings belong to none)."""
@@ -190,13 +215,15 @@ class AuditResult:
         with RunFolder(out_dir, replace=replace, shared=shared) as folder:
             return self.write_into(folder, formats)
 
-    def write_into(self, folder: RunFolder, formats: tuple[str, ...] = ("html", "pdf", "json")) -> dict[str, Path]:
-        """Write the report into an open ``RunFolder``'s staging folder and swap it into place."""
+    def write_into(self, folder: RunFolder, formats: tuple[str, ...] = ("html", "pdf", "json"), *,
+                   step: Callable[[str], None] | None = None) -> dict[str, Path]:
+        """Write the report into an open ``RunFolder``'s staging folder and swap it into place
+        (``step`` is told which file is being written, for progress lines)."""
         from .outdir import OutputError
         from .render import write_report
 
         try:
-            written = write_report(self, folder.stage, formats)
+            written = write_report(self, folder.stage, formats, step=step)
         except OSError as exc:
             raise OutputError(f"cannot write the report to {folder.final}: {exc.strerror or type(exc).__name__}"
                               ) from None

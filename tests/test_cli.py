@@ -260,6 +260,10 @@ def test_demo_end_to_end_is_valid_and_deterministic(tmp_path: Path) -> None:
     assert "matplotlib" not in loaded
     stable = _stable(json.loads((second / "findings.json").read_text()))
     assert _stable(doc) == stable
+    # auditor diff of the two runs: no changes, exit 0 (the same gate-tripping findings are not new)
+    proc = cli("diff", str(first), str(second))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 new · 0 resolved · 0 changed" in proc.stdout and "Headline metrics: 0 of" in proc.stdout
     # the stored copy of the demo's checks and findings (made before the structure refactor of issue
     # 9); a change to it is deliberate and its commit says why
     baseline = json.loads(BASELINE.read_text())

@@ -1,21 +1,28 @@
-"""Presentation: the audit result as report.html, report.pdf and findings.json.
+"""Presentation: the audit result as report.html, report.pdf, findings.json, junit.xml and summary.md.
 
 ``view.build_view`` turns the result into plain values; ``html`` renders them with Jinja;
-``pdf`` paginates that same HTML with WeasyPrint; ``json`` writes the machine-readable result.
+``pdf`` paginates that same HTML with WeasyPrint; ``json`` writes the machine-readable result;
+``junit`` (one test case per check) and ``markdown`` (a short summary) are for CI.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-FILENAMES: dict[str, str] = {"html": "report.html", "pdf": "report.pdf", "json": "findings.json"}
+FILENAMES: dict[str, str] = {"html": "report.html", "pdf": "report.pdf", "json": "findings.json",
+                             "junit": "junit.xml", "md": "summary.md"}
 FORMATS: tuple[str, ...] = tuple(FILENAMES)
 
 
-def write_report(result: Any, out_dir: Path, formats: Iterable[str] = FORMATS) -> dict[str, Path]:
-    """Write the requested formats (``html``, ``pdf``, ``json``) into ``out_dir``; return their paths."""
+def write_report(result: Any, out_dir: Path, formats: Iterable[str] = ("html", "pdf", "json"), *,
+                 step: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """Write the requested formats (see ``FORMATS``) into ``out_dir``; return their paths.
+
+    ``step`` is told what is being written, for progress lines.
+    """
+    say = step or (lambda _text: None)
     if isinstance(formats, str):
         formats = formats.split(",")
     wanted = list(dict.fromkeys(str(f).strip().lower() for f in formats if str(f).strip()))
@@ -30,9 +37,11 @@ def write_report(result: Any, out_dir: Path, formats: Iterable[str] = FORMATS) -
         from .html import render_html
         from .view import build_view
 
+        say("drawing the figures")
         html = render_html(build_view(result))
     for fmt in wanted:
         target = out / FILENAMES[fmt]
+        say(f"writing {target.name}")
         if fmt == "json":
             from .json import write_json
 
@@ -40,10 +49,20 @@ def write_report(result: Any, out_dir: Path, formats: Iterable[str] = FORMATS) -
         elif fmt == "html":
             target.write_text(html, encoding="utf-8")
             written[fmt] = target
-        else:
+        elif fmt == "pdf":
             from .pdf import render_pdf
 
             written[fmt] = render_pdf(html, target)
+        elif fmt == "junit":
+            from .junit import render_junit
+
+            target.write_text(render_junit(result), encoding="utf-8")
+            written[fmt] = target
+        else:
+            from .markdown import render_markdown
+
+            target.write_text(render_markdown(result), encoding="utf-8")
+            written[fmt] = target
     return written
 
 

@@ -39,6 +39,9 @@ def build_view(result: Any) -> dict[str, Any]:
     families = _families(checks, anchors)
     sections: list[dict[str, Any]] = [{"anchor": "summary", "title": "Executive summary", "children": []},
                 {"anchor": "scope", "title": "Scope", "children": []}]
+    changes = _changes(result, findings, anchors)
+    if changes is not None:
+        sections.insert(1, {"anchor": "changes", "title": CHANGES_TITLE, "children": []})
     sections += [{"anchor": fam["anchor"], "title": fam["title"],
                   "children": [{"anchor": c["anchor"], "title": c["title"]} for c in fam["checks"]]}
                  for fam in families]
@@ -81,6 +84,8 @@ def build_view(result: Any) -> dict[str, Any]:
         "scope": _scope(result, checks),
         "families": families,
         "toc": sections,
+        "section_numbers": numbers,
+        "changes": changes,
         "appendix": _appendix(result),
         "signoff": [{"role": r} for r in ("Prepared by", "Reviewed by", "Approved by")],
     }
@@ -491,4 +496,57 @@ def _appendix(result: Any) -> dict[str, Any]:
         "config_path": _text(i.config_path),
         "config_sha256": _text(i.config_sha256),
         "config_text": _text(i.config_text),
+    }
+
+
+# ---- changes since the previous audit ([audit] baseline) ----------------------------------------
+
+CHANGES_TITLE = "Changes since the previous audit"
+CHANGE_LABELS = {"new": "New", "worse": "Worse", "better": "Better", "resolved": "Resolved",
+                 "not_rechecked": "Not rechecked"}
+
+
+def _change_row(kind: str, f: Any, anchor: str, *, before: Any = None) -> dict[str, Any]:
+    """One row of the changes table; ``f`` is a FindingState of auditor.diff (after the change)."""
+    return {"kind": kind, "kind_label": CHANGE_LABELS[kind], "id": _text(f.id), "check": _text(f.check),
+            "title": _text(f.title), "severity": f.severity, "severity_label": SEVERITY_LABELS[f.severity],
+            "before_severity": before.severity if before is not None and before.severity != f.severity else "",
+            "before_severity_label": (SEVERITY_LABELS[before.severity]
+                                      if before is not None and before.severity != f.severity else ""),
+            "status": _text(f.status),
+            "before_status": _text(before.status) if before is not None and before.status != f.status else "",
+            "anchor": anchor}
+
+
+def _changes(result: Any, findings: list[Finding], anchors: Mapping[int, str]) -> dict[str, Any] | None:
+    """The comparison with the baseline audit as plain values; None when the audit has no baseline."""
+    d = getattr(result, "diff", None)
+    if d is None:
+        return None
+    anchor_of = {f.id: anchors.get(id(f), "") for f in findings}
+    rows = [_change_row("new", f, anchor_of.get(f.id, "")) for f in d.added]
+    rows += [_change_row("worse" if c.worse else "better", c.after, anchor_of.get(c.after.id, ""), before=c.before)
+             for c in d.changed]
+    rows += [_change_row("resolved", f, "") for f in d.resolved]
+    rows += [_change_row("not_rechecked", f, "") for f in d.not_rechecked]
+    metrics = [{"check": _text(m.check), "metric": _text(m.metric), "label": _label(m.metric),
+                "before": _float(m.before), "after": _float(m.after), "delta": _float(m.delta),
+                "before_interval": [_float(x) for x in m.before_interval] if m.before_interval else [],
+                "after_interval": [_float(x) for x in m.after_interval] if m.after_interval else [],
+                "overlap": {True: "overlap", False: "do not overlap", None: ""}[m.intervals_overlap]}
+               for m in d.moved_metrics]
+    old = d.old
+    return {
+        "baseline": {"name": _text(old.name), "path": _text(old.source), "date": format_timestamp(old.started_at),
+                     "model_sha256_short": _text(old.model_sha256)[:12],
+                     "same_model": bool(old.model_sha256) and old.model_sha256 == result.info.model_sha256},
+        "counts": {"new": len(d.added), "resolved": len(d.resolved), "changed": len(d.changed),
+                   "worse": sum(c.worse for c in d.changed), "unchanged": int(d.unchanged),
+                   "not_rechecked": len(d.not_rechecked)},
+        "rows": rows,
+        "checks": [{"id": _text(c.id), "before": _text(c.before), "after": _text(c.after),
+                    "anchor": check_anchor(c.id)} for c in d.checks],
+        "metrics": metrics,
+        "metrics_compared": len(d.metrics),
+        "has_changes": bool(d.has_changes),
     }
