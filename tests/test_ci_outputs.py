@@ -165,7 +165,9 @@ def test_summary_md_of_a_passing_audit_says_none(tmp_path: Path) -> None:
     sections = _sections(tokens)
     assert "gate PASSED" in next(iter(sections))
     assert "None: no open finding at or above high." in text
-    assert "Checks in error" not in sections and "Root causes" not in sections
+    assert "Checks in error" not in sections
+    # root causes are listed exactly when the audit found some (issues[] of findings.json)
+    assert ("Root causes" in sections) == bool(result.to_json()["issues"])
 
 
 def test_summary_md_lists_root_causes_and_changes_when_there_are(tmp_path: Path, monkeypatch) -> None:
@@ -184,8 +186,10 @@ def test_summary_md_lists_root_causes_and_changes_when_there_are(tmp_path: Path,
     changes = _table_rows(sections["Changes since the previous audit"])
     assert [r[0] for r in changes] == ["new"] and "`data.drift/income`" in changes[0][2]
     monkeypatch.undo()
-    _, plain = _md(result, tmp_path / "plain")  # the same audit without issues or a baseline
-    assert "Root causes" not in _sections(plain) and "Changes since the previous audit" not in _sections(plain)
+    _, plain = _md(result, tmp_path / "plain")  # the same audit with its own issues and no baseline
+    plain_sections = _sections(plain)
+    assert "Changes since the previous audit" not in plain_sections
+    assert len(_table_rows(plain_sections["Root causes"])) == len(result.to_json()["issues"]) > 0
 
 
 # ---- formats, the schema, the run summary --------------------------------------------------------
