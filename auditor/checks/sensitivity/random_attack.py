@@ -59,6 +59,9 @@ _REMEDIATION = {
 SILENT_KINDS = ("bad_shape", "non_finite", "out_of_range", "bad_sum")
 #: what a guard must reject, per violated domain constraint (wrong types: see ``rejects_invalid``)
 GUARD_VIOLATIONS = ("missing", "unseen_level", "out_of_range")
+#: families whose values no record holds (±infinity: a numeric fault, like a wrong type): a loud
+#: rejection of them is the desired behaviour (info, ``rejects_invalid``), not a guard requirement
+INVALID_FAMILIES = ("infinite",)
 _VIOLATION_TEXT = {
     "missing": "missing values",
     "unseen_level": "unseen levels",
@@ -99,7 +102,9 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
     an error) and for an exception on in-domain input (one finding per column and kind);
     ``medium`` for a clear exception on out-of-domain input, worded as a deployment-guard
     requirement with the input constraints (min/max, allowed levels, missing allowed) that would
-    have stopped it (one finding per violated constraint); ``medium`` when a relative jitter of
+    have stopped it (one finding per violated constraint); an exception on ±infinity is not one
+    (issue 10: infinity is no value a record holds, a numeric fault like a wrong type, and sklearn
+    estimators refuse it by design), it is ``info`` with the wrong types; ``medium`` when a relative jitter of
     ``jitter`` moves an output both ways by more than ``jitter_tolerance`` (probability points, or
     standard deviations of the test predictions for regression); ``low`` when the model silently
     scores a wrong type; ``info`` when it rejects a wrong type with an exception (what a typed
@@ -177,7 +182,7 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
 
     def _guard_findings(self, m: RandomAttackMeasurement, order: dict[str, int]) -> list[Finding]:
         """Clear exceptions on out-of-domain input: medium, one guard requirement per violated constraint."""
-        refused = [o for o in m.result.outcomes if o.crash and not o.in_domain]
+        refused = [o for o in m.result.outcomes if o.crash and not o.in_domain and o.family not in INVALID_FAMILIES]
         explained = {o.family for o in refused if o.column != COMBINED}
         findings = []
         for violation in GUARD_VIOLATIONS:
@@ -190,24 +195,39 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
     def _type_findings(self, m: RandomAttackMeasurement, order: dict[str, int]) -> list[Finding]:
         """Wrong types rejected with an exception (info) or silently scored (low)."""
         findings = []
-        rejected = [o for o in m.result.outcomes if o.crash and not o.in_domain and o.violations == ("wrong_type",)]
+        wrong = [o for o in m.result.outcomes if o.crash and not o.in_domain and o.violations == ("wrong_type",)]
+        infinite = [o for o in m.result.outcomes if o.crash and not o.in_domain and o.family in INVALID_FAMILIES]
+        rejected = wrong + infinite
         if rejected:
             cols = _columns(rejected, order)
             n_rows = sum(o.rows for o in rejected)
+            example = (wrong or infinite)[0].crash.rstrip(".")
+            if not infinite:
+                what, given = "wrong-typed input", "wrong types (a string in a numeric column, a number in a text column)"
+                metric, rule_what, sev_what = "rows_rejected_wrong_type", "wrong-typed input", "a wrong type"
+            else:
+                inf_cols = _columns(infinite, order)
+                what = "infinity" + (" and wrong types" if wrong else "")
+                given = (f"±infinity in {_join(inf_cols) or 'every numeric column at once'}"
+                         + (" and wrong types (a string in a numeric column, a number in a text column)" if wrong
+                            else ""))
+                metric, rule_what = "rows_rejected_invalid", "±infinity" + (" or wrong-typed input" if wrong else "")
+                sev_what = "an invalid value"
             findings.append(Finding(
                 id=f"{self.id}/rejects_invalid", check=self.id, severity=Severity.INFO,
-                title=("The model rejects wrong-typed input with an error "
-                       f"({', '.join(cols) or 'all columns at once'})"),
-                summary=(f"Given wrong types (a string in a numeric column, a number in a text column), the model "
-                         f"raised an exception instead of returning a score, e.g. {rejected[0].crash.rstrip('.')}. "
-                         "Rejecting garbage loudly is the desired behaviour; the serving layer's typed schema "
-                         "should turn it into a clear error. Severity info: a loud rejection of a wrong type "
-                         "(a silent NaN would be high, a silent score low)."),
+                title=f"The model rejects {what} with an error ({', '.join(cols) or 'all columns at once'})",
+                summary=(f"Given {given}, the model raised an exception instead of returning a score, e.g. "
+                         f"{example}. Rejecting garbage loudly is the desired behaviour; the serving layer's typed "
+                         "schema should turn it into a clear error. "
+                         + ("Infinity is not a value any record holds (a numeric fault, like a wrong type), so "
+                            "refusing it is not a guard requirement. " if infinite else "")
+                         + f"Severity info: a loud rejection of {sev_what} (a silent NaN would be high, a silent "
+                         "score low)."),
                 features=tuple(cols),
                 metrics={"columns": len(cols), "rows_rejected": n_rows},
                 evidence=("failures",),
-                rule=Rule("rows_rejected_wrong_type", n_rows, ">", 0,
-                          text="info: the model raised an exception on wrong-typed input")))
+                rule=Rule(metric, n_rows, ">", 0,
+                          text=f"info: the model raised an exception on {rule_what}")))
         accepted = [o for o in m.result.outcomes if o.family == "wrong_type" and o.column != COMBINED and not o.kinds]
         if accepted:
             cols = _columns(accepted, order)
@@ -479,7 +499,8 @@ def _notes(m: RandomAttackMeasurement) -> tuple[str, ...]:
            if m.classification else "")
         + ", or rows missing from the output) on any input is high; an exception on in-domain input is "
           "high; an exception on out-of-domain input is medium, as a deployment-guard requirement "
-          "(table guard); a wrong type rejected with an error is info, scored silently low.",
+          "(table guard); a wrong type or ±infinity rejected with an error is info, a wrong type scored "
+          "silently low.",
         f"Jitter: {r.jitter_relative:g} relative (span-relative at zero), both directions"
         + ("; the change is the largest over the k class probabilities." if m.n_classes > 2 else "."),
     )
@@ -514,7 +535,8 @@ def _guard_records(m: RandomAttackMeasurement) -> list[dict[str, Any]]:
     """One row per column the model refused out-of-domain input on: its full constraint."""
     refused: dict[str, list[Outcome]] = {}
     for o in m.result.outcomes:
-        if o.crash and not o.in_domain and o.column != COMBINED and set(o.violations) & set(GUARD_VIOLATIONS):
+        if (o.crash and not o.in_domain and o.column != COMBINED and o.family not in INVALID_FAMILIES
+                and set(o.violations) & set(GUARD_VIOLATIONS)):
             refused.setdefault(o.column, []).append(o)
     records = []
     for c in m.features:
