@@ -202,15 +202,15 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
             cols = _columns(rejected, order)
             n_rows = sum(o.rows for o in rejected)
             example = (wrong or infinite)[0].crash.rstrip(".")
+            types = "wrong types (a string in a numeric column, a number in a text column)"
             if not infinite:
-                what, given = "wrong-typed input", "wrong types (a string in a numeric column, a number in a text column)"
+                what, given = "wrong-typed input", types
                 metric, rule_what, sev_what = "rows_rejected_wrong_type", "wrong-typed input", "a wrong type"
             else:
                 inf_cols = _columns(infinite, order)
                 what = "infinity" + (" and wrong types" if wrong else "")
-                given = (f"±infinity in {_join(inf_cols) or 'every numeric column at once'}"
-                         + (" and wrong types (a string in a numeric column, a number in a text column)" if wrong
-                            else ""))
+                given = f"±infinity in {_join(inf_cols) or 'every numeric column at once'}" + (
+                    f" and {types}" if wrong else "")
                 metric, rule_what = "rows_rejected_invalid", "±infinity" + (" or wrong-typed input" if wrong else "")
                 sev_what = "an invalid value"
             findings.append(Finding(
