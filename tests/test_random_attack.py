@@ -338,8 +338,11 @@ def test_missing_values_never_seen_are_a_guard_requirement_unless_declared_valid
     ]).fit(df[["income", "age"]], df["y"])
     default = run_check(RandomAttackCheck, model, test=df, target="y", features=["income", "age"])
     assert not _high(default)
+    # issue 10: refused loudly, missing values the training data never had are low (the model fails
+    # safe); declared valid (the control) the same refusal is an in-domain crash and high
     guard = _by_id(default)[f"{ID}/guard/missing"]
-    assert guard.severity is Severity.MEDIUM and guard.features == ("income", "age")
+    assert guard.severity is Severity.LOW and guard.features == ("income", "age")
+    assert guard.rule is not None and guard.rule.text.startswith("low:") and "missing_valid" in guard.summary
     assert guard.metrics["missing_allowed/income"] is False and "no missing value" in guard.summary
     strict = run_check(RandomAttackCheck, model, test=df, target="y", features=["income", "age"],
                        options={"missing_valid": True})
@@ -371,7 +374,8 @@ def test_crash_on_missing_where_training_had_missing_is_high() -> None:
                     features=["income", "age"])
     found = _by_id(res)
     assert [f.id for f in _high(res)] == [f"{ID}/crash/income"]  # in-domain: high
-    assert found[f"{ID}/guard/missing"].features == ("age",)  # out-of-domain: medium
+    assert found[f"{ID}/guard/missing"].features == ("age",)  # out-of-domain, never seen in training: low
+    assert found[f"{ID}/guard/missing"].severity is Severity.LOW
     rows = {(r["column"], r["family"]): r for r in res.evidence.tables[0].records()}
     assert rows[("income", "missing")]["domain"] == "in" and rows[("age", "missing")]["domain"] == "out: missing"
 

@@ -104,7 +104,10 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
     requirement with the input constraints (min/max, allowed levels, missing allowed) that would
     have stopped it (one finding per violated constraint); an exception on ±infinity is not one
     (issue 10: infinity is no value a record holds, a numeric fault like a wrong type, and sklearn
-    estimators refuse it by design), it is ``info`` with the wrong types; ``medium`` when a relative jitter of
+    estimators refuse it by design), it is ``info`` with the wrong types; nor is an exception on
+    missing values in columns where the training data has none: ``low`` (issue 10: the model fails
+    safe on a record nothing says production sends; ``missing_valid`` declares that it does, and
+    then such an exception is in-domain and high); ``medium`` when a relative jitter of
     ``jitter`` moves an output both ways by more than ``jitter_tolerance`` (probability points, or
     standard deviations of the test predictions for regression); ``low`` when the model silently
     scores a wrong type; ``info`` when it rejects a wrong type with an exception (what a typed
@@ -368,8 +371,19 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
             else:
                 metrics[f"min/{c}"] = d.low
                 metrics[f"max/{c}"] = d.high
+        # missing values the training data never had: the model fails safe on a record nothing says
+        # production sends (issue 10: every sklearn estimator but the tree ones refuses NaN by design)
+        sev = Severity.LOW if violation == "missing" else Severity.MEDIUM
+        if sev is Severity.LOW:
+            rule_words = ("low because the exceptions came on missing values only, in columns where the "
+                          f"{src} data has none, so nothing says production sends them; declare missing_valid = "
+                          "true if it does, and an exception on them becomes high (finite values outside the "
+                          "range and unseen levels refused are medium)")
+        else:
+            rule_words = ("medium because these exceptions came on out-of-domain input only (on in-domain input "
+                          "they would be high; a NaN or out-of-range output would be high on any input)")
         return Finding(
-            id=f"{self.id}/guard/{_GUARD_ID[violation]}", check=self.id, severity=Severity.MEDIUM,
+            id=f"{self.id}/guard/{_GUARD_ID[violation]}", check=self.id, severity=sev,
             title=(f"The model refuses {what} with an error: deploy an input guard "
                    f"({len(cols)} column{'s' if len(cols) != 1 else ''})"),
             summary=(f"The model refuses {what} in {named} with an error (out-of-domain: "
@@ -377,16 +391,17 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
                      f"records with {reject} these columns (or repairs them upstream) and answers them with a "
                      "clear error. It fails loudly, not silently, so this is a deployment requirement rather "
                      f"than a model defect. Constraints that would have prevented it: {shown}{more}. Rule: "
-                     "medium because these exceptions came on out-of-domain input only (on in-domain input "
-                     "they would be high; a NaN or out-of-range output would be high on any input)."),
+                     f"{rule_words}."),
             features=tuple(cols), metrics=metrics,
             remediation=(f"Deploy an input guard that rejects {reject} {named}, with a clear error message.",
                          "Or make the pipeline accept such records deliberately (imputation, "
                          "OneHotEncoder(handle_unknown=\"ignore\"), clipping to the declared range) and test it."),
             evidence=("guard", "failures"),
             rule=Rule("rows_refused_out_of_domain", n_rows, ">", 0,
-                      text=(f"medium: the model raised an exception on {what} (out-of-domain input) and on no "
-                            f"in-domain input of this kind; guard: {shown}{more}")))
+                      text=(f"{sev.value}: the model raised an exception on {what} (out-of-domain input) and on no "
+                            f"in-domain input of this kind; guard: {shown}{more}"
+                            + ("; missing values the training data never had, refused loudly, are low"
+                               if sev is Severity.LOW else ""))))
 
     # ---- evidence --------------------------------------------------------------------------------
     def evidence(self, m: RandomAttackMeasurement) -> Evidence:
@@ -499,8 +514,8 @@ def _notes(m: RandomAttackMeasurement) -> tuple[str, ...]:
            if m.classification else "")
         + ", or rows missing from the output) on any input is high; an exception on in-domain input is "
           "high; an exception on out-of-domain input is medium, as a deployment-guard requirement "
-          "(table guard); a wrong type or ±infinity rejected with an error is info, a wrong type scored "
-          "silently low.",
+          "(table guard), low when only missing values never seen in training are refused; a wrong type or "
+          "±infinity rejected with an error is info, a wrong type scored silently low.",
         f"Jitter: {r.jitter_relative:g} relative (span-relative at zero), both directions"
         + ("; the change is the largest over the k class probabilities." if m.n_classes > 2 else "."),
     )
