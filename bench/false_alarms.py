@@ -7,7 +7,10 @@ Each corpus model is a sound model of its family on real or realistic data (fixe
 test split, nothing saved to disk), audited in-process with every registered check (the JSON
 result only, no html/pdf). A calibrated audit gives such models no `high` finding and at most
 three `medium` ones (issue 10, part 1); the script prints, per model, the counts by severity and
-every medium-or-high title, then a final table, and exits 1 when a model misses that target.
+every medium-or-high title, then a final table. Findings listed in ``REAL`` are true findings of a
+corpus model (the demo's planted disparity, Adult's income gap by sex and race), each with its
+evidence: they stay in the raw counts and are left out of the false-alarm count, and the script
+exits 1 when a model has more false alarms than the target allows.
 
 Corpus: the shipped demo (sample_models/audit.toml); a scaled, regularised logistic regression and
 a LightGBM model on scikit-learn's breast-cancer data; a ridge regression and a gradient-boosted
@@ -200,6 +203,36 @@ CORPUS: tuple[CorpusModel, ...] = (
 )
 
 
+#: Findings of the corpus that are true, not false alarms: what the data or the model really has,
+#: with the evidence. They are printed as [real] and kept out of the false-alarm count, never out of
+#: the raw counts. An id here that the audit stops finding is reported as missing.
+REAL: dict[str, dict[str, str]] = {
+    "demo": {
+        "fairness.disparate_impact/age_band=under_25":
+            "the sample data's real disadvantage of applicants under 25 (the demo's planted finding; "
+            "tests/test_cli.py requires it at medium)",
+        "fairness.error_parity/age_band=under_25":
+            "the same disparity seen as wrongful denials: 30% of creditworthy under-25s refused vs 7.5%",
+        "fairness.proxy/age_band/age":
+            "age_band is a banding of the model input age, so the model sees the protected attribute",
+    },
+    "adult_hgb": {
+        "fairness.disparate_impact/sex=Female":
+            "Adult's income gap by sex (observed >50K rates 12% vs 31% in the test sample): leaving sex "
+            "out does not remove it",
+        "fairness.disparate_impact/race=Black":
+            "Adult's income gap by race (observed >50K rates 11% vs 26%)",
+        "fairness.proxy/sex/all_features":
+            "relationship (Husband / Wife) and marital status encode sex",
+        "sensitivity.adversarial/flip":
+            "every flip is a capital gain or loss moved between census codes (5,013 -> 5,037 turns 0.11 "
+            "into 0.86; a loss of 1,977 -> 1,979 turns 0.96 into 0.09): the model learned exact codes",
+        "sensitivity.adversarial/knife_edge/capital-gain": "the same code-level steps, located",
+        "sensitivity.adversarial/knife_edge/capital-loss": "the same code-level steps, located",
+    },
+}
+
+
 def audit_one(entry: CorpusModel, data: Path) -> dict[str, Any]:
     """Build, fit and audit one corpus model; the counts, titles and errored checks of its audit."""
     t0 = time.perf_counter()
@@ -209,10 +242,14 @@ def audit_one(entry: CorpusModel, data: Path) -> dict[str, Any]:
         doc = audit.run().to_json()
     findings = doc["findings"]
     counts = {s: sum(f["severity"] == s for f in findings) for s in SEVERITIES}
-    flagged = [{"severity": f["severity"], "id": f["id"], "title": f["title"]}
+    real = REAL.get(entry.name, {})
+    flagged = [{"severity": f["severity"], "id": f["id"], "title": f["title"], "real": real.get(f["id"], "")}
                for f in findings if f["severity"] in ("high", "medium")]
+    false_alarms = {s: sum(f["severity"] == s and not f["real"] for f in flagged) for s in ("high", "medium")}
+    missing = sorted(set(real) - {f["id"] for f in flagged})
     errors = {c["id"]: c.get("error", "") for c in doc["checks"] if c["status"] == "error"}
-    return {"name": entry.name, "what": entry.what, "counts": counts, "flagged": flagged, "errors": errors,
+    return {"name": entry.name, "what": entry.what, "counts": counts, "false_alarms": false_alarms,
+            "flagged": flagged, "real_not_found": missing, "errors": errors,
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -238,19 +275,26 @@ def main() -> int:
         print("   " + "  ".join(f"{s} {c[s]}" for s in SEVERITIES))
         for f in row["flagged"]:
             print(f"   [{f['severity']:<6}] {f['title']}  ({f['id']})")
+            if f["real"]:
+                print(f"            [real] {f['real']}")
+        for fid in row["real_not_found"]:
+            print(f"   [gone  ] {fid}: listed as real in REAL but not found at medium or high")
         for check_id, message in row["errors"].items():
             print(f"   [error ] {check_id}: {message}")
 
-    print(f"\n{'model':<24} {'high':>5} {'medium':>7} {'low':>5} {'info':>5}  target")
-    missed = 0
+    print(f"\n{'model':<24} {'high':>5} {'medium':>7} {'low':>5} {'info':>5}  {'raw target':<11} "
+          "false alarms (high/medium not [real])")
+    missed = missed_raw = 0
     for row in rows:
-        c = row["counts"]
-        ok = c["high"] == 0 and c["medium"] <= MAX_MEDIUM and not row["errors"]
+        c, fa = row["counts"], row["false_alarms"]
+        raw = c["high"] == 0 and c["medium"] <= MAX_MEDIUM and not row["errors"]
+        ok = fa["high"] == 0 and fa["medium"] <= MAX_MEDIUM and not row["errors"]
         missed += not ok
+        missed_raw += not raw
         print(f"{row['name']:<24} {c['high']:>5} {c['medium']:>7} {c['low']:>5} {c['info']:>5}  "
-              f"{'met' if ok else 'MISSED'}")
-    print(f"target: no high, at most {MAX_MEDIUM} medium per model, no check in error; "
-          f"{len(rows) - missed} of {len(rows)} met")
+              f"{'met' if raw else 'MISSED':<11} {fa['high']} high, {fa['medium']} medium: {'met' if ok else 'MISSED'}")
+    print(f"target: no high, at most {MAX_MEDIUM} medium per model, no check in error; raw counts: "
+          f"{len(rows) - missed_raw} of {len(rows)} met; false alarms only: {len(rows) - missed} of {len(rows)} met")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return 1 if missed else 0
