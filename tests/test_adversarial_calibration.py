@@ -117,6 +117,29 @@ def test_leaving_a_mass_point_is_not_a_small_change():
     assert plain.distance(np.array([0, 1]), V)[0] == pytest.approx(58.0 / gain_axis.std)
 
 
+def test_flip_rule_names_the_mass_points_only_when_there_are_some():
+    rng = np.random.default_rng(2)
+    n = 400
+    gain = np.where(rng.random(n) < 0.9, 0.0, rng.uniform(100, 5000, n)).round()
+    df = pd.DataFrame({"gain": gain, "x": rng.normal(size=n)})
+    df["y"] = (rng.random(n) < 1 / (1 + np.exp(-df["x"]))).astype(int)
+
+    class Smooth:
+        classes_ = np.array([0, 1])
+
+        def predict_proba(self, X):
+            p = 1 / (1 + np.exp(-X["x"].to_numpy(float) - 0.0002 * X["gain"].to_numpy(float)))
+            return np.column_stack([1 - p, p])
+
+    opts = {**FAST, "hop_skip_jump": False, "rows": 40}
+    r = run_check(AdversarialCheck, Smooth(), test=df, target="y", options=opts)
+    flip = next(f for f in r.findings if f.id.endswith("/flip"))
+    assert "gain = 0" in flip.rule.text and "like a categorical change" in flip.summary
+    r = run_check(AdversarialCheck, Smooth(), test=df, target="y", options={**opts, "mass_point_share": 0.95})
+    flip = next(f for f in r.findings if f.id.endswith("/flip"))
+    assert "like a categorical change" not in flip.rule.text
+
+
 def test_flip_rows_helper_is_unchanged():
     # the judge helpers of test_adversarial build rows without a tree flag: the default is not a tree
     assert _measurement([_row(0, 0.1, None)]).tree_model is False

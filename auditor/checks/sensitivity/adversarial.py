@@ -427,6 +427,11 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
                      f"{pct(self.medium_share, 0)} (both with at least {self.min_rows} flips), low for any "
                      f"confident flip; here the share is {pct(share)} [{pct(ci.low)}, {pct(ci.high)}] over {n} "
                      "confident sampled rows")
+        massed = [a for a in m.result.axes if not a.categorical and np.isfinite(a.mass_point)]
+        if massed:
+            rule_text += ("; a change that leaves or reaches a value most rows hold ("
+                          + ", ".join(f"{a.name} = {value_text(a.mass_point)}" for a in massed[:4])
+                          + (", …" if len(massed) > 4 else "") + ") counts at least 1, like a categorical change")
         summary += f" Severity rule: {rule_text}."
         if cls and st["moderate"]:
             j = len(st["moderate"])
