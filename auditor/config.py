@@ -55,6 +55,7 @@ class DataSection:
 class ExpectSection:
     monotone: Mapping[str, int] = field(default_factory=dict)
     immutable: tuple[str, ...] = ()
+    additive: tuple[str, ...] = ()  # features whose effect the owner declares the same for every row
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,8 @@ def _check_expect(e: dict[str, Any]) -> None:
                 raise ConfigError(f"config key 'expect.monotone.{col}' must be 1 or -1; got {direction!r}")
     if "immutable" in e:
         e["immutable"] = _str_list("expect.immutable", e["immutable"])
+    if "additive" in e:
+        e["additive"] = _str_list("expect.additive", e["additive"])
 
 
 def _check_report(r: dict[str, Any], base_dir: Path) -> None:

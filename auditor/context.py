@@ -340,7 +340,7 @@ def _check_features(config: AuditConfig, features: tuple[str, ...], test: Loaded
         if train is not None and col not in train.frame.columns:
             raise AuditInputError(f"feature column '{col}' not found in train data {train.path}")
     for key, cols in (("data.categorical", config.data.categorical), ("expect.monotone", tuple(config.expect.monotone)),
-                      ("expect.immutable", config.expect.immutable)):
+                      ("expect.immutable", config.expect.immutable), ("expect.additive", config.expect.additive)):
         for col in cols:
             if col not in features:
                 raise AuditInputError(f"config key '{key}' names '{col}', which is not a model feature"

@@ -104,6 +104,18 @@ def is_linear_model(estimator: Any) -> bool:
     return estimator is not None and type(estimator).__module__.startswith("sklearn.linear_model")
 
 
+_TREE_MODULES = ("sklearn.tree", "sklearn.ensemble._forest", "sklearn.ensemble._gb",
+                 "sklearn.ensemble._hist_gradient_boosting", "sklearn.ensemble._iforest", "lightgbm", "xgboost",
+                 "catboost")
+
+
+def is_tree_model(estimator: Any) -> bool:
+    """A decision tree or a tree ensemble (random forest, extra trees, gradient boosting in sklearn,
+    LightGBM, XGBoost, CatBoost): a step function of its inputs, so sharp steps are its nature."""
+    module = type(estimator).__module__ if estimator is not None else ""
+    return any(module == m or module.startswith(m + ".") for m in _TREE_MODULES)
+
+
 @dataclass
 class PythonModel:
     """Any object with ``predict`` (and ``predict_proba``) taking a DataFrame: sklearn, LightGBM,

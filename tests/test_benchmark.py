@@ -133,15 +133,29 @@ def test_good_nonlinear_model_gets_nothing_above_info():
     assert "significantly better than every benchmark" in better.title
 
 
-def test_logistic_model_on_linear_data_is_medium_not_better():
+def test_logistic_model_on_linear_data_is_low_not_better():
+    # a GLM on a par with a GLM benchmark of its kind is routine (issue 10): low, not medium
     train, test = linear_classification(1000, 7), linear_classification(1500, 8)
     model = LogisticRegression().fit(train[features(train)], train["y"])
     r = run_check(BenchmarkCheck, model, test=test, train=train, target="y")
     assert "high" not in severities(r)
     [nb] = by_id(r, "not_better")
-    assert nb.severity is Severity.MEDIUM
-    assert "not" in nb.title and "better than a logistic regression benchmark" in nb.title
+    assert nb.severity is Severity.LOW
+    assert "on a par with a logistic regression benchmark of its own kind" in nb.title
     assert "itself a linear model" in nb.summary and "about as good as the simple benchmark" in nb.summary
+    assert nb.rule is not None and "itself a linear model" in nb.rule.text
+
+
+def test_boosting_on_linear_data_not_better_stays_medium():
+    # the control of the GLM rule: a complex model on the same data, no better than the logistic
+    # benchmark and not at the ceiling, is still medium (complexity without benefit)
+    train, test = linear_classification(1000, 7), linear_classification(1500, 8)
+    model = HistGradientBoostingClassifier(max_iter=60, max_depth=2, learning_rate=0.1,
+                                           random_state=0).fit(train[features(train)], train["y"])
+    r = run_check(BenchmarkCheck, model, test=test, train=train, target="y")
+    [nb] = by_id(r, "not_better") + by_id(r, "worse")
+    assert nb.severity.rank >= Severity.MEDIUM.rank
+    assert "on a par" not in nb.title and "ceiling" not in nb.title
 
 
 def test_segment_where_benchmark_beats_model_names_the_feature():
@@ -341,6 +355,36 @@ def test_judge_severity_rules(diff, expected_id, expected):
     if expected_id == "not_better" and diff.low < 0 < diff.high:
         assert f.title == ("Model AUC 0.800 not significantly better than a logistic regression benchmark "
                            "(0.790; Δ +0.010, 95% CI −0.020 to +0.040)")
+
+
+def test_judge_both_at_the_ceiling_is_low_and_never_prints_zero_deltas():
+    # AUC 1.000 against 1.000: no difference on any resample, and no model could be shown better
+    [f] = BenchmarkCheck().judge(_measurement(Estimate(0.0, 0.0, 0.0), model_auc=1.0))
+    assert f.id == f"{ID}/not_better" and f.severity is Severity.LOW
+    assert "both at the ceiling" in f.title and "0.00000" not in f.title + f.summary + f.rule.text
+    assert "no difference on any resample" in f.title
+    # near the ceiling: the benchmark (0.996) is within 0.004 of a perfect AUC, less than the interval's
+    # half-width (0.009), so not even a perfect model could be shown better: low
+    [f] = BenchmarkCheck().judge(_measurement(Estimate(-0.007, -0.016, 0.002), model_auc=0.989))
+    assert f.severity is Severity.LOW and "ceiling" in f.title and "perfect" in f.summary
+    # the control: the same interval further from the ceiling is medium (0.1 of room above 0.9)
+    [f] = BenchmarkCheck().judge(_measurement(Estimate(-0.007, -0.016, 0.002), model_auc=0.893))
+    assert f.severity is Severity.MEDIUM and "ceiling" not in f.title
+    # significantly worse is never routine, even at the ceiling
+    [f] = BenchmarkCheck().judge(_measurement(Estimate(-0.004, -0.007, -0.001), model_auc=0.995))
+    assert f.severity is Severity.MEDIUM
+
+
+def test_judge_glm_against_its_own_kind_is_low_unless_significantly_worse():
+    from dataclasses import replace
+
+    glm = replace(_measurement(Estimate(0.01, -0.02, 0.04)), model_is_linear=True, model_kind="LogisticRegression")
+    [f] = BenchmarkCheck().judge(glm)
+    assert f.severity is Severity.LOW and "its own kind" in f.title
+    worse = replace(_measurement(Estimate(-0.004, -0.007, -0.001)), model_is_linear=True,
+                    model_kind="LogisticRegression")
+    [f] = BenchmarkCheck().judge(worse)
+    assert f.severity is Severity.MEDIUM and "significantly worse than a benchmark of its own kind" in f.summary
 
 
 def test_judge_high_margin_is_an_option():

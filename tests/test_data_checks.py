@@ -221,6 +221,8 @@ def test_leakage_target_copy_is_high(german):
         f = high[f"data.leakage/power/{col}"]
         assert f.features == (col,) and f.metrics["single_feature_auc"] > 0.98
         assert "model" in f.summary and 0.5 < f.metrics["model_auc"] <= 1
+        # issue 10: the text asks the validator to verify the timing, it does not assert leakage
+        assert "Verify when and how it is recorded" in f.summary and "usually recorded after" not in f.summary
     assert set(high) == {"data.leakage/power/paid_late", "data.leakage/power/outcome_code"}
     table = r.evidence.tables[0]
     assert table.name == "single_feature_power" and len(table.rows) == len(df.columns) - 1

@@ -280,12 +280,13 @@ def interaction_data() -> tuple[pd.DataFrame, pd.DataFrame]:
     return split(df, 500)
 
 
-def interaction_over_seeds(model: ProbaModel) -> list[tuple[str | None, float]]:
+def interaction_over_seeds(model: ProbaModel, seeds: int = 5,
+                           expect: dict | None = None) -> list[tuple[str | None, float]]:
     train, test = interaction_data()
     out = []
-    for seed in range(5):  # 150 of 1,000 test rows: each seed samples different rows
+    for seed in range(seeds):  # 150 of 1,000 test rows: each seed samples different rows
         r = run_check(PartialDependenceCheck, model, test=test, train=train, target="y", seed=seed,
-                      options={"rows": 150})
+                      options={"rows": 150}, expect=expect)
         f = [x for x in r.findings if x.id == f"{CHECK}/interaction/x1"]
         share = next(rec for rec in r.evidence.tables[0].records() if rec["feature"] == "x1")["interaction_share"]
         out.append((f[0].severity.value if f else None, share))
@@ -293,13 +294,40 @@ def interaction_over_seeds(model: ProbaModel) -> list[tuple[str | None, float]]:
 
 
 def test_planted_interaction_has_the_same_severity_across_seeds():
-    runs = interaction_over_seeds(ProbaModel(lambda X: sigmoid(2 * X["x1"] * X["x2"] + 0.5 * X["x3"])))
+    # x1 is declared additive, so a strong interaction of x1 is a defect: medium on every seed
+    runs = interaction_over_seeds(ProbaModel(lambda X: sigmoid(2 * X["x1"] * X["x2"] + 0.5 * X["x3"])),
+                                  expect={"additive": ["x1"]})
     assert [sev for sev, _ in runs] == ["medium"] * 5
+
+
+def test_undeclared_interaction_is_routine_and_low():
+    # the control (issue 10): the same strong interaction without a declaration is routine for a
+    # flexible model, so it stays low; declaring x1 monotone makes it medium again
+    model = ProbaModel(lambda X: sigmoid(2 * X["x1"] * X["x2"] + 0.5 * X["x3"]))
+    assert [sev for sev, _ in interaction_over_seeds(model, seeds=2)] == ["low"] * 2
+    train, test = interaction_data()
+    r = run_check(PartialDependenceCheck, model, test=test, train=train, target="y", options={"rows": 150})
+    f = next(x for x in r.findings if x.id == f"{CHECK}/interaction/x1")
+    assert f.rule is not None and "declared additive or monotone" in f.rule.text and "routine" in f.rule.text
+    r = run_check(PartialDependenceCheck, model, test=test, train=train, target="y", options={"rows": 150},
+                  expect={"monotone": {"x1": 1}})
+    f = next(x for x in r.findings if x.id == f"{CHECK}/interaction/x1")
+    assert f.severity is Severity.MEDIUM and "declared monotone" in f.rule.text
+
+
+def test_expect_additive_must_name_a_feature():
+    from auditor.errors import AuditInputError
+
+    train, test = interaction_data()
+    with pytest.raises(AuditInputError, match="expect.additive"):
+        run_check(PartialDependenceCheck, ProbaModel(lambda X: sigmoid(X["x1"])), test=test, train=train,
+                  target="y", expect={"additive": ["x9"]})
 
 
 def test_borderline_interaction_stays_below_medium_across_seeds():
     # true interaction share about 0.46 on the log-odds scale, just under the medium cut of 0.5
-    runs = interaction_over_seeds(ProbaModel(lambda X: sigmoid(X["x1"] + 1.15 * X["x1"] * X["x2"] + 0.5 * X["x3"])))
+    runs = interaction_over_seeds(ProbaModel(lambda X: sigmoid(X["x1"] + 1.15 * X["x1"] * X["x2"] + 0.5 * X["x3"])),
+                                  expect={"additive": ["x1"]})
     assert all(sev in (None, "low") for sev, _ in runs), runs
     # the point estimate alone would have crossed the cut on some seed: the interval is what holds
     assert max(share for _, share in runs) >= 0.5 > min(share for _, share in runs)

@@ -251,6 +251,24 @@ def test_fully_grown_forest_overfit_is_at_least_medium(noisy) -> None:
     assert set(severities(r)) & BLOCKING
 
 
+def test_large_gap_is_high_only_when_its_interval_establishes_it() -> None:
+    # issue 10: a grid-searched boosted regressor on scikit-learn's diabetes data (309 training rows)
+    # has an R² gap near 0.30, but its 99% interval reaches well below 0.25: medium, not high
+    from sklearn.datasets import load_diabetes
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    df = load_diabetes(as_frame=True).frame
+    train, test = train_test_split(df, test_size=0.3, random_state=0)
+    feats = [c for c in df.columns if c != "target"]
+    model = GradientBoostingRegressor(n_estimators=100, max_depth=1, learning_rate=0.1, min_samples_leaf=5,
+                                      subsample=0.8, random_state=0).fit(train[feats], train["target"])
+    r = run_check(OverfitCheck, model, test=test, train=train, target="target", task="regression")
+    [f] = r.findings
+    assert f.id == "performance.overfit/r2_gap" and f.severity.value == "medium"
+    assert f.metrics["r2_gap"] >= 0.25 > f.metrics["r2_gap_ci_low"] > 0
+    assert f.rule is not None and "lower end is at least 0.25" in f.rule.text
+
+
 def test_regularised_model_is_not_overfit(noisy) -> None:
     train, test = noisy
     model = logistic_pipeline(C=0.1).fit(train.drop(columns="y"), train["y"])

@@ -61,8 +61,11 @@ def test_log_transform_refusing_out_of_range_income_is_a_guard_requirement() -> 
     assert not _high(res)
     guard = found[f"{ID}/guard/out_of_range"]
     assert guard.severity is Severity.MEDIUM
-    assert guard.features == ("income", "age")  # LogisticRegression refuses infinity in age
-    assert f"age: within [{df['age'].min():.6g}, {df['age'].max():.6g}] (refused inf, -inf)" in guard.summary
+    # LogisticRegression also refuses infinity in age: not a guard requirement (no record holds infinity,
+    # issue 10) but an info rejection of invalid input; the finite out-of-range incomes stay medium
+    assert guard.features == ("income",)
+    invalid = found[f"{ID}/rejects_invalid"]
+    assert invalid.severity is Severity.INFO and "age" in invalid.features and "infinity" in invalid.title
     assert "0.0" in guard.summary and "ValueError" in guard.summary and "deploy an input guard" in guard.summary
     assert f"within [{df['income'].min():.6g}, {df['income'].max():.6g}]" in guard.summary
     assert guard.metrics["min/income"] == df["income"].min() and guard.metrics["max/income"] == df["income"].max()
@@ -335,8 +338,11 @@ def test_missing_values_never_seen_are_a_guard_requirement_unless_declared_valid
     ]).fit(df[["income", "age"]], df["y"])
     default = run_check(RandomAttackCheck, model, test=df, target="y", features=["income", "age"])
     assert not _high(default)
+    # issue 10: refused loudly, missing values the training data never had are low (the model fails
+    # safe); declared valid (the control) the same refusal is an in-domain crash and high
     guard = _by_id(default)[f"{ID}/guard/missing"]
-    assert guard.severity is Severity.MEDIUM and guard.features == ("income", "age")
+    assert guard.severity is Severity.LOW and guard.features == ("income", "age")
+    assert guard.rule is not None and guard.rule.text.startswith("low:") and "missing_valid" in guard.summary
     assert guard.metrics["missing_allowed/income"] is False and "no missing value" in guard.summary
     strict = run_check(RandomAttackCheck, model, test=df, target="y", features=["income", "age"],
                        options={"missing_valid": True})
@@ -368,7 +374,8 @@ def test_crash_on_missing_where_training_had_missing_is_high() -> None:
                     features=["income", "age"])
     found = _by_id(res)
     assert [f.id for f in _high(res)] == [f"{ID}/crash/income"]  # in-domain: high
-    assert found[f"{ID}/guard/missing"].features == ("age",)  # out-of-domain: medium
+    assert found[f"{ID}/guard/missing"].features == ("age",)  # out-of-domain, never seen in training: low
+    assert found[f"{ID}/guard/missing"].severity is Severity.LOW
     rows = {(r["column"], r["family"]): r for r in res.evidence.tables[0].records()}
     assert rows[("income", "missing")]["domain"] == "in" and rows[("age", "missing")]["domain"] == "out: missing"
 
@@ -418,6 +425,7 @@ def test_judge_severity_rules() -> None:
     assert f"{ID}/guard/missing" not in found  # missing a was scored
     assert found[f"{ID}/rejects_invalid"].severity is Severity.INFO
     assert found[f"{ID}/rejects_invalid"].features == ("a",)
+    assert "infinity" not in found[f"{ID}/rejects_invalid"].title  # only a wrong type was refused here
     assert found[f"{ID}/accepts_invalid"].severity is Severity.LOW
     assert found[f"{ID}/accepts_invalid"].features == ("b",)
     assert found[f"{ID}/unstable/a"].severity is Severity.MEDIUM
@@ -425,6 +433,22 @@ def test_judge_severity_rules() -> None:
     assert f"{ID}/unstable/b" not in found
     loose = RandomAttackCheck(jitter_tolerance=0.5)
     assert not [f for f in loose.judge(_measurement(outs, jit)) if "unstable" in f.id]
+
+
+def test_judge_refused_infinity_is_info_and_refused_finite_values_a_medium_guard() -> None:
+    # issue 10: ±infinity is no value a record holds, so refusing it loudly is info (with wrong types);
+    # the control: a refused finite value outside the observed range is still a medium guard requirement
+    out = ("out_of_range",)
+    inf_only = [Outcome("infinite", "a", "inf", out, 10, crash="ValueError: Input X contains infinity")]
+    found = {f.id: f for f in RandomAttackCheck().judge(_measurement(inf_only))}
+    assert f"{ID}/guard/out_of_range" not in found
+    invalid = found[f"{ID}/rejects_invalid"]
+    assert invalid.severity is Severity.INFO and invalid.features == ("a",) and "infinity" in invalid.title
+    assert invalid.rule is not None and invalid.rule.metric == "rows_rejected_invalid"
+    finite = inf_only + [Outcome("extreme", "a", "-1.0", out, 2, crash="ValueError: boom")]
+    found = {f.id: f for f in RandomAttackCheck().judge(_measurement(finite))}
+    guard = found[f"{ID}/guard/out_of_range"]
+    assert guard.severity is Severity.MEDIUM and "refused -1.0" in guard.summary and "inf" not in guard.summary
 
 
 # ---- analysis details ----------------------------------------------------------------------------------

@@ -96,5 +96,11 @@ def test_clean_models_get_no_high_finding(which: str) -> None:
     doc = _validate(result)
     highs = [f["title"] for f in doc["findings"] if f["severity"] == "high"]
     assert not highs, highs
+    # issue 10 (bench/false_alarms.py): at most 3 medium on a well-built model; neither the GLM
+    # against its own kind of benchmark nor sklearn's loud refusal of NaN and infinity is one
+    mediums = [f["id"] for f in doc["findings"] if f["severity"] == "medium"]
+    assert len(mediums) <= 3, mediums
+    assert "benchmark.comparison/not_better" not in mediums
+    assert not [i for i in mediums if i.startswith("sensitivity.random_attack/guard/")]
     assert not [c["id"] for c in doc["checks"] if c["status"] == "error"]
     assert np.isfinite(doc["audit"]["duration_s"])

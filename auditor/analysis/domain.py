@@ -28,6 +28,8 @@ class FeatureDomain:
     std: float = float("nan")
     integer: bool = False
     missing_share: float = 0.0
+    mode: float = float("nan")  # numeric: the most frequent value (smallest on ties)
+    mode_share: float = 0.0  # numeric: the share of the non-missing values it holds
 
     @property
     def span(self) -> float:
@@ -56,8 +58,10 @@ def feature_domains(frame: pd.DataFrame, *, categorical: tuple[str, ...] | list[
         if len(v) == 0:
             out[col] = FeatureDomain(col, False, missing_share=miss)
             continue
+        values, counts = np.unique(v, return_counts=True)
+        top = int(np.argmax(counts))  # np.unique sorts, so ties go to the smallest value
         out[col] = FeatureDomain(
             col, False, low=float(v.min()), high=float(v.max()), q01=float(np.quantile(v, 0.01)),
             q99=float(np.quantile(v, 0.99)), std=float(v.std()), integer=bool(np.all(np.mod(v, 1) == 0)),
-            missing_share=miss)
+            missing_share=miss, mode=float(values[top]), mode_share=float(counts[top] / len(v)))
     return out

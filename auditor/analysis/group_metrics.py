@@ -94,6 +94,9 @@ class Grouping:
     reference: str
     reference_source: str  # "config" | "largest group" | "the configured references" ...
     method: str  # "levels" | "quantile bands" | "fixed bands" | "intersection"
+    # per group, the per-column values a finding id uses: the values themselves, except quantile
+    # bands, whose cut points move with the sample and are named by position (``band2of4``)
+    id_parts: tuple[tuple[str, ...], ...] = ()
 
     @property
     def is_intersection(self) -> bool:
@@ -105,6 +108,11 @@ class Grouping:
     def part_pairs(self, group: str) -> tuple[tuple[str, str], ...]:
         """((column, value), ...) of a group: the ``groups`` of a finding."""
         return tuple(zip(self.columns, self.parts[self.groups.index(group)]))
+
+    def id_pairs(self, group: str) -> tuple[tuple[str, str], ...]:
+        """((column, value), ...) of a group for a finding id: stable across samples of the data."""
+        parts = self.id_parts or self.parts
+        return tuple(zip(self.columns, parts[self.groups.index(group)]))
 
 
 @dataclass(frozen=True)
@@ -171,8 +179,11 @@ def _single(frame: pd.DataFrame, col: str, *, reference: Any, max_levels: int, n
         method = "levels"
     counts = tuple(int((labels == g).sum()) for g in order)
     ref, source = _reference(col, order, counts, reference)
+    id_parts: tuple[tuple[str, ...], ...] = ()
+    if method == "quantile bands":
+        id_parts = tuple((f"band{names.index(g) + 1}of{len(names)}" if g in names else "missing",) for g in order)
     return Grouping(name=col, columns=(col,), labels=labels, groups=tuple(order), parts=tuple((g,) for g in order),
-                    counts=counts, reference=ref, reference_source=source, method=method)
+                    counts=counts, reference=ref, reference_source=source, method=method, id_parts=id_parts)
 
 
 def _reference(col: str, order: Sequence[str], counts: Sequence[int], wanted: Any) -> tuple[str, str]:
@@ -192,13 +203,14 @@ def intersect(a: Grouping, b: Grouping, *, min_group_size: int) -> Grouping:
     """The pair's groups (cells with at least one row), in the order of ``a`` then ``b``."""
     labels = np.char.add(np.char.add(a.labels.astype(str), INTERSECTION), b.labels.astype(str)).astype(object)
     present = set(pd.unique(labels))
-    groups, parts = [], []
+    groups, parts, id_parts = [], [], []
     for ga in a.groups:
         for gb in b.groups:
             name = f"{ga}{INTERSECTION}{gb}"
             if name in present:
                 groups.append(name)
                 parts.append((ga, gb))
+                id_parts.append((a.id_pairs(ga)[0][1], b.id_pairs(gb)[0][1]))
     counts = tuple(int((labels == g).sum()) for g in groups)
     both = f"{a.reference}{INTERSECTION}{b.reference}"
     if both in groups and counts[groups.index(both)] >= min_group_size:
@@ -208,7 +220,7 @@ def intersect(a: Grouping, b: Grouping, *, min_group_size: int) -> Grouping:
         source = "largest group (the two reference groups together are too few)"
     return Grouping(name=f"{a.name}{INTERSECTION}{b.name}", columns=a.columns + b.columns, labels=labels,
                     groups=tuple(groups), parts=tuple(parts), counts=counts, reference=ref, reference_source=source,
-                    method="intersection")
+                    method="intersection", id_parts=tuple(id_parts))
 
 
 def make_groupings(frame: pd.DataFrame, protected: Sequence[str], *, reference: Mapping[str, Any] | None = None,

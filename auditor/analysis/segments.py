@@ -103,6 +103,18 @@ class FeatureCoding:
         out[missing] = self.missing_code
         return out
 
+    def id_value(self, code: int) -> str:
+        """The segment's value in a finding id, stable across samples of the same data: the level
+        (categorical/discrete) or the bin's position ``bin2of5`` (binned), never the sample-dependent
+        quantile edges of its range text."""
+        if code == self.missing_code:
+            return "missing"
+        if self.kind == "categorical":
+            return str(self.levels[code])
+        if self.kind == "discrete":
+            return fmt_number(self.levels[code])
+        return f"bin{code + 1}of{len(self.edges) + 1}"
+
     def group_value(self, code: int) -> str:
         """The level (categorical/discrete) or the range text (binned) of one code."""
         if code == self.missing_code:
@@ -421,6 +433,7 @@ class WeakSegment:
     underrepresented: bool
     underrep_p_value: float | None
     train: SliceMetrics | None  # the model's metrics on the segment's train rows
+    key: str = ""  # stable id text: ``feature=level`` or ``feature=bin2of5``, joined by ``&``
 
 
 @dataclass(frozen=True)
@@ -627,7 +640,7 @@ def _segment(fam: _Family, i: int, m: np.ndarray, y: np.ndarray, score: np.ndarr
         p_value=float(fam.scan.p_value[ki]), p_adjusted=float(fam.p_adjusted[i]),
         test=slice_metrics(y[m], score[m], task=task, threshold=threshold, confidence=o.confidence),
         n_train=n_train, share_train=share_train, underrepresented=underrep, underrep_p_value=underrep_p,
-        train=train_m)
+        train=train_m, key="&".join(f"{c.feature}={c.id_value(code)}" for c, (_, code) in zip(cods, key)))
 
 
 def find_weak_segments(X: pd.DataFrame, y: np.ndarray, score: np.ndarray, *, task: str,

@@ -36,6 +36,9 @@ _SHORT_TESTS = {"McNemar (exact)": "McNemar", "paired bootstrap": "bootstrap",
                 "paired t-test on squared errors": "paired t (squared errors)",
                 "paired t-test on absolute errors": "paired t (absolute errors)"}
 _OVERALL_EVIDENCE = ("comparison", "benchmarks", "benchmark_comparison")
+_ROUTINE_RULE = ("Not significantly better is low instead of medium when the model is itself a linear model and "
+                 "the benchmark the linear one, or when the benchmark's distance to a perfect score (1 − AUC; "
+                 "RMSE) is at most the half-width of the interval (both at the ceiling).")
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,17 @@ def _value(x: float, task: str) -> str:
     return fixed(x, 3) if task == "classification" else num(x, 4)
 
 
+def _no_difference(c: MetricComparison) -> bool:
+    """Model and benchmark score the same on every resample (AUC 1.000 and 1.000): the difference
+    and its interval would all print as zero."""
+    d = c.difference
+    return max(abs(d.value), abs(d.low), abs(d.high)) < 5e-6
+
+
 def _delta(c: MetricComparison, task: str, confidence: float) -> str:
     d = c.difference
+    if _no_difference(c):
+        return "no difference on any resample of the test rows"
     if task == "classification":
         digits = 3 if max(abs(d.value), abs(d.low), abs(d.high)) >= 0.01 else 5
         return (f"Δ {signed(d.value, digits)}, {level(confidence)} CI {signed(d.low, digits)} to "
@@ -109,6 +121,13 @@ class BenchmarkCheck(Check[BenchmarkMeasurement]):
     ``min_segment_rows`` rows, and the accuracy gap is >= ``segment_min_accuracy_gap`` (RMSE ratio
     >= ``segment_min_rmse_ratio``). ``info`` when the model is significantly better than every benchmark.
     Skipped without training data.
+
+    Routine, so ``low`` instead of ``medium`` (issue 10): "not significantly better" when the model is
+    itself a linear model (``sklearn.linear_model``) and the benchmark is the linear one (a GLM on a
+    par with a GLM of its kind is expected), or when both are at the ceiling: the benchmark's distance
+    to a perfect score (1 − AUC; RMSE) is at most the half-width of the difference's interval, so not
+    even a perfect model could be shown significantly better on these test rows (AUC 1.000 against
+    1.000). A model significantly worse than the benchmark is never routine.
     """
 
     id: ClassVar[str] = "benchmark.comparison"
@@ -240,17 +259,21 @@ class BenchmarkCheck(Check[BenchmarkMeasurement]):
         name = _LABELS[c.metric]
         if c.metric in ("auc", "auc_ovr_macro"):
             thr: Any = -self.high_min_auc_gap
-            text = (f"{name} difference model − benchmark {d.value:+.4f}, {level(confidence)} interval "
-                    f"[{d.low:+.4f}, {d.high:+.4f}]: high when the whole interval is at or below "
+            measured = (f"{name} the same for model and benchmark on every resample" if _no_difference(c) else
+                        f"{name} difference model − benchmark {d.value:+.4f}, {level(confidence)} interval "
+                        f"[{d.low:+.4f}, {d.high:+.4f}]")
+            text = (f"{measured}: {sev.value}. High when the whole interval is at or below "
                     f"{-self.high_min_auc_gap:+g}; medium when the model is not significantly better (interval "
-                    f"not entirely above 0); info when it is.")
+                    f"not entirely above 0); info when it is. {_ROUTINE_RULE}")
             return Rule(f"{c.metric}_difference", d.value, "<=", thr, interval=(d.low, d.high), p_value=c.p_value,
                         text=text)
         thr = (self.high_min_rmse_ratio - 1) * c.benchmark
-        text = (f"{name} difference model − benchmark {d.value:+.4g}, {level(confidence)} interval "
-                f"[{d.low:+.4g}, {d.high:+.4g}]: high when the whole interval is at or above {thr:.4g} "
+        measured = (f"{name} the same for model and benchmark on every resample" if _no_difference(c) else
+                    f"{name} difference model − benchmark {d.value:+.4g}, {level(confidence)} interval "
+                    f"[{d.low:+.4g}, {d.high:+.4g}]")
+        text = (f"{measured}: {sev.value}. High when the whole interval is at or above {thr:.4g} "
                 f"(RMSE ratio {self.high_min_rmse_ratio:g}); medium when the model is not significantly better; "
-                "info when it is.")
+                f"info when it is. {_ROUTINE_RULE}")
         return Rule(f"{c.metric}_difference", d.value, ">=", thr, interval=(d.low, d.high), p_value=c.p_value,
                     text=text)
 
@@ -305,34 +328,79 @@ class BenchmarkCheck(Check[BenchmarkMeasurement]):
             metrics=self._finding_metrics(f, c), rule=self._rule(c, Severity.INFO, m.confidence),
             evidence=_OVERALL_EVIDENCE)]
 
+    @staticmethod
+    def _headroom(c: MetricComparison) -> float:
+        """How far the benchmark is from a perfect score on the primary metric (AUC: 1 − AUC;
+        RMSE: the RMSE itself): the largest gain any model could show over it."""
+        if c.metric in ("auc", "auc_ovr_macro"):
+            return 1.0 - c.benchmark
+        return c.benchmark if c.metric == "rmse" else float("inf")
+
+    def routine(self, m: BenchmarkMeasurement, f: BenchmarkFit, c: MetricComparison, *,
+                significantly_worse: bool) -> str:
+        """Why "not significantly better" is routine here, not a finding above low ("" when it is not):
+        ``same_kind`` when the model is itself a linear model and the benchmark is the linear one (a
+        GLM matching a GLM is expected), ``ceiling`` when the benchmark leaves less room to a perfect
+        score than the half-width of the difference's interval (no model, even a perfect one, could be
+        shown significantly better on these test rows; e.g. AUC 1.000 against 1.000). Neither applies
+        when the model is significantly worse."""
+        if significantly_worse:
+            return ""
+        if m.model_is_linear and f.name in ("logistic", "ridge"):
+            return "same_kind"
+        half_width = (c.difference.high - c.difference.low) / 2.0
+        if np.isfinite(half_width) and self._headroom(c) <= half_width + 1e-12:
+            return "ceiling"
+        return ""
+
     def _not_better(self, m: BenchmarkMeasurement, f: BenchmarkFit, c: MetricComparison, *,
                     significantly_worse: bool) -> Finding:
         task = m.task
         name = _LABELS[c.metric]
+        why = self.routine(m, f, c, significantly_worse=significantly_worse)
         verdict = "not better than" if significantly_worse else "not significantly better than"
         if significantly_worse:
             detail = (f"The model is slightly but significantly worse ({_delta(c, task, m.confidence)}; {c.test} "
                       f"{p_value(c.p_value)}), by less than the margin that would block sign-off.")
+        elif _no_difference(c):
+            detail = f"The two score the same on every resample of the test rows ({c.test} {p_value(c.p_value)})."
         else:
             detail = (f"The difference is within the noise ({_delta(c, task, m.confidence)}; {c.test} "
                       f"{p_value(c.p_value)}).")
-        linear = (f" The model under audit is itself a linear model ({m.model_kind}), so matching a linear benchmark "
-                  "is expected; this records that the model is about as good as the simple benchmark rather than a "
-                  "defect." if m.model_is_linear and f.name in ("logistic", "ridge") else
-                  " The model is about as good as the simple benchmark: its extra complexity brings no demonstrable "
-                  "gain on this test data, while it costs interpretability and is harder to validate and monitor.")
+        if why == "same_kind":
+            title = (f"Model {name} {_value(c.model, task)} on a par with a {f.noun} benchmark of its own kind "
+                     f"({_value(c.benchmark, task)}; {_delta(c, task, m.confidence)})")
+            tail = (f" The model under audit is itself a linear model ({m.model_kind}), so matching a linear benchmark "
+                    "is expected; this records that the model is about as good as the simple benchmark rather than a "
+                    "defect. Severity low: a linear model is not expected to beat a linear benchmark.")
+        elif why == "ceiling":
+            headroom = self._headroom(c)
+            title = (f"Model {name} {_value(c.model, task)} and a {f.noun} benchmark ({_value(c.benchmark, task)}) "
+                     f"both at the ceiling: no gain can be shown ({_delta(c, task, m.confidence)})")
+            tail = (f" The benchmark is within {_value(headroom, task)} of a perfect {name}, less than the half-width "
+                    "of the difference's interval, so not even a perfect model could be shown significantly better "
+                    "on these test rows. Severity low: at the ceiling, \"not significantly better\" says nothing "
+                    "about the model's complexity.")
+        else:
+            title = (f"Model {name} {_value(c.model, task)} {verdict} a {f.noun} benchmark "
+                     f"({_value(c.benchmark, task)}; {_delta(c, task, m.confidence)})")
+            tail = (f" The model under audit is itself a linear model ({m.model_kind}), so matching the "
+                    f"{f.noun} benchmark is expected; it is significantly worse than a benchmark of its own kind."
+                    if m.model_is_linear and f.name in ("logistic", "ridge") else
+                    " The model is about as good as the simple benchmark: its extra complexity brings no demonstrable "
+                    "gain on this test data, while it costs interpretability and is harder to validate and monitor.")
         return Finding(
-            id=f"{self.id}/not_better", check=self.id, severity=Severity.MEDIUM,
-            title=(f"Model {name} {_value(c.model, task)} {verdict} a {f.noun} benchmark "
-                   f"({_value(c.benchmark, task)}; {_delta(c, task, m.confidence)})"),
+            id=f"{self.id}/not_better", check=self.id, severity=Severity.LOW if why else Severity.MEDIUM,
+            title=title,
             summary=(f"A {f.noun} trained on {m.n_train_used:,} rows of the same training data with the same features "
                      f"scores {name} {_value(c.benchmark, task)} on the {m.n_test:,} test rows against the model's "
-                     f"{_value(c.model, task)}. {detail}{linear}"),
+                     f"{_value(c.model, task)}. {detail}{tail}"),
             metrics=self._finding_metrics(f, c),
-            remediation=("Justify the model's complexity with a benefit the benchmark lacks, or prefer the simpler, "
-                         "interpretable model.",
-                         "If the test set is small, a larger holdout may resolve a difference this one cannot."),
-            evidence=_OVERALL_EVIDENCE, rule=self._rule(c, Severity.MEDIUM, m.confidence))
+            remediation=(("Nothing to change: keep the benchmark as the model's challenger in monitoring.",) if why else
+                         ("Justify the model's complexity with a benefit the benchmark lacks, or prefer the simpler, "
+                          "interpretable model.",
+                          "If the test set is small, a larger holdout may resolve a difference this one cannot.")),
+            evidence=_OVERALL_EVIDENCE, rule=self._rule(c, Severity.LOW if why else Severity.MEDIUM, m.confidence))
 
     def _finding_metrics(self, f: BenchmarkFit, c: MetricComparison) -> dict[str, Any]:
         return {f"model_{c.metric}": c.model, f"benchmark_{c.metric}": c.benchmark,

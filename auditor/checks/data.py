@@ -748,8 +748,9 @@ class LeakageCheck(Check[LeakageMeasurement]):
                 summary=(f"A small decision tree on {name} alone reaches {label} {p.value:.3f} ({conf} interval "
                          f"{fixed(p.low, 3)} to {fixed(p.high, 3)}) on held-out data ({p.method}); the model itself "
                          f"reaches {label} {fixed(m.model_value, 3)} on the test data. "
-                         "A single input this predictive is usually recorded after the outcome, derived from the "
-                         f"target, or a proxy for it. {rule_txt}"),
+                         "Verify when and how it is recorded: a single input this predictive may be recorded "
+                         "after the outcome, derived from the target or a proxy for it, or it may be a strong, "
+                         f"legitimate predictor known at decision time; the audit cannot tell which. {rule_txt}"),
                 features=(p.feature,),
                 rule=Rule(f"single_feature_{m.metric}", p.value, ">=", thr, interval=(p.low, p.high), text=rule_txt),
                 metrics={f"single_feature_{m.metric}": p.value, f"single_feature_{m.metric}_ci_low": p.low,

@@ -583,8 +583,11 @@ class OverfitCheck(Check[OverfitMeasurement]):
     AUC with the same thresholds, and the multiclass log loss, accuracy and Brier score;
     regression: R² and RMSE (also MAE).
     ``medium`` when the AUC gap is >= ``auc_gap_medium`` (R²: ``r2_gap_medium``) and its interval
-    (``confidence``, 99%) excludes 0; ``high`` when it is >= ``auc_gap_high`` (R²: ``r2_gap_high``)
-    and excludes 0; ``low`` when a gap of medium size is within the noise. The 99% level keeps an
+    (``confidence``, 99%) excludes 0; ``high`` when the interval's lower end is >= ``auc_gap_high``
+    (R²: ``r2_gap_high``), so the large gap is established, not only estimated (issue 10: a boosted
+    regressor on scikit-learn's diabetes data, tuned by a grid search, has an R² gap of 0.30 whose
+    interval reaches well below 0.25; that is medium); ``low`` when a gap of medium size is within
+    the noise. The 99% level keeps an
     unlucky test split of a sound model from reading as overfitting (German credit, logistic
     regression, 30 random 70/30 splits: 20% medium at 95%, 10% at 99%). Skipped without training
     data.
@@ -647,7 +650,9 @@ class OverfitCheck(Check[OverfitMeasurement]):
         if not significant:
             severity = Severity.LOW
         else:
-            severity = Severity.HIGH if gap.value >= high else Severity.MEDIUM
+            # high blocks sign-off, so the large gap itself must be established: the interval's lower
+            # end, not the point estimate, reaches the high threshold
+            severity = Severity.HIGH if gap.low >= high else Severity.MEDIUM
         summary = (f"{label} is {g.train.value:.3f} on the training data ({r.n_train} rows) but {g.test.value:.3f} on "
                    f"the test data ({r.n_test} rows): a gap of {gap.value:.3f} ({level(r.confidence)} CI "
                    f"{gap.low:.3f} to {gap.high:.3f}). {_METRIC_LABELS[other.metric]} is "
@@ -665,8 +670,8 @@ class OverfitCheck(Check[OverfitMeasurement]):
         rule = Rule(metric=f"{key}_gap", value=gap.value, operator=">=", threshold=(medium, high),
                     interval=(gap.low, gap.high),
                     text=(f"medium when the gap is at least {medium:g} and its {level(r.confidence)} interval "
-                          f"excludes 0, high when it is at least {high:g} and excludes 0, low when the interval "
-                          "includes 0"))
+                          f"excludes 0, high when the interval's lower end is at least {high:g}, low when the "
+                          "interval includes 0"))
         summary += f" Rule: {rule.text}."
         return [Finding(
             id=f"{self.id}/{key}_gap", check=self.id, severity=severity,

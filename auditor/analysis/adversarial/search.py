@@ -56,7 +56,8 @@ def adversarial_search(score_fn: ScoreFn, rows: pd.DataFrame, *, labels: Sequenc
     features = tuple(rows.columns)
     fixed_t = tuple(f for f in features if f in set(fixed))
     movable = [f for f in features if f not in set(fixed_t)]
-    axes = plausible_axes(domains, movable, margin=options.margin, max_levels=options.max_levels)
+    axes = plausible_axes(domains, movable, margin=options.margin, max_levels=options.max_levels,
+                          mass_share=options.mass_share)
     space = Space(rows, axes)
     scorer = Scorer(score_fn, options.max_queries, space, k_class=rule.kind == "class",
                     probability=rule.kind in ("threshold", "class") and scale.kind == "identity", labels=labels)

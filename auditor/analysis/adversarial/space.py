@@ -28,6 +28,7 @@ class Axis:
     std: float = 1.0
     integer: bool = False
     levels: tuple = ()
+    mass_point: float = float("nan")  # a value most rows hold (the zeros of an amount); nan: none
 
     @property
     def span(self) -> float:
@@ -48,8 +49,9 @@ class Axis:
 
 
 def plausible_axes(domains: Mapping[str, FeatureDomain], features: Sequence[str], *, margin: float,
-                   max_levels: int = 30) -> tuple[Axis, ...]:
-    """Axes for ``features`` from their observed domains; constant features are left out."""
+                   max_levels: int = 30, mass_share: float = 0.5) -> tuple[Axis, ...]:
+    """Axes for ``features`` from their observed domains; constant features are left out. A numeric
+    value held by at least ``mass_share`` of the observed rows is the axis's mass point."""
     axes: list[Axis] = []
     for name in features:
         d = domains[name]
@@ -65,8 +67,9 @@ def plausible_axes(domains: Mapping[str, FeatureDomain], features: Sequence[str]
         if d.integer:
             low, high = math.ceil(low - 1e-9), math.floor(high + 1e-9)
         std = d.std if np.isfinite(d.std) and d.std > 0 else d.span
+        mass = d.mode if np.isfinite(d.mode) and d.mode_share >= mass_share else float("nan")
         axes.append(Axis(name, False, low=float(low), high=float(high), observed_low=d.low,
-                         observed_high=d.high, std=float(std), integer=d.integer))
+                         observed_high=d.high, std=float(std), integer=d.integer, mass_point=float(mass)))
     return tuple(axes)
 
 def select_start_rows(scores: np.ndarray, *, n: int, prototype_share: float, center: float,
@@ -122,6 +125,7 @@ class Space:
         self.axes = tuple(axes)
         self.cat = np.array([a.categorical for a in axes], dtype=bool)
         self.std = np.array([1.0 if a.categorical else a.std for a in axes], dtype=float)
+        self.mass = np.array([float("nan") if a.categorical else a.mass_point for a in axes], dtype=float)
         self.V0 = np.column_stack([self._encode(self.base[a.name], a) for a in axes]) if axes else \
             np.empty((len(base), 0))
         self._dtypes = {c: self.base[c].dtype for c in self.base.columns}
@@ -139,10 +143,17 @@ class Space:
         return pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
 
     def distance(self, rows: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """Feature standard deviations moved, summed over features; a categorical change counts 1,
+        and so does leaving or reaching a numeric mass point at the least: going from no capital gain
+        (the value most rows hold) to a capital gain of 58 is a change of kind, not 0.008 standard
+        deviations of a spread the rare large gains set."""
         V0 = self.V0[rows]
         changed = ~same_values(V, V0)
         step = np.abs(V - V0) / self.std
         step = np.where(self.cat | np.isnan(step), 1.0, step)
+        has_mass = np.isfinite(self.mass)
+        crosses = has_mass & (np.equal(V, self.mass) != np.equal(V0, self.mass))
+        step = np.where(crosses, np.maximum(step, 1.0), step)
         return np.where(changed, step, 0.0).sum(axis=1)
 
     def frame(self, rows: np.ndarray, V: np.ndarray) -> pd.DataFrame:

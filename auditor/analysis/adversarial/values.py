@@ -221,6 +221,7 @@ class SearchOptions:
     extremes_rows: int = 20
     max_queries: int = 200_000
     max_levels: int = 30
+    mass_share: float = 0.5  # a numeric value held by this share of rows is a mass point (see Space.distance)
     hsj_rows: int = 5
     hsj_max_iter: int = 5
     hsj_max_eval: int = 50

@@ -30,7 +30,9 @@ def who(g: Grouping, group: str) -> str:
 
 
 def finding_id(check_id: str, g: Grouping, group: str, suffix: str = "") -> str:
-    return f"{check_id}/" + "&".join(f"{c}={v}" for c, v in g.part_pairs(group)) + suffix
+    """``<check>/sex=female&age=band1of4``: column and level, or a quantile band's position, whose
+    cut points move with the sample (issue 10: the same disparity keeps its id at a new version)."""
+    return f"{check_id}/" + "&".join(f"{c}={v}" for c, v in g.id_pairs(group)) + suffix
 
 
 def group_note(g: Grouping, group: str, count: int, min_size: int, ref_count: int) -> str:

@@ -38,6 +38,10 @@ class WeakSegmentsCheck(Check[SegmentMeasurement]):
     ``high_mae_ratio`` x overall, classification accuracy at or below the segment's majority-class
     rate or AUC at most ``high_max_auc``, while the model does well overall (AUC >= ``good_auc`` or
     accuracy >= majority rate + ``good_accuracy_lift``).
+
+    Finding ids name the segment by feature and level or bin position (``residual.segments/
+    sex=-0.0446&s4=bin2of5``), never by the quantile edges of its range, which move with the
+    sample: a retrained model with the same weak segment keeps the id (issue 10).
     """
 
     id: ClassVar[str] = "residual.segments"
@@ -133,7 +137,7 @@ class WeakSegmentsCheck(Check[SegmentMeasurement]):
         loss_name = ("k-class log loss" if multi else "log loss") if cls else "absolute error"
         rule, rule_txt = text.rule(self, s, search, sev, multi=multi, loss_name=loss_name)
         return Finding(
-            id=f"{self.id}/{s.definition.replace(' ', '')}", check=self.id, severity=sev,
+            id=f"{self.id}/{s.key or s.definition.replace(' ', '')}", check=self.id, severity=sev,
             title=f"Weak segment `{s.definition}` ({s.share:.1%} of rows): {headline}",
             summary=(f"On the {s.n} test rows where {s.definition}: {perf}. Its per-row "
                      f"{loss_name} exceeds that of rows with similar predictions by "

@@ -31,6 +31,7 @@ from ...analysis.domain import FeatureDomain, feature_domains
 from ...analysis.intervals import wilson
 from ...analysis.sampling import sample_positions
 from ...findings import Evidence, Figure, Finding, Rule, Severity, Table
+from ...model import final_estimator, is_tree_model
 from ...wording import level, pct, value_text
 from ..base import SENSITIVITY, Check, budget, setting, threshold
 
@@ -64,6 +65,7 @@ class AdversarialMeasurement:
     test_non_finite: int = 0  # test rows the model scored to non-finite values (left out of the search)
     stages: tuple[int, ...] = ()  # randomly sampled rows searched after each stage
     per_row_budget: int = 0
+    tree_model: bool = False  # the model is a tree or tree ensemble (steps are its nature)
 
 
 class _Share(NamedTuple):
@@ -101,7 +103,11 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
     batched single-feature sweeps with bisection, pairs, a seeded genetic search and ART's
     HopSkipJump on the continuous features; extremes by batched coordinate ascent. Distances are
     in feature standard deviations (+1 per categorical change); a change is *small* at
-    ``small_distance`` or less.
+    ``small_distance`` or less. A numeric value held by at least ``mass_point_share`` of the rows
+    (the zeros of a zero-inflated amount such as a capital gain) is a mass point: leaving or
+    reaching it counts at least 1, like a categorical change (issue 10: on UCI Adult a move from
+    no capital gain to a gain of 58, in the empty gap below the smallest observed gain, was 0.008
+    standard deviations and flipped confident decisions).
 
     k classes: a flip is a change of the predicted class (arg max); the search minimises the margin
     P(predicted class) - P(runner-up); swings, knife edges and the score surface read the
@@ -115,10 +121,16 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
     (|score - threshold| >= ``confident_margin``) that flip under a small change lies at or above
     ``high_share`` (and at least ``min_rows`` flip), or the same for rows that swing from below
     ``extreme_low`` to above ``extreme_high`` (or back) under a small change; ``medium`` when the
-    flip share's lower end is at or above ``medium_share`` (at least ``min_rows`` flips), for any
-    swing, or a knife-edge step: a change of at most ``knife_width`` of a feature's span moving the
+    flip share's lower end is at or above ``medium_share`` (at least ``min_rows`` flips), the
+    swing share's lower end at or above ``medium_share`` (at least ``min_rows`` sampled swings), or a
+    knife-edge step: a change of at most ``knife_width`` of a feature's span moving the
     score by ``knife_jump`` or more, for at least ``min_rows`` rows, the lower end of the sampled
-    share at or above ``knife_share``; ``low`` for fewer confident flips or a rarer knife edge.
+    share at or above ``knife_share``; ``low`` for fewer confident flips, rarer swings or a rarer
+    knife edge. Issue 10: a tree or tree ensemble is a step function by construction, so its
+    knife edges are medium only when they also flip confident decisions (at least ``min_rows``
+    confident sampled rows whose smallest small flip changes that feature alone, the lower end of
+    their share at or above ``medium_share``), else low; swings, like flips, need the interval's
+    lower end at ``medium_share`` to be medium (a single swing was medium before).
     Flips of less confident rows are ``info`` (within ``hair_margin`` of the threshold they are
     expected). While a share's interval straddles a threshold near its estimate, the random sample
     is doubled (up to ``max_rows`` searched rows; query budget ``max_queries / rows`` per row).
@@ -144,6 +156,9 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
     margin: float = setting(0.10, "share of a feature's observed span the search may go beyond its observed range")
     small_distance: float = threshold(0.25, "largest change that counts as small (feature standard deviations, "
                                             "+1 per categorical change)")
+    mass_point_share: float = setting(0.5, "share of the rows a numeric value must hold to be a mass point (the "
+                                           "zeros of an amount): leaving or reaching it counts at least 1, like a "
+                                           "categorical change")
     hair_margin: float = threshold(0.05, "|score - threshold| under which a decision is near the threshold (its "
                                          "flips are expected: info)")
     confident_margin: float = threshold(0.25, "|score - threshold| from which a decision is confident")
@@ -185,7 +200,7 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
         fixed = tuple(f for f in ctx.features
                       if f in set(ctx.config.expect.immutable) or f in set(ctx.protected))
         movable = [f for f in ctx.features if f not in fixed]
-        return plausible_axes(domains, movable, margin=self.margin), domains, fixed
+        return plausible_axes(domains, movable, margin=self.margin, mass_share=self.mass_point_share), domains, fixed
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         preds = ctx.predictions("test")
@@ -258,6 +273,7 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
     def _search_options(self, max_queries: int) -> SearchOptions:
         return SearchOptions(
             margin=self.margin, grid=self.grid, max_features=self.max_features, pair_features=self.pair_features,
+            mass_share=self.mass_point_share,
             small_distance=self.small_distance, knife_width=self.knife_width, knife_jump=self.knife_jump,
             population=self.population, generations=self.generations, extremes_rows=self.extremes_rows,
             max_queries=max_queries, hsj_rows=self.hsj_rows if self.hop_skip_jump else 0,
@@ -292,7 +308,8 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
             immutable=tuple(f for f in ctx.config.expect.immutable if f in ctx.features),
             protected=tuple(f for f in ctx.protected if f in ctx.features), multiclass=mc,
             classes=tuple(str(c) for c in ctx.classes) if mc else (), test_non_finite=int((~finite).sum()),
-            stages=stages, per_row_budget=int(self.row_queries))
+            stages=stages, per_row_budget=int(self.row_queries),
+            tree_model=is_tree_model(final_estimator(ctx.model.adapter)))
 
     def _needs_more(self, m: AdversarialMeasurement) -> bool:
         """Whether a share's interval straddles a severity threshold while its estimate is near it
@@ -366,7 +383,7 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
             findings.append(failure)
         if st["swings"]:
             findings.append(self._swing_finding(m, st))
-        findings += self._knife_findings(m)
+        findings += self._knife_findings(m, st)
         if m.task != "classification":
             extra = self._extremes_finding(m)
             if extra is not None:
@@ -410,6 +427,11 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
                      f"{pct(self.medium_share, 0)} (both with at least {self.min_rows} flips), low for any "
                      f"confident flip; here the share is {pct(share)} [{pct(ci.low)}, {pct(ci.high)}] over {n} "
                      "confident sampled rows")
+        massed = [a for a in m.result.axes if not a.categorical and np.isfinite(a.mass_point)]
+        if massed:
+            rule_text += ("; a change that leaves or reaches a value most rows hold ("
+                          + ", ".join(f"{a.name} = {value_text(a.mass_point)}" for a in massed[:4])
+                          + (", …" if len(massed) > 4 else "") + ") counts at least 1, like a categorical change")
         summary += f" Severity rule: {rule_text}."
         if cls and st["moderate"]:
             j = len(st["moderate"])
@@ -443,10 +465,13 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
         swings, in_sample = st["swings"], st["swings_sample"]
         share = len(in_sample) / len(st["sample"]) if st["sample"] else 0.0
         ci = self._interval(len(in_sample), len(st["sample"]))
-        sev = Severity.HIGH if len(in_sample) >= self.min_rows and ci.low >= self.high_share else Severity.MEDIUM
+        enough = len(in_sample) >= self.min_rows
+        sev = (Severity.HIGH if enough and ci.low >= self.high_share else
+               Severity.MEDIUM if enough and ci.low >= self.medium_share else Severity.LOW)
         rule_text = (f"high when the lower end of the {level(self.confidence)} Wilson interval of the sampled swing "
-                     f"share is at least {pct(self.high_share, 0)} (at least {self.min_rows} sampled rows), otherwise "
-                     f"medium; here {pct(share)} [{pct(ci.low)}, {pct(ci.high)}]")
+                     f"share is at least {pct(self.high_share, 0)}, medium at least {pct(self.medium_share, 0)} "
+                     f"(both with at least {self.min_rows} sampled rows), otherwise low; here {len(in_sample)} of "
+                     f"{len(st['sample'])} sampled rows, {pct(share)} [{pct(ci.low)}, {pct(ci.high)}]")
         feats = _features_by_count([self._swing(m, r) for r in swings])
         scale = ("probability of the row's predicted class" if m.multiclass else
                  "score" if m.task == "classification" else "prediction percentile")
@@ -469,7 +494,14 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
             rule=Rule("sampled_swing_share", share, ">=", self.high_share, interval=(ci.low, ci.high),
                       text=rule_text[0].upper() + rule_text[1:] + "."))
 
-    def _knife_findings(self, m: AdversarialMeasurement) -> list[Finding]:
+    def _knife_flips(self, m: AdversarialMeasurement, st: dict[str, Any], feature: str) -> tuple[int, int, _Share]:
+        """Confident sampled decisions whose smallest small flip changes ``feature`` alone: the
+        decisions a step in it flips (count, confident rows, Wilson interval of the share)."""
+        k = sum(1 for r in st["flips"] if r.flip is not None and {c.feature for c in r.flip.changes} == {feature})
+        n = len(st["confident"])
+        return k, n, self._interval(k, n)
+
+    def _knife_findings(self, m: AdversarialMeasurement, st: dict[str, Any]) -> list[Finding]:
         out = []
         edges = [k for k in m.result.knife_edges
                  if k.jump >= self.knife_jump and k.width_share <= self.knife_width + 1e-9]
@@ -483,11 +515,20 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
             sampled = [r for r in m.result.rows if r.kind == "random"]
             k_s = len({k.label for k in ks} & {r.label for r in sampled})
             ci = self._interval(k_s, len(sampled))
-            sev = Severity.MEDIUM if n_rows >= self.min_rows and ci.low >= self.knife_share else Severity.LOW
+            common = n_rows >= self.min_rows and ci.low >= self.knife_share
+            k_f, n_f, ci_f = self._knife_flips(m, st, feature)
+            flips_confident = k_f >= self.min_rows and ci_f.low >= self.medium_share
+            sev = Severity.MEDIUM if common and (flips_confident or not m.tree_model) else Severity.LOW
             rule_text = (f"medium when the lower end of the {level(self.confidence)} Wilson interval of the share of "
                          f"sampled rows with the step is at least {pct(self.knife_share, 0)} (at least {self.min_rows} "
                          f"rows), otherwise low; here {k_s} of {len(sampled)} sampled rows "
                          f"[{pct(ci.low)}, {pct(ci.high)}]")
+            if m.tree_model:
+                rule_text += (f". The model is a tree ensemble, a step function by construction, so a step is medium "
+                              f"only if it also flips confident decisions: at least {self.min_rows} confident sampled "
+                              f"rows whose smallest small flip changes {feature} alone, the lower end of their "
+                              f"share at least {pct(self.medium_share, 0)}; here {k_f} of {n_f} "
+                              f"[{pct(ci_f.low)}, {pct(ci_f.high)}]")
             scale = ("probability of the predicted class" if m.multiclass else
                      "score" if m.task == "classification" else "prediction percentile")
             out.append(Finding(
@@ -500,7 +541,8 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
                 features=(feature,),
                 metrics={"rows": n_rows, "row_share": share, "location": where, "median_jump": jump,
                          "max_jump": float(max(k.jump for k in ks)), "width_share": width,
-                         "sampled_rows": k_s, "sampled_share_ci_low": ci.low, "sampled_share_ci_high": ci.high},
+                         "sampled_rows": k_s, "sampled_share_ci_low": ci.low, "sampled_share_ci_high": ci.high,
+                         **({"confident_flips": k_f, "confident_flips_ci_low": ci_f.low} if m.tree_model else {})},
                 rule=Rule("knife_edge_sampled_share", k_s / len(sampled) if sampled else 0.0, ">=", self.knife_share,
                           interval=(ci.low, ci.high), text=rule_text[0].upper() + rule_text[1:] + "."),
                 remediation=(f"Check whether the step in {feature} is intended (a policy cut-off) or an artefact "

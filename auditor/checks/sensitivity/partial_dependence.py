@@ -57,6 +57,7 @@ class PartialDependenceMeasurement:
     class_role: str = "positive"  # why that class: "favourable" or "positive"
     n_boot: int = 0
     confidence: float = 0.95
+    additive: tuple[str, ...] = ()  # features declared additive in [expect] (their interactions can be medium)
 
 
 @dataclass
@@ -90,7 +91,11 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
       curves from the PDP of at least ``interaction_medium_spread``, or of at least
       ``interaction_min_spread`` with a clear partner feature (association at least
       ``interaction_partner_min``): low; medium when the share reaches ``interaction_medium`` and
-      the distance ``interaction_medium_spread``; never high.
+      the distance ``interaction_medium_spread`` and the feature is declared additive
+      (``[expect] additive``) or monotone (``[expect] monotone``); never high. Heterogeneous ICE
+      curves are routine for a flexible model (issue 10): an undeclared feature stays low however
+      wide its curves spread, because only a declaration says the effect should be the same for
+      every row.
     * ``erratic``: beyond the observed range the PDP jumps from the nearest in-range point (by
       more than ``jump_factor`` times the largest in-range step and at least ``jump_min``) or
       reverses the in-range trend by at least ``jump_min``; or, for a missing value or an unseen
@@ -208,7 +213,8 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
             sample_split="test", domain_split=domain_split, dependences=tuple(deps[i] for i in order),
             metrics=tuple(mets[i] for i in order), not_analysed=tuple(skipped), monotone_unchecked=unchecked,
             n_classes=ctx.n_classes if ctx.is_classification else 0, class_label=class_label, class_role=class_role,
-            n_boot=int(boot.shape[0]), confidence=float(self.confidence))
+            n_boot=int(boot.shape[0]), confidence=float(self.confidence),
+            additive=tuple(f for f in ctx.config.expect.additive if f in ctx.features))
 
     # ---- judge ----------------------------------------------------------------------------
     def judge(self, m: PartialDependenceMeasurement) -> list[Finding]:
@@ -300,8 +306,11 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
                   and strength_lo >= self.interaction_partner_min)
         if not (wide or paired):
             return None
-        severity = Severity.MEDIUM if wide and share_lo >= self.interaction_medium else Severity.LOW
-        threshold = self.interaction_medium if severity is Severity.MEDIUM else self.interaction_low
+        strong = wide and share_lo >= self.interaction_medium
+        declared = ("additive" if fm.feature in m.additive else
+                    ("monotone" if fm.monotone else ""))
+        severity = Severity.MEDIUM if strong and declared else Severity.LOW
+        threshold = self.interaction_medium if strong else self.interaction_low
         partner = (f", most strongly with {fm.partner}"
                    if fm.partner and strength_lo >= self.interaction_partner_min else "")
         scale_word = "on the log-odds scale " if m.link == "logit" else ""
@@ -313,9 +322,13 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
             cond = (f"the typical distance from the PDP is at least {amount(self.interaction_min_spread * m.scale)} "
                     f"with a partner association of at least {self.interaction_partner_min:.2f}")
         short_of = (f" (medium needs a share of at least {self.interaction_medium:.2f} and a distance of at least "
-                    f"{amount(self.interaction_medium_spread * m.scale)})" if severity is Severity.LOW else "")
+                    f"{amount(self.interaction_medium_spread * m.scale)})" if not strong else "")
+        declaration = (f"; {fm.feature} is declared {declared} in [expect], so its effect should not vary by row"
+                       if declared else
+                       f"; medium only for a feature declared additive or monotone in [expect], which {fm.feature} "
+                       "is not: heterogeneous ICE curves are routine for a flexible model")
         rule_text = (f"{severity.value}: the interaction share {fm.interaction_share:.2f}{share_ci} is at least "
-                     f"{threshold:.2f} and {cond}, each at the lower end of its interval{short_of}")
+                     f"{threshold:.2f} and {cond}, each at the lower end of its interval{short_of}{declaration}")
         title = (f"The effect of {fm.feature} differs strongly between rows "
                  f"(interaction share {fm.interaction_share:.2f})")
         share_short = _ci_words(fm.interaction_share_ci, fm, "bootstrap", short=True, as_pct=True)

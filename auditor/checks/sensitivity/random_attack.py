@@ -59,6 +59,9 @@ _REMEDIATION = {
 SILENT_KINDS = ("bad_shape", "non_finite", "out_of_range", "bad_sum")
 #: what a guard must reject, per violated domain constraint (wrong types: see ``rejects_invalid``)
 GUARD_VIOLATIONS = ("missing", "unseen_level", "out_of_range")
+#: families whose values no record holds (±infinity: a numeric fault, like a wrong type): a loud
+#: rejection of them is the desired behaviour (info, ``rejects_invalid``), not a guard requirement
+INVALID_FAMILIES = ("infinite",)
 _VIOLATION_TEXT = {
     "missing": "missing values",
     "unseen_level": "unseen levels",
@@ -99,7 +102,12 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
     an error) and for an exception on in-domain input (one finding per column and kind);
     ``medium`` for a clear exception on out-of-domain input, worded as a deployment-guard
     requirement with the input constraints (min/max, allowed levels, missing allowed) that would
-    have stopped it (one finding per violated constraint); ``medium`` when a relative jitter of
+    have stopped it (one finding per violated constraint); an exception on ±infinity is not one
+    (issue 10: infinity is no value a record holds, a numeric fault like a wrong type, and sklearn
+    estimators refuse it by design), it is ``info`` with the wrong types; nor is an exception on
+    missing values in columns where the training data has none: ``low`` (issue 10: the model fails
+    safe on a record nothing says production sends; ``missing_valid`` declares that it does, and
+    then such an exception is in-domain and high); ``medium`` when a relative jitter of
     ``jitter`` moves an output both ways by more than ``jitter_tolerance`` (probability points, or
     standard deviations of the test predictions for regression); ``low`` when the model silently
     scores a wrong type; ``info`` when it rejects a wrong type with an exception (what a typed
@@ -177,7 +185,7 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
 
     def _guard_findings(self, m: RandomAttackMeasurement, order: dict[str, int]) -> list[Finding]:
         """Clear exceptions on out-of-domain input: medium, one guard requirement per violated constraint."""
-        refused = [o for o in m.result.outcomes if o.crash and not o.in_domain]
+        refused = [o for o in m.result.outcomes if o.crash and not o.in_domain and o.family not in INVALID_FAMILIES]
         explained = {o.family for o in refused if o.column != COMBINED}
         findings = []
         for violation in GUARD_VIOLATIONS:
@@ -190,24 +198,39 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
     def _type_findings(self, m: RandomAttackMeasurement, order: dict[str, int]) -> list[Finding]:
         """Wrong types rejected with an exception (info) or silently scored (low)."""
         findings = []
-        rejected = [o for o in m.result.outcomes if o.crash and not o.in_domain and o.violations == ("wrong_type",)]
+        wrong = [o for o in m.result.outcomes if o.crash and not o.in_domain and o.violations == ("wrong_type",)]
+        infinite = [o for o in m.result.outcomes if o.crash and not o.in_domain and o.family in INVALID_FAMILIES]
+        rejected = wrong + infinite
         if rejected:
             cols = _columns(rejected, order)
             n_rows = sum(o.rows for o in rejected)
+            example = (wrong or infinite)[0].crash.rstrip(".")
+            types = "wrong types (a string in a numeric column, a number in a text column)"
+            if not infinite:
+                what, given = "wrong-typed input", types
+                metric, rule_what, sev_what = "rows_rejected_wrong_type", "wrong-typed input", "a wrong type"
+            else:
+                inf_cols = _columns(infinite, order)
+                what = "infinity" + (" and wrong types" if wrong else "")
+                given = f"±infinity in {_join(inf_cols) or 'every numeric column at once'}" + (
+                    f" and {types}" if wrong else "")
+                metric, rule_what = "rows_rejected_invalid", "±infinity" + (" or wrong-typed input" if wrong else "")
+                sev_what = "an invalid value"
             findings.append(Finding(
                 id=f"{self.id}/rejects_invalid", check=self.id, severity=Severity.INFO,
-                title=("The model rejects wrong-typed input with an error "
-                       f"({', '.join(cols) or 'all columns at once'})"),
-                summary=(f"Given wrong types (a string in a numeric column, a number in a text column), the model "
-                         f"raised an exception instead of returning a score, e.g. {rejected[0].crash.rstrip('.')}. "
-                         "Rejecting garbage loudly is the desired behaviour; the serving layer's typed schema "
-                         "should turn it into a clear error. Severity info: a loud rejection of a wrong type "
-                         "(a silent NaN would be high, a silent score low)."),
+                title=f"The model rejects {what} with an error ({', '.join(cols) or 'all columns at once'})",
+                summary=(f"Given {given}, the model raised an exception instead of returning a score, e.g. "
+                         f"{example}. Rejecting garbage loudly is the desired behaviour; the serving layer's typed "
+                         "schema should turn it into a clear error. "
+                         + ("Infinity is not a value any record holds (a numeric fault, like a wrong type), so "
+                            "refusing it is not a guard requirement. " if infinite else "")
+                         + f"Severity info: a loud rejection of {sev_what} (a silent NaN would be high, a silent "
+                         "score low)."),
                 features=tuple(cols),
                 metrics={"columns": len(cols), "rows_rejected": n_rows},
                 evidence=("failures",),
-                rule=Rule("rows_rejected_wrong_type", n_rows, ">", 0,
-                          text="info: the model raised an exception on wrong-typed input")))
+                rule=Rule(metric, n_rows, ">", 0,
+                          text=f"info: the model raised an exception on {rule_what}")))
         accepted = [o for o in m.result.outcomes if o.family == "wrong_type" and o.column != COMBINED and not o.kinds]
         if accepted:
             cols = _columns(accepted, order)
@@ -348,8 +371,19 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
             else:
                 metrics[f"min/{c}"] = d.low
                 metrics[f"max/{c}"] = d.high
+        # missing values the training data never had: the model fails safe on a record nothing says
+        # production sends (issue 10: every sklearn estimator but the tree ones refuses NaN by design)
+        sev = Severity.LOW if violation == "missing" else Severity.MEDIUM
+        if sev is Severity.LOW:
+            rule_words = ("low because the exceptions came on missing values only, in columns where the "
+                          f"{src} data has none, so nothing says production sends them; declare missing_valid = "
+                          "true if it does, and an exception on them becomes high (finite values outside the "
+                          "range and unseen levels refused are medium)")
+        else:
+            rule_words = ("medium because these exceptions came on out-of-domain input only (on in-domain input "
+                          "they would be high; a NaN or out-of-range output would be high on any input)")
         return Finding(
-            id=f"{self.id}/guard/{_GUARD_ID[violation]}", check=self.id, severity=Severity.MEDIUM,
+            id=f"{self.id}/guard/{_GUARD_ID[violation]}", check=self.id, severity=sev,
             title=(f"The model refuses {what} with an error: deploy an input guard "
                    f"({len(cols)} column{'s' if len(cols) != 1 else ''})"),
             summary=(f"The model refuses {what} in {named} with an error (out-of-domain: "
@@ -357,16 +391,17 @@ class RandomAttackCheck(Check[RandomAttackMeasurement]):
                      f"records with {reject} these columns (or repairs them upstream) and answers them with a "
                      "clear error. It fails loudly, not silently, so this is a deployment requirement rather "
                      f"than a model defect. Constraints that would have prevented it: {shown}{more}. Rule: "
-                     "medium because these exceptions came on out-of-domain input only (on in-domain input "
-                     "they would be high; a NaN or out-of-range output would be high on any input)."),
+                     f"{rule_words}."),
             features=tuple(cols), metrics=metrics,
             remediation=(f"Deploy an input guard that rejects {reject} {named}, with a clear error message.",
                          "Or make the pipeline accept such records deliberately (imputation, "
                          "OneHotEncoder(handle_unknown=\"ignore\"), clipping to the declared range) and test it."),
             evidence=("guard", "failures"),
             rule=Rule("rows_refused_out_of_domain", n_rows, ">", 0,
-                      text=(f"medium: the model raised an exception on {what} (out-of-domain input) and on no "
-                            f"in-domain input of this kind; guard: {shown}{more}")))
+                      text=(f"{sev.value}: the model raised an exception on {what} (out-of-domain input) and on no "
+                            f"in-domain input of this kind; guard: {shown}{more}"
+                            + ("; missing values the training data never had, refused loudly, are low"
+                               if sev is Severity.LOW else ""))))
 
     # ---- evidence --------------------------------------------------------------------------------
     def evidence(self, m: RandomAttackMeasurement) -> Evidence:
@@ -479,7 +514,8 @@ def _notes(m: RandomAttackMeasurement) -> tuple[str, ...]:
            if m.classification else "")
         + ", or rows missing from the output) on any input is high; an exception on in-domain input is "
           "high; an exception on out-of-domain input is medium, as a deployment-guard requirement "
-          "(table guard); a wrong type rejected with an error is info, scored silently low.",
+          "(table guard), low when only missing values never seen in training are refused; a wrong type or "
+          "±infinity rejected with an error is info, a wrong type scored silently low.",
         f"Jitter: {r.jitter_relative:g} relative (span-relative at zero), both directions"
         + ("; the change is the largest over the k class probabilities." if m.n_classes > 2 else "."),
     )
@@ -514,7 +550,8 @@ def _guard_records(m: RandomAttackMeasurement) -> list[dict[str, Any]]:
     """One row per column the model refused out-of-domain input on: its full constraint."""
     refused: dict[str, list[Outcome]] = {}
     for o in m.result.outcomes:
-        if o.crash and not o.in_domain and o.column != COMBINED and set(o.violations) & set(GUARD_VIOLATIONS):
+        if (o.crash and not o.in_domain and o.column != COMBINED and o.family not in INVALID_FAMILIES
+                and set(o.violations) & set(GUARD_VIOLATIONS)):
             refused.setdefault(o.column, []).append(o)
     records = []
     for c in m.features:
