@@ -176,7 +176,8 @@ def plain():
 def test_logistic_model_is_copied_from_few_real_queries_within_budget(plain) -> None:
     train, test = plain
     model = Counting(logistic(train))
-    r = run_check(ModelExtractionCheck, model, test=test, train=train, target="y", options={"queries": 500})
+    r = run_check(ModelExtractionCheck, model, test=test, train=train, target="y",
+                  options={"queries": 500, "exposed": True})
     (f,) = r.findings
     assert f.severity is Severity.MEDIUM
     assert f.metrics["queries_to_bar"] <= 1000 and f.metrics["fidelity_at_bar"] >= 0.95
@@ -186,6 +187,16 @@ def test_logistic_model_is_copied_from_few_real_queries_within_budget(plain) -> 
     table = {(rec["source"], rec["api"], rec["queries"]): rec for rec in r.evidence.tables[0].records()}
     assert max(q for (_, _, q) in table) == 500
     assert ("real", "labels", 100) in table and ("synthetic", "scores", 500) in table
+
+
+def test_a_cheap_copy_of_a_model_not_declared_exposed_is_low(plain) -> None:
+    """The same established copy as above, for a model without outside callers (the default): low,
+    and the rule says what would make it medium."""
+    train, test = plain
+    r = run_check(ModelExtractionCheck, logistic(train), test=test, train=train, target="y", options={"queries": 500})
+    (f,) = r.findings
+    assert f.severity is Severity.LOW and f.metrics["queries_to_bar"] <= 1000
+    assert "exposed" in f.rule.text and "not declared exposed" in f.summary
 
 
 def test_extraction_agreement_equals_a_direct_computation(plain) -> None:
@@ -236,7 +247,7 @@ def test_extraction_of_a_regressor_reports_r2() -> None:
     df = pd.DataFrame({"x1": rng.normal(size=1000), "x2": rng.normal(size=1000)})
     df["y"] = 2 * df["x1"] - df["x2"] + rng.normal(size=1000)
     model = LinearRegression().fit(df[["x1", "x2"]], df["y"])
-    r = run_check(ModelExtractionCheck, model, test=df, target="y", options={"queries": 300})
+    r = run_check(ModelExtractionCheck, model, test=df, target="y", options={"queries": 300, "exposed": True})
     (f,) = r.findings
     assert f.severity is Severity.MEDIUM and "R²" in f.title
     assert r.evidence.metrics["real_fidelity"] > 0.99

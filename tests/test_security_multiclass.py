@@ -92,7 +92,8 @@ def test_three_class_copy_is_judged_on_the_predicted_class() -> None:
     df = three_class(2400, 3)
     train, test = df.iloc[:1200].reset_index(drop=True), df.iloc[1200:].reset_index(drop=True)
     model = LogisticRegression(max_iter=1000).fit(train[X3], train["y"])
-    r = run_check(ModelExtractionCheck, model, test=test, train=train, target="y", options={"queries": 500})
+    r = run_check(ModelExtractionCheck, model, test=test, train=train, target="y",
+                  options={"queries": 500, "exposed": True})
     (f,) = r.findings
     assert f.severity is Severity.MEDIUM and "predicted classes" in f.title
     assert f.rule is not None and f.rule.metric == "agreement" and f.rule.interval[0] >= 0.95
@@ -127,7 +128,7 @@ def test_three_class_extraction_analysis_matches_direct_computations() -> None:
 def test_extraction_severity_uses_the_wilson_interval() -> None:
     df = three_class(1200, 5)
     model = LogisticRegression(max_iter=1000).fit(df[X3], df["y"])
-    check = ModelExtractionCheck(queries=300)
+    check = ModelExtractionCheck(queries=300, exposed=True)
     m, _ = measure(check, model, test=df, target="y")
 
     def all_points(agreement: float, low: float, high: float):

@@ -328,12 +328,15 @@ class ModelExtractionCheck(Check[ExtractionMeasurement]):
     For k > 2 classes the scores API returns the probability vector and the labels API the
     predicted class; copies are k-class and fidelity is agreement on the predicted class.
 
-    ``medium`` when some copy's fidelity interval (classification: Wilson interval of the
+    ``medium`` when the model is declared ``exposed`` (it answers queries from outside the
+    organisation) and some copy's fidelity interval (classification: Wilson interval of the
     agreement; regression: bootstrap interval of R²; both at level ``confidence``) has its lower
     end at ``fidelity`` or above (classification: with kappa >= ``min_kappa``, so a constant copy
     of a near-constant model does not count) from at most ``few_queries`` queries: the model can
-    be stolen cheaply if served behind an open API. ``low`` when only the interval's upper end
-    reaches the bar (a copy at the bar cannot be ruled out; on UCI Adult the estimate sits at the
+    be stolen cheaply if served behind an open API. The same established copy is ``low`` when the
+    model is not declared exposed (the default): every accurate, smooth model can be copied from its
+    answers, and without outside callers there is no one to do it. ``low`` also when only the
+    interval's upper end reaches the bar (a copy at the bar cannot be ruled out; on UCI Adult the estimate sits at the
     bar and moves across it with the seed, the upper end does not). ``info`` otherwise.
     Never ``high``: extraction risk depends on how the model is deployed (who can query it, how
     often, what it returns), which the audit cannot see.
@@ -353,6 +356,8 @@ class ModelExtractionCheck(Check[ExtractionMeasurement]):
     few_queries: int = threshold(1000, "medium when a copy reaches the bar from at most this many queries")
     min_test_rows: int = setting(40, "test rows needed to query the model and to evaluate a copy (else skipped)")
     confidence: float = setting(0.95, "level of the fidelity intervals (Wilson for agreement, bootstrap for R²)")
+    exposed: bool = setting(False, "the model answers queries from outside the organisation (a public or partner "
+                                   "API): an established cheap copy is then medium, otherwise low")
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
         n = len(ctx.frame("test"))
@@ -429,9 +434,11 @@ class ModelExtractionCheck(Check[ExtractionMeasurement]):
         what = f"decision agreement ({lv} Wilson interval)" if cls else f"R² of copy vs model ({lv} bootstrap interval)"
         return Rule(metric="agreement" if cls else "score_r2", value=float(p.fidelity), operator=">=",
                     threshold=float(self.fidelity), interval=(float(p.fidelity_low), float(p.fidelity_high)),
-                    text=(f"medium when a copy from at most {self.few_queries} queries has the lower end of its {what} "
-                          f">= {self.fidelity:g}" + (f" and kappa >= {self.min_kappa:g}" if cls else "")
-                          + "; low when only the upper end reaches it"))
+                    text=(f"medium when the model is declared exposed to outside callers and a copy from at most "
+                          f"{self.few_queries} queries has the lower end of its {what} >= {self.fidelity:g}"
+                          + (f" and kappa >= {self.min_kappa:g}" if cls else "")
+                          + "; low when only the upper end reaches it, or when the model is not declared exposed"
+                          + ("" if self.exposed else " (this one is not)")))
 
     def _ci_text(self, p: CopyFidelity, cls: bool) -> str:
         lo, hi = p.fidelity_low, p.fidelity_high
@@ -457,10 +464,15 @@ class ModelExtractionCheck(Check[ExtractionMeasurement]):
         if best is None:
             return []
         decisions = "predicted classes" if multi else "decisions"
-        rule_words = (f" Rule: medium when the lower end of the copy's {'Wilson' if cls else 'bootstrap'} interval "
-                      f"reaches the {_bar(self.fidelity, cls)} bar within {self.few_queries:,} queries"
+        established = sev is Severity.MEDIUM
+        rule_words = (f" Rule: medium when the model is declared exposed to outside callers and the lower end of the "
+                      f"copy's {'Wilson' if cls else 'bootstrap'} interval reaches the {_bar(self.fidelity, cls)} bar "
+                      f"within {self.few_queries:,} queries"
                       + (f" (with kappa at least {self.min_kappa:g})" if cls else "")
-                      + "; low when only the upper end does.")
+                      + "; low when only the upper end does, or when the model is not declared exposed"
+                      + ("" if self.exposed else
+                         " (it is not: set exposed = true under [checks.\"security.model_extraction\"] for a model "
+                         "served to outside callers)") + ".")
         if hit is not None:
             label_hits = [p for p in r.points if p.api == "labels" and p.budget <= self.few_queries
                           and self._stolen(p, sev is Severity.MEDIUM)]
@@ -502,6 +514,8 @@ class ModelExtractionCheck(Check[ExtractionMeasurement]):
                 else:
                     rem.append(f"Return {decisions}, not scores: from {decisions} alone no copy reached the bar "
                                f"within {self.few_queries:,} queries.")
+            if established and not self.exposed:
+                sev = Severity.LOW
             return [Finding(id=f"{self.id}/copy", check=self.id, severity=sev, title=title,
                             summary=summary, metrics=self._metrics(m, hit, best), remediation=tuple(rem),
                             evidence=("learning_curve",), rule=self._rule(hit, cls))]
