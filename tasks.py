@@ -73,7 +73,10 @@ def main(argv: list[str]) -> int:
         code = subprocess.run([str(PY), "-m", *tool], cwd=ROOT, env=_env()).returncode
         if code:
             return code
-    return subprocess.run([str(PY), "-m", "pytest", *rest], cwd=ROOT, env=_env()).returncode
+    # the tests in one worker process per core (pytest-xdist); "-n 0" among the arguments runs them
+    # in this process, e.g. to debug one test
+    workers = [] if any(a == "-n" or a.startswith("-n") and a[2:].isdigit() for a in rest) else ["-n", "auto"]
+    return subprocess.run([str(PY), "-m", "pytest", *workers, *rest], cwd=ROOT, env=_env()).returncode
 
 
 if __name__ == "__main__":
