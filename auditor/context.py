@@ -135,6 +135,17 @@ class AuditContext:
         (one-vs-rest for k > 2 classes: a check that uses it must say so), floats for regression."""
         return self.y_binary(split) if self.is_classification else np.asarray(self.y(split), dtype=float)
 
+    def y_classes(self, split: Split = "test") -> np.ndarray:
+        """The target as a k-class check reads it: each row's class index for k > 2 classes (never
+        one class against the rest), otherwise ``y_task``."""
+        return self.y_index(split) if self.is_multiclass else self.y_task(split)
+
+    def scores(self, split: Split = "test") -> np.ndarray:
+        """The model's output as a k-class check reads it: the n x k distribution for k > 2 classes,
+        otherwise P(positive) or the prediction (cached, one batched call per split)."""
+        p = self.predictions(split)
+        return np.asarray(p.proba, dtype=float) if self.is_multiclass else p.score
+
     def y_binary(self, split: Split = "test") -> np.ndarray:
         """1 where the target is the positive class (classification only). For k > 2 classes this
         is the positive class against the rest: a check that uses it must say so."""

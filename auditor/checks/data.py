@@ -693,7 +693,7 @@ class LeakageCheck(Check[LeakageMeasurement]):
         X_train: pd.DataFrame | None = None
         yt: np.ndarray | None = None
         if ctx.has_train:
-            y_train = ctx.y_index("train") if multi else ctx.y_task("train")
+            y_train = ctx.y_classes("train")
             tr_idx = sample_positions(len(y_train), self.sample_rows, rng)
             X_train, yt = ctx.X("train").iloc[tr_idx], y_train[tr_idx]
         seed = int(rng.integers(0, 2**31 - 1))

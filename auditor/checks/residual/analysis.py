@@ -36,7 +36,6 @@ from ...findings import Evidence, Finding
 from .._classes import unknown_class_reason
 from ..base import RESIDUAL, Check, budget, setting, threshold
 from . import analysis_evidence, analysis_findings
-from ._inputs import task_scores, task_target
 
 if TYPE_CHECKING:
     from ...context import AuditContext
@@ -143,7 +142,7 @@ class ResidualAnalysisCheck(Check[ResidualMeasurement]):
         rng = ctx.rng(self.id)  # the row sample, then the plotted rows among them
         idx = sample_positions(len(X_all), self.max_rows, rng)
         X = X_all.iloc[idx]
-        res = compute_residuals(task_target(ctx, "test")[idx], task_scores(ctx, "test")[idx], task=task)
+        res = compute_residuals(ctx.y_classes("test")[idx], ctx.scores("test")[idx], task=task)
         plot_rows = sample_positions(res.n, self.plot_points, rng)
         # at least ``min_bin_rows`` rows per bin on small data
         bins = max(2, min(self.pattern_bins, res.n // self.min_bin_rows))

@@ -14,7 +14,6 @@ from ...wording import p_value
 from .._classes import unknown_class_reason
 from ..base import RESIDUAL, Check, budget, setting, threshold
 from . import segments_text as text
-from ._inputs import task_scores, task_target
 
 if TYPE_CHECKING:
     from ...context import AuditContext
@@ -77,14 +76,14 @@ class WeakSegmentsCheck(Check[SegmentMeasurement]):
     def measure(self, ctx: AuditContext) -> SegmentMeasurement:
         X = ctx.X("test")
         n_total = len(X)
-        y, score = task_target(ctx, "test"), task_scores(ctx, "test")
+        y, score = ctx.y_classes("test"), ctx.scores("test")
         if n_total > self.max_rows:
             idx = ctx.sample_index(n_total, self.max_rows, self.id)
             X, y, score = X.iloc[idx], y[idx], score[idx]
         kw: dict[str, Any] = {}
         if ctx.has_train:
-            kw = {"X_train": ctx.X("train"), "y_train": task_target(ctx, "train"),
-                  "score_train": task_scores(ctx, "train")}
+            kw = {"X_train": ctx.X("train"), "y_train": ctx.y_classes("train"),
+                  "score_train": ctx.scores("train")}
         options = SegmentOptions(
             bins=self.bins, pair_bins=self.pair_bins, pairs=self.pairs, max_pair_features=self.max_pair_features,
             min_support=max(self.min_support_rows, int(math.ceil(self.min_support_share * len(X)))),

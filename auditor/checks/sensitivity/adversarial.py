@@ -203,9 +203,7 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
         return plausible_axes(domains, movable, margin=self.margin, mass_share=self.mass_point_share), domains, fixed
 
     def skip_reason(self, ctx: AuditContext) -> str | None:
-        preds = ctx.predictions("test")
-        out = preds.proba if ctx.is_multiclass else preds.score
-        if not np.isfinite(np.asarray(out, dtype=float)).any():
+        if not np.isfinite(ctx.scores("test")).any():
             return "the model returns no finite score for any test row: nothing to search from"
         axes, _, fixed = self._axes(ctx)
         if not axes:
