@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .diff import AuditDiff
     from .findings import CheckResult, Finding
     from .outdir import RunFolder
+    from .remediation import RemedyResult
     from .result import AuditResult
 
 app = typer.Typer(
@@ -458,6 +459,18 @@ class _RichProgress:
         else:
             extra = _esc(result.reason if status == "skipped" else result.error)
         self.console.print(f"  [{style}]{status:<7}[/] {result.id:<32} {result.duration_s:6.1f}s  {extra}",
+                           markup=True, highlight=False)
+
+    def remedy_finished(self, result: RemedyResult) -> None:
+        status = result.status.value
+        style = {"ok": "green", "error": "bold red", "skipped": "dim"}[status]
+        if status == "ok":
+            n = len(result.remediations)
+            extra = f"{n} remed{'y' if n == 1 else 'ies'} measured" + (
+                f", {len(result.artifacts)} file(s)" if result.artifacts else "")
+        else:
+            extra = _esc(result.reason if status == "skipped" else result.error)
+        self.console.print(f"  [{style}]{status:<7}[/] {'remedy ' + result.id:<32} {result.duration_s:6.1f}s  {extra}",
                            markup=True, highlight=False)
 
 

@@ -65,6 +65,15 @@ class ChecksSection:
 
 
 @dataclass(frozen=True)
+class RemediationSection:
+    """[remediation]: the remedies computed after the checks (``auditor.remediation``)."""
+
+    enabled: bool = True
+    skip: tuple[str, ...] = ()
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # [remediation."<id>"]
+
+
+@dataclass(frozen=True)
 class ReportSection:
     title: str = ""
     owner: str = ""
@@ -82,6 +91,7 @@ class AuditConfig:
     expect: ExpectSection = field(default_factory=ExpectSection)
     checks: ChecksSection = field(default_factory=ChecksSection)
     report: ReportSection = field(default_factory=ReportSection)
+    remediation: RemediationSection = field(default_factory=RemediationSection)
     waivers: tuple[Waiver, ...] = ()  # [[waiver]] entries, in config order (auditor.waivers)
     source: str = ""  # path of the config file, or "" when built in code
     sha256: str = ""  # of the config file's bytes
@@ -111,6 +121,7 @@ _SECTIONS = {
     "expect": ExpectSection,
     "checks": ChecksSection,
     "report": ReportSection,
+    "remediation": RemediationSection,
 }
 _REQUIRED = {("model", "path"), ("data", "test"), ("data", "target")}
 WAIVER_KEY = "waiver"  # [[waiver]] risk acceptances, validated by auditor.waivers.parse_waivers
@@ -159,6 +170,11 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
     if "skip" in c:
         c["skip"] = _str_list("checks.skip", c["skip"])
     _check_report(values["report"], base_dir)
+    r = values["remediation"]
+    if "skip" in r:
+        r["skip"] = _str_list("remediation.skip", r["skip"])
+    if "enabled" in r:
+        _expect_type("remediation.enabled", r["enabled"], bool, "true or false")
     waivers = parse_waivers(raw.get(WAIVER_KEY))  # [[waiver]]: an array of tables, not a section
     return AuditConfig(
         audit=AuditSection(**values["audit"]),
@@ -167,6 +183,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
         expect=ExpectSection(**values["expect"]),
         checks=ChecksSection(**c),
         report=ReportSection(**values["report"]),
+        remediation=RemediationSection(**r),
         waivers=waivers,
         source=source,
         sha256=sha256,
@@ -184,7 +201,7 @@ def _known_keys(raw: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     for section, cls in _SECTIONS.items():
         table = dict(raw.get(section, {}))
         valid = [f.name for f in fields(cls) if f.name != "options"]
-        if section == "checks":
+        if section in ("checks", "remediation"):
             # [checks."<id>"] tables are per-check options; everything else must be a known key
             opts = {k: v for k, v in table.items() if isinstance(v, dict)}
             table = {k: v for k, v in table.items() if not isinstance(v, dict)}
@@ -347,6 +364,28 @@ def validate_check_options(config: AuditConfig, known: Mapping[str, Any], regist
                 registry[cid].validate_options(dict(opts), config)
             except ValueError as exc:
                 raise ConfigError(f'[checks."{cid}"]: {exc}') from None
+
+
+def validate_remedy_options(config: AuditConfig, known: Mapping[str, Mapping[str, Any]]) -> None:
+    """Remedy ids in ``[remediation] skip`` and ``[remediation."<id>"]``, option names, types, ranges."""
+    ids = sorted(known)
+    section = config.remediation
+
+    def hint(name: str, valid: list[str], none: str) -> str:
+        return _suggest(name, valid) or (f" (valid: {', '.join(valid)})" if valid else none)
+
+    for rid in section.skip:
+        if rid not in known:
+            raise ConfigError(f"unknown remedy '{rid}' in remediation.skip{hint(rid, ids, '')}")
+    for rid, opts in section.options.items():
+        if rid not in known:
+            raise ConfigError(f"unknown remedy [remediation.\"{rid}\"]{hint(rid, ids, '')}")
+        for key, value in opts.items():
+            if key not in known[rid]:
+                raise ConfigError(f"unknown config key 'remediation.\"{rid}\".{key}'"
+                                  f"{hint(key, list(known[rid]), ' (this remedy has no options)')}")
+            _check_option_type(f'remediation."{rid}".{key}', value, known[rid][key])
+            _check_option_range(f'remediation."{rid}".{key}', key, value, known[rid][key])
 
 
 _UNIT_INTERVAL = ("alpha", "confidence", "confident_p")  # probabilities: strictly between 0 and 1

@@ -216,9 +216,10 @@ class AuditContext:
             self._cache[split] = self.predict_frame(self.X(split))
         return self._cache[split]
 
-    def predict_frame(self, X: pd.DataFrame) -> Predictions:
-        """Predictions for any frame of feature columns (for checks that make their own rows)."""
-        adapter = self.model.adapter
+    def predict_frame(self, X: pd.DataFrame, adapter: Any = None) -> Predictions:
+        """Predictions for any frame of feature columns (for checks that make their own rows), by the
+        audited model or by ``adapter`` (a refitted candidate, read with the audited model's rule)."""
+        adapter = adapter if adapter is not None else self.model.adapter
         if self.is_classification:
             proba = adapter.predict_proba(X)
             pos = self.positive_index

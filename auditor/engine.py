@@ -12,11 +12,13 @@ from typing import Any
 import pandas as pd
 
 from .checks import CheckRegistry, default_registry
-from .config import AuditConfig, parse_config, validate_check_options
+from .config import AuditConfig, parse_config, validate_check_options, validate_remedy_options
 from .context import AuditContext, build_context
 from .diff import AuditSnapshot, load_snapshot
+from .findings import Status
 from .inputs import LoadedModel, LoadedTable, load_model, load_table
 from .model import PythonModel
+from .remediation import RemedyResult, discover_remedies, run_remedies
 from .result import AuditInfo, AuditResult, DatasetInfo, environment
 from .runner import Progress, run_checks
 from .waivers import waive_checks
@@ -40,8 +42,24 @@ class Audit:
         out = run_checks(self.context, self.registry, progress=progress)
         self.tracebacks = out.tracebacks
         checks = waive_checks(out.results, self.context.config.waivers, today or now.date())
+        done = getattr(progress, "remedy_finished", None)
+        remedies = run_remedies(self.context, checks, out.measurements, done=done if callable(done) else None)
+        for r in remedies:
+            if r.status is Status.ERROR:
+                self.tracebacks[f"remediation {r.id}"] = r.reason
         return AuditResult(info=audit_info(self.context), checks=checks, started_at=started,
-                           duration_s=time.perf_counter() - t0, baseline=self.baseline)
+                           duration_s=time.perf_counter() - t0, baseline=self.baseline,
+                           remedies=tuple(_without_traceback(r) for r in remedies))
+
+
+def _without_traceback(r: RemedyResult) -> RemedyResult:
+    from dataclasses import replace
+
+    return replace(r, reason="") if r.status is Status.ERROR else r
+
+
+def _validate_remedies(config: AuditConfig) -> None:
+    validate_remedy_options(config, {rid: cls.defaults() for rid, cls in discover_remedies().items()})
 
 
 def prepare(config: AuditConfig, registry: CheckRegistry | None = None, *,
@@ -53,6 +71,7 @@ def prepare(config: AuditConfig, registry: CheckRegistry | None = None, *,
     say = step or (lambda _text: None)
     registry = registry or default_registry()
     validate_check_options(config, registry.defaults(), registry)
+    _validate_remedies(config)
     if config.audit.baseline:
         say(f"reading the baseline {Path(config.audit.baseline).name}")
     baseline = load_snapshot(config.audit.baseline) if config.audit.baseline else None
@@ -105,6 +124,7 @@ def prepare_objects(model: Any, *, test: pd.DataFrame, target: str, train: pd.Da
                     id: str | None = None, reference: dict[str, Any] | None = None,
                     title: str = "", owner: str = "",
                     waivers: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+                    remediation: dict[str, Any] | None = None,
                     registry: CheckRegistry | None = None) -> Audit:
     """Prepare an audit of in-memory objects (the notebook API and tests)."""
     raw: dict[str, Any] = {
@@ -126,6 +146,8 @@ def prepare_objects(model: Any, *, test: pd.DataFrame, target: str, train: pd.Da
         raw["data"]["reference"] = dict(reference)
     if expect:
         raw["expect"] = dict(expect)
+    if remediation is not None:
+        raw["remediation"] = dict(remediation)  # as [remediation]: enabled, skip, "<id>" = {options}
     if waivers:
         raw["waiver"] = [dict(w) for w in waivers]  # as [[waiver]] tables: finding, reason, approved_by, expires
     config = parse_config(raw, base_dir=Path.cwd())
@@ -133,6 +155,7 @@ def prepare_objects(model: Any, *, test: pd.DataFrame, target: str, train: pd.Da
     config = _replace_paths(config, train is not None)
     registry = registry or default_registry()
     validate_check_options(config, registry.defaults(), registry)
+    _validate_remedies(config)
     import hashlib
     import pickle
 

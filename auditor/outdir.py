@@ -39,7 +39,7 @@ from .render import FILENAMES
 
 LOCK_PREFIX = ".auditor-lock-"
 SCRATCH_PREFIX = ".auditor-"
-REPORT_FILES = frozenset(FILENAMES.values())
+REPORT_FILES = frozenset({*FILENAMES.values(), "remediation"})  # remediation/: the remedies' files
 
 
 @dataclass(frozen=True)
@@ -137,8 +137,8 @@ class RunFolder:
         stage = self.stage
         try:
             with _signals_blocked():  # an old report is never left half-replaced by Ctrl-C or SIGTERM
-                for p in stage.iterdir():
-                    os.chmod(p, self.permissions.file)
+                for p in stage.rglob("*"):
+                    os.chmod(p, self.permissions.folder if p.is_dir() else self.permissions.file)
                 os.chmod(stage, self.permissions.folder)
                 self._swap(stage)
                 self.committed = True

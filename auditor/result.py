@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .causes import Issue
     from .diff import AuditDiff, AuditSnapshot
     from .outdir import RunFolder
+    from .remediation import Artifact, Remediation, RemedyResult
 
 SCHEMA_VERSION = "1.1"
 MANIFEST_PACKAGES = ("auditor", "numpy", "pandas", "scipy", "scikit-learn", "shap", "fairlearn",
@@ -86,6 +87,17 @@ class AuditResult:
     started_at: str
     duration_s: float
     baseline: AuditSnapshot | None = None  # [audit] baseline: the earlier audit this one is compared with
+    remedies: tuple[RemedyResult, ...] = ()  # the remediation step's outcome, remedy by remedy
+
+    @property
+    def remediations(self) -> list[Remediation]:
+        """Every remedy measured on held-out rows (findings.json ``remediations[]``)."""
+        return [rem for r in self.remedies for rem in r.remediations]
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        """The files the remedies hand over, written under ``remediation/`` in the report folder."""
+        return [a for r in self.remedies for a in r.artifacts]
 
     @property
     def findings(self) -> list[Finding]:
@@ -168,6 +180,7 @@ class AuditResult:
             "findings": self._findings_json(),
             "summary": {**self.counts, "accepted": len(self.accepted)},
             "issues": [i.to_json() for i in self.issues],
+            "remediations": [r.to_json() for r in self.remediations],
         })
 
     # ---- comparison with the baseline ([audit] baseline) ----------------------------------------

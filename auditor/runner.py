@@ -32,6 +32,7 @@ class _NoProgress:
 class RunOutput:
     results: list[CheckResult]
     tracebacks: dict[str, str] = field(default_factory=dict)  # check id -> traceback text, for --debug
+    measurements: dict[str, Any] = field(default_factory=dict)  # check id -> measurement (for remedies)
 
 
 def _make_check(cls: type[Check], options: dict[str, Any]) -> Check:
@@ -45,6 +46,7 @@ def run_checks(ctx: AuditContext, registry: CheckRegistry, *, progress: Progress
     progress = progress or _NoProgress()
     results: list[CheckResult] = []
     tracebacks: dict[str, str] = {}
+    measurements: dict[str, Any] = {}
     skip = set(ctx.config.checks.skip)
     for check_id in registry.ids():
         cls = registry[check_id]
@@ -56,15 +58,15 @@ def run_checks(ctx: AuditContext, registry: CheckRegistry, *, progress: Progress
             result = CheckResult(check_id, title, family, Status.SKIPPED, reason="skipped by config",
                                  family_title=cls.family.title)
         else:
-            result = _run_one(ctx, cls, title, family, tracebacks)
+            result = _run_one(ctx, cls, title, family, tracebacks, measurements)
         result = replace(result, duration_s=clock() - t0, family_title=cls.family.title)
         results.append(result)
         progress.finished(result)
-    return RunOutput(results=results, tracebacks=tracebacks)
+    return RunOutput(results=results, tracebacks=tracebacks, measurements=measurements)
 
 
 def _run_one(ctx: AuditContext, cls: type[Check], title: str, family: str,
-             tracebacks: dict[str, str]) -> CheckResult:
+             tracebacks: dict[str, str], measurements: dict[str, Any]) -> CheckResult:
     check_id = cls.id
     try:
         check = _make_check(cls, dict(ctx.config.checks.options.get(check_id, {})))
@@ -86,6 +88,7 @@ def _run_one(ctx: AuditContext, cls: type[Check], title: str, family: str,
         tracebacks[check_id] = traceback.format_exc()
         return CheckResult(check_id, title, family, Status.ERROR, error=error_message(exc))
     findings.sort(key=lambda f: (-f.severity.rank, f.id))
+    measurements[check_id] = measurement
     return CheckResult(check_id, title, family, Status.OK, evidence=evidence, findings=tuple(findings))
 
 

@@ -139,6 +139,18 @@ def _default_of(f: Field) -> Any:
     return None
 
 
+def option_specs(cls: Any) -> tuple[OptionSpec, ...]:
+    """The options of a dataclass of ``threshold``/``budget``/``setting`` fields (a check, a remedy)."""
+    return tuple(OptionSpec(name=f.name, kind=f.metadata.get("kind", "setting"), type=toml_type(f.type),
+                            default=_default_of(f), required=bool(f.metadata.get("required")),
+                            doc=f.metadata.get("doc", ""))
+                 for f in fields(cls))
+
+
+def option_defaults(cls: Any) -> dict[str, Any]:
+    return {f.name: _default_of(f) for f in fields(cls)}
+
+
 # ---- the check protocol ---------------------------------------------------------------------------
 
 M = TypeVar("M")
@@ -166,14 +178,11 @@ class Check(Generic[M]):
     @classmethod
     def options(cls) -> tuple[OptionSpec, ...]:
         """Every option with its kind, TOML type, default and one-line description."""
-        return tuple(OptionSpec(name=f.name, kind=f.metadata.get("kind", "setting"), type=toml_type(f.type),
-                                default=_default_of(f), required=bool(f.metadata.get("required")),
-                                doc=f.metadata.get("doc", ""))
-                     for f in fields(cls))
+        return option_specs(cls)
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
-        return {f.name: _default_of(f) for f in fields(cls)}
+        return option_defaults(cls)
 
     @classmethod
     def validate_options(cls, options: dict[str, Any], config: AuditConfig) -> None:

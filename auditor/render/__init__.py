@@ -39,6 +39,7 @@ def write_report(result: Any, out_dir: Path, formats: Iterable[str] = ("html", "
 
         say("drawing the figures")
         html = render_html(build_view(result))
+    _write_artifacts(result, out, say)
     for fmt in wanted:
         target = out / FILENAMES[fmt]
         say(f"writing {target.name}")
@@ -64,6 +65,18 @@ def write_report(result: Any, out_dir: Path, formats: Iterable[str] = ("html", "
             target.write_text(render_markdown(result), encoding="utf-8")
             written[fmt] = target
     return written
+
+
+def _write_artifacts(result: Any, out: Path, say: Callable[[str], None]) -> None:
+    """The remedies' files (guard, monitoring baseline, models) under ``remediation/``, whatever
+    the formats: they are what a deployment takes from the audit."""
+    artifacts = list(getattr(result, "artifacts", ()))
+    if artifacts:
+        say(f"writing {len(artifacts)} remediation file(s)")
+    for artifact in artifacts:
+        target = out / artifact.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(artifact.data)
 
 
 __all__ = ["FILENAMES", "FORMATS", "write_report"]

@@ -42,6 +42,10 @@ def build_view(result: Any) -> dict[str, Any]:
     changes = _changes(result, findings, anchors)
     if changes is not None:
         sections.insert(1, {"anchor": "changes", "title": CHANGES_TITLE, "children": []})
+    remediation = _remediation(result, anchors)
+    if remediation is not None:
+        sections.append({"anchor": "remediation", "title": REMEDIATION_TITLE,
+                         "children": [{"anchor": r["anchor"], "title": r["title"]} for r in remediation["remedies"]]})
     sections += [{"anchor": fam["anchor"], "title": fam["title"],
                   "children": [{"anchor": c["anchor"], "title": c["title"]} for c in fam["checks"]]}
                  for fam in families]
@@ -86,6 +90,7 @@ def build_view(result: Any) -> dict[str, Any]:
         "toc": sections,
         "section_numbers": numbers,
         "changes": changes,
+        "remediation": remediation,
         "appendix": _appendix(result),
         "signoff": [{"role": r} for r in ("Prepared by", "Reviewed by", "Approved by")],
     }
@@ -483,6 +488,8 @@ def _appendix(result: Any) -> dict[str, Any]:
     if i.train is not None:
         hashes.append({"role": "Training data", "path": _text(i.train.path), "sha256": _text(i.train.sha256)})
     hashes.append({"role": "Config", "path": _text(i.config_path), "sha256": _text(i.config_sha256)})
+    hashes += [{"role": "Remediation file", "path": _text(a.path), "sha256": _text(a.sha256)}
+               for a in getattr(result, "artifacts", ())]
     return {
         "auditor_version": __version__,
         "python": _text(env.get("python", "")),
@@ -497,6 +504,60 @@ def _appendix(result: Any) -> dict[str, Any]:
         "config_sha256": _text(i.config_sha256),
         "config_text": _text(i.config_text),
     }
+
+
+# ---- remediation (Hall's fourth step) ------------------------------------------------------------
+
+REMEDIATION_TITLE = "Remediation"
+
+
+def _remediation(result: Any, anchors: Mapping[int, str]) -> dict[str, Any] | None:
+    """The Remediation section: per remedy, its measured remediations (before/after, parameters,
+    caveats, files), tables and figures; remedies not tried with the reason. None when the audit
+    ran no remediation step."""
+    remedies = list(getattr(result, "remedies", ()))
+    if not remedies:
+        return None
+    finding_anchor = {f.id: anchors[id(f)] for f in result.findings if id(f) in anchors}
+    finding_title = {f.id: f.title for f in result.findings}
+    out = []
+    for r in remedies:
+        anchor = f"remedy-{slug(r.id)}"
+        items = []
+        for n, rem in enumerate(r.remediations, start=1):
+            ra = f"{anchor}-r{n}"
+            metrics = list(dict.fromkeys([*rem.before, *rem.after]))
+            items.append({
+                "id": _text(rem.id), "kind": _text(rem.kind), "title": _text(rem.title), "summary": _text(rem.summary),
+                "anchor": ra, "verified": bool(rem.verified),
+                "addresses": [{"id": a, "title": _text(finding_title.get(a, a)), "anchor": finding_anchor.get(a, "")}
+                              for a in rem.addresses],
+                "before_after": [{"key": k, "label": _label(k), "before": _plain(rem.before.get(k)),
+                                  "after": _plain(rem.after.get(k))} for k in metrics],
+                "parameters": _metrics(rem.parameters),
+                "caveats": [_text(c) for c in rem.caveats],
+                "artifacts": [_text(a) for a in rem.artifacts],
+                "tables": [_table(t, f"{ra}-t{i + 1}") for i, t in enumerate(rem.evidence.tables)],
+                "figures": [fg for fg in (_figure(f, f"{ra}-f{i + 1}") for i, f in enumerate(rem.evidence.figures))
+                            if fg is not None],
+            })
+        ev = r.output.evidence
+        out.append({
+            "id": _text(r.id), "title": _text(r.title), "anchor": anchor, "status": r.status.value,
+            "status_label": STATUS_LABELS[r.status.value], "reason": _text(r.reason), "error": _text(r.error),
+            "remediations": items,
+            "tables": [_table(t, f"{anchor}-t{i + 1}") for i, t in enumerate(ev.tables)],
+            "figures": [fg for fg in (_figure(f, f"{anchor}-f{i + 1}") for i, f in enumerate(ev.figures))
+                        if fg is not None],
+            "notes": [_text(n) for n in r.output.notes],
+            "files": [{"path": _text(a.path), "title": _text(a.title), "sha256": _text(a.sha256), "size": int(a.size)}
+                      for a in r.artifacts],
+        })
+    n_measured = sum(len(r["remediations"]) for r in out)
+    return {"remedies": out, "n_remediations": n_measured,
+            "n_verified": sum(it["verified"] for r in out for it in r["remediations"]),
+            "tried": [r for r in out if r["status"] == "ok"],
+            "not_tried": [r for r in out if r["status"] != "ok"]}
 
 
 # ---- changes since the previous audit ([audit] baseline) ----------------------------------------
