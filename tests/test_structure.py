@@ -38,9 +38,10 @@ def _sources(folder: str) -> list[Path]:
     return sorted((PACKAGE / folder).rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", _sources("checks"), ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize("path", _sources("checks") + _sources("remediation"),
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_checks_never_draw(path: Path) -> None:
-    """Checks return figure specs; drawing belongs to auditor.plots, called by the report."""
+    """Checks and remedies return figure specs; drawing belongs to auditor.plots, called by the report."""
     bad = {m for m in _imports(path) if m.startswith(("auditor.plots", "matplotlib", "auditor.render"))}
     assert not bad, bad
 
