@@ -398,3 +398,31 @@ def test_pick_alternative_rules() -> None:
     assert pick_alternative(model, noisy, tolerance=0.02, min_ratio=0.8) is None
     noisy = [c("ref", 0.80, 0.74, reference=True), c("x", 0.80, 0.75), c("y", 0.80, 0.77)]
     assert pick_alternative(model, noisy, tolerance=0.02, min_ratio=0.8, min_gain=0.02).name == "y"
+
+
+def test_k_class_model_gets_no_threshold_but_the_alternative_is_measured() -> None:
+    """Three classes, the favourable one predicted by the argmax: no single threshold exists; the
+    alternative is measured with the favourable class's rates and the macro one-vs-rest AUC."""
+    def three(n: int, seed: int) -> pd.DataFrame:
+        df = _data(n, seed)
+        rng = np.random.default_rng(seed + 100)
+        df["y"] = np.where(df["y"] == 1, 2, rng.choice([0, 1], n))  # 2 is the favourable class
+        return df
+
+    train, test = three(1200, 11), three(1200, 12)
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(train[FEATURES], train["y"])
+    result = _audit(model, train, test, positive_class=None, favorable=2,
+                    remediation={"alternative": {"auc_tolerance": 0.05}})
+    assert any(f.id == "fairness.disparate_impact/group=b" for f in result.findings)
+    th = _remedy(result, "threshold")
+    assert th.status is Status.SKIPPED and "argmax" in th.reason
+    alt = _remedy(result, "alternative")
+    assert alt.status is Status.OK
+    (rem,) = alt.remediations
+    import skops.io as sio
+
+    cand = sio.loads(alt.artifacts[0].data, trusted=sio.get_untrusted_types(data=alt.artifacts[0].data))
+    fav = cand.predict(test[FEATURES]) == 2
+    group = test["group"].to_numpy()
+    assert rem.after["adverse_impact_ratio"] == pytest.approx(fav[group == "b"].mean() / fav[group == "a"].mean())
+    assert rem.after["adverse_impact_ratio"] > rem.before["adverse_impact_ratio"]

@@ -29,6 +29,8 @@ from .base import Remediation, Remedy, RemedyInputs, RemedyOutput, budget, setti
 if TYPE_CHECKING:
     from ..context import AuditContext, FavorableOutcome
 
+TABLE_GROUPS = 4  # groups with a column of their own in the threshold table
+
 GROUP_RULE_CAVEAT = ("Group-specific thresholds use the protected attribute at decision time (disparate "
                      "treatment), which is unlawful in several jurisdictions, e.g. for consumer credit in the US "
                      "(ECOA / Regulation B); shown for comparison only.")
@@ -322,25 +324,33 @@ class ThresholdRemedy(Remedy):
 
     def _table(self, t: ImpactTarget, measure: ThresholdSweep, choose: ThresholdSweep, choice: ThresholdChoice,
                rows: _Rows) -> Table:
+        cur = choice.current_index
+        # the groups worst off at the current threshold get a column each (the figure draws more)
+        order = sorted(range(len(t.judged)), key=lambda j: (np.nan_to_num(measure.air[cur, j], nan=-1.0), j))
+        shown = order[:TABLE_GROUPS]
         records = []
-        for i in self._table_indices(len(measure.thresholds), choice.current_index, choice.index):
-            mark = ("current" if i == choice.current_index else "") + ("proposed" if i == choice.index else "")
+        for i in self._table_indices(len(measure.thresholds), cur, choice.index):
+            mark = ("current" if i == cur else "") + ("proposed" if i == choice.index else "")
             rec: dict[str, Any] = {"threshold": sig(measure.thresholds[i], 4), "mark": mark}
-            for j, grp in enumerate(t.judged):
-                rec[f"air {grp}"] = sig(measure.air[i, j])
-            rec |= {"accuracy": sig(measure.accuracy[i]), "favorable_rate": sig(measure.favorable_rate[i])}
+            rec |= {f"air {t.judged[j]}": sig(measure.air[i, j]) for j in shown}
+            rec |= {"worst_air": sig(measure.worst_air[i]), "accuracy": sig(measure.accuracy[i]),
+                    "favorable_rate": sig(measure.favorable_rate[i])}
             if rows.held_out:
                 rec |= {"worst_air_choice_rows": sig(choose.worst_air[i]),
                         "accuracy_choice_rows": sig(choose.accuracy[i])}
             records.append(rec)
-        cols = ["threshold", "mark", *[f"air {g}" for g in t.judged], "accuracy", "favorable_rate"]
+        cols = ["threshold", "mark", *[f"air {t.judged[j]}" for j in shown], "worst_air", "accuracy",
+                "favorable_rate"]
         if rows.held_out:
             cols += ["worst_air_choice_rows", "accuracy_choice_rows"]
+        more = (f"; the {len(shown)} groups worst off at the current threshold of {len(t.judged)} shown"
+                if len(shown) < len(t.judged) else "")
         return Table.from_records(
             f"thresholds_{t.name}", f"Thresholds around the current and the proposed one ('{t.name}')", records,
             columns=cols,
             caption=(f"air: each group's adverse impact ratio against {t.grouping.reference} (as "
-                     f"fairness.disparate_impact computes it); accuracy and favorable_rate over all rows; measured on "
+                     f"fairness.disparate_impact computes it){more}; worst_air: the lowest of all "
+                     f"{len(t.judged)} judged groups; accuracy and favorable_rate over all rows; measured on "
                      f"{rows.measured_on()}" + ("; *_choice_rows: on the rows the threshold was chosen on."
                                                 if rows.held_out else ".")))
 
