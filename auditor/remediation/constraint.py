@@ -32,7 +32,7 @@ from ..analysis.partial_dependence import IN_RANGE, DependenceMetrics, FeatureDe
 from ..checks.sensitivity.partial_dependence import PartialDependenceCheck, PartialDependenceMeasurement
 from ..findings import Evidence, Figure, Finding, Severity, Table
 from ..wording import amount, pct, plural, sig, signed
-from .base import Artifact, Remediation, Remedy, RemedyInputs, RemedyOutput, artifact_path, budget, setting
+from .base import Artifact, Remediation, Remedy, RemedyInputs, RemedyOutput, artifact_path, budget
 from .refit import TrainingRows, clone_model, final_prefix, fit, model_object, predict, refit_unavailable, training_rows
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class _Setup:
     map_X: pd.DataFrame
     n_columns: int
     perf_before: dict[str, float]
-    perf_refit: dict[str, float] | None
+    perf_refit: dict[str, float]
     known: set[str]  # the partial-dependence findings of the audited model
 
 
@@ -124,8 +124,6 @@ class ConstraintRemedy(Remedy):
 
     max_rows: int = budget(20_000, "training rows each refit uses (a seeded sample above this)")
     max_features: int = budget(3, "breached features refitted at most (one refit each, most severe first)")
-    compare_refit: bool = setting(True, "also refit the model unconstrained on the same rows, so the cost of the "
-                                        "constraint is told apart from the cost of refitting")
     map_rows: int = budget(50, "training rows used to find the model column a feature becomes in the pipeline")
 
     def skip_reason(self, inputs: RemedyInputs) -> str | None:
@@ -168,7 +166,7 @@ class ConstraintRemedy(Remedy):
                  f"measured on all {len(ctx.test):,} test rows."]
         if seeded:
             notes.append(f"The model's random_state is None; the refits set it to the audit seed ({ctx.seed}).")
-        base = clone_model(ctx, **seeded)
+        base = clone_model(ctx, **seeded)  # unconstrained, on the same rows: the constraint's own cost
         base_adapter = fit(base, rows.X, rows.y)
         steps = _preprocessing(base)
         map_X = rows.X.iloc[:max(2, int(self.map_rows))]
@@ -176,7 +174,7 @@ class ConstraintRemedy(Remedy):
                        final=final, family=family, param=prefix + PARAMETER[family], seeded=seeded, rows=rows,
                        steps=steps, names=_output_names(steps), map_X=map_X,
                        n_columns=_n_columns(steps, map_X, len(ctx.features)), perf_before=_performance(ctx, None),
-                       perf_refit=_performance(ctx, base_adapter) if self.compare_refit else None,
+                       perf_refit=_performance(ctx, base_adapter),
                        known={f.id for f in inputs.findings_of(PD_ID, "low")})
         remediations: list[Remediation] = []
         artifacts: list[Artifact] = []
@@ -316,7 +314,7 @@ def _direction(declared: int) -> str:
 
 
 def _cost_text(perf_before: dict[str, float], perf_after: dict[str, float],
-               perf_refit: dict[str, float] | None) -> str:
+               perf_refit: dict[str, float]) -> str:
     parts = []
     for k, b in perf_before.items():
         a = perf_after[k]
@@ -324,16 +322,14 @@ def _cost_text(perf_before: dict[str, float], perf_after: dict[str, float],
         if k == "accuracy":
             parts.append(f"{label} {pct(b)} → {pct(a)}")
         else:
-            text = f"{label} {amount(b)} → {amount(a)} ({signed(a - b, 3)}"
-            if perf_refit is not None:
-                text += f"; an unconstrained refit on the same rows: {amount(perf_refit[k])}"
-            parts.append(text + ")")
+            parts.append(f"{label} {amount(b)} → {amount(a)} ({signed(a - b, 3)}; an unconstrained refit on the same "
+                         f"rows: {amount(perf_refit[k])})")
     return ", ".join(parts)
 
 
 def _summary(feature: str, declared: int, cmap: ColumnMap, param: str, fm: DependenceMetrics,
              fm2: DependenceMetrics, perf_before: dict[str, float], perf_after: dict[str, float],
-             perf_refit: dict[str, float] | None, m: PartialDependenceMeasurement, n_test: int) -> str:
+             perf_refit: dict[str, float], m: PartialDependenceMeasurement, n_test: int) -> str:
     direction = _direction(declared)
     moved = "fall" if declared > 0 else "rise"
     where = (f"on the model column {cmap.names[0]}" if cmap.names[0] != feature else f"on {feature}")
@@ -347,14 +343,14 @@ def _summary(feature: str, declared: int, cmap: ColumnMap, param: str, fm: Depen
 
 
 def _evidence(feature: str, declared: int, dep: FeatureDependence, dep2: FeatureDependence,
-              perf_before: dict[str, float], perf_after: dict[str, float], perf_refit: dict[str, float] | None,
+              perf_before: dict[str, float], perf_after: dict[str, float], perf_refit: dict[str, float],
               m: PartialDependenceMeasurement) -> Evidence:
     values, pdp_before, _ = dep.part(IN_RANGE)
     values2, pdp_after, _ = dep2.part(IN_RANGE)
     order = sorted(range(len(values)), key=lambda i: values[i])
     after_of = dict(zip(values2, pdp_after))
     perf_records = [{"metric": PERF_LABEL.get(k, k), "audited": sig(perf_before[k], 4),
-                     **({"unconstrained_refit": sig(perf_refit[k], 4)} if perf_refit is not None else {}),
+                     "unconstrained_refit": sig(perf_refit[k], 4),
                      "constrained_refit": sig(perf_after[k], 4)} for k in perf_before]
     perf_table = Table.from_records(f"cost_{feature}", "Test metrics of the audited model and the refits",
                                     perf_records, caption="All test rows. The unconstrained refit uses the same "
