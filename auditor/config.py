@@ -358,12 +358,20 @@ def validate_check_options(config: AuditConfig, known: Mapping[str, Any], regist
                 raise ConfigError(f"unknown config key 'checks.\"{cid}\".{key}'{hint}")
             if isinstance(known[cid], Mapping):
                 _check_option_type(f'checks."{cid}".{key}', opts[key], known[cid][key])
-                _check_option_range(f'checks."{cid}".{key}', key, opts[key], known[cid][key])
+                if not (opts[key] == 0 and _zero_allowed(registry, cid, key)):
+                    _check_option_range(f'checks."{cid}".{key}', key, opts[key], known[cid][key])
         if registry is not None and cid in registry:
             try:
                 registry[cid].validate_options(dict(opts), config)
             except ValueError as exc:
                 raise ConfigError(f'[checks."{cid}"]: {exc}') from None
+
+
+def _zero_allowed(registry: Any, cid: str, key: str) -> bool:
+    """An option whose description gives 0 a meaning ("(0: no ALE)") takes 0."""
+    if registry is None or cid not in registry:
+        return False
+    return any(o.name == key and "(0:" in o.doc for o in registry[cid].options())
 
 
 def validate_remedy_options(config: AuditConfig, known: Mapping[str, Mapping[str, Any]]) -> None:

@@ -101,3 +101,16 @@ def test_schema_copy_matches_the_contract() -> None:
     if not SHARED_SCHEMA.is_file():
         pytest.skip("the shared contract folder is not beside this checkout")
     assert SCHEMA_COPY.read_bytes() == SHARED_SCHEMA.read_bytes()
+
+
+def test_an_option_whose_description_gives_zero_a_meaning_takes_zero() -> None:
+    from auditor.checks import default_registry
+    from auditor.config import validate_check_options
+
+    registry = default_registry()
+    base = {"model": {"path": "m.skops"}, "data": {"test": "t.csv", "target": "y"}}
+    ok = parse_config({**base, "checks": {"sensitivity.partial_dependence": {"ale_bins": 0}}}, base_dir=Path.cwd())
+    validate_check_options(ok, registry.defaults(), registry)  # 0: no ALE
+    bad = parse_config({**base, "checks": {"sensitivity.partial_dependence": {"grid_size": 0}}}, base_dir=Path.cwd())
+    with pytest.raises(ConfigError, match="grid_size"):
+        validate_check_options(bad, registry.defaults(), registry)
