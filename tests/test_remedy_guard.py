@@ -236,6 +236,48 @@ def test_failure_inside_the_domain_is_not_claimed_as_fixed() -> None:
     assert any("fix the model" in c for c in rem.caveats)
 
 
+def _shifted_test() -> pd.DataFrame:
+    """5% of the test rows with an income well beyond the training range (the model still scores them)."""
+    test = TEST.copy()
+    test.loc[test.index[:10], "income"] = 1.5 * TRAIN["income"].max()
+    return test
+
+
+def test_test_rows_beyond_the_training_range_widen_the_guard_and_it_says_so() -> None:
+    test = _shifted_test()
+    _, _, results = _audit(_tolerant_pipeline(), test=test, checks=(RandomAttackCheck, AdversarialCheck),
+                           remedies={"guard": GuardRemedy})
+    rem = _one(results["guard"])
+    assert _guard_file(results["guard"]).rule("income").max == test["income"].max()
+    assert "income max" in rem.parameters["widened"]
+    assert any(c.startswith("Widened to the test rows") for c in rem.caveats)
+    assert rem.after["test_rows_passed_share"] >= 0.99 and rem.verified
+
+
+def test_without_widening_too_many_rejected_test_rows_are_not_verified() -> None:
+    _, _, results = _audit(_tolerant_pipeline(), test=_shifted_test(), checks=(RandomAttackCheck,),
+                           remedies={"guard": GuardRemedy}, guard={"widen": False})
+    rem = _one(results["guard"])
+    assert rem.parameters["widened"] == "none"
+    assert rem.after["test_rows_passed_share"] == pytest.approx(_expected_pass_share(_shifted_test(), TRAIN, 0.0))
+    assert rem.after["test_rows_passed_share"] < 0.99 and not rem.verified
+    assert any("rejects too many real records" in c for c in rem.caveats)
+
+
+def test_the_margin_is_the_one_the_adversarial_search_used() -> None:
+    registry = CheckRegistry((RandomAttackCheck, AdversarialCheck))
+    audit = prepare_objects(_tolerant_pipeline(), test=TEST, train=TRAIN, target="y", features=FEATURES,
+                            registry=registry, checks={"sensitivity.adversarial": {**FAST["sensitivity.adversarial"],
+                                                                                   "margin": 0.05}})
+    out = run_checks(audit.context, registry)
+    (result,) = run_remedies(audit.context, out.results, out.measurements, remedies={"guard": GuardRemedy})
+    assert _one(result).parameters["margin"] == 0.05
+    income = _guard_file(result).rule("income")
+    lo, hi = TRAIN["income"].min(), TRAIN["income"].max()
+    # never across zero (incomes are not negative), whole numbers rounded inwards, as the search does
+    assert (income.min, income.max) == (max(math.ceil(lo - 0.05 * (hi - lo)), 0), math.floor(hi + 0.05 * (hi - lo)))
+
+
 def test_without_training_data_the_guard_uses_the_test_data_and_the_detector_is_not_tried() -> None:
     _, _, results = _audit(_tolerant_pipeline(), train=None, checks=(RandomAttackCheck,))
     rem = _one(results["guard"])
@@ -256,7 +298,7 @@ def _far_rows(n: int = 100, seed: int = 5) -> pd.DataFrame:
 
 
 def test_anomaly_detector_flags_far_rows_more_than_test_rows_and_its_rates_recompute(strict) -> None:
-    ctx, _, results = strict
+    ctx, out, results = strict
     result = results["anomaly_detector"]
     rem = _one(result)
     assert rem.kind == "anomaly_detector" and rem.verified
@@ -274,10 +316,16 @@ def test_anomaly_detector_flags_far_rows_more_than_test_rows_and_its_rates_recom
     assert rem.parameters["train_rows_flagged_share"] == pytest.approx(train_flagged)
     far = float(np.mean(detector.predict(_far_rows()[FEATURES]) == -1))
     assert far >= 0.9 > 0.1 >= test_flagged
-    # adversarial examples: measured and reported beside their starting rows
+    # adversarial examples: the search's small flips, rebuilt here from its measurement
+    adv = out.measurements["sensitivity.adversarial"].result
+    flips = [r for r in adv.rows if r.flip is not None and r.flip.distance <= adv.small_distance]
+    assert rem.parameters["adversarial_examples"] == len(flips) > 0
+    rows = ctx.X("test").iloc[[r.position for r in flips]].reset_index(drop=True)
+    for i, r in enumerate(flips):
+        for c in r.flip.changes:
+            rows.loc[i, c.feature] = c.after
     assert rem.after["adversarial_examples_flagged_share"] == pytest.approx(
-        rem.after["adversarial_examples_flagged_share"])
-    assert rem.parameters["adversarial_examples"] > 0
+        float(np.mean(detector.decision_function(rows[FEATURES]) < 0)))
     table = {t.name: t for t in rem.evidence.tables}["anomaly_rates"].records()
     assert [r["rows"] for r in table][:4] == ["training rows (fitted)", "test rows", "adversarial examples",
                                               "their starting test rows"]

@@ -26,9 +26,9 @@ def anomaly_scores_figure(groups: Sequence[Mapping[str, Any]]) -> MplFigure | No
         s = np.asarray(g["scores"], dtype=float)
         ax.hist(s, bins=bins, weights=np.full(len(s), 1.0 / len(s)), histtype="step", linewidth=1.4,
                 color=COLORS[i % len(COLORS)], label=f"{g['label']} ({len(s):,})")
-    ax.axvline(0.0, color="black", linewidth=1.0, linestyle="--")
-    ax.text(0.0, 1.0, " threshold", transform=ax.get_xaxis_transform(), va="top", ha="left", fontsize=7)
-    ax.set_xlabel("anomaly score (decision function; below 0: flagged)")
+    ax.axvline(0.0, color="black", linewidth=1.0, linestyle="--", label="threshold (below: flagged)")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.3)  # room for the legend above the bars
+    ax.set_xlabel("anomaly score (the isolation forest's decision function)")
     ax.set_ylabel("share of the group's rows")
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper right", ncols=2)
     return fig

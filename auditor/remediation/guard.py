@@ -196,12 +196,15 @@ class GuardRemedy(Remedy):
         return Remediation(
             id="guard", kind="guard", addresses=tuple(addressed(inputs, m)),
             title="Input guard: reject records outside the domain the model was validated on",
-            summary=self._summary(guard, m, margin, passes, stops_all), before=before, after=after,
+            summary=self._summary(guard, m, margin, passes, stops_all,
+                                  [c for c in (RANDOM_ATTACK, ADVERSARIAL, PDP) if ran(inputs, c)]),
+            before=before, after=after,
             verified=passes and stops_all, parameters=params, caveats=self._caveats(build, m, passes),
             artifacts=(GUARD_FILE,),
             evidence=Evidence(tables=(self._rules_table(guard), *self._probe_tables(m), *self._test_table(m))))
 
-    def _summary(self, guard: Guard, m: GuardMeasurement, margin: float, passes: bool, stops_all: bool) -> str:
+    def _summary(self, guard: Guard, m: GuardMeasurement, margin: float, passes: bool, stops_all: bool,
+                 probed: Sequence[str]) -> str:
         numeric = sum(r.kind == NUMERIC for r in guard.features)
         cat = len(guard.features) - numeric
         parts = [f"{GUARD_FILE} holds the input constraints the model was validated for, from the {guard.source}: "
@@ -220,9 +223,13 @@ class GuardRemedy(Remedy):
                             f"; {m.breaking_total - m.breaking_rejected:,} pass it (in-domain: only a fix of the model "
                             "helps there)" + (f" and {m.unmeasured:,} could not be rebuilt to check" if m.unmeasured
                                               else "") + "."))
+        elif probed:
+            parts.append(f"No input broke the model in the checks that probe it ({', '.join(probed)}); the guard is "
+                         "the validated domain, to reject records the audit never tested the model on.")
         else:
-            parts.append("No input broke the model in the audit; the guard is the validated domain, to reject records "
-                         "the audit never tested the model on.")
+            parts.append("No check probed the model with invented inputs (sensitivity.random_attack, "
+                         "sensitivity.adversarial and sensitivity.partial_dependence did not run), so the guard is "
+                         "measured on the test rows only.")
         parts.append("Load it with auditor.Guard.load(path) and call .check(frame) before scoring: per row it says "
                      "whether the row passes and which constraint it breaks.")
         return " ".join(parts)
