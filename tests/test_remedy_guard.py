@@ -332,6 +332,14 @@ def test_anomaly_detector_flags_far_rows_more_than_test_rows_and_its_rates_recom
     assert rem.evidence.figures[0].plot == "remedy_guard.anomaly_scores_figure"
 
 
+def test_both_files_are_the_same_bytes_on_a_rerun(strict) -> None:
+    ctx, out, results = strict
+    again = {r.id: r for r in run_remedies(ctx, out.results, out.measurements, remedies=REMEDIES)}
+    for rid in REMEDIES:
+        assert [a.sha256 for a in again[rid].artifacts] == [a.sha256 for a in results[rid].artifacts]
+        assert again[rid].remediations[0].to_json() == results[rid].remediations[0].to_json()
+
+
 def test_anomaly_detector_without_adversarial_examples_reports_alarm_rates_only() -> None:
     _, _, results = _audit(_strict_pipeline(), checks=(RandomAttackCheck,),
                            remedies={"anomaly_detector": AnomalyDetectorRemedy})

@@ -133,8 +133,8 @@ def _is_text(s: pd.Series) -> bool:
 
 # ---- probes from the checks' measurements ------------------------------------------------------------
 
-def random_attack_probes(result: RandomAttackResult, domains: Mapping[str, FeatureDomain], X: pd.DataFrame, *,
-                         breaking_only: bool = False) -> ProbeSet:
+def random_attack_probes(result: RandomAttackResult, domains: Mapping[str, FeatureDomain],
+                         X: pd.DataFrame) -> ProbeSet:
     """The random attack's inputs as rows: each per-column group of a fixed-value family, rebuilt on
     an in-domain test row; groups of random values (in-range rows, jitter) and the every-column
     batches, when they broke the model, as ``unrebuilt`` (their values were not kept)."""
@@ -143,8 +143,6 @@ def random_attack_probes(result: RandomAttackResult, domains: Mapping[str, Featu
     unrebuilt: list[Probe] = []
     for o in result.outcomes:
         failure = o.kinds[0] if o.kinds else ""
-        if breaking_only and not failure:
-            continue
         detail = o.crash or o.bad_output or o.example_output
         if o.family not in FIXED_FAMILIES or o.column == COMBINED or o.column not in X.columns:
             if failure and not (o.column == COMBINED and _explained(o, result)):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..analysis.anomaly import AnomalyDetector, DetectorScores, detector_scores, fit_detector
+from ..analysis.anomaly import AnomalyDetector, DetectorScores, detector_scores, fit_detector, stable_skops
 from ..analysis.input_guard import adversarial_examples
 from ..findings import Evidence, Figure, Table
 from ..wording import pct, plural
@@ -84,7 +84,7 @@ class AnomalyDetectorRemedy(Remedy):
         det = fit_detector(fit_rows, numeric=ctx.numeric, categorical=ctx.categorical,
                            alarm_rate=float(self.alarm_rate), n_estimators=int(self.n_estimators),
                            seed=int(ctx.rng(f"remediation.{self.id}").integers(0, 2**31 - 1)))
-        data = sio.dumps(det.pipeline, compression=zipfile.ZIP_DEFLATED)
+        data = stable_skops(sio.dumps(det.pipeline, compression=zipfile.ZIP_DEFLATED))
         untrusted = sorted(sio.get_untrusted_types(data=data))
         trusted = [t for t in untrusted if t in EXPECTED_UNTRUSTED]
         try:  # loaded trusting only the expected types: anything else makes skops refuse it

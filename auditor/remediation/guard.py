@@ -101,7 +101,7 @@ def pdp_erratic_kinds(inputs: RemedyInputs) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def audit_probes(inputs: RemedyInputs, *, breaking_only: bool = False) -> ProbeSet:
+def audit_probes(inputs: RemedyInputs) -> ProbeSet:
     """Every input the audit's checks tried that can be rebuilt as a row (and the breaking ones that
     cannot, as ``unrebuilt``): the random attack's, the adversarial search's failures, the partial
     dependence's erratic or refused grid points, and the test rows the model could not score."""
@@ -112,19 +112,18 @@ def audit_probes(inputs: RemedyInputs, *, breaking_only: bool = False) -> ProbeS
     sets: list[ProbeSet] = []
     ra = inputs.measurement(RANDOM_ATTACK)
     if ra is not None:
-        sets.append(random_attack_probes(ra.result, ra.domains, X, breaking_only=breaking_only))
+        sets.append(random_attack_probes(ra.result, ra.domains, X))
     adv = inputs.measurement(ADVERSARIAL)
     if adv is not None:
         sets.append(adversarial_probes(adv.result.failures, X, test_labels(inputs), adv.result.axes, domains))
     pdp = inputs.measurement(PDP)
     if pdp is not None:
-        sets.append(pdp_probes(pdp.dependences, X, domains, {} if breaking_only else pdp_erratic_kinds(inputs)))
+        sets.append(pdp_probes(pdp.dependences, X, domains, pdp_erratic_kinds(inputs)))
     unscored = ctx.unscored.get("test")
     if unscored is not None and unscored.count and ctx.test_file is not None:
         rows = ctx.test_file.frame.iloc[list(unscored.positions)][list(ctx.features)]
         sets.append(unscored_probes(rows, unscored.set_apart_by))
-    probes = ProbeSet.join(sets)
-    return probes.breaking if breaking_only else probes
+    return ProbeSet.join(sets)
 
 
 @dataclass
@@ -250,11 +249,13 @@ class GuardRemedy(Remedy):
                        + ("" if passes else "; the guard rejects too many real records to deploy as it is") + ".")
         if m.in_domain_unrebuilt or m.breaking_rejected < m.breaking_rebuilt:
             out.append("Some inputs that broke the model lie inside the validated domain (random in-range values, tiny "
-                       "jitter, or values the search changed together); no input rule can stop them without rejecting "
-                       "real records: fix the model.")
+                       "jitter, values the search changed together, or real test rows); no input rule can stop them "
+                       "without rejecting real records: fix the model.")
         if m.unmeasured:
-            out.append(f"{plural(m.unmeasured, 'breaking input')} drawn at random over every column at once was not "
-                       "kept by the audit, so whether the guard stops it is not measured.")
+            one = m.unmeasured == 1
+            out.append(f"{plural(m.unmeasured, 'breaking input')} drawn at random over every column at once "
+                       f"{'was' if one else 'were'} not kept by the audit, so whether the guard stops "
+                       f"{'it' if one else 'them'} is not measured.")
         out.append("Numeric values are read as numbers (text such as \"12\" passes as 12); categorical levels are "
                    "compared as text unless every level is a number.")
         return tuple(out)
