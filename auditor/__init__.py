@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .guard import Guard
     from .result import AuditResult
 
 
@@ -17,4 +18,14 @@ def audit(model: Any, **kwargs: Any) -> AuditResult:
     return _audit(model, **kwargs)
 
 
-__all__ = ["__version__", "audit"]
+def __getattr__(name: str) -> Any:
+    """``auditor.Guard`` (the input guard of ``remediation/guard.json``), imported on first use so
+    ``import auditor`` stays light."""
+    if name == "Guard":
+        from .guard import Guard
+
+        return Guard
+    raise AttributeError(f"module 'auditor' has no attribute {name!r}")
+
+
+__all__ = ["Guard", "__version__", "audit"]
