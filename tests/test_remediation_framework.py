@@ -155,3 +155,16 @@ def test_every_remedy_declares_id_title_and_documented_options() -> None:
         assert rid == cls.id and cls.title
         for opt in cls.options():
             assert opt.doc and opt.kind in ("threshold", "budget", "setting"), (rid, opt.name)
+
+
+def test_model_files_are_byte_identical_for_the_same_model_and_load_back() -> None:
+    import skops.io as sio
+
+    from auditor.remediation.files import skops_bytes
+
+    train, _test, model = _data()
+    a, b = skops_bytes(model), skops_bytes(model)
+    assert a == b
+    loaded = sio.loads(a, trusted=sio.get_untrusted_types(data=a))
+    X = train[["a", "b"]]
+    assert np.allclose(loaded.predict_proba(X), model.predict_proba(X))

@@ -321,9 +321,9 @@ def _same_classes(ctx: AuditContext, classes: tuple[Any, ...] | None) -> None:
 
 
 def _dumps(est: Any) -> bytes:
-    import skops.io as sio
+    from .files import skops_bytes
 
-    return bytes(sio.dumps(est))
+    return skops_bytes(est)
 
 
 def _untrusted(data: bytes) -> list[str]:

@@ -19,11 +19,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from ..analysis.anomaly import AnomalyDetector, DetectorScores, detector_scores, fit_detector, stable_skops
+from ..analysis.anomaly import AnomalyDetector, DetectorScores, detector_scores, fit_detector
 from ..analysis.input_guard import adversarial_examples
 from ..findings import Evidence, Figure, Table
 from ..wording import pct, plural
 from .base import Artifact, Remediation, Remedy, RemedyInputs, RemedyOutput, artifact_path, budget, setting, threshold
+from .files import stable_skops
 from .guard import ADVERSARIAL, RANDOM_ATTACK, audit_probes
 
 DETECTOR_FILE = artifact_path("anomaly_detector.skops")

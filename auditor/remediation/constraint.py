@@ -297,9 +297,9 @@ def _performance(ctx: AuditContext, adapter: Any | None) -> dict[str, float]:
 
 def _skops_bytes(model: Any) -> bytes | None:
     try:
-        import skops.io as sio
+        from .files import skops_bytes
 
-        return bytes(sio.dumps(model))
+        return skops_bytes(model)
     except Exception:  # noqa: BLE001 - an estimator skops cannot serialise: reported as a caveat
         return None
 
