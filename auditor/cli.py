@@ -264,6 +264,110 @@ def _with_interval(value: float, interval: tuple[float, float] | None) -> str:
     return escape(f"{value:.4g}" + (f" ({interval[0]:.3g}–{interval[1]:.3g})" if interval else ""))
 
 
+# ---- auditor monitor ----------------------------------------------------------------------------
+
+@app.command("monitor")
+def monitor_command(
+    baseline: Path = typer.Argument(..., help="The monitoring baseline an audit wrote (remediation/monitoring.json, "
+                                              "or the report folder).", show_default=False),
+    data: Path = typer.Argument(..., help="New rows to check (CSV or Parquet).", show_default=False),
+    model: str | None = typer.Option(None, "--model", help="The model file (or file.py:NAME): adds the score's drift "
+                                                           "and the groups' favourable rates and adverse impact "
+                                                           "ratios."),
+    trusted: bool = typer.Option(False, "--trusted", help="Allow a pickle or Python model (it can run code when "
+                                                          "loaded), as [model] trusted = true does."),
+    out: Path | None = typer.Option(None, "--out", help="Write the result as JSON to this file."),
+) -> None:
+    """Check production data against an audit's monitoring baseline: drift per feature (and of the
+    score with --model), favourable rates and adverse impact ratios by group when the protected
+    columns are present. Exit 1 on an alert, 0 otherwise, 2 on bad input."""
+    import json
+
+    from .errors import AuditInputError
+    from .inputs import load_model, load_table
+    from .monitor import load_baseline, monitor
+
+    console = _console()
+    if not sys.warnoptions:
+        warnings.simplefilter("ignore")
+    try:
+        base = load_baseline(baseline)
+        table = load_table(str(data), role="monitored")
+        loaded = load_model(model, trusted=trusted) if model else None
+        result = monitor(base, table.frame, loaded, source=table.path)
+        if out is not None:
+            text = json.dumps(result.to_json(), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+            try:
+                out.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise AuditInputError(f"cannot write --out {out}: {exc.strerror or exc}") from None
+    except AuditInputError as exc:
+        message = str(exc).replace("set [model] trusted = true", "pass --trusted")  # the loader speaks of the config
+        console.print(f"[bold red]error:[/] {_esc(message)}", markup=True, highlight=False)
+        raise typer.Exit(EXIT_INPUT) from None
+    _print_monitor(_stdout_console(), result)
+    raise typer.Exit(EXIT_GATE if result.n_alerts else EXIT_OK)
+
+
+MONITOR_STYLE = {"alert": "bold red", "warn": "dark_orange", "ok": "green", "not judged": "dim"}
+
+
+def _print_monitor(out: Console, r: Any) -> None:
+    """The monitor's result as terminal tables: columns by PSI, groups, then the alerts and the verdict."""
+    import math
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    b = r.baseline
+    out.print(f"[bold]baseline[/] {escape(b.audit or 'audit')} · model {escape(b.model.sha256[:12])}  "
+              f"[dim]{escape(b.source)}[/]")
+    scored = "" if r.scored_rows is None else f" · {r.scored_rows:,} scored by the model"
+    out.print(f"[bold]data[/] {r.rows:,} rows{scored}  [dim]{escape(r.source)}[/]")
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for col in ("column", "kind", "PSI", "p", "level"):
+        table.add_column(col, justify="right" if col in ("PSI", "p") else "left", overflow="fold")
+    def rank(c: Any) -> tuple[bool, float]:  # the score first, then the features by PSI
+        return c.role != "score", -(c.shift.psi if math.isfinite(c.shift.psi) else -1.0)
+
+    for c in sorted(r.columns, key=rank):
+        name = "model score" if c.role == "score" else c.name
+        table.add_row(escape(name), c.shift.kind, f"{c.shift.psi:.3f}", f"{c.shift.p_value:.2g}",
+                      f"[{MONITOR_STYLE[c.level]}]{c.level}[/]")
+    out.print(table)
+    if r.groups:
+        groups = Table(show_edge=False, pad_edge=False, header_style="bold")
+        for col in ("group", "rows", "favourable rate", "AIR", "level"):
+            groups.add_column(col, justify="left" if col in ("group", "level") else "right", overflow="fold")
+        for g in r.groups:
+            rate = _arrow(_pct(g.baseline_rate), _pct(g.favorable_rate))
+            air = "" if g.grouping == "all rows" or g.is_reference else _arrow(_fix(g.baseline_air),
+                                                                               _fix(g.adverse_impact_ratio))
+            groups.add_row(escape(g.label) + (" [dim](reference)[/]" if g.is_reference else ""), f"{g.rows:,}",
+                           escape(rate), escape(air), f"[{MONITOR_STYLE[g.level]}]{g.level}[/]")
+        out.print(groups)
+    for a in r.alerts:
+        out.print(f"[{MONITOR_STYLE[a.level]}]{a.level:<5}[/] {escape(a.subject)}: {escape(a.reason)}")
+    for note in r.notes:
+        out.print(f"[dim]note: {escape(note)}[/]")
+    if r.n_alerts:
+        out.print(f"[bold red]ALERT[/]: {r.n_alerts} alert(s), {r.n_warnings} warning(s)")
+    else:
+        out.print(f"[bold green]OK[/]: no alert ({r.n_warnings} warning(s))")
+
+
+def _pct(x: float) -> str:
+    from .wording import pct
+
+    return pct(x)
+
+
+def _fix(x: float) -> str:
+    from .wording import fixed
+
+    return fixed(x)
+
+
 @app.command("schema")
 def schema_command() -> None:
     """Print the findings.json JSON Schema shipped with this version of auditor."""

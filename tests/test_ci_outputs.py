@@ -210,7 +210,7 @@ def test_cli_writes_junit_and_md_whose_failures_are_the_gate(tmp_path: Path) -> 
     out = tmp_path / "out"
     proc = cli("run", str(config), "--out", str(out), "--format", "json,junit,md")
     assert proc.returncode == 1, proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "junit.xml", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "junit.xml", "remediation", "summary.md"]
     doc = json.loads((out / "findings.json").read_text())
     gate = sorted(f["id"] for f in doc["findings"] if f["status"] == "open" and f["severity"] == "high")
     assert gate

@@ -145,7 +145,7 @@ def test_run_writes_requested_formats_and_gate(project: Path) -> None:
     out = project / "out"
     proc = cli("run", str(project / "audit.toml"), "--out", str(out), "--format", "json,html", "--fail-on", "none")
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "remediation", "report.html"]
     doc = json.loads((out / "findings.json").read_text())
     assert doc["audit"]["gate"] == "passed" and doc["audit"]["fail_on"] == "none"
     statuses = {c["id"]: c["status"] for c in doc["checks"]}
@@ -230,7 +230,7 @@ def test_demo_end_to_end_is_valid_and_deterministic(tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
     proc = cli("demo", "--out", str(first))
     assert proc.returncode in (0, 1), proc.stderr
-    assert sorted(p.name for p in first.iterdir()) == ["findings.json", "report.html", "report.pdf"]
+    assert sorted(p.name for p in first.iterdir()) == ["findings.json", "remediation", "report.html", "report.pdf"]
     doc = json.loads((first / "findings.json").read_text())
     jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
     ids = [c["id"] for c in doc["checks"]]

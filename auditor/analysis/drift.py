@@ -144,29 +144,39 @@ def quantile_edges(reference: np.ndarray, *, n_bins: int = 10) -> np.ndarray:
     return edges[edges < distinct[-1]]
 
 
+def numeric_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts of ``values`` over the bins of ``edges`` (right-closed, outer bins open) plus one
+    last bin for missing values: the drift check's binning of a numeric column, reused by the
+    production monitor on the bins it stored."""
+    x = np.asarray(values, dtype=float)
+    edges = np.asarray(edges, dtype=float)
+    missing = np.isnan(x)
+    idx = np.searchsorted(edges, x[~missing], side="left")  # bin i holds (edge[i-1], edge[i]]
+    return np.append(np.bincount(idx, minlength=edges.size + 1), missing.sum())
+
+
+def numeric_labels(edges: np.ndarray) -> tuple[str, ...]:
+    """The labels of the bins ``numeric_counts`` counts (the last one the missing bin)."""
+    edges = np.asarray(edges, dtype=float)
+    lo = np.concatenate([[-np.inf], edges])
+    hi = np.concatenate([edges, [np.inf]])
+    labels = tuple(f"({_fmt(a)}, {_fmt(b)}]" if np.isfinite(b) else f"> {_fmt(a)}" for a, b in zip(lo, hi))
+    if edges.size == 0:
+        labels = ("all values",)
+    elif not np.isfinite(lo[0]):
+        labels = (f"<= {_fmt(hi[0])}",) + labels[1:]
+    return labels + (MISSING_BIN,)
+
+
 def numeric_bins(reference: np.ndarray, current: np.ndarray, *, n_bins: int = 10) -> Bins:
     """Counts over the reference's quantile bins plus one bin for missing values."""
     ref = np.asarray(reference, dtype=float)
     cur = np.asarray(current, dtype=float)
     edges = quantile_edges(ref, n_bins=n_bins)
-    k = edges.size + 1
-
-    def count(x: np.ndarray) -> np.ndarray:
-        missing = np.isnan(x)
-        idx = np.searchsorted(edges, x[~missing], side="left")  # bin i holds (edge[i-1], edge[i]]
-        return np.append(np.bincount(idx, minlength=k), missing.sum())
-
-    lo = np.concatenate([[-np.inf], edges])
-    hi = np.concatenate([edges, [np.inf]])
-    labels = tuple(f"({_fmt(a)}, {_fmt(b)}]" if np.isfinite(b) else f"> {_fmt(a)}" for a, b in zip(lo, hi))
-    if k == 1:
-        labels = ("all values",)
-    elif not np.isfinite(lo[0]):
-        labels = (f"<= {_fmt(hi[0])}",) + labels[1:]
-    return Bins(labels=labels + (MISSING_BIN,), reference=count(ref), current=count(cur))
+    return Bins(labels=numeric_labels(edges), reference=numeric_counts(ref, edges), current=numeric_counts(cur, edges))
 
 
-def _level_strings(values: pd.Series) -> pd.Series:
+def level_strings(values: pd.Series) -> pd.Series:
     """Levels as text (missing stays missing) with numbers compared by value, so 1, 1.0 and "1"
     are one level (a target written as 1.0/0.0 in one file and 1/0 in the other has not drifted)."""
     from .quality import level_text
@@ -176,8 +186,8 @@ def _level_strings(values: pd.Series) -> pd.Series:
 
 def categorical_bins(reference: pd.Series, current: pd.Series) -> Bins:
     """Counts per level (every level seen in either sample, sorted by reference count) plus missing."""
-    r = _level_strings(pd.Series(reference).reset_index(drop=True))
-    c = _level_strings(pd.Series(current).reset_index(drop=True))
+    r = level_strings(pd.Series(reference).reset_index(drop=True))
+    c = level_strings(pd.Series(current).reset_index(drop=True))
     rc = r.value_counts(dropna=True)
     cc = c.value_counts(dropna=True)
     table = pd.DataFrame({"ref": rc, "cur": cc}).fillna(0)
@@ -238,20 +248,25 @@ def _missing_pvalue(ref_missing: np.ndarray, cur_missing: np.ndarray) -> float:
     return float(chi2_contingency(table, correction=True).pvalue)
 
 
+def homogeneity_pvalue(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Chi-square p-value of "the same distribution over these bins" from two count vectors (bins
+    empty in both are dropped; 1.0 when fewer than two bins or an empty sample remain)."""
+    from scipy.stats import chi2_contingency
+
+    table = np.vstack([np.asarray(reference_counts, dtype=float), np.asarray(current_counts, dtype=float)])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] >= 2 and table.sum(axis=1).min() > 0:
+        return float(chi2_contingency(table, correction=False).pvalue)
+    return 1.0
+
+
 def categorical_drift(reference: Any, current: Any, *, feature: str = "",
                       epsilon: float = DEFAULT_EPSILON) -> FeatureDrift:
     """PSI and JS distance over levels, and the chi-square test of homogeneity."""
-    from scipy.stats import chi2_contingency
-
     r = pd.Series(reference)
     c = pd.Series(current)
     bins = categorical_bins(r, c)
-    table = np.vstack([bins.reference, bins.current])
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] >= 2 and table.sum(axis=1).min() > 0:
-        p = float(chi2_contingency(table, correction=False).pvalue)
-    else:
-        p = 1.0
+    p = homogeneity_pvalue(bins.reference, bins.current)
     rs, cs = bins.reference_share, bins.current_share
     return FeatureDrift(
         feature=feature, kind="categorical", n_reference=int(len(r)), n_current=int(len(c)),

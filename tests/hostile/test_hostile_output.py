@@ -127,7 +127,10 @@ def python_model(project: Path, source: str) -> Path:
 # ---- item 3: private by default ----------------------------------------------------------------
 
 def _modes(folder: Path) -> tuple[int, set[int]]:
-    return stat.S_IMODE(folder.stat().st_mode), {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    """The folder's mode and its files' modes; its sub-folders (remediation/) must have the folder's mode."""
+    inside = list(folder.rglob("*"))
+    assert {stat.S_IMODE(p.stat().st_mode) for p in inside if p.is_dir()} <= {stat.S_IMODE(folder.stat().st_mode)}
+    return stat.S_IMODE(folder.stat().st_mode), {stat.S_IMODE(p.stat().st_mode) for p in inside if p.is_file()}
 
 
 def test_report_is_private_by_default_and_shared_on_request(project: Path) -> None:
@@ -137,7 +140,7 @@ def test_report_is_private_by_default_and_shared_on_request(project: Path) -> No
                preexec_fn=lambda: os.umask(0))
     assert proc.returncode in (0, 1), proc.stderr
     assert _modes(private) == (0o700, {0o600})
-    assert sorted(p.name for p in private.iterdir()) == ["findings.json", "report.html"]
+    assert sorted(p.name for p in private.iterdir()) == ["findings.json", "remediation", "report.html"]
     proc = cli("run", str(project / "audit.toml"), "--out", str(shared), "--format", "json", "--shared",
                preexec_fn=lambda: os.umask(0o077))
     assert proc.returncode in (0, 1), proc.stderr
@@ -335,17 +338,17 @@ def test_force_replaces_the_whole_previous_report(project: Path) -> None:
     proc = cli("run", str(project / "audit.toml"), "--out", str(out), "--format", "json,html")
     assert proc.returncode in (0, 1), proc.stderr
     (out / "report.pdf").write_bytes(b"%PDF old audit")
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     # a write failure while replacing leaves the previous report exactly as it was
     proc = subprocess.run([sys.executable, "-c", BOOM, "run", str(project / "audit.toml"), "--out", str(out),
                            "--format", "json", "--force"], capture_output=True, text=True, cwd=ROOT, env=ENV,
                           timeout=600)
     final_error_line(proc)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert leftovers(project) == []
     proc = cli("run", str(project / "audit.toml"), "--out", str(out), "--format", "json", "--force")
     assert proc.returncode in (0, 1), proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["findings.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["findings.json", "remediation"]
     assert leftovers(project) == []
 
 
