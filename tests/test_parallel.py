@@ -294,3 +294,16 @@ def test_the_demo_gives_identical_findings_with_one_and_two_workers() -> None:
         docs[workers] = _stable(json.loads(json.dumps(result.to_json())))
     assert docs[1] == docs[2]
     assert docs[2] == json.loads(BASELINE.read_text())
+
+
+def test_the_workers_option_is_checked_like_the_config_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import one_line_error
+
+    proc = subprocess.run([sys.executable, "-m", "auditor", "run", str(ROOT / "sample_models" / "audit.toml"),
+                           "--workers", "-1", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert "--workers must be a whole number: 0 (one worker process per core)" in one_line_error(proc)
+    assert not (tmp_path / "out").exists()
