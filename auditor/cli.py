@@ -46,6 +46,8 @@ app = typer.Typer(
 EXIT_OK, EXIT_GATE, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 EXIT_SIGNAL_BASE = 128  # + the signal's number: 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP
 FORCE_HELP = "Replace a previous report in a non-empty --out folder (the whole folder; nothing else is deleted)."
+WORKERS_HELP = ("Override [engine] workers: 0 = one worker process per core (the default), 1 = run the checks in "
+                "this process, N = N worker processes.")
 SHARED_HELP = "Let others read the report (files 0644, folder 0755); by default it is private (0600/0700)."
 SEVERITY_STYLE = {"high": "bold red", "medium": "dark_orange", "low": "yellow", "info": "cyan"}
 
@@ -110,10 +112,11 @@ def run(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     shared: bool = typer.Option(False, "--shared", help=SHARED_HELP),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
+    workers: int | None = typer.Option(None, "--workers", help=WORKERS_HELP, show_default=False),
 ) -> None:
     """Run the audit described by CONFIG and write the report."""
     raise typer.Exit(_main(config, out=out, seed=seed, fail_on=fail_on, formats=formats, force=force,
-                           shared=shared, debug=debug, demo=False))
+                           shared=shared, debug=debug, demo=False, workers=workers))
 
 
 @app.command()
@@ -122,12 +125,13 @@ def demo(
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     shared: bool = typer.Option(False, "--shared", help=SHARED_HELP),
     debug: bool = typer.Option(False, "--debug", help="Show Python tracebacks for errors."),
+    workers: int | None = typer.Option(None, "--workers", help=WORKERS_HELP, show_default=False),
 ) -> None:
     """Audit the shipped sample credit model on its shipped data (offline)."""
     from .resources import sample_models_dir
 
     raise typer.Exit(_main(sample_models_dir() / "audit.toml", out=out, seed=None, fail_on=None, formats=None,
-                           force=force, shared=shared, debug=debug, demo=True))
+                           force=force, shared=shared, debug=debug, demo=True, workers=workers))
 
 
 @app.command("checks")
@@ -377,14 +381,14 @@ def schema_command() -> None:
 
 
 def _main(config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None, formats: str | None,
-          force: bool, debug: bool, demo: bool, shared: bool = False) -> int:
+          force: bool, debug: bool, demo: bool, shared: bool = False, workers: int | None = None) -> int:
     console = _console()
     if not debug:
         warnings.simplefilter("ignore")
     try:
         with _stop_signals():
             return _audit(console, config_path, out=out, seed=seed, fail_on=fail_on, formats=formats,
-                          force=force, shared=shared, debug=debug, demo=demo)
+                          force=force, shared=shared, debug=debug, demo=demo, workers=workers)
     except _Fail as exc:
         console.print(f"[bold red]error:[/] {_esc(str(exc))}", markup=True, highlight=False)
         return exc.code
@@ -403,7 +407,7 @@ def _main(config_path: Path, *, out: Path | None, seed: int | None, fail_on: str
 
 
 def _audit(console: Console, config_path: Path, *, out: Path | None, seed: int | None, fail_on: str | None,
-           formats: str | None, force: bool, shared: bool, debug: bool, demo: bool) -> int:
+           formats: str | None, force: bool, shared: bool, debug: bool, demo: bool, workers: int | None = None) -> int:
     from dataclasses import replace
 
     from .config import load_config
@@ -414,7 +418,7 @@ def _audit(console: Console, config_path: Path, *, out: Path | None, seed: int |
         fmt = tuple(f.strip().lower() for f in formats.split(",") if f.strip()) if formats is not None else None
         if fmt is not None and not fmt:
             raise AuditInputError("--format needs at least one of html, pdf, json, junit, md")
-        config = config.with_overrides(seed=seed, fail_on=fail_on, formats=fmt)
+        config = config.with_overrides(seed=seed, fail_on=fail_on, formats=fmt, workers=workers)
         if demo:
             config = replace(config, report=replace(config.report, out=str(Path.cwd() / "reports")))
         out_dir = _out_dir(config, out)
@@ -458,9 +462,20 @@ def _run(console: Console, config: AuditConfig, folder: RunFolder, debug: bool) 
     from threadpoolctl import threadpool_limits
 
     # One BLAS/OpenMP thread: the checks make many small batched model calls, where extra threads
-    # only spin and, on a busy machine, slow a call down by orders of magnitude.
-    with threadpool_limits(limits=_threads()), _RichProgress(console, total=len(audit.registry.ids())) as progress:
-        result = audit.run(progress=progress)
+    # only spin and, on a busy machine, slow a call down by orders of magnitude. The workers (if any)
+    # start before the progress display, whose thread a forked process must not inherit.
+    try:
+        with threadpool_limits(limits=_threads()), audit.engine(), \
+                _RichProgress(console, total=len(audit.registry.ids())) as progress:
+            result = audit.run(progress=progress)
+    except AuditInputError as exc:  # the cluster went away before the checks were sent
+        if debug:
+            raise
+        raise _Fail(str(exc)) from None
+    finally:
+        audit.close()
+    for cid, why in audit.in_process.items():
+        console.print(f"  [dim]{_esc(cid)} ran in the audit process: {_esc(why)}[/]", markup=True, highlight=False)
     if debug:
         for cid, tb in audit.tracebacks.items():
             console.print(f"[bold red]{cid} traceback:[/]\n{tb}", markup=True, highlight=False)

@@ -18,6 +18,8 @@ GATE_LEVELS = ("high", "medium", "low", "none")
 FORMATS = ("html", "pdf", "json")  # written when [report] formats is not set
 KNOWN_FORMATS = (*FORMATS, "junit", "md")  # every format --format and [report] formats accept
 TASKS = ("classification", "regression")
+BACKENDS = ("local", "dask")
+DASK_HINT = "pip install auditor[dask]"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,16 @@ class ReportSection:
 
 
 @dataclass(frozen=True)
+class EngineSection:
+    """[engine]: where the checks run (``auditor.parallel``, ``auditor.cluster``). Results are the same
+    whatever is chosen."""
+
+    workers: int = 0  # local: 0 = one worker process per core, 1 = in this process, N = N processes
+    backend: str = "local"  # local | dask
+    address: str = ""  # dask: the scheduler of an existing cluster, e.g. "tcp://10.0.0.5:8786"
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     """A validated audit spec. Paths are absolute (resolved against the config's folder)."""
 
@@ -92,13 +104,17 @@ class AuditConfig:
     checks: ChecksSection = field(default_factory=ChecksSection)
     report: ReportSection = field(default_factory=ReportSection)
     remediation: RemediationSection = field(default_factory=RemediationSection)
+    engine: EngineSection = field(default_factory=EngineSection)
     waivers: tuple[Waiver, ...] = ()  # [[waiver]] entries, in config order (auditor.waivers)
     source: str = ""  # path of the config file, or "" when built in code
     sha256: str = ""  # of the config file's bytes
 
     def with_overrides(self, *, seed: int | None = None, fail_on: str | None = None,
-                       formats: tuple[str, ...] | None = None) -> AuditConfig:
+                       formats: tuple[str, ...] | None = None, workers: int | None = None) -> AuditConfig:
         cfg = self
+        if workers is not None:
+            _check_workers("--workers", workers)
+            cfg = replace(cfg, engine=replace(cfg.engine, workers=int(workers)))
         if seed is not None:
             _check_seed("--seed", seed)
             cfg = replace(cfg, audit=replace(cfg.audit, seed=int(seed)))
@@ -122,6 +138,7 @@ _SECTIONS = {
     "checks": ChecksSection,
     "report": ReportSection,
     "remediation": RemediationSection,
+    "engine": EngineSection,
 }
 _REQUIRED = {("model", "path"), ("data", "test"), ("data", "target")}
 WAIVER_KEY = "waiver"  # [[waiver]] risk acceptances, validated by auditor.waivers.parse_waivers
@@ -175,6 +192,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
         r["skip"] = _str_list("remediation.skip", r["skip"])
     if "enabled" in r:
         _expect_type("remediation.enabled", r["enabled"], bool, "true or false")
+    _check_engine(values["engine"])
     waivers = parse_waivers(raw.get(WAIVER_KEY))  # [[waiver]]: an array of tables, not a section
     return AuditConfig(
         audit=AuditSection(**values["audit"]),
@@ -184,6 +202,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: str = "", sh
         checks=ChecksSection(**c),
         report=ReportSection(**values["report"]),
         remediation=RemediationSection(**r),
+        engine=EngineSection(**values["engine"]),
         waivers=waivers,
         source=source,
         sha256=sha256,
@@ -310,6 +329,44 @@ def _check_report(r: dict[str, Any], base_dir: Path) -> None:
         for f in r["formats"]:
             _check_choice("report.formats", f, KNOWN_FORMATS)
     r["out"] = str((base_dir / r.get("out", "reports")).resolve())
+
+
+def _check_workers(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key} must be a whole number: 0 (one worker process per core), 1 (in this process) "
+                          f"or more; got {value!r}")
+
+
+def _check_engine(e: dict[str, Any]) -> None:
+    """[engine]: workers a count, backend known, address given exactly when the backend is dask, and
+    the dask extra installed when it is asked for."""
+    if "workers" in e:
+        _check_workers("config key 'engine.workers'", e["workers"])
+    if "backend" in e:
+        _check_choice("engine.backend", e["backend"], BACKENDS)
+    if "address" in e:
+        _expect_type("engine.address", e["address"], str, 'a scheduler address such as "tcp://10.0.0.5:8786"')
+        e["address"] = e["address"].strip()
+    backend, address = e.get("backend", "local"), e.get("address", "")
+    if backend == "local" and address:
+        raise ConfigError("config key 'engine.address' is only used with engine.backend = \"dask\"; "
+                          "set backend = \"dask\" or remove the address")
+    if backend == "dask":
+        if not address:
+            raise ConfigError("config key 'engine.address' is missing: engine.backend = \"dask\" needs the "
+                              "address of a running Dask scheduler, e.g. \"tcp://10.0.0.5:8786\"")
+        if not dask_installed():
+            raise ConfigError(f"engine.backend = \"dask\" needs Dask, which is not installed: {DASK_HINT}")
+
+
+def dask_installed() -> bool:
+    """Whether the dask extra (dask.distributed) can be imported, without importing it."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("distributed") is not None and importlib.util.find_spec("dask") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _resolve_model_path(spec: str, base_dir: Path) -> str:

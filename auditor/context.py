@@ -7,6 +7,7 @@ result is cached, so no check recomputes predictions.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -221,7 +222,15 @@ class AuditContext:
         audited model or by ``adapter`` (a refitted candidate, read with the audited model's rule)."""
         adapter = adapter if adapter is not None else self.model.adapter
         if self.is_classification:
-            proba = adapter.predict_proba(X)
+            return self.predictions_from(adapter.predict_proba(X))
+        return self.predictions_from(adapter.predict(X))
+
+    def predictions_from(self, output: np.ndarray) -> Predictions:
+        """Predictions from the model's raw output on some rows: the n x k ``predict_proba`` array of a
+        classifier, the ``predict`` values of a regressor (e.g. computed partition by partition on a
+        cluster, ``auditor.cluster``)."""
+        if self.is_classification:
+            proba = output
             pos = self.positive_index
             score = proba[:, pos]
             if proba.shape[1] > 2:
@@ -231,8 +240,23 @@ class AuditContext:
                 label = (score >= self.threshold).astype(int)
                 pred_class = np.where(label == 1, pos, 1 - pos)
             return Predictions(score=score, label=label, proba=proba, pred_class=pred_class)
-        pred = np.asarray(adapter.predict(X), dtype=float)
+        pred = np.asarray(output, dtype=float)
         return Predictions(score=pred, label=pred)
+
+    def warm(self) -> None:
+        """Compute every shared cache now (test and train predictions, the favourable outcome), e.g.
+        before worker processes are forked so they share the results instead of each computing them.
+        A failure here is left to the checks that read the cache (train predictions stay lazy, as the
+        checks that probe the model there report its failures)."""
+        import contextlib
+
+        splits: tuple[Split, ...] = ("test", "train") if self.has_train else ("test",)
+        for split in splits:
+            with contextlib.suppress(Exception):  # the check that needs them records the failure
+                self.predictions(split)
+        if self.is_classification:
+            with contextlib.suppress(Exception):
+                self.favorable_outcome()
 
     def favorable_decision(self, preds: Predictions) -> np.ndarray:
         """True where a set of predictions is the favorable decision: the predicted class (k classes:
@@ -293,8 +317,12 @@ def same_class(a: Any, b: Any) -> bool:
 
 
 def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
-                  train: LoadedTable | None) -> AuditContext:
-    """Validate inputs against each other and the config; raise AuditInputError on the first problem."""
+                  train: LoadedTable | None, *, outputs: Mapping[str, np.ndarray] | None = None) -> AuditContext:
+    """Validate inputs against each other and the config; raise AuditInputError on the first problem.
+
+    ``outputs`` holds the model's raw output (``predict_proba`` or ``predict``) on a split's rows when it
+    was computed elsewhere (partition by partition on a cluster); it is used instead of calling the
+    model on that split again."""
     d = config.data
     tdf = test.frame
     trdf = train.frame if train is not None else None
@@ -318,6 +346,10 @@ def build_context(config: AuditConfig, model: LoadedModel, test: LoadedTable,
         categorical=categorical, numeric=numeric, protected=tuple(d.protected),
         positive_class=positive, classes=classes, threshold=config.model.threshold, favorable=favorable,
     )
+    for split, output in (outputs or {}).items():
+        frame = ctx.test if split == "test" else ctx.train
+        if frame is not None and len(output) == len(frame):
+            ctx._cache[split] = ctx.predictions_from(np.asarray(output))
     _first_predictions(ctx, test)
     return ctx
 

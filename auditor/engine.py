@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from .inputs import LoadedModel, LoadedTable, load_model, load_table
 from .model import PythonModel
 from .remediation import RemedyResult, discover_remedies, run_remedies
 from .result import AuditInfo, AuditResult, DatasetInfo, environment
-from .runner import Progress, run_checks
+from .runner import Executor, Progress, run_checks
 from .waivers import waive_checks
 
 
@@ -32,6 +33,49 @@ class Audit:
     registry: CheckRegistry
     tracebacks: dict[str, str] = field(default_factory=dict)
     baseline: AuditSnapshot | None = None  # [audit] baseline: the earlier audit to compare with
+    client: Any = None  # [engine] backend = "dask": the connected distributed.Client
+    in_process: dict[str, str] = field(default_factory=dict)  # checks run here instead (see RunOutput)
+    where: str = ""  # where the last run's checks ran, e.g. "2 worker processes"
+    _executor: Executor | None = field(default=None, repr=False)
+
+    def executor(self) -> Executor | None:
+        """Where ``[engine]`` runs the checks: worker processes forked from this one, a Dask cluster, or
+        None (in this process: one worker, a single check to run, or no fork on this system)."""
+        engine = self.context.config.engine
+        if engine.backend == "dask":
+            from .cluster import DaskExecutor, connect
+
+            client = self.client if self.client is not None and self.client.status == "running" \
+                else connect(engine.address)
+            self.client = client
+            return DaskExecutor(self.context, self.registry, client, engine.address)
+        from .parallel import local_executor
+
+        skip = set(self.context.config.checks.skip)
+        return local_executor(self.context, self.registry, sum(c not in skip for c in self.registry.ids()))
+
+    @contextmanager
+    def engine(self) -> Iterator[Audit]:
+        """Start the workers now, e.g. before a progress display starts its thread (a process is forked
+        best before it has other threads); ``run`` inside the block uses them."""
+        self._executor = self.executor()
+        if self._executor is not None:
+            self._executor.open()
+        try:
+            yield self
+        finally:
+            if self._executor is not None:
+                self._executor.close()
+            self._executor = None
+
+    def close(self) -> None:
+        """Let go of a cluster connection (a local audit holds nothing between runs)."""
+        if self.client is not None:
+            from .cluster import _quiet
+
+            with _quiet(), suppress(Exception):
+                self.client.close()
+            self.client = None
 
     def run(self, *, progress: Progress | None = None, today: date | None = None) -> AuditResult:
         """Run every check, then apply the config's waivers, judged on ``today`` (default: the day the
@@ -39,8 +83,10 @@ class Audit:
         now = datetime.now(UTC)
         started = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         t0 = time.perf_counter()
-        out = run_checks(self.context, self.registry, progress=progress)
+        executor = self._executor if self._executor is not None else self.executor()
+        out = run_checks(self.context, self.registry, progress=progress, executor=executor)
         self.tracebacks = out.tracebacks
+        self.in_process, self.where = out.in_process, out.where
         checks = waive_checks(out.results, self.context.config.waivers, today or now.date())
         done = getattr(progress, "remedy_finished", None)
         remedies = run_remedies(self.context, checks, out.measurements, done=done if callable(done) else None)
@@ -75,25 +121,61 @@ def prepare(config: AuditConfig, registry: CheckRegistry | None = None, *,
     if config.audit.baseline:
         say(f"reading the baseline {Path(config.audit.baseline).name}")
     baseline = load_snapshot(config.audit.baseline) if config.audit.baseline else None
-    # a model whose own code runs (Python object, trusted pickle) is hosted in a worker process,
-    # so its sys.exit, os._exit, crash or hang cannot end the audit (auditor.modelhost)
-    say(f"loading the model {_file_name(config.model.path)}")
-    model = load_model(config.model.path, trusted=config.model.trusted, timeout_s=config.model.timeout_s)
+    client = None
+    if config.engine.backend == "dask":
+        from .cluster import connect
+
+        say(f"connecting to the Dask scheduler at {config.engine.address}")
+        client = connect(config.engine.address)  # before loading anything: an unreachable cluster is exit 2
+    try:
+        # a model whose own code runs (Python object, trusted pickle) is hosted in a worker process,
+        # so its sys.exit, os._exit, crash or hang cannot end the audit (auditor.modelhost)
+        say(f"loading the model {_file_name(config.model.path)}")
+        model = load_model(config.model.path, trusted=config.model.trusted, timeout_s=config.model.timeout_s)
+    except BaseException:
+        _close_client(client)
+        raise
     try:
         say(f"loading the test data {_file_name(config.data.test)}")
         test = load_table(config.data.test, role="test")
         if config.data.train:
             say(f"loading the training data {_file_name(config.data.train)}")
         train = load_table(config.data.train, role="train") if config.data.train else None
+        outputs = _score_on_cluster(client, config, model, test, train, say) if client is not None else {}
         say("checking the inputs and predicting the test rows")
-        ctx = build_context(config, model, test, train)
+        ctx = build_context(config, model, test, train, outputs=outputs)
         validate_inputs(ctx, registry)
     except BaseException:
         close = getattr(model.adapter, "close", None)
         if callable(close):
             close()
+        _close_client(client)
         raise
-    return Audit(context=ctx, registry=registry, baseline=baseline)
+    return Audit(context=ctx, registry=registry, baseline=baseline, client=client)
+
+
+def _score_on_cluster(client: Any, config: AuditConfig, model: LoadedModel, test: LoadedTable,
+                      train: LoadedTable | None, say: Callable[[str], None]) -> dict[str, Any]:
+    """The model's output on each Parquet dataset directory, computed partition by partition on the
+    cluster's workers (``auditor.cluster.score_dataset``)."""
+    from .cluster import score_dataset
+
+    outputs: dict[str, Any] = {}
+    for role, table in (("test", test), ("train", train)):
+        if table is not None and table.parts:
+            say(f"scoring the {role} data on the cluster ({len(table.parts)} part files)")
+            output = score_dataset(client, model, table, config, role)
+            if output is not None:
+                outputs[role] = output
+    return outputs
+
+
+def _close_client(client: Any) -> None:
+    if client is not None:
+        from .cluster import _quiet
+
+        with _quiet(), suppress(Exception):
+            client.close()
 
 
 def _file_name(path: str) -> str:
@@ -124,7 +206,7 @@ def prepare_objects(model: Any, *, test: pd.DataFrame, target: str, train: pd.Da
                     id: str | None = None, reference: dict[str, Any] | None = None,
                     title: str = "", owner: str = "",
                     waivers: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
-                    remediation: dict[str, Any] | None = None,
+                    remediation: dict[str, Any] | None = None, engine: dict[str, Any] | None = None,
                     registry: CheckRegistry | None = None) -> Audit:
     """Prepare an audit of in-memory objects (the notebook API and tests)."""
     raw: dict[str, Any] = {
@@ -148,6 +230,8 @@ def prepare_objects(model: Any, *, test: pd.DataFrame, target: str, train: pd.Da
         raw["expect"] = dict(expect)
     if remediation is not None:
         raw["remediation"] = dict(remediation)  # as [remediation]: enabled, skip, "<id>" = {options}
+    if engine is not None:
+        raw["engine"] = dict(engine)  # as [engine]: workers, backend, address
     if waivers:
         raw["waiver"] = [dict(w) for w in waivers]  # as [[waiver]] tables: finding, reason, approved_by, expires
     config = parse_config(raw, base_dir=Path.cwd())

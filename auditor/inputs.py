@@ -31,16 +31,54 @@ class LoadedTable:
     path: str
     sha256: str
     frame: pd.DataFrame
+    parts: tuple[str, ...] = ()  # a Parquet dataset directory: its part files, in the order of the rows
+
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def dataset_parts(folder: Path, role: str) -> tuple[str, ...]:
+    """The part files of a Parquet dataset directory, sorted by name: the ``*.parquet`` (``*.pq``)
+    files directly inside it. Hive-style subfolders (``year=2024/part-0.parquet``) are refused: their
+    partition values live in folder names, not in the files the workers score."""
+    parts = sorted(str(f) for f in folder.iterdir() if f.is_file() and f.suffix.lower() in PARQUET_SUFFIXES)
+    nested = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith((".", "_")))
+    if nested:
+        raise AuditInputError(f"{role} data directory {folder} has subfolders ({', '.join(nested[:3])}); "
+                              "a Parquet dataset directory must hold its part files directly")
+    if not parts:
+        raise AuditInputError(f"{role} data directory {folder} holds no .parquet files")
+    return tuple(parts)
+
+
+def sha256_dataset(parts: tuple[str, ...]) -> str:
+    """A dataset directory's digest: SHA-256 over each part's file name and SHA-256, in order."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(f"{Path(part).name}\0{sha256_file(part)}\n".encode())
+    return h.hexdigest()
+
+
+def read_parts(parts: tuple[str, ...], columns: list[str] | None = None) -> pd.DataFrame:
+    """The rows of a dataset's part files, in order, with a fresh 0..n-1 index."""
+    frames = [pd.read_parquet(part, columns=columns) for part in parts]
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
 
 
 def load_table(path: str, *, role: str) -> LoadedTable:
-    """Read a CSV or Parquet file. Raises AuditInputError naming the file on any problem."""
+    """Read a CSV or Parquet file, or a directory of Parquet part files (a dataset). Raises
+    AuditInputError naming the file on any problem."""
     p = Path(path)
-    if not p.is_file():
+    parts: tuple[str, ...] = ()
+    if p.is_dir():
+        parts = dataset_parts(p, role)
+    elif not p.is_file():
         raise AuditInputError(f"{role} data file not found: {p}")
     suffix = p.suffix.lower()
     try:
-        if suffix in (".parquet", ".pq"):
+        if parts:
+            frame = read_parts(parts)
+        elif suffix in PARQUET_SUFFIXES:
             frame = pd.read_parquet(p)
         elif suffix in (".csv", ".txt", ".gz"):
             _refuse_duplicate_header(p, role)
@@ -57,7 +95,8 @@ def load_table(path: str, *, role: str) -> LoadedTable:
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if dupes:
         raise AuditInputError(f"{role} data file {p} has duplicated column names: {', '.join(dupes)}")
-    return LoadedTable(path=str(p), sha256=sha256_file(p), frame=frame)
+    digest = sha256_dataset(parts) if parts else sha256_file(p)
+    return LoadedTable(path=str(p), sha256=digest, frame=frame, parts=parts)
 
 
 def _refuse_duplicate_header(path: Path, role: str) -> None:

@@ -165,12 +165,10 @@ class OnnxModel:
     """
 
     def __init__(self, path: str) -> None:
-        import onnxruntime as ort
+        from pathlib import Path
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+        self._bytes = Path(path).read_bytes()  # the graph, for a session in another process
+        self._open()
         self.inputs = self.session.get_inputs()
         self.outputs = self.session.get_outputs()
         self.kind = "onnx"
@@ -180,6 +178,30 @@ class OnnxModel:
         meta = self.session.get_modelmeta().custom_metadata_map
         if "classes" in meta:
             self.classes = tuple(meta["classes"].split(","))
+
+    def _open(self) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(self._bytes, sess_options=opts, providers=["CPUExecutionProvider"])
+
+    def after_fork(self) -> None:
+        """In a forked worker process: a session of its own (onnxruntime's state does not survive a fork)."""
+        self._open()
+        self.inputs = self.session.get_inputs()
+        self.outputs = self.session.get_outputs()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (sent to a cluster worker) without the session, which is opened again from the bytes."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("session", "inputs", "outputs")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._open()
+        self.inputs = self.session.get_inputs()
+        self.outputs = self.session.get_outputs()
 
     def has_proba(self) -> bool:
         return self._proba_out is not None

@@ -58,6 +58,8 @@ class HostedModel:
         self.spec = spec
         self.timeout_s = float(timeout_s)
         self.restarts = 0
+        self._origin = (list(sys.path), os.getcwd())  # where the model spec is resolved, for every host
+        self._fresh = False  # True: no host of this process yet (after a fork or unpickling); not a restart
         self._lock = threading.Lock()
         self._procs: list[subprocess.Popen] = []  # at most one live host; a list for the finalizer
         self._finalizer = weakref.finalize(self, _stop_all, self._procs)
@@ -101,6 +103,37 @@ class HostedModel:
         with self._lock:
             _stop_all(self._procs)
 
+    # ---- other processes: a forked check worker, a cluster worker ---------------------------------
+    def after_fork(self) -> None:
+        """In a forked worker process (``auditor.parallel``): the parent's host and its pipe stay the
+        parent's, and two processes must never talk to one host at once. This process closes its copies
+        of the pipe's ends, forgets that host without stopping it, and starts a host of its own at its
+        first model call (one model load per worker)."""
+        self._finalizer.detach()
+        for proc in self._procs:
+            for f in (proc.stdin, proc.stdout):
+                with contextlib.suppress(OSError, ValueError):
+                    if f is not None:
+                        f.close()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._procs = []
+        self._finalizer = weakref.finalize(self, _stop_all, self._procs)
+        self._fresh = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (sent to a cluster worker) as what loads the model again there: its spec, limits and
+        metadata; the worker starts its own host at its first call (the spec's file must be readable
+        there)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_lock", "_procs", "_finalizer", "_fresh")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.restarts = 0
+        self._reset()
+
     # ---- calls --------------------------------------------------------------------------------
     def _batched(self, op: str, X: pd.DataFrame) -> np.ndarray:
         if len(X) <= BATCH_ROWS:
@@ -112,6 +145,14 @@ class HostedModel:
         during = f"during {op} on {len(X)} rows"
         with self._lock:
             proc = self._live()
+            if proc is None and self._fresh:
+                self._fresh = False
+                try:
+                    self._start(during=f"while loading '{self.spec}' in this process")
+                except ModelCallError as exc:
+                    raise ModelCallError(f"the model process could not be started: {exc}",
+                                         original=exc.original) from None
+                proc = self._live()
             if proc is None:
                 if self.restarts >= MAX_RESTARTS:
                     raise ModelCallError(f"the model process failed again after {self.restarts} restarts in this "
@@ -156,7 +197,8 @@ class HostedModel:
         assert proc.stdin is not None and proc.stdout is not None  # both are pipes (PIPE above)
         for f in (proc.stdin, proc.stdout):
             os.set_blocking(f.fileno(), False)
-        request = pickle.dumps({"op": "load", "spec": self.spec, "sys_path": list(sys.path), "cwd": os.getcwd()},
+        sys_path, cwd = self._origin
+        request = pickle.dumps({"op": "load", "spec": self.spec, "sys_path": sys_path, "cwd": cwd},
                                protocol=pickle.HIGHEST_PROTOCOL)
         header, _ = self._exchange(proc, request, during)
         if header.get("input_error"):

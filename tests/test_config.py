@@ -114,3 +114,43 @@ def test_an_option_whose_description_gives_zero_a_meaning_takes_zero() -> None:
     bad = parse_config({**base, "checks": {"sensitivity.partial_dependence": {"grid_size": 0}}}, base_dir=Path.cwd())
     with pytest.raises(ConfigError, match="grid_size"):
         validate_check_options(bad, registry.defaults(), registry)
+
+
+# ---- [engine] ---------------------------------------------------------------------------------------
+def test_engine_defaults_match_the_contract() -> None:
+    engine = parse().engine
+    assert (engine.workers, engine.backend, engine.address) == (0, "local", "")
+    assert parse({"engine": {"workers": 3}}).engine.workers == 3
+    assert parse().with_overrides(workers=1).engine.workers == 1
+
+
+@pytest.mark.parametrize("engine,match", [
+    ({"workers": -1}, "engine.workers' must be a whole number: 0 .one worker process per core."),
+    ({"workers": 1.5}, "engine.workers"),
+    ({"workers": True}, "engine.workers"),
+    ({"backend": "ray"}, "engine.backend must be one of local, dask; got 'ray'"),
+    ({"address": "tcp://x:8786"}, "'engine.address' is only used with engine.backend = \"dask\""),
+    ({"backend": "dask"}, "'engine.address' is missing"),
+    ({"backend": "dask", "address": 8786}, "engine.address"),
+    ({"wokers": 2}, "'engine.wokers'.*'workers'"),
+])
+def test_bad_engine_values_are_one_line_errors(engine: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match) as err:
+        parse({"engine": engine})
+    assert "\n" not in str(err.value)
+
+
+def test_workers_override_is_checked() -> None:
+    with pytest.raises(ConfigError, match="--workers must be a whole number"):
+        parse().with_overrides(workers=-2)
+
+
+def test_dask_backend_without_dask_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import auditor.config
+
+    monkeypatch.setattr(auditor.config, "dask_installed", lambda: False)
+    with pytest.raises(ConfigError) as err:
+        parse({"engine": {"backend": "dask", "address": "tcp://10.0.0.5:8786"}})
+    assert "pip install auditor[dask]" in str(err.value) and "\n" not in str(err.value)
+    monkeypatch.setattr(auditor.config, "dask_installed", lambda: True)
+    assert parse({"engine": {"backend": "dask", "address": "tcp://10.0.0.5:8786"}}).engine.backend == "dask"

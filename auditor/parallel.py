@@ -1,0 +1,323 @@
+"""Checks in worker processes on this machine: ``[engine] workers`` (contract 5, "Execution engine").
+
+The workers are forked (Linux) from the audit process after its shared caches are filled
+(``AuditContext.warm``: test and train predictions, the favourable outcome), so every worker reads
+the same model, data and predictions copy-on-write: nothing is loaded, pickled or predicted again per
+check or per worker. The parent hands out one check id at a time to an idle worker, prints each
+check's line as its result arrives, and keeps the results in registry order; a check's outcome
+(result, traceback, measurement) comes back pickled.
+
+What is not shared with a forked worker:
+
+- a model hosted in its own process (``auditor.modelhost``): its pipe belongs to the parent, and two
+  processes must never talk over it at once. Each worker forgets the parent's host and starts its own
+  at its first model call (``HostedModel.after_fork``): one more model load per worker, never per check;
+- an ONNX session (onnxruntime's threads do not survive a fork): each worker opens its own session
+  from the model's bytes (``OnnxModel.after_fork``);
+- threads: a fork copies only the forking thread. The workers are forked before the progress display
+  starts (``ForkPool`` is entered before it), replacement workers are forked from the same parent
+  later, and a worker replaces its standard streams (whose locks another thread may have held), so it
+  never waits on a lock nobody will release. GNU OpenMP (scikit-learn's, LightGBM's) hangs in a forked
+  child that asks for more than one thread once the parent has used its thread pool: OpenMP runs one
+  thread per worker; BLAS gets the worker's share of the cores (``worker_threads``).
+
+A check whose measurement (or result) cannot be pickled is run again in the parent, after the
+workers, so the remediation step still reads its measurement; ``RunOutput.in_process`` says which and
+why. A check that crashes its worker (``os._exit``, a segmentation fault, the kernel's out-of-memory
+killer) is that check's ``error``; a new worker is forked for the checks still to run.
+
+Results are identical whatever the number of workers: a check reads only the shared, read-only
+context and its own seeded generator (``AuditContext.rng``), never state left by another check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pickle
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING, Any
+
+from .findings import CheckResult, Status
+from .runner import Outcome, error_message, execute
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from .checks.base import CheckRegistry
+    from .context import AuditContext
+
+THREADS_ENV = "AUDITOR_THREADS"  # BLAS/OpenMP threads inside model calls (the CLI's default: 1)
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def requested_threads() -> int:
+    """Threads for BLAS/OpenMP in model calls: ``AUDITOR_THREADS`` if set, else 1 (the checks make many
+    small batched calls, where extra threads only spin and, on a busy machine, slow a call down)."""
+    try:
+        return max(1, int(os.environ.get(THREADS_ENV, "1")))
+    except ValueError:
+        return 1
+
+
+def worker_count(workers: int) -> int:
+    """``[engine] workers`` as a number of processes: 0 is one per core."""
+    return cores() if workers == 0 else max(1, workers)
+
+
+def worker_threads(workers: int) -> int:
+    """BLAS threads per worker process: the requested threads, at most the worker's share of the
+    cores, so the workers together do not oversubscribe them."""
+    return max(1, min(requested_threads(), cores() // max(1, workers)))
+
+
+def fork_available() -> bool:
+    """Forked workers share the audit's memory copy-on-write. Only on Linux: macOS's system libraries
+    are not safe to use after a fork, and Windows has none; elsewhere the checks run in this process."""
+    import multiprocessing
+
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def local_executor(ctx: AuditContext, registry: CheckRegistry, n_checks: int) -> ForkPool | None:
+    """The worker pool ``[engine] workers`` asks for, or None when the checks run in this process (one
+    worker, one check to run, or no fork on this system)."""
+    n = min(worker_count(ctx.config.engine.workers), n_checks)
+    if n <= 1 or not fork_available():
+        return None
+    return ForkPool(ctx, registry, n)
+
+
+# ---- the pool --------------------------------------------------------------------------------------
+@dataclass
+class _Worker:
+    process: BaseProcess
+    conn: Connection
+    check_id: str | None = None  # the check it is running
+
+
+@dataclass
+class ForkPool:
+    """``workers`` forked processes running checks of ``registry`` on ``ctx`` (an ``Executor`` of
+    ``auditor.runner``). Enter it before any thread starts in this process (e.g. the progress display);
+    ``run`` starts it by itself when it was not entered."""
+
+    ctx: AuditContext
+    registry: CheckRegistry
+    workers: int
+    threads: int = 0  # BLAS threads per worker; 0: ``worker_threads(workers)``
+    _pool: list[_Worker] = field(default_factory=list, repr=False)
+    _opened: bool = field(default=False, repr=False)
+
+    @property
+    def where(self) -> str:
+        return f"{self.workers} worker processes"
+
+    def __enter__(self) -> ForkPool:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        if self._opened:
+            return
+        self.threads = self.threads or worker_threads(self.workers)
+        self.ctx.warm()  # before the fork: every worker shares the predictions instead of making its own
+        self._opened = True
+        try:
+            for _ in range(self.workers):
+                self._pool.append(self._fork())
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop every worker: idle ones are asked to exit, busy ones (an interrupted run) are killed."""
+        for w in self._pool:
+            with contextlib.suppress(OSError, ValueError):
+                if w.check_id is None and w.process.is_alive():
+                    w.conn.send_bytes(b"")
+        for w in self._pool:
+            w.process.join(timeout=2 if w.check_id is None else 0)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(timeout=5)
+            with contextlib.suppress(OSError):
+                w.conn.close()
+        self._pool.clear()
+        self._opened = False
+
+    def _fork(self) -> _Worker:
+        import multiprocessing
+
+        mp = multiprocessing.get_context("fork")
+        parent_end, child_end = mp.Pipe(duplex=True)
+        proc = mp.Process(target=_worker_main, args=(child_end, parent_end, self.ctx, self.registry, self.threads),
+                          name="auditor-check-worker", daemon=True)
+        proc.start()
+        child_end.close()
+        return _Worker(proc, parent_end)
+
+    def run(self, check_ids: list[str], *, started: Callable[[str], None],
+            done: Callable[[str, Outcome], None]) -> dict[str, str]:
+        """Run every check once in the workers; checks whose outcome cannot come back run here after."""
+        self.open()
+        queue = list(check_ids)
+        again: dict[str, str] = {}  # check id -> why it runs in this process
+        try:
+            while queue or any(w.check_id for w in self._pool):
+                for w in self._pool:
+                    if w.check_id is None and queue:
+                        w.check_id = queue.pop(0)
+                        started(w.check_id)
+                        w.conn.send_bytes(w.check_id.encode("utf-8"))
+                ready = set(wait([w.conn for w in self._pool if w.check_id]
+                                 + [w.process.sentinel for w in self._pool if w.check_id]))
+                for w in list(self._pool):
+                    if w.check_id is None or not (w.conn in ready or w.process.sentinel in ready):
+                        continue
+                    check_id, w.check_id = w.check_id, None
+                    outcome = self._receive(w, check_id, again)
+                    if outcome is not None:
+                        done(check_id, outcome)
+        except BaseException:
+            self.close()
+            raise
+        self.close()
+        for check_id in again:
+            started(check_id)
+            outcome = execute(self.ctx, self.registry[check_id])
+            done(check_id, outcome)
+        return again
+
+    def _receive(self, w: _Worker, check_id: str, again: dict[str, str]) -> Outcome | None:
+        """The outcome a worker sent, or the check's error when the worker died running it (the worker
+        is then replaced). None when the check must run again in this process."""
+        try:
+            data = w.conn.recv_bytes() if w.conn.poll() else None
+        except (EOFError, OSError):
+            data = None
+        if data is None:
+            w.process.join(timeout=5)
+            self._replace(w)
+            cls = self.registry[check_id]
+            message = f"WorkerDied: the check's worker process {_describe_exit(w.process.exitcode)} while it ran"
+            return Outcome(CheckResult(check_id, cls.title or check_id, cls.family.name, Status.ERROR,
+                                       error=message), traceback=message + "\n")
+        reply = pickle.loads(data)
+        if isinstance(reply, Outcome):
+            return reply
+        again[check_id] = str(reply)  # the worker could not pickle the check's outcome: run it here
+        return None
+
+    def _replace(self, w: _Worker) -> None:
+        with contextlib.suppress(OSError):
+            w.conn.close()
+        self._pool.remove(w)
+        self._pool.append(self._fork())
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "stopped answering"
+    if code < 0:
+        try:
+            return f"was killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+# ---- the worker ------------------------------------------------------------------------------------
+def _worker_main(conn: Connection, parent_end: Connection, ctx: AuditContext, registry: CheckRegistry,
+                 threads: int) -> None:
+    """A worker's life: set itself up after the fork, then run one check per request until told to stop
+    (an empty request) or the parent goes away."""
+    with contextlib.suppress(OSError):
+        parent_end.close()  # the parent's end of the pipe: closed here so a dead parent means EOF
+    _after_fork(ctx, threads)
+    try:
+        while True:
+            try:
+                request = conn.recv_bytes()
+            except (EOFError, OSError):
+                break
+            if not request:
+                break
+            check_id = request.decode("utf-8")
+            outcome = execute(ctx, registry[check_id])
+            conn.send_bytes(pack_outcome(outcome))
+    finally:
+        close = getattr(ctx.model.adapter, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()
+
+
+def pack_outcome(outcome: Outcome) -> bytes:
+    """The outcome pickled; if it cannot be (a measurement holding a lambda, a lock, an open file), the
+    reason instead, so the parent runs the check itself and keeps its measurement."""
+    try:
+        return pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # noqa: BLE001 - anything pickle raises
+        what = "measurement" if _picklable(replace(outcome, measurement=None, measured=False)) else "result"
+        return pickle.dumps(f"its {what} could not be sent back from the worker process ({error_message(exc)})",
+                            protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _picklable(obj: Any) -> bool:
+    try:
+        pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+def _after_fork(ctx: AuditContext, threads: int) -> None:
+    """What a forked worker must not share with the parent, made its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    _die_with_parent()
+    # the standard streams' locks may have been held by another thread of the parent at the fork
+    # (the progress display of a replacement worker's parent): new stream objects, new locks
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - the worker's streams for its lifetime
+    sys.stdout = sys.stderr = devnull
+    sys.stdin = io.StringIO()
+    os.environ[THREADS_ENV] = str(threads)  # a model host started here gets the same limit
+    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[key] = str(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
+        threadpool_limits(limits=1, user_api="openmp")  # see the module docstring: GNU OpenMP after fork
+    except Exception:  # noqa: BLE001 - threadpoolctl finds no library: nothing to limit
+        pass
+    after = getattr(ctx.model.adapter, "after_fork", None)
+    if callable(after):
+        after()
+
+
+def _die_with_parent() -> None:
+    """Linux: the worker is killed when the audit process dies, even in the middle of a check."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the worker still ends when its pipe closes
+        pass

@@ -1,0 +1,309 @@
+"""Checks in forked worker processes ([engine] workers): the same results as in one process, in
+registry order; measurements come back (or the check runs in the audit process); a check that kills
+its worker is that check's error; hosted and ONNX models get their own host or session per worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, TEST_FAMILY
+
+from auditor.checks.base import Check, CheckRegistry
+from auditor.engine import prepare, prepare_objects
+from auditor.findings import Finding, Severity, Status
+from auditor.parallel import ForkPool, fork_available, worker_threads
+from auditor.runner import run_checks
+
+pytestmark = pytest.mark.skipif(not fork_available(), reason="worker processes are forked (Linux)")
+BASELINE = ROOT / "tests" / "baseline" / "demo_findings.json"
+
+
+def data(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"income": rng.normal(50, 10, n).round(2), "debt": rng.normal(10, 3, n).round(2)})
+    z = 0.08 * (df["income"] - 50) - 0.3 * (df["debt"] - 10)
+    df["default"] = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    return df
+
+
+@pytest.fixture(scope="module")
+def model_and_data():
+    from sklearn.linear_model import LogisticRegression
+
+    df = data()
+    return LogisticRegression().fit(df[["income", "debt"]], df["default"]), df
+
+
+@dataclass(frozen=True)
+class Where:
+    pid: int
+    value: float
+    threads: dict[str, int]
+    host_pid: int | None = None
+
+
+def _threads() -> dict[str, int]:
+    from threadpoolctl import threadpool_info
+
+    return {i["user_api"]: i["num_threads"] for i in threadpool_info()}
+
+
+def _host_pid(ctx: Any) -> int | None:
+    procs = getattr(ctx.model.adapter, "_procs", None)
+    return procs[-1].pid if procs else None
+
+
+@dataclass
+class Measure(Check):
+    """Scores ten rows again (a model call in the process it runs in) and says where it ran."""
+
+    id: ClassVar[str] = "test.measure"
+    family = TEST_FAMILY
+    title: ClassVar[str] = "Where it ran"
+    order = 1
+    sleep_s: float = 0.0
+
+    def measure(self, ctx):
+        time.sleep(self.sleep_s)
+        score = ctx.predict_frame(ctx.X("test").iloc[:10]).score
+        return Where(os.getpid(), float(score.sum()), _threads(), _host_pid(ctx))
+
+    def judge(self, m):
+        return [Finding(id=f"{self.id}/x", check=self.id, severity=Severity.LOW, title="t",
+                        summary=f"sum {m.value:.6f}")]
+
+
+@dataclass
+class Measure2(Measure):
+    """The same, a second id."""
+
+    id: ClassVar[str] = "test.measure2"
+    title: ClassVar[str] = "Where it ran, again"
+    order = 2
+
+
+@dataclass(frozen=True)
+class WithLambda:
+    pid: int
+    fn: Any  # a lambda: cannot be pickled
+
+
+@dataclass
+class Unpicklable(Check):
+    """Its measurement holds a lambda, so it cannot come back from a worker process."""
+
+    id: ClassVar[str] = "test.unpicklable"
+    family = TEST_FAMILY
+    title: ClassVar[str] = "Unpicklable measurement"
+    order = 3
+
+    def measure(self, ctx):
+        return WithLambda(os.getpid(), lambda x: x)
+
+
+@dataclass
+class Killer(Check):
+    """Kills the process it runs in."""
+
+    id: ClassVar[str] = "test.killer"
+    family = TEST_FAMILY
+    title: ClassVar[str] = "Kills its process"
+    order = 0
+    how: str = "exit"
+
+    def measure(self, ctx):
+        if self.how == "exit":
+            os._exit(3)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Recorder:
+    """A progress object that remembers the order of the calls."""
+
+    def __init__(self) -> None:
+        self.finished_ids: list[str] = []
+
+    def started(self, check_id: str, title: str) -> None:
+        pass
+
+    def finished(self, result) -> None:
+        self.finished_ids.append(result.id)
+
+
+def objects_audit(model_and_data, *checks: type[Check], workers: int = 2, **kw):
+    model, df = model_and_data
+    return prepare_objects(model, test=df.iloc[200:], train=df.iloc[:200], target="default",
+                           registry=CheckRegistry(checks), engine={"workers": workers}, **kw)
+
+
+def test_results_come_back_in_registry_order_while_progress_follows_arrival(model_and_data) -> None:
+    # the first check sleeps: the second finishes first, and progress says so; the results keep the
+    # registry's order, and each check's measurement (made in a worker) came back
+    audit = objects_audit(model_and_data, Measure, Measure2, checks={"test.measure": {"sleep_s": 1.0}})
+    progress = Recorder()
+    result = audit.run(progress=progress)
+    assert [c.id for c in result.checks] == ["test.measure", "test.measure2"]
+    assert progress.finished_ids == ["test.measure2", "test.measure"]
+    assert audit.where == "2 worker processes"
+    in_process = audit.context.predict_frame(audit.context.X("test").iloc[:10]).score.sum()
+    for c in result.checks:
+        assert c.status is Status.OK and c.findings[0].summary == f"sum {in_process:.6f}"
+    out = run_checks(audit.context, audit.registry, executor=ForkPool(audit.context, audit.registry, 2))
+    pids = {m.pid for m in out.measurements.values()}
+    assert len(out.measurements) == 2 and os.getpid() not in pids
+    # BLAS gets the worker's share of the cores (AUDITOR_THREADS, default 1, at most cores / workers);
+    # GNU OpenMP one thread (it hangs in a forked child asking for more once the parent used it)
+    for m in out.measurements.values():
+        assert m.threads.get("openmp", 1) == 1
+        assert m.threads.get("blas", worker_threads(2)) == worker_threads(2)
+
+
+def test_a_measurement_that_cannot_be_pickled_is_made_in_the_audit_process(model_and_data) -> None:
+    audit = objects_audit(model_and_data, Measure, Unpicklable)
+    out = run_checks(audit.context, audit.registry, executor=ForkPool(audit.context, audit.registry, 2))
+    assert list(out.in_process) == ["test.unpicklable"]
+    assert "measurement could not be sent back" in out.in_process["test.unpicklable"]
+    assert out.measurements["test.unpicklable"].pid == os.getpid()  # ran here, after the workers
+    assert callable(out.measurements["test.unpicklable"].fn)
+    assert out.measurements["test.measure"].pid != os.getpid()  # ran in a worker
+    assert [r.status for r in out.results] == [Status.OK, Status.OK]
+
+
+@pytest.mark.parametrize("how,words", [("exit", "exited with code 3"), ("kill", "killed by signal SIGKILL")])
+def test_a_check_that_kills_its_worker_is_an_error_and_the_audit_goes_on(model_and_data, how: str,
+                                                                         words: str) -> None:
+    audit = objects_audit(model_and_data, Killer, Measure, Measure2, checks={"test.killer": {"how": how}})
+    result = audit.run()
+    status = {c.id: c for c in result.checks}
+    assert status["test.killer"].status is Status.ERROR
+    assert words in status["test.killer"].error and "worker process" in status["test.killer"].error
+    assert status["test.measure"].status is Status.OK and status["test.measure2"].status is Status.OK
+    assert result.exit_code == 3  # incomplete: a check ended in error
+
+
+def test_one_worker_or_one_check_runs_in_this_process(model_and_data) -> None:
+    audit = objects_audit(model_and_data, Measure, Measure2, workers=1)
+    assert audit.executor() is None
+    audit = objects_audit(model_and_data, Measure, Measure2, skip=["test.measure2"])
+    assert audit.executor() is None  # a single check to run: no worker is worth forking
+    out = run_checks(audit.context, audit.registry, executor=audit.executor())
+    assert out.measurements["test.measure"].pid == os.getpid()
+
+
+MODEL_PY = '''
+import numpy as np
+
+class Model:
+    classes_ = np.array([0, 1])
+    feature_names_in_ = np.array(["income", "debt"])
+
+    def predict_proba(self, X):
+        z = 0.08 * (X["income"].to_numpy(dtype=float) - 50) - 0.3 * (X["debt"].to_numpy(dtype=float) - 10)
+        p = 1 / (1 + np.exp(-z))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+'''
+
+
+def test_a_hosted_model_gets_its_own_host_in_each_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from auditor.config import load_config
+
+    df = data()
+    df.iloc[:200].to_csv(tmp_path / "train.csv", index=False)
+    df.iloc[200:].to_csv(tmp_path / "test.csv", index=False)
+    (tmp_path / "model.py").write_text(MODEL_PY)
+    (tmp_path / "audit.toml").write_text(textwrap.dedent('''\
+        [model]
+        path = "model.py:Model"
+        trusted = true
+        [data]
+        train = "train.csv"
+        test = "test.csv"
+        target = "default"
+        [engine]
+        workers = 2
+        '''))
+    audit = prepare(load_config(tmp_path / "audit.toml"), CheckRegistry([Measure, Measure2]))
+    try:
+        parent_host = _host_pid(audit.context)
+        out = run_checks(audit.context, audit.registry, executor=audit.executor())
+        hosts = {m.host_pid for m in out.measurements.values()}
+        # each worker started a host of its own; the parent's host was neither used nor stopped
+        assert parent_host is not None and parent_host not in hosts and None not in hosts
+        assert {m.pid for m in out.measurements.values()}.isdisjoint({os.getpid()})
+        assert _host_pid(audit.context) == parent_host and audit.context.model.adapter.restarts == 0
+        X = audit.context.X("test").iloc[:10]
+        expected = audit.context.predict_frame(X).score.sum()
+        assert all(r.findings[0].summary == f"sum {expected:.6f}" for r in out.results)
+    finally:
+        audit.context.model.adapter.close()
+
+
+def test_an_onnx_model_gets_its_own_session_in_each_worker(tmp_path: Path, model_and_data) -> None:
+    pytest.importorskip("skl2onnx")
+    from skl2onnx import to_onnx
+
+    from auditor.config import load_config
+
+    model, df = model_and_data
+    onx = to_onnx(model, df[["income", "debt"]].to_numpy(dtype=np.float32)[:1], options={"zipmap": False})
+    (tmp_path / "model.onnx").write_bytes(onx.SerializeToString())
+    df.iloc[200:].to_csv(tmp_path / "test.csv", index=False)
+    (tmp_path / "audit.toml").write_text('[model]\npath = "model.onnx"\ntask = "classification"\n[data]\n'
+                                         'test = "test.csv"\ntarget = "default"\nfeatures = ["income", "debt"]\n'
+                                         '[engine]\nworkers = 2\n')
+    audit = prepare(load_config(tmp_path / "audit.toml"), CheckRegistry([Measure, Measure2]))
+    out = run_checks(audit.context, audit.registry, executor=audit.executor())
+    assert os.getpid() not in {m.pid for m in out.measurements.values()}
+    expected = audit.context.predict_frame(audit.context.X("test").iloc[:10]).score.sum()
+    assert [r.findings[0].summary for r in out.results] == [f"sum {expected:.6f}"] * 2
+
+
+def _stable(doc: dict) -> dict:
+    checks = [{k: v for k, v in c.items() if k != "duration_s"} for c in doc["checks"]]
+    return {"checks": checks, "findings": doc["findings"]}
+
+
+@pytest.mark.slow
+def test_the_demo_gives_identical_findings_with_one_and_two_workers() -> None:
+    """findings.json's checks and findings (timings aside) from workers = 1 and workers = 2 are the
+    same, and the same as the stored demo baseline."""
+    from dataclasses import replace
+
+    from auditor.config import load_config
+
+    config = load_config(ROOT / "sample_models" / "audit.toml")
+    docs = {}
+    for workers in (1, 2):
+        cfg = replace(config, engine=replace(config.engine, workers=workers))
+        audit = prepare(cfg)
+        result = audit.run()
+        assert audit.where == ("in this process" if workers == 1 else "2 worker processes")
+        docs[workers] = _stable(json.loads(json.dumps(result.to_json())))
+    assert docs[1] == docs[2]
+    assert docs[2] == json.loads(BASELINE.read_text())
+
+
+def test_the_workers_option_is_checked_like_the_config_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from conftest import one_line_error
+
+    proc = subprocess.run([sys.executable, "-m", "auditor", "run", str(ROOT / "sample_models" / "audit.toml"),
+                           "--workers", "-1", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert "--workers must be a whole number: 0 (one worker process per core)" in one_line_error(proc)
+    assert not (tmp_path / "out").exists()
