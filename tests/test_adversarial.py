@@ -4,6 +4,7 @@ batching, regression, HopSkipJump, and the analysis against a direct computation
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from auditor.analysis.domain import feature_domains
 from auditor.checks.base import CheckRegistry
 from auditor.checks.sensitivity.adversarial import AdversarialCheck, AdversarialMeasurement
 from auditor.engine import prepare_objects
-from auditor.findings import Severity
+from auditor.findings import Finding, Severity
 from auditor.runner import run_checks
 
 NO_HSJ = {"hop_skip_jump": False}
@@ -571,6 +572,53 @@ def test_smooth_model_stays_below_medium_across_seeds():
         result = run_check(AdversarialCheck, model, test=df, target="y", options=STABLE, seed=seed)
         assert all(f.severity.rank < Severity.MEDIUM.rank for f in result.findings), \
             (seed, [(f.id, f.severity.value, f.title) for f in result.findings])
+
+
+# ---- an interval that still straddles its threshold when the budget runs out ----------------------------
+def _flip_of(rows: list[RowOutcome], **measurement) -> Finding:
+    m = replace(_measurement(rows), **measurement)
+    return next(f for f in AdversarialCheck().judge(m) if f.id.endswith("/flip"))
+
+
+def test_flip_share_whose_interval_straddles_the_high_threshold_is_medium_and_says_so():
+    """6 of 60 confident sampled rows flip: 10%, twice the 5% high threshold, but the Wilson
+    interval (4.7% to 20.1%) still holds 5% when the max_rows budget ran out. The rule reads the
+    interval, not the estimate: medium, and its text says why."""
+    rows = [_row(i, 0.1, 0.1 if i < 6 else 2.0) for i in range(60)]
+    lo, hi = wilson(6, 60)
+    assert lo < 0.05 <= hi and 6 / 60 >= 0.05  # the case: the estimate clears 5%, its interval does not
+    flip = _flip_of(rows, stages=(30, 60), sample_end="max_rows")
+    assert flip.severity is Severity.MEDIUM
+    assert flip.rule is not None and flip.rule.interval == pytest.approx((lo, hi))
+    assert "still straddles 5% after the sample was enlarged to 60 rows" in flip.rule.text
+    assert "max_rows budget of 800 searched rows ran out" in flip.rule.text
+    assert "lower end reaches" in flip.summary
+    # the control: 12 of 60 (11.8% to 31.9%) clears 5%: high, and no such clause
+    rows = [_row(i, 0.1, 0.1 if i < 12 else 2.0) for i in range(60)]
+    flip = _flip_of(rows, stages=(30, 60), sample_end="settled")
+    assert wilson(12, 60)[0] >= 0.05
+    assert flip.severity is Severity.HIGH and "straddles" not in flip.rule.text
+
+
+def test_an_enlarged_sample_that_still_straddles_is_judged_by_the_lower_end():
+    """End to end: with a 15% high threshold the step model's confident flips (about a fifth) keep
+    an interval around 15% up to the max_rows budget of 160 rows, so the sample grows to the budget
+    and the flip is medium although its estimate is above 15%; with the default 5% it is high."""
+    df = with_target(mixed_frame(), StepModel())
+    opts = {**STABLE, "high_share": 0.15, "max_rows": 160}
+    result = run_check(AdversarialCheck, StepModel(), test=df, target="y", options=opts, seed=0)
+    flip = next(f for f in result.findings if f.id.endswith("/flip"))
+    lo, hi = flip.rule.interval
+    assert lo < 0.15 <= hi and flip.rule.value >= 0.15, flip.rule.text
+    assert flip.severity is Severity.MEDIUM
+    assert "still straddles 15% after the sample was enlarged" in flip.rule.text
+    assert result.evidence.metrics["rows_searched"] == 160
+    note = next(n for n in result.evidence.notes if n.startswith("Sample enlarged"))
+    assert "max_rows budget of 160 searched rows ran out" in note and "confident small-flip share" in note
+    control = run_check(AdversarialCheck, StepModel(), test=df, target="y", options={**opts, "high_share": 0.05},
+                        seed=0)
+    flip = next(f for f in control.findings if f.id.endswith("/flip"))
+    assert flip.severity is Severity.HIGH and "straddles" not in flip.rule.text
 
 
 def test_a_failing_batch_is_split_not_scored_row_by_row():

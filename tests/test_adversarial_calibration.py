@@ -94,6 +94,50 @@ def test_swing_severity_reads_the_lower_end_of_the_share(swinging, expected):
     assert swing.rule is not None and f"{swinging} of 200 sampled rows" in swing.rule.text
 
 
+# ---- the enlargement watches every share a rule reads --------------------------------------------
+def _shares(flips: int, swings: int, *, n: int = 200, amount_flips: int = 0, knife_rows: int = 0,
+            tree: bool = False):
+    """``n`` sampled confident rows (score 0.05): the first ``flips`` flip when income moves a little,
+    the next ``amount_flips`` when amount alone does; the first ``swings`` of them swing to 0.95;
+    ``knife_rows`` rows have a step in amount."""
+    rows = []
+    for i in range(n):
+        flip = up = None
+        if i < flips:
+            flip = Perturbation((Change("income", 50.0, 51.0),), 0.05, 0.05, 0.95, "single feature")
+        elif i < flips + amount_flips:
+            flip = Perturbation((Change("amount", 4990.0, 5001.0),), 0.05, 0.05, 0.8, "single feature")
+        if i < swings:
+            up = Perturbation((Change("income", 50.0, 51.0),), 0.05, 0.05, 0.95, "single feature")
+        rows.append(RowOutcome(position=i, label=str(i), kind="random", score=0.05, flip=flip, swing_up=up))
+    m = _measurement(rows)
+    knives = tuple(KnifeEdge("amount", str(i), 4995.0, 5005.0, 0.1, 0.8, 0.7, 0.001) for i in range(knife_rows))
+    return replace(m, result=replace(m.result, knife_edges=knives), tree_model=tree)
+
+
+def test_the_sample_grows_while_any_share_a_rule_reads_straddles_its_threshold():
+    check = AdversarialCheck()
+    # flips settled (60 of 200, 24%-37%); 3 swings of 200 (0.5%-4.3%) straddle the 1% of medium only
+    assert check._needs_more(_shares(60, 3))
+    assert not check._needs_more(_shares(60, 30))  # 15% (10.7%-20.6%) clears 5% and 1%
+    assert not check._needs_more(_shares(60, 0))  # no sampled swing: nothing to settle
+    # a tree's knife edge in amount on 40 of 200 rows (clears 10%): its confident flips, 1 of 200
+    # (0.1%-2.8%), straddle 1%; a model that is not a tree has no such rule
+    assert check._needs_more(_shares(60, 30, amount_flips=1, knife_rows=40, tree=True))
+    assert not check._needs_more(_shares(60, 30, amount_flips=1, knife_rows=40, tree=False))
+    assert not check._needs_more(_shares(60, 30, amount_flips=12, knife_rows=40, tree=True))  # 6%: 3.5%-10.2%
+    # the knife's sampled share itself: 15 of 200 rows (4.6%-12.0%) straddle the 10% knife share
+    assert check._needs_more(_shares(60, 30, knife_rows=15))
+
+
+def test_a_swing_share_still_straddling_at_the_budget_is_low_and_says_so():
+    m = replace(_shares(60, 3), stages=(100, 200), sample_end="queries")
+    swing = next(f for f in AdversarialCheck().judge(m) if f.id == "sensitivity.adversarial/swing")
+    assert swing.severity is Severity.LOW  # 1.5% (0.5% to 4.3%): the lower end does not reach 1%
+    assert "still straddles 1% after the sample was enlarged to 200 rows" in swing.rule.text
+    assert "query budget" in swing.rule.text
+
+
 # ---- mass points --------------------------------------------------------------------------------------
 def test_leaving_a_mass_point_is_not_a_small_change():
     rng = np.random.default_rng(1)

@@ -14,6 +14,7 @@ from ...analysis.adversarial import (
     AdversarialResult,
     Axis,
     FlipRule,
+    KnifeEdge,
     Perturbation,
     RowOutcome,
     ScoreFn,
@@ -65,6 +66,9 @@ class AdversarialMeasurement:
     test_non_finite: int = 0  # test rows the model scored to non-finite values (left out of the search)
     stages: tuple[int, ...] = ()  # randomly sampled rows searched after each stage
     per_row_budget: int = 0
+    # why the sample stopped growing: "settled" (no interval straddles a threshold), "max_rows" or
+    # "queries" (a budget ran out while one did), "test rows" (every test row was searched); "" unknown
+    sample_end: str = ""
     tree_model: bool = False  # the model is a tree or tree ensemble (steps are its nature)
 
 
@@ -74,6 +78,20 @@ class _Share(NamedTuple):
     value: float
     low: float
     high: float
+
+    def straddles(self, threshold: float) -> bool:
+        """Whether the interval holds ``threshold`` without its lower end reaching it: the rule
+        reading the lower end could still go either way."""
+        return self.low < threshold <= self.high
+
+
+class _Watch(NamedTuple):
+    """A share a severity rule reads from the interval (k of n) and the thresholds it is read against."""
+
+    name: str
+    k: int
+    n: int
+    thresholds: tuple[float, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,8 +150,12 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
     their share at or above ``medium_share``), else low; swings, like flips, need the interval's
     lower end at ``medium_share`` to be medium (a single swing was medium before).
     Flips of less confident rows are ``info`` (within ``hair_margin`` of the threshold they are
-    expected). While a share's interval straddles a threshold near its estimate, the random sample
-    is doubled (up to ``max_rows`` searched rows; query budget ``max_queries / rows`` per row).
+    expected). While the interval of any share a rule reads (confident small flips, swings, each
+    knife edge's sampled rows and, for trees, the confident flips it causes) straddles one of its
+    thresholds, the random sample is doubled, up to ``max_rows`` searched rows and ``row_queries``
+    per row within ``max_queries`` (a share no sampled row shows is not enlarged for). An
+    interval that still straddles when the budget runs out is judged by its lower end (a flip
+    share whose interval holds ``high_share`` is medium, not high), and the rule text says so.
 
     Candidates the model raises on or scores to NaN, infinity or a probability outside [0, 1] are
     counted, not fatal: ``high`` for non-finite output returned without an error, or an exception
@@ -226,16 +248,19 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
         result = adversarial_search(task.score_fn, X.iloc[positions], labels=_labels(ctx, positions), kinds=kinds,
                                     positions=positions.tolist(), domains=domains, fixed=fixed, rule=task.rule,
                                     scale=task.scale, options=options, rng=rng, hop_skip_jump=self.hop_skip_jump)
-        # a larger sample while the interval of a share straddles a severity threshold
+        # a larger sample while the interval of a share a severity rule reads straddles its threshold
         used_rows = {int(p) for p in positions}
         stages: tuple[int, ...] = (sum(k == "random" for k in kinds),)
-        while result.searched and len(result.rows) < self.max_rows:
+        end = "settled"
+        while result.searched:
             if not self._needs_more(self._measurement(ctx, task, result, stages)):
                 break
             rest = np.array([p for p in pool if int(p) not in used_rows], dtype=int)
-            add = min(stages[-1], self.max_rows - len(result.rows), len(rest),
-                      (search_budget - result.queries) // max(int(self.row_queries), 1))
+            by_queries = (search_budget - result.queries) // max(int(self.row_queries), 1)
+            add = min(stages[-1], self.max_rows - len(result.rows), len(rest), by_queries)
             if add <= 0:
+                end = ("test rows" if not len(rest) else "max_rows" if len(result.rows) >= self.max_rows
+                       else "queries")
                 break
             new = rest[sample_positions(len(rest), add, rng)]
             used_rows.update(int(p) for p in new)
@@ -246,7 +271,8 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
                 rng=rng, hop_skip_jump=False, searched=result.searched)
             result = merge_results(result, more)
             stages += (stages[-1] + add,)
-        return self._measurement(ctx, task, result, stages, self._surface(ctx, task, pool, result))
+        return replace(self._measurement(ctx, task, result, stages, self._surface(ctx, task, pool, result)),
+                       sample_end=end)
 
     def _task(self, ctx: AuditContext) -> _Task:
         features = list(ctx.features)
@@ -310,18 +336,50 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
             tree_model=is_tree_model(final_estimator(ctx.model.adapter)))
 
     def _needs_more(self, m: AdversarialMeasurement) -> bool:
-        """Whether a share's interval straddles a severity threshold while its estimate is near it
-        (at least half the threshold): then more sampled rows would settle the severity."""
-        st = self._stats(m)
-        checks = [(len(st["flips"]), len(st["confident"]), (self.high_share, self.medium_share)),
-                  (len(st["swings_sample"]), len(st["sample"]), (self.high_share,))]
-        for k, n, thresholds in checks:
-            if n == 0:
-                continue
-            ci = self._interval(k, n)
-            if any(ci.low < t <= ci.high and ci.value >= t / 2 for t in thresholds):
+        """Whether the interval of a share some severity rule reads (flips, swings, each knife
+        edge's sampled share and, for trees, its confident flips) straddles one of its thresholds:
+        then more sampled rows could settle the severity. A share no sampled row shows (0 of n)
+        is not enlarged for: its rule reads 0, and a clean model should not pay the whole budget
+        to narrow an empty interval."""
+        for w in self._watched(m, self._stats(m)):
+            ci = self._interval(w.k, w.n)
+            if w.n and w.k and any(ci.straddles(t) for t in w.thresholds):
                 return True
         return False
+
+    def _watched(self, m: AdversarialMeasurement, st: dict[str, Any]) -> list[_Watch]:
+        """Every share a severity rule compares with a threshold through its interval."""
+        out = [_Watch("confident small-flip share", len(st["flips"]), len(st["confident"]),
+                      (self.high_share, self.medium_share)),
+               _Watch("sampled swing share", len(st["swings_sample"]), len(st["sample"]),
+                      (self.high_share, self.medium_share))]
+        for feature, edges in self._knife_edges(m).items():
+            k_s, n_s = self._knife_sampled(st, edges)
+            out.append(_Watch(f"sampled share with the step in {feature}", k_s, n_s, (self.knife_share,)))
+            if m.tree_model:
+                k_f, n_f, _ = self._knife_flips(m, st, feature)
+                out.append(_Watch(f"confident flips via {feature}", k_f, n_f, (self.medium_share,)))
+        return out
+
+    def _end_text(self, m: AdversarialMeasurement) -> str:
+        """Why the sample stopped growing, as a clause ('' when unknown)."""
+        return {"settled": "every such interval cleared its thresholds",
+                "max_rows": f"the max_rows budget of {self.max_rows} searched rows ran out",
+                "queries": f"the query budget of {self.max_queries:,} model rows ran out",
+                "test rows": "every test row was searched"}.get(m.sample_end, "")
+
+    def _unsettled(self, m: AdversarialMeasurement, ci: _Share, k: int, thresholds: Sequence[float]) -> str:
+        """The rule text's clause for an interval that still straddles a threshold when the sample
+        stopped growing ('' when it straddles none, or no sampled row shows the share)."""
+        held = [t for t in thresholds if ci.straddles(t)]
+        if not held or not k:
+            return ""
+        n_sampled = sum(r.kind == "random" for r in m.result.rows)
+        why = self._end_text(m) if m.sample_end != "settled" else ""
+        where = (f" after the sample was enlarged to {n_sampled} rows ({why})" if why and len(m.stages) > 1 else
+                 f" at {n_sampled} sampled rows ({why})" if why else "")
+        return (f"; the interval still straddles {' and '.join(pct(t, 0) for t in held)}{where}, so the "
+                "severity is the one its lower end reaches (an undecided interval is never rounded up)")
 
     def _interval(self, k: int, n: int) -> _Share:
         """The share k / n with its Wilson interval at ``confidence`` (0 in [0, 1] without rows)."""
@@ -424,7 +482,7 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
                      f"small-flip share is at least {pct(self.high_share, 0)}, medium at least "
                      f"{pct(self.medium_share, 0)} (both with at least {self.min_rows} flips), low for any "
                      f"confident flip; here the share is {pct(share)} [{pct(ci.low)}, {pct(ci.high)}] over {n} "
-                     "confident sampled rows")
+                     "confident sampled rows" + self._unsettled(m, ci, k, (self.high_share, self.medium_share)))
         massed = [a for a in m.result.axes if not a.categorical and np.isfinite(a.mass_point)]
         if massed:
             rule_text += ("; a change that leaves or reaches a value most rows hold ("
@@ -469,7 +527,8 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
         rule_text = (f"high when the lower end of the {level(self.confidence)} Wilson interval of the sampled swing "
                      f"share is at least {pct(self.high_share, 0)}, medium at least {pct(self.medium_share, 0)} "
                      f"(both with at least {self.min_rows} sampled rows), otherwise low; here {len(in_sample)} of "
-                     f"{len(st['sample'])} sampled rows, {pct(share)} [{pct(ci.low)}, {pct(ci.high)}]")
+                     f"{len(st['sample'])} sampled rows, {pct(share)} [{pct(ci.low)}, {pct(ci.high)}]"
+                     + self._unsettled(m, ci, len(in_sample), (self.high_share, self.medium_share)))
         feats = _features_by_count([self._swing(m, r) for r in swings])
         scale = ("probability of the row's predicted class" if m.multiclass else
                  "score" if m.task == "classification" else "prediction percentile")
@@ -492,6 +551,17 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
             rule=Rule("sampled_swing_share", share, ">=", self.high_share, interval=(ci.low, ci.high),
                       text=rule_text[0].upper() + rule_text[1:] + "."))
 
+    def _knife_edges(self, m: AdversarialMeasurement) -> dict[str, list[KnifeEdge]]:
+        """The steps sharp enough to be knife edges, by feature (sorted)."""
+        edges = [k for k in m.result.knife_edges
+                 if k.jump >= self.knife_jump and k.width_share <= self.knife_width + 1e-9]
+        return {f: [k for k in edges if k.feature == f] for f in sorted({k.feature for k in edges})}
+
+    @staticmethod
+    def _knife_sampled(st: dict[str, Any], edges: Sequence[KnifeEdge]) -> tuple[int, int]:
+        """Randomly sampled rows with one of ``edges``, of the sampled rows."""
+        return len({k.label for k in edges} & {r.label for r in st["sample"]}), len(st["sample"])
+
     def _knife_flips(self, m: AdversarialMeasurement, st: dict[str, Any], feature: str) -> tuple[int, int, _Share]:
         """Confident sampled decisions whose smallest small flip changes ``feature`` alone: the
         decisions a step in it flips (count, confident rows, Wilson interval of the share)."""
@@ -501,32 +571,29 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
 
     def _knife_findings(self, m: AdversarialMeasurement, st: dict[str, Any]) -> list[Finding]:
         out = []
-        edges = [k for k in m.result.knife_edges
-                 if k.jump >= self.knife_jump and k.width_share <= self.knife_width + 1e-9]
-        for feature in sorted({k.feature for k in edges}):
-            ks = [k for k in edges if k.feature == feature]
+        for feature, ks in self._knife_edges(m).items():
             n_rows = len({k.label for k in ks})
             where = float(np.median([(k.value_low + k.value_high) / 2 for k in ks]))
             jump = float(np.median([k.jump for k in ks]))
             width = float(np.max([k.width_share for k in ks]))
             share = n_rows / len(m.result.rows) if m.result.rows else 0.0
-            sampled = [r for r in m.result.rows if r.kind == "random"]
-            k_s = len({k.label for k in ks} & {r.label for r in sampled})
-            ci = self._interval(k_s, len(sampled))
+            k_s, n_s = self._knife_sampled(st, ks)
+            ci = self._interval(k_s, n_s)
             common = n_rows >= self.min_rows and ci.low >= self.knife_share
             k_f, n_f, ci_f = self._knife_flips(m, st, feature)
             flips_confident = k_f >= self.min_rows and ci_f.low >= self.medium_share
             sev = Severity.MEDIUM if common and (flips_confident or not m.tree_model) else Severity.LOW
             rule_text = (f"medium when the lower end of the {level(self.confidence)} Wilson interval of the share of "
                          f"sampled rows with the step is at least {pct(self.knife_share, 0)} (at least {self.min_rows} "
-                         f"rows), otherwise low; here {k_s} of {len(sampled)} sampled rows "
-                         f"[{pct(ci.low)}, {pct(ci.high)}]")
+                         f"rows), otherwise low; here {k_s} of {n_s} sampled rows "
+                         f"[{pct(ci.low)}, {pct(ci.high)}]" + self._unsettled(m, ci, k_s, (self.knife_share,)))
             if m.tree_model:
                 rule_text += (f". The model is a tree ensemble, a step function by construction, so a step is medium "
                               f"only if it also flips confident decisions: at least {self.min_rows} confident sampled "
                               f"rows whose smallest small flip changes {feature} alone, the lower end of their "
                               f"share at least {pct(self.medium_share, 0)}; here {k_f} of {n_f} "
-                              f"[{pct(ci_f.low)}, {pct(ci_f.high)}]")
+                              f"[{pct(ci_f.low)}, {pct(ci_f.high)}]"
+                              + self._unsettled(m, ci_f, k_f, (self.medium_share,)))
             scale = ("probability of the predicted class" if m.multiclass else
                      "score" if m.task == "classification" else "prediction percentile")
             out.append(Finding(
@@ -541,7 +608,7 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
                          "max_jump": float(max(k.jump for k in ks)), "width_share": width,
                          "sampled_rows": k_s, "sampled_share_ci_low": ci.low, "sampled_share_ci_high": ci.high,
                          **({"confident_flips": k_f, "confident_flips_ci_low": ci_f.low} if m.tree_model else {})},
-                rule=Rule("knife_edge_sampled_share", k_s / len(sampled) if sampled else 0.0, ">=", self.knife_share,
+                rule=Rule("knife_edge_sampled_share", k_s / n_s if n_s else 0.0, ">=", self.knife_share,
                           interval=(ci.low, ci.high), text=rule_text[0].upper() + rule_text[1:] + "."),
                 remediation=(f"Check whether the step in {feature} is intended (a policy cut-off) or an artefact "
                              "of the training data; smooth it or document it.",),
@@ -772,10 +839,17 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
         else:
             notes.append(f"HopSkipJump not run: {hsj_r.note}.")
         if len(m.stages) > 1:
+            why = self._end_text(m)
+            open_ = [w for w in self._watched(m, st) if w.k and w.n
+                     and any(self._interval(w.k, w.n).straddles(t) for t in w.thresholds)]
             notes.append("Sample enlarged: " + " -> ".join(str(s) for s in m.stages) + " randomly sampled rows, "
-                         f"because the {level(self.confidence)} Wilson interval of a severity share straddled its "
-                         f"threshold (at most {self.max_rows} searched rows); the later rows search the features "
-                         "chosen first.")
+                         f"because the {level(self.confidence)} Wilson interval of a share a severity rule reads "
+                         "(confident small flips, swings, each knife edge's sampled rows and, for trees, the "
+                         "confident flips it causes) straddled its threshold"
+                         + (f"; it stopped when {why}" if why else "")
+                         + ("; still undecided: " + ", ".join(f"{w.name} ({w.k} of {w.n})" for w in open_)
+                            + ", judged by the lower end" if open_ else "")
+                         + ". The later rows search the features chosen first.")
         fl = res.failures
         if fl.any or fl.skipped or m.test_non_finite:
             notes.append(f"Scoring failures: {fl.raised + fl.unresolved:,} candidates raised "
