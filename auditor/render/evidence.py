@@ -145,7 +145,8 @@ def _interval_header(prefix: str) -> str:
     return f"{column_label(prefix)} interval"
 
 
-def table(t: Table, anchor: str, *, printed: bool) -> dict[str, Any]:
+def table(t: Table, anchor: str, *, printed: bool,
+          focus: list[tuple[set[str], set[str]]] | None = None) -> dict[str, Any]:
     raw_rows = [[plain(v) for v in row] for row in t.rows[:MAX_TABLE_ROWS]]
     omitted = int(t.omitted) + max(0, len(t.rows) - MAX_TABLE_ROWS)
     names, rows = _merge_intervals([_text(c) for c in t.columns], raw_rows)
@@ -160,8 +161,25 @@ def table(t: Table, anchor: str, *, printed: bool) -> dict[str, Any]:
             "columns": [{"name": headers[j], "key": names[j], "numeric": numeric[j], "width": widths[j]}
                         for j in range(len(names))],
             "rows": rows, "omitted": omitted, "small": len(rows) <= SMALL_TABLE_ROWS, "wide": wide,
-            "print": printed, "print_rows": PRINT_ROWS if len(rows) > PRINT_ROWS + 2 else len(rows),
-            "repeats_tiles": False}
+            "print": printed, "print_mask": _print_mask(rows, focus or []), "repeats_tiles": False}
+
+
+def _print_mask(rows: list[list[Any]], focus: list[tuple[set[str], set[str]]]) -> list[bool]:
+    """Which rows go to paper: all of a short table; of a long one the first ``PRINT_ROWS`` and the
+    rows of each finding that cites it (those naming all of its features and group values, else all
+    of its features, else any of them), so a finding's own evidence is always printed."""
+    if len(rows) <= PRINT_ROWS + 2:
+        return [True] * len(rows)
+    mask = [i < PRINT_ROWS for i in range(len(rows))]
+    cells = [{c for c in row if isinstance(c, str)} for row in rows]
+    for features, groups in focus:
+        hits: list[int] = []
+        for wanted in (features | groups, features):
+            hits = hits or [i for i, row in enumerate(cells) if wanted and wanted <= row]
+        hits = hits or [i for i, row in enumerate(cells) if (features | groups) & row]
+        for i in hits[:PRINT_ROWS]:
+            mask[i] = True
+    return mask
 
 
 def _pieces(text: str) -> list[int]:
@@ -320,7 +338,9 @@ def _evidence(c: CheckResult, anchor: str, cited: list[str]) -> tuple[list[dict[
     for i, t in enumerate(ev.tables):
         if t.name in empty:
             continue
-        tv = table(t, f"{anchor}-t{i + 1}", printed=t.name in cited)
+        focus = [(set(f.features), {v for _, v in f.groups}) for f in c.findings
+                 if t.name in f.evidence and f.severity is not Severity.INFO]
+        tv = table(t, f"{anchor}-t{i + 1}", printed=t.name in cited, focus=focus)
         if tv["print"] and _repeats(tv, shown):  # the tiles above show the same numbers
             tv["print"], tv["repeats_tiles"] = False, True
         tv["kind"] = "table"
@@ -376,7 +396,8 @@ def check_view(c: CheckResult, number: str, finding_view: Callable[[Finding], di
         "purpose": CHECK_PURPOSES.get(c.id, ""), "lead": _lead(c),
         "metrics": check_tiles, "findings": findings, "key_figure": key_figure,
         "printed": [it for it in rest if it["print"]], "screen_only": [it for it in rest if not it["print"]],
-        "tables": [it for it in items if it["kind"] == "table"], "figures": [it for it in items if it["kind"] == "figure"],
+        "tables": [it for it in items if it["kind"] == "table"],
+        "figures": [it for it in items if it["kind"] == "figure"],
         "omitted": omitted, "notes": [_text(n) for n in c.evidence.notes],
         "method_anchor": method_anchor(c.id),
     }

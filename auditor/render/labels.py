@@ -23,7 +23,7 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "train_rows": ("Train rows", ""), "features_with_missing": ("Features with missing values", ""),
     "constant_features": ("Constant features", ""), "test_duplicate_share": ("Duplicated test rows", PCT),
     "train_duplicate_share": ("Duplicated train rows", PCT), "test_rows_in_train": ("Test rows also in train", ""),
-    "test_rows_in_train_share": ("Test rows also in train", PCT),
+    "test_rows_in_train_share": ("Share of test rows also in train", PCT),
     "minority_share_test": ("Minority class, test", PCT), "minority_share_train": ("Minority class, train", PCT),
     "features_with_infinite": ("Features with infinite values", ""),
     "test_rows_with_shared_id": ("Test rows sharing an id", ""),
@@ -175,7 +175,7 @@ _WORDS = {"auc": "AUC", "psi": "PSI", "ks": "KS", "js": "JS", "tpr": "TPR", "fpr
           "tnr": "TNR", "ece": "ECE", "smd": "SMD", "air": "AIR", "ci": "CI", "shap": "SHAP", "hsj": "HopSkipJump",
           "id": "id", "pdp": "PDP", "ice": "ICE", "ale": "ALE", "rmse": "RMSE", "mae": "MAE", "r2": "R²", "f1": "F1",
           "ovr": "one-vs-rest", "sd": "SD", "pct": "%", "glm": "GLM", "cramers": "Cramér's", "abs": "absolute",
-          "n": "rows", "v": "V", "eod": "EOD", "mcnemar": "McNemar"}
+          "n": "rows", "v": "V", "eod": "EOD", "mcnemar": "McNemar", "api": "API"}
 _SPLIT = re.compile(r"[_\s]+")
 
 

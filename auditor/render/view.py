@@ -375,8 +375,8 @@ def _scope(result: Any) -> dict[str, Any]:
         "protected": [{"name": _text(p), "is_feature": p in set(i.features)} for p in i.protected],
         "id_column": _text(i.id_column) if i.id_column else "",
         "reference": [{"column": _text(c), "group": _text(g)} for c, g in i.reference],
-        "expectations": ([{"feature": _text(f), "text": "must not decrease as it grows" if d > 0
-                           else "must not increase as it grows", "kind": "monotone"} for f, d in i.monotone]
+        "expectations": ([{"feature": _text(f), "text": f"the prediction must not {'fall' if d > 0 else 'rise'} as "
+                                                        f"{_text(f)} grows", "kind": "monotone"} for f, d in i.monotone]
                          + [{"feature": _text(f), "text": "immutable (never changed by searches)", "kind": "immutable"}
                             for f in i.immutable]),
     }
