@@ -100,6 +100,7 @@ def _tile_values(items: Iterable[dict[str, Any]]) -> set[tuple[str, Any]]:
 
 TABLE_CHARS = 115  # about how many characters of table text fit across the page (A4, 7.4 pt)
 WIDE_TABLE_CHARS = 140  # the same for wide tables, set smaller
+CRAMPED_TABLE_CHARS = 158  # ... and for tables whose unbreakable pieces need more, set smaller still
 _BREAK_AFTER = re.compile(r"(?<=[/=&,;)\-])|(?<=\.)(?=[A-Za-z])|\s+")  # where a cell may wrap (see html.soft_breaks)
 
 
@@ -155,12 +156,16 @@ def table(t: Table, anchor: str, *, printed: bool,
     for j in range(len(names)):
         cells = [r[j] for r in rows if j < len(r) and r[j] is not None]
         numeric.append(bool(cells) and all(_is_number(c) or isinstance(c, list) for c in cells))
-    wide = len(names) > 8 or sum(_minimum_widths(headers, rows)) > TABLE_CHARS
-    widths = column_widths(headers, rows, budget=WIDE_TABLE_CHARS if wide else TABLE_CHARS)
+    need = sum(_minimum_widths(headers, rows))
+    wide = len(names) > 8 or need > TABLE_CHARS
+    cramped = need > WIDE_TABLE_CHARS  # set smaller still; past CRAMPED_TABLE_CHARS words may wrap anywhere
+    widths = column_widths(headers, rows, budget=CRAMPED_TABLE_CHARS if cramped else
+                           WIDE_TABLE_CHARS if wide else TABLE_CHARS)
     return {"name": _text(t.name), "title": _text(t.title), "caption": _text(t.caption), "anchor": anchor,
             "columns": [{"name": headers[j], "key": names[j], "numeric": numeric[j], "width": widths[j]}
                         for j in range(len(names))],
             "rows": rows, "omitted": omitted, "small": len(rows) <= SMALL_TABLE_ROWS, "wide": wide,
+            "cramped": cramped, "overfull": need > CRAMPED_TABLE_CHARS,
             "print": printed, "print_mask": _print_mask(rows, focus or []), "repeats_tiles": False}
 
 
