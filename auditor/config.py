@@ -75,12 +75,26 @@ class RemediationSection:
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # [remediation."<id>"]
 
 
+REPORT_CONTEXT = ("purpose", "intended_use", "out_of_scope", "limitations", "data_period")  # contract 5
+
+
 @dataclass(frozen=True)
 class ReportSection:
     title: str = ""
     owner: str = ""
     formats: tuple[str, ...] = FORMATS
     out: str = "reports"
+    # what the model owner declares about the model, shown in the report's model overview
+    purpose: str = ""
+    intended_use: str = ""
+    out_of_scope: str = ""
+    limitations: str = ""
+    data_period: str = ""
+
+    @property
+    def context(self) -> tuple[tuple[str, str], ...]:
+        """The report-context fields as (key, text) pairs in ``REPORT_CONTEXT`` order ("" when not declared)."""
+        return tuple((key, str(getattr(self, key)).strip()) for key in REPORT_CONTEXT)
 
 
 @dataclass(frozen=True)
@@ -319,7 +333,7 @@ def _check_expect(e: dict[str, Any]) -> None:
 
 def _check_report(r: dict[str, Any], base_dir: Path) -> None:
     """Types of [report]; the formats known; the output folder resolved against the config's folder."""
-    for key in ("title", "owner", "out"):
+    for key in ("title", "owner", "out", *REPORT_CONTEXT):
         if key in r:
             _expect_type(f"report.{key}", r[key], str, "a string")
     if "formats" in r:

@@ -278,7 +278,7 @@ def audit_info(ctx: AuditContext) -> AuditInfo:
         except OSError:
             config_text = ""
     return AuditInfo(
-        name=cfg.audit.name, title=cfg.report.title or f"Model audit: {cfg.audit.name}", owner=cfg.report.owner,
+        name=cfg.audit.name, title=cfg.report.title, owner=cfg.report.owner, context=cfg.report.context,
         seed=cfg.audit.seed, fail_on=cfg.audit.fail_on, model_path=ctx.model.path, model_sha256=ctx.model.sha256,
         model_kind=ctx.model.adapter.kind, task=ctx.task, target=ctx.target, features=ctx.features,
         categorical=ctx.categorical, protected=ctx.protected,

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from .remediation import Artifact, Remediation, RemedyResult
 
 SCHEMA_VERSION = "1.1"
+DEFAULT_AUDIT_NAME = "audit"  # [audit] name when the config or the notebook call names none
+REPR_FINDINGS = 8  # findings listed by repr(result)
+REPR_WIDTH = 100  # characters of a finding title in repr(result)
 MANIFEST_PACKAGES = ("auditor", "numpy", "pandas", "scipy", "scikit-learn", "shap", "fairlearn",
                      "adversarial-robustness-toolbox", "matplotlib", "jinja2", "weasyprint", "skops",
                      "onnxruntime", "lightgbm", "xgboost-cpu", "xgboost")
@@ -78,6 +81,20 @@ class AuditInfo:
     monotone: tuple[tuple[str, int], ...] = ()  # declared monotone features and direction
     immutable: tuple[str, ...] = ()
     classes: tuple[Any, ...] = ()  # classification: the model's classes in its own order
+    context: tuple[tuple[str, str], ...] = ()  # [report] purpose, intended_use, ...: (key, text), "" undeclared
+
+    @property
+    def report_title(self) -> str:
+        """The report's title: ``[report] title``, else one naming the audit, or the model when the
+        audit kept its default name (a notebook audit is not titled "Model audit: audit")."""
+        if self.title:
+            return self.title
+        if self.name and self.name != DEFAULT_AUDIT_NAME:
+            return f"Model audit: {self.name}"
+        model = self.model_path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+        if not model or model.startswith("<"):  # an in-memory model: name its class
+            model = self.model_kind.rsplit(".", 1)[-1] or "model"
+        return f"{self.task.capitalize() or 'Model'} model audit: {model}"
 
 
 @dataclass(frozen=True)
@@ -149,6 +166,28 @@ class AuditResult:
     @property
     def exit_code(self) -> int:
         return {"failed": 1, "incomplete": 3, "passed": 0}[self.gate]
+
+    def __repr__(self) -> str:
+        """One screen: the verdict, the counts and the most severe findings (not a dataclass dump)."""
+        i = self.info
+        counts = self.counts
+        ran = sum(c.status is Status.OK for c in self.checks)
+        skipped = sum(c.status is Status.SKIPPED for c in self.checks)
+        by_severity = ", ".join(f"{counts[s.value]} {s.value}" for s in Severity.ordered())
+        lines = [f"<AuditResult {i.name!r}: gate {self.gate} (fail_on {i.fail_on}), audit {self.status}",
+                 f"  {len(self.checks)} checks: {ran} ran, {skipped} skipped, {len(self.errored)} in error; "
+                 f"{len(self.findings)} findings: {by_severity}"
+                 + (f" ({len(self.accepted)} accepted)" if self.accepted else "")]
+        findings = self.findings
+        for f in findings[:REPR_FINDINGS]:
+            title = f.title if len(f.title) <= REPR_WIDTH else f.title[:REPR_WIDTH - 1] + "\u2026"
+            lines.append(f"  {f.severity.value:<6} {title}")
+        if len(findings) > REPR_FINDINGS:
+            lines.append(f"  +{len(findings) - REPR_FINDINGS} more in .findings")
+        if self.errored:
+            lines.append(f"  in error: {', '.join(self.errored)}")
+        lines.append("  .write(folder) writes the report (HTML, PDF, findings.json)>")
+        return "\n".join(lines)
 
     def check(self, check_id: str) -> CheckResult:
         for c in self.checks:

@@ -308,8 +308,8 @@ def test_the_report_has_a_changes_section_only_with_a_baseline() -> None:
     old = result.to_json()
     old["findings"] = [f for f in old["findings"] if f["id"] != "data.drift/income"]
     view = build_view(replace(result, baseline=snapshot(old, source="old/findings.json")))
-    assert [s["anchor"] for s in view["toc"][:3]] == ["summary", "changes", "scope"]
+    assert [s["anchor"] for s in view["toc"][:3]] == ["summary", "changes", "overview"]
     assert [(r["kind"], r["id"]) for r in view["changes"]["rows"]] == [("new", "data.drift/income")]
     html = render_html(view)
     assert 'id="changes"' in html and '<a href="#finding-1">' in html.split('id="changes"')[1]
-    assert '<span class="sec-num">3</span> Scope' in html  # the sections after it renumbered
+    assert '<span class="sec-num">3</span> Model overview' in html  # the sections after it renumbered

@@ -161,7 +161,8 @@ def _plain(value) -> bool:
 def test_view_holds_plain_values_only(result):
     view = build_view(result)
     assert _plain(view)
-    assert set(view) >= {"meta", "verdict", "counts", "top_findings", "scope", "families", "appendix", "toc"}
+    assert set(view) >= {"meta", "verdict", "counts", "top_findings", "overview", "scope", "register", "conditions",
+                         "not_tested", "families", "methods", "glossary", "appendix", "toc"}
     assert [f["key"] for f in view["families"]] == ["data", "performance", "sensitivity", "residual",
                                                       "fairness", "benchmark", "security", "explain"]
     assert view["verdict"]["status"] == "incomplete" and view["verdict"]["gate"] == "failed"
@@ -194,8 +195,10 @@ def test_number_filters():
     assert fmt_pct(None) == "\u2013"
 
 
-def test_soft_breaks_escape_first():
-    assert str(soft_breaks("<a_b>")) == "&lt;a_<wbr>b&gt;"
+def test_soft_breaks_escape_first_and_never_split_a_name_or_a_number():
+    assert str(soft_breaks("<a_b>")) == "&lt;a_b&gt;"
+    assert str(soft_breaks("fairness.proxy/age_band=under_25")) == "fairness.<wbr>proxy/<wbr>age_band=<wbr>under_25"
+    assert str(soft_breaks("checking_account (+0.146)")) == "checking_account (+0.146)"
 
 
 def test_column_widths_sum_to_100():
@@ -256,7 +259,7 @@ def test_html_is_self_contained(html):
 
 
 def test_html_summary_shows_error_status(html):
-    summary = html[html.index('id="summary"'):html.index('id="scope"')]
+    summary = html[html.index('id="summary"'):html.index('id="overview"')]
     assert "Audit incomplete" in summary
     assert "security.membership_inference" in summary
     cover = html[html.index('id="cover"'):html.index('id="summary"')]
@@ -264,7 +267,7 @@ def test_html_summary_shows_error_status(html):
 
 
 def test_html_shows_sections_and_details(html):
-    for text in ("Scope", "Data integrity", "Explanations", "Reproducibility manifest", "Prepared by",
+    for text in ("Model overview", "Data integrity", "Explanations", "Reproducibility manifest", "Prepared by",
                  "Reviewed by", "Approved by", "5 more rows not shown", "no protected attributes in this audit",
                  "ab" * 32, "12" * 32, "Retrain on recent data.", "PSI above 0.25", "0.8123", "30,000"):
         assert text in html, text
@@ -352,7 +355,9 @@ def test_pdf_text(written):
     text = _pdftotext(written["pdf"])
     assert SCRIPT in text  # shown as text, never interpreted
     assert "Prepared by" in text and "Page 2 of" in text
-    assert re.search(r"Executive summary\s*\.*\s*\d+", text), "contents should carry page numbers"
+    # the cover carries the contents, each entry with its page number (pypdf reads the numbers first)
+    assert "Contents" in first and "Executive summary" in first and "Appendix D: Sign-off" in first
+    assert re.match(r"(\d+\n){10,}", first), "contents should carry page numbers"
 
 
 # ---- findings.json and write_report ---------------------------------------------------------

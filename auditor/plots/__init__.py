@@ -128,11 +128,17 @@ def _unwrap_plain_groups(svg: str) -> str:
     return "".join(out)
 
 
+class Uninformative(Exception):
+    """Raised by a figure function whose figure would carry no information (a score surface that is
+    one colour): the report leaves the figure out and shows the message, one line saying why."""
+
+
 def draw(spec: Figure) -> str | None:
     """Draw a figure spec to SVG text: call ``auditor.plots.<module>.<function>(**data)`` (or
     ``<package.module>:<function>``).
 
-    The function returns a matplotlib figure, or None when there is nothing to draw.
+    The function returns a matplotlib figure, or None when there is nothing to draw; it raises
+    ``Uninformative`` when the figure would show nothing (the report says so in one line).
     """
     import importlib
 

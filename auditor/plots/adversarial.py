@@ -12,7 +12,9 @@ from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure as MplFigure
 
 from ..analysis.adversarial.values import ScoreSurface
-from . import COLORS, new_figure
+from . import COLORS, Uninformative, new_figure
+
+FLAT_SURFACE = 0.005  # a score range below this share of the scale shows as one colour: no figure
 
 _MARGIN_STYLE: dict[str, Any] = {"facecolor": "white", "alpha": 0.55, "hatch": "///", "edgecolor": "#7f7f7f",
                                  "linewidth": 0}
@@ -36,6 +38,7 @@ def plot_score_surface(surface: ScoreSurface, *, threshold: float | None = None,
     """Heatmap of the score over the plausible grid of two features (a curve for one), other
     features at the base row; hatched bands are the margin beyond the observed range, the
     black line the decision threshold, the dot the base row."""
+    _refuse_flat(surface, threshold)
     x = _positions(surface.x_values, surface.x_categorical)
     fig = new_figure(6.0, 3.6 if surface.y is not None else 3.0)
     ax = fig.add_subplot()
@@ -52,6 +55,20 @@ def plot_score_surface(surface: ScoreSurface, *, threshold: float | None = None,
     if not surface.x_categorical and len(x):
         ax.set_xlim(x.min(), x.max())
     return fig
+
+
+def _refuse_flat(surface: ScoreSurface, threshold: float | None) -> None:
+    """A surface whose score hardly moves over the whole grid would be one colour: say so instead."""
+    z = np.asarray(surface.z, dtype=float)
+    z = z[np.isfinite(z)]
+    if not z.size:
+        return
+    lo, hi = float(z.min()), float(z.max())
+    scale = 1.0 if threshold is not None else max(abs(lo), abs(hi), 1e-12)
+    if hi - lo <= FLAT_SURFACE * scale:
+        over = f"{surface.x} and {surface.y}" if surface.y is not None else str(surface.x)
+        raise Uninformative(f"the score stays between {lo:.4g} and {hi:.4g} over the whole plausible range of "
+                            f"{over}, so the map would be a single colour.")
 
 
 def _surface_curve(ax: Axes, surface: ScoreSurface, x: np.ndarray, threshold: float | None, score_label: str) -> None:

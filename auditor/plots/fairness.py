@@ -27,6 +27,19 @@ def _label(name: str, group: str, limit: int = 44) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+LABEL_CHAR = 0.0115  # width of one 6.5 pt label character, as a share of the bar axis's upper end
+
+
+def _label_x(start: float, width: float, lines: Sequence[float], *, pad: float) -> float:
+    """Where a bar's value label starts so that it crosses none of the vertical reference lines
+    (the four-fifths line, parity): right of the bar, moved past any line it would cover."""
+    x = start
+    for line in sorted(lines):
+        if x - pad < line < x + width + pad:
+            x = line + pad
+    return x
+
+
 def _finite(x: float) -> bool:
     return x is not None and math.isfinite(x)
 
@@ -80,6 +93,7 @@ def air_figure(results: Sequence[DisparateImpactResult], *, min_ratio: float, lo
             linewidth=0.8)
     hi = max(1.3, float(np.nanmax(vals)) * 1.08 if n else 1.3)
     _separators(ax, breaks, n)
+    label_end = 0.0
     for yi, v, (_, raw, ok, ref, p, lo, up) in zip(y, vals, shown):
         if ref:
             continue
@@ -90,11 +104,13 @@ def air_figure(results: Sequence[DisparateImpactResult], *, min_ratio: float, lo
         text = "n/a" if not _finite(raw) else f"{raw:.2f}" + ("" if ok else " (small)")
         if ok and _finite(p):
             text += " *" if p < 0.05 else ""
-        ax.text(min(right, hi) + hi * 0.01, yi, text, va="center", fontsize=6.5)
+        x = _label_x(min(right, hi) + hi * 0.01, len(text) * hi * LABEL_CHAR, (min_ratio, 1.0), pad=hi * 0.012)
+        ax.text(x, yi, text, va="center", fontsize=6.5)
+        label_end = max(label_end, x + len(text) * hi * LABEL_CHAR)
     ax.axvline(min_ratio, color=COLORS[1], ls="--", lw=1, label=f"four-fifths rule ({min_ratio:g})")
     ax.axvline(1.0, color="black", lw=0.7)
     ax.set_yticks(y, [t for t, *_ in shown])
-    ax.set_xlim(0, hi * 1.12)
+    ax.set_xlim(0, max(hi * 1.12, label_end + hi * 0.02))
     ax.set_ylim(-0.7, n - 0.3)
     ax.set_xlabel("adverse impact ratio (favorable rate / reference group's)")
     ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, borderaxespad=0.2)

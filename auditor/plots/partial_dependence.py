@@ -57,10 +57,13 @@ def pdp_ice_figure(deps: Sequence[FeatureDependence], *, score_label: str = "sco
     ylim = _shared_ylim(deps)
     # a fixed layout (not new_figure's constrained one): on a grid of panels constrained
     # layout costs more than the drawing itself
-    fig = MplFigure(figsize=(PANEL_W * cols + 0.25, AX_H * rows + GAP_H * (rows - 1) + TOP_H + BOTTOM_H))
+    # whole category labels, wrapped and slanted, need room below the panels: as much as the longest
+    extra = max((_label_room(dep) for dep in deps if dep.categorical), default=0.0)
+    gap, bottom = GAP_H + extra, BOTTOM_H + extra
+    fig = MplFigure(figsize=(PANEL_W * cols + 0.25, AX_H * rows + gap * (rows - 1) + TOP_H + bottom))
     w, h = fig.get_size_inches()
-    fig.subplots_adjust(left=LEFT_W / w, right=1 - 0.1 / w, top=1 - TOP_H / h, bottom=BOTTOM_H / h,
-                        wspace=0.12, hspace=GAP_H / AX_H)
+    fig.subplots_adjust(left=LEFT_W / w, right=1 - 0.1 / w, top=1 - TOP_H / h, bottom=bottom / h,
+                        wspace=0.12, hspace=gap / AX_H)
     axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i >= n:
@@ -218,7 +221,7 @@ def _categorical_panel(ax: Axes, dep: FeatureDependence) -> dict:
     ax.plot(np.arange(L), pdp[inside], color=PDP_COLOR, lw=1.0, marker="s", ms=3.5, zorder=4)
     for j in extra_idx:
         _extra_point(ax, pos[j], pdp[j], dep.status.get(kinds[j], "ok"))
-    labels = [_short(str(v), 11) for v in grid.values_of(IN_RANGE)]
+    labels = category_labels(dep)
     labels += ["unseen" if kinds[j] == UNSEEN else "missing" for j in extra_idx]
     ax.set_xticks(pos, labels, rotation=40, ha="right", rotation_mode="anchor")
     ax.set_xlim(-0.6, (pos[extra_idx[-1]] if extra_idx else L - 1) + 0.6)
@@ -296,6 +299,46 @@ def _tick(v: float) -> str:
     if a >= 1000:
         return f"{v / 1000:.1f}k".replace(".0k", "k")
     return f"{v:g}"
+
+
+LABEL_LINE = 13  # characters per line of a wrapped category label under a panel
+CHAR_IN = 0.052  # width of a 7 pt tick-label character, inches
+LINE_IN = 0.115  # height of a tick-label line, inches
+SLANT_SIN, SLANT_COS = 0.643, 0.766  # tick labels are slanted at 40 degrees
+LABEL_ROOM = 0.42  # vertical room for slanted labels already in BOTTOM_H and GAP_H, inches
+
+
+def wrap_label(text: str, width: int = LABEL_LINE) -> str:
+    """A category level on lines of at most ``width`` characters, broken at spaces and after
+    ``/`` or ``-`` only; a single longer word stays whole (never truncated)."""
+    import re
+
+    pieces = [p for p in re.split(r"(?<=[/-])|\s+", text) if p]
+    lines: list[str] = []
+    for piece in pieces:
+        glued = bool(lines) and lines[-1].endswith(("/", "-"))
+        if lines and len(lines[-1]) + len(piece) + (0 if glued else 1) <= width:
+            lines[-1] = lines[-1] + ("" if glued else " ") + piece
+        else:
+            lines.append(piece)
+    return "\n".join(lines) or text
+
+
+def category_labels(dep: FeatureDependence) -> list[str]:
+    """The in-range levels as whole tick labels: wrapped onto as many lines as the space between
+    two slanted ticks holds (one line when the levels are dense), never cut short."""
+    values = [str(v) for v in dep.grid.values_of(IN_RANGE)]
+    positions = len(values) + 2.6  # the levels, the unseen and missing points, the margins
+    lines = max(1, int(PANEL_W * 0.95 / positions * SLANT_SIN / LINE_IN))
+    return [v if lines == 1 else wrap_label(v) if wrap_label(v).count("\n") < lines else v for v in values]
+
+
+def _label_room(dep: FeatureDependence) -> float:
+    """Extra inches below a categorical panel for its longest label, slanted at 40 degrees."""
+    labels = [lab.split("\n") for lab in category_labels(dep)]
+    need = max((max(len(line) for line in lab) * CHAR_IN * SLANT_SIN + len(lab) * LINE_IN * SLANT_COS
+                for lab in labels), default=0.0)
+    return max(0.0, need - LABEL_ROOM)
 
 
 def _short(text: str, n: int) -> str:

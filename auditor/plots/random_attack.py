@@ -31,7 +31,7 @@ def outcomes_figure(families: Sequence[Mapping[str, Any]]) -> MplFigure:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of rows tried")
-    ax.legend(loc="lower right", ncols=3)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=3, frameon=False, borderaxespad=0.2)
     return fig
 
 

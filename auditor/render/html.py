@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -82,12 +83,29 @@ def fmt_value(value: Any) -> str:
     return fmt_num(value) if value is None or isinstance(value, (int, float)) else str(value)
 
 
+_SOFT_BREAK = re.compile(r"([/=&])(?=\S)|(\.)(?=[A-Za-z])")
+
+
 def soft_breaks(value: Any) -> Markup:
-    """Escaped text with break opportunities after ``_``, ``.`` and ``/`` (long identifiers in narrow columns)."""
-    text = str(escape(str(value)))
-    for ch in ("_", ".", "/"):
-        text = text.replace(ch, ch + "<wbr>")
-    return Markup(text)
+    """Escaped text with break opportunities after ``/``, ``=`` and ``&`` and after a ``.`` followed
+    by a letter (``fairness.proxy/age_band=under_25``), so long identifiers wrap in narrow columns
+    between their parts. Never inside a name (``checking_account``) or a number (``0.146``)."""
+    text = _SOFT_BREAK.sub(lambda m: (m.group(1) or m.group(2)) + "\x00", str(value))
+    return Markup(str(escape(text)).replace("\x00", "<wbr>"))
+
+
+def fmt_metric(value: Any, unit: str = "") -> str:
+    """A metric tile's value: a share in percent (``unit == "pct"``), anything else as ``value``."""
+    if unit == "pct" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return fmt_pct(value, 1 if abs(value) >= 0.001 or value == 0 else 3)
+    return fmt_value(value)
+
+
+def fmt_cell(value: Any) -> str:
+    """A table cell: an interval ``[low, high]`` as ``low–high``, anything else as ``value``."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return f"{fmt_num(value[0])}{DASH}{fmt_num(value[1])}"
+    return fmt_value(value)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -99,7 +117,7 @@ def _environment(folder: str) -> Environment:
     env = Environment(loader=FileSystemLoader(folder), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
     env.filters.update(num=fmt_num, pct=fmt_pct, duration=fmt_duration, value=fmt_value, plural=plural,
-                       wbr=soft_breaks)
+                       wbr=soft_breaks, metric=fmt_metric, cell=fmt_cell)
     return env
 
 

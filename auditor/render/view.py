@@ -3,79 +3,70 @@
 ``build_view(result)`` returns a dict of strings, numbers, booleans, lists and dicts only (figures
 as ``data:`` URIs of their SVG text). The HTML and PDF renderings are made from this one view;
 numbers stay numbers here and are formatted by the template filters.
+
+The report reads in the order a reviewer signs: the cover (the verdict in one sentence), the
+executive summary (issues, conditions, what was not tested), the model overview, the findings
+register, the remediation, the detailed results by family (``evidence``), and the appendices
+(methods and samples once per check, the glossary, the manifest and configuration, sign-off).
 """
 
 from __future__ import annotations
 
-import base64
-import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from .. import __version__
-from ..findings import CheckResult, Figure, Finding, Rule, Severity, Status, Table, clean_number
+from ..findings import CheckResult, Figure, Finding, Rule, Severity, Status, Table
+from . import evidence, summary
+from .evidence import (
+    MAX_TABLE_ROWS,
+    SEVERITY_LABELS,
+    SMALL_TABLE_ROWS,
+    STATUS_LABELS,
+    check_anchor,
+    column_widths,
+    method_anchor,
+    slug,
+    svg_data_uri,
+)
+from .labels import glossary_terms, humanize, metric_label
+
+__all__ = ["MAX_TABLE_ROWS", "SMALL_TABLE_ROWS", "build_view", "check_anchor", "column_widths", "format_timestamp",
+           "slug", "svg_data_uri"]
 
 TOP_FINDINGS = 8
-MAX_TABLE_ROWS = 60  # WeasyPrint costs about 10 ms per row; findings.json keeps every row
-SMALL_TABLE_ROWS = 15  # tables up to this many rows are kept on one page
-
-SEVERITY_LABELS = {"high": "High", "medium": "Medium", "low": "Low", "info": "Info"}
-STATUS_LABELS = {"ok": "Ran", "skipped": "Skipped", "error": "Error"}
 FINDING_STATUS_LABELS = {"open": "Open", "accepted": "Accepted"}
+APPENDICES = (("methods", "Methods and samples"), ("glossary", "Glossary"),
+              ("appendix", "Reproducibility manifest and configuration"), ("signoff", "Sign-off"))
 
 
 def build_view(result: Any) -> dict[str, Any]:
     """Everything the report shows, as plain values. ``result`` is an ``AuditResult``."""
-    info = result.info
     findings = list(result.findings)
     anchors = {id(f): f"finding-{n + 1}" for n, f in enumerate(findings)}
     checks = list(result.checks)
     check_titles = {c.id: c.title for c in checks}
-    errored = [{"id": c.id, "title": c.title, "error": c.error, "anchor": check_anchor(c.id)}
-               for c in checks if c.status is Status.ERROR]
     status_counts = {s.value: sum(c.status is s for c in checks) for s in Status}
 
-    families = _families(checks, anchors)
-    sections: list[dict[str, Any]] = [{"anchor": "summary", "title": "Executive summary", "children": []},
-                {"anchor": "scope", "title": "Scope", "children": []}]
     changes = _changes(result, findings, anchors)
-    if changes is not None:
-        sections.insert(1, {"anchor": "changes", "title": CHANGES_TITLE, "children": []})
     remediation = _remediation(result, anchors)
-    if remediation is not None:
-        sections.append({"anchor": "remediation", "title": REMEDIATION_TITLE,
-                         "children": [{"anchor": r["anchor"], "title": r["title"]} for r in remediation["remedies"]]})
-    sections += [{"anchor": fam["anchor"], "title": fam["title"],
-                  "children": [{"anchor": c["anchor"], "title": c["title"]} for c in fam["checks"]]}
-                 for fam in families]
-    sections.append({"anchor": "appendix", "title": "Appendix: reproducibility and sign-off",
-                     "children": [{"anchor": "manifest", "title": "Reproducibility manifest"},
-                                  {"anchor": "configuration", "title": "Audit configuration"},
-                                  {"anchor": "signoff", "title": "Sign-off"}]})
-    for n, sec in enumerate(sections, start=1):
-        sec["number"] = str(n)
+    head = ["summary", *(["changes"] if changes is not None else []), "overview", "register",
+            *(["remediation"] if remediation is not None else [])]
+    families = evidence.families(checks, lambda f: _finding(f, anchors, check_titles), first_number=len(head) + 1)
+    sections = _sections(head, families, remediation)
     numbers = {sec["anchor"]: sec["number"] for sec in sections}
-    for fam in families:
-        fam["number"] = numbers[fam["anchor"]]
 
-    counts = result.counts
-    causes = _causes(result, findings, anchors)
+    causes = _causes(result, findings, anchors, families)
     _link_issues(families, causes["issue_links"])
-    return {
-        "meta": {
-            "title": _text(info.title) or f"Model audit: {_text(info.name)}",
-            "name": _text(info.name),
-            "model_name": _model_name(info.model_path),
-            "owner": _text(info.owner),
-            "started_at": _text(result.started_at),
-            "audit_date": format_timestamp(result.started_at),
-            "duration_s": _float(result.duration_s),
-            "auditor_version": __version__,
-        },
-        "verdict": _verdict(result, status_counts, len(checks)) | _accepted_verdict(result),
-        "errored": errored,
-        "counts": [{"severity": s.value, "label": SEVERITY_LABELS[s.value], "count": int(counts[s.value])}
+    verdict = _verdict(result, status_counts, len(checks)) | _accepted_verdict(result)
+    verdict |= summary.verdict_sentence(result, causes["issues"])
+    view = {
+        "meta": _meta(result),
+        "verdict": verdict,
+        "errored": [{"id": c.id, "title": c.title, "error": c.error, "anchor": check_anchor(c.id)}
+                    for c in checks if c.status is Status.ERROR],
+        "counts": [{"severity": s.value, "label": SEVERITY_LABELS[s.value], "count": int(result.counts[s.value])}
                    for s in Severity.ordered()],
         "n_findings": len(findings),
         "top_findings": [_finding(f, anchors, check_titles) for f in findings[:TOP_FINDINGS]],
@@ -85,15 +76,21 @@ def build_view(result: Any) -> dict[str, Any]:
         "n_accepted": causes["n_accepted"],
         "n_unissued": causes["n_unissued"],
         "check_counts": {"total": len(checks), **status_counts},
-        "scope": _scope(result, checks),
+        "conditions": summary.conditions(result, causes["issues"], remediation, causes["finding_refs"]),
+        "not_tested": summary.not_tested(result),
+        "overview": summary.overview(result),
+        "scope": _scope(result),
         "families": families,
         "toc": sections,
         "section_numbers": numbers,
         "changes": changes,
         "remediation": remediation,
+        "methods": _methods(families),
         "appendix": _appendix(result),
         "signoff": [{"role": r} for r in ("Prepared by", "Reviewed by", "Approved by")],
     }
+    view["glossary"] = [{"term": t.term, "definition": t.definition} for t in glossary_terms(list(_strings(view)))]
+    return view
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -102,24 +99,8 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _float(value: Any) -> float | None:
-    v = clean_number(value)
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-
-
-def _plain(value: Any) -> Any:
-    """A table cell or metric value as a plain scalar (str, int, float, bool or None)."""
-    v = clean_number(value)
-    return v if v is None or isinstance(v, (str, int, float, bool)) else str(v)
-
-
-def slug(text: str) -> str:
-    out = "".join(ch if ch.isascii() and ch.isalnum() else "-" for ch in text.lower())
-    return "-".join(p for p in out.split("-") if p) or "x"
-
-
-def check_anchor(check_id: str) -> str:
-    return f"check-{slug(check_id)}"
+_float = evidence._float
+_plain = evidence.plain
 
 
 def format_timestamp(ts: str) -> str:
@@ -138,11 +119,72 @@ def _model_name(path: str) -> str:
 
 
 def _label(key: str) -> str:
-    return str(key).replace("_", " ")
+    return metric_label(key)[0]
 
 
 def _metrics(values: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": str(k), "label": _label(k), "value": _plain(v)} for k, v in values.items()]
+    return evidence.tiles(values)
+
+
+def _table(t: Table, anchor: str) -> dict[str, Any]:
+    return evidence.table(t, anchor, printed=True)
+
+
+def _figure(fig: Figure, anchor: str) -> dict[str, Any] | None:
+    return evidence.figure(fig, anchor)
+
+
+def _strings(value: Any) -> Iterable[str]:
+    """Every text of the view (figure data and the configuration file aside), for the glossary."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if k not in ("src", "config_text", "anchor", "id", "hashes", "packages"):
+                yield from _strings(v)
+
+
+def _meta(result: Any) -> dict[str, Any]:
+    info = result.info
+    title = getattr(info, "report_title", "") or _text(info.title) or f"Model audit: {_text(info.name)}"
+    return {
+        "title": _text(title),
+        "name": _text(info.name),
+        "model_name": _model_name(info.model_path),
+        "model_kind": _text(info.model_kind),
+        "model_sha256_short": _text(info.model_sha256)[:12],
+        "owner": _text(info.owner),
+        "started_at": _text(result.started_at),
+        "audit_date": format_timestamp(result.started_at),
+        "duration_s": _float(result.duration_s),
+        "auditor_version": __version__,
+    }
+
+
+def _sections(head: list[str], families: list[dict[str, Any]], remediation: dict[str, Any] | None
+              ) -> list[dict[str, Any]]:
+    """The table of contents: numbered sections, the families' checks as children, lettered appendices."""
+    titles = {"summary": "Executive summary", "changes": CHANGES_TITLE, "overview": "Model overview",
+              "register": "Findings register", "remediation": REMEDIATION_TITLE}
+    sections: list[dict[str, Any]] = []
+    for n, anchor in enumerate(head, start=1):
+        children = ([{"anchor": r["anchor"], "title": r["title"], "number": ""} for r in remediation["remedies"]]
+                    if anchor == "remediation" and remediation is not None else [])
+        sections.append({"anchor": anchor, "title": titles[anchor], "number": str(n), "children": children,
+                         "appendix": False})
+    sections += [{"anchor": fam["anchor"], "title": fam["title"], "number": fam["number"], "appendix": False,
+                  "children": [{"anchor": c["anchor"], "title": c["title"], "number": c["number"]}
+                               for c in fam["checks"]]} for fam in families]
+    for letter, (anchor, title) in zip("ABCD", APPENDICES):
+        children = ([{"anchor": "manifest", "title": "Reproducibility manifest", "number": ""},
+                     {"anchor": "configuration", "title": "Audit configuration", "number": ""}]
+                    if anchor == "appendix" else [])
+        sections.append({"anchor": anchor, "title": f"Appendix {letter}: {title}", "short_title": title,
+                         "number": letter, "children": children, "appendix": True})
+    return sections
 
 
 def _verdict(result: Any, status_counts: dict[str, int], total: int) -> dict[str, Any]:
@@ -211,33 +253,42 @@ def issue_anchor(issue_id: str) -> str:
     return f"issue-{slug(issue_id)}"
 
 
-def _causes(result: Any, findings: list[Finding], anchors: Mapping[int, str]) -> dict[str, Any]:
-    """The root-cause issues (with links to their findings) and the register of every finding."""
+def _issue(issue: Any, by_id: Mapping[str, Finding], anchor_of: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "id": _text(issue.id), "anchor": issue_anchor(issue.id), "severity": issue.severity.value,
+        "severity_label": SEVERITY_LABELS[issue.severity.value], "title": _text(issue.title),
+        "summary": _text(issue.summary), "n_findings": len(issue.findings), "accepted": int(issue.accepted),
+        "all_accepted": bool(issue.all_accepted), "grouped": issue.rule != "single",
+        "findings": [{"id": _text(fid), "title": _text(by_id[fid].title), "anchor": anchor_of[fid],
+                      "severity": by_id[fid].severity.value,
+                      "severity_label": SEVERITY_LABELS[by_id[fid].severity.value],
+                      "status": _text(by_id[fid].status)} for fid in issue.findings if fid in by_id],
+    }
+
+
+def _causes(result: Any, findings: list[Finding], anchors: Mapping[int, str],
+            families: list[dict[str, Any]]) -> dict[str, Any]:
+    """The root-cause issues (with links to their findings) and the register of every finding, each
+    row naming the section that holds its evidence."""
     by_id = {f.id: f for f in findings}
     anchor_of = {f.id: anchors.get(id(f), "") for f in findings}
     issues, links = [], {}
     for issue in result.issues:
-        anchor = issue_anchor(issue.id)
-        links.update({fid: {"id": _text(issue.id), "title": _text(issue.title), "anchor": anchor}
-                      for fid in issue.findings})
-        issues.append({
-            "id": _text(issue.id), "anchor": anchor, "severity": issue.severity.value,
-            "severity_label": SEVERITY_LABELS[issue.severity.value], "title": _text(issue.title),
-            "summary": _text(issue.summary), "n_findings": len(issue.findings), "accepted": int(issue.accepted),
-            "all_accepted": bool(issue.all_accepted), "grouped": issue.rule != "single",
-            "findings": [{"id": _text(fid), "title": _text(by_id[fid].title), "anchor": anchor_of[fid],
-                          "severity": by_id[fid].severity.value,
-                          "severity_label": SEVERITY_LABELS[by_id[fid].severity.value],
-                          "status": _text(by_id[fid].status)} for fid in issue.findings if fid in by_id],
-        })
+        iv = _issue(issue, by_id, anchor_of)
+        links.update({fid: {"id": iv["id"], "title": iv["title"], "anchor": iv["anchor"]} for fid in issue.findings})
+        issues.append(iv)
+    sections = {c["id"]: {"number": c["number"], "title": c["title"], "anchor": c["anchor"]}
+                for fam in families for c in fam["checks"]}
     register = []
     for n, f in enumerate(findings, start=1):
         row = {"number": n, "id": _text(f.id), "anchor": anchor_of[f.id], "check": _text(f.check),
                "severity": f.severity.value, "severity_label": SEVERITY_LABELS[f.severity.value],
                "title": _text(f.title), **_acceptance(f)}
         row["issue"] = links.get(f.id)
+        row["section"] = sections.get(f.check, {"number": "", "title": _text(f.check), "anchor": check_anchor(f.check)})
         register.append(row)
-    return {"issues": issues, "register": register, "issue_links": links,
+    refs = {f.id: {"id": _text(f.id), "title": _text(f.title), "anchor": anchor_of[f.id]} for f in findings}
+    return {"issues": issues, "register": register, "issue_links": links, "finding_refs": refs,
             "n_accepted": sum(f.status == "accepted" for f in findings),
             "n_unissued": sum(f.id not in links for f in findings)}
 
@@ -280,7 +331,7 @@ def _rule_text(rule: Rule | None) -> str:
         return ""
     if rule.text:
         return _text(rule.text)
-    parts = [f"{_label(rule.metric)} = {_num(rule.value)} {rule.operator} {_num(rule.threshold)}"]
+    parts = [f"{humanize(rule.metric).lower()} = {_num(rule.value)} {rule.operator} {_num(rule.threshold)}"]
     if rule.interval is not None:
         parts.append(f"interval {_num(rule.interval[0])} to {_num(rule.interval[1])}")
     if rule.p_value is not None:
@@ -288,159 +339,23 @@ def _rule_text(rule: Rule | None) -> str:
     return _text("; ".join(parts))
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _table(t: Table, anchor: str) -> dict[str, Any]:
-    rows = [[_plain(v) for v in row] for row in t.rows[:MAX_TABLE_ROWS]]
-    omitted = int(t.omitted) + max(0, len(t.rows) - MAX_TABLE_ROWS)
-    numeric = []
-    for j in range(len(t.columns)):
-        cells = [r[j] for r in rows if j < len(r) and r[j] is not None]
-        numeric.append(bool(cells) and all(_is_number(c) for c in cells))
-    widths = column_widths([_text(c) for c in t.columns], rows)
-    return {"name": _text(t.name), "title": _text(t.title), "caption": _text(t.caption), "anchor": anchor,
-            "columns": [{"name": _text(c), "numeric": numeric[j], "width": widths[j]}
-                        for j, c in enumerate(t.columns)],
-            "rows": rows, "omitted": omitted, "small": len(rows) <= SMALL_TABLE_ROWS, "wide": len(t.columns) > 8}
-
-
-TABLE_CHARS = 115  # about how many characters of table text fit across the page (A4, 7.8 pt)
-WIDE_TABLE_CHARS = 135  # the same for wide tables, set smaller
-
-
-def column_widths(columns: list[str], rows: list[list[Any]]) -> list[float]:
-    """Column widths in percent from the length of their text, so tables can use a fixed layout.
-
-    A fixed table layout is several times cheaper for WeasyPrint than the automatic one, and long
-    unbroken names wrap inside their column instead of pushing the table off the page. Each column
-    first gets its minimum (its longest header part, its longest number: neither should be split),
-    then the room left goes to the columns whose text would like more.
-    """
-    if not columns:
-        return []
-    cap = 36 if len(columns) <= 6 else 20
-    minimum, desired = [], []
-    for j, name in enumerate(columns):
-        # headers may wrap at spaces and after _ . / (the template adds <wbr> there); +1: bold
-        header = max((len(w) for w in re.split(r"(?<=[_./])|\s+", name)), default=1) + 1
-        cells = [r[j] for r in rows if j < len(r)]
-        numbers = [_shown_length(v) for v in cells if v is None or isinstance(v, (int, float))]
-        words = [len(w) for v in cells if isinstance(v, str) for w in v.split()]
-        texts = [len(v) for v in cells if isinstance(v, str)]
-        low = max([header, 3, *numbers, min(max(words, default=0), 12)]) + 2  # + 2: cell padding
-        minimum.append(low)
-        desired.append(max(low, min(max(texts, default=0), cap) + 2))
-    budget = WIDE_TABLE_CHARS if len(columns) > 8 else TABLE_CHARS
-    room, wish = budget - sum(minimum), sum(desired) - sum(minimum)
-    share = 0.0 if room <= 0 or wish <= 0 else min(1.0, room / wish)
-    widths = [lo + (d - lo) * share for lo, d in zip(minimum, desired)]
-    total = float(sum(widths))
-    return [round(100.0 * w / total, 1) for w in widths]
-
-
-def _shown_length(value: Any) -> int:
-    """About how many characters a cell takes once the ``num`` filter has formatted it."""
-    if isinstance(value, bool) or value is None:
-        return 3
-    if isinstance(value, int):
-        return len(f"{value:,}")
-    if isinstance(value, float):
-        return len(f"{value:,.0f}") if abs(value) >= 1e4 else (9 if value < 0 else 8)
-    return len(_text(value))
-
-
-def svg_data_uri(svg: str) -> str:
-    """An SVG as a ``data:`` URI: its text stays inert inside an ``<img>``."""
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
-
-
-def _figure(fig: Figure, anchor: str) -> dict[str, Any] | None:
-    """A figure spec drawn for the report; None when it has nothing to draw. A figure that fails to
-    draw is shown as a note naming the error (its check's findings and tables stand)."""
-    from ..plots import draw
-
-    out = {"name": _text(fig.name), "title": _text(fig.title), "caption": _text(fig.caption), "anchor": anchor,
-           "src": "", "error": ""}
-    try:
-        svg = draw(fig)
-    except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the report
-        out["error"] = _text(f"The figure could not be drawn ({type(exc).__name__}: {exc}).")
-        return out
-    if svg is None:
-        return None
-    out["src"] = svg_data_uri(svg)
-    return out
-
-
-def _check(c: CheckResult, anchors: Mapping[int, str], check_titles: Mapping[str, str]) -> dict[str, Any]:
-    anchor = check_anchor(c.id)
-    ev = c.evidence
-    tables = [_table(t, f"{anchor}-t{i + 1}") for i, t in enumerate(ev.tables)]
-    drawn = [_figure(fg, f"{anchor}-f{i + 1}") for i, fg in enumerate(ev.figures)]
-    figures = [fg for fg in drawn if fg is not None]
-    evidence_index = {t["name"]: t for t in tables} | {fg["name"]: fg for fg in figures}
-    findings = []
-    for f in c.findings:
-        fv = _finding(f, anchors, check_titles)
-        fv["evidence_links"] = [{"title": evidence_index[e]["title"] or e, "anchor": evidence_index[e]["anchor"]}
-                                for e in fv["evidence"] if e in evidence_index]
-        findings.append(fv)
-    findings.sort(key=lambda x: (-Severity(x["severity"]).rank, x["id"]))
-    return {
-        "id": c.id,
-        "title": _text(c.title) or c.id,
-        "anchor": anchor,
-        "status": c.status.value,
-        "status_label": STATUS_LABELS[c.status.value],
-        "duration_s": _float(c.duration_s),
-        "reason": _text(c.reason),
-        "error": _text(c.error),
-        "metrics": _metrics(ev.metrics),
-        "findings": findings,
-        "tables": tables,
-        "figures": figures,
-        "notes": [_text(n) for n in ev.notes],
-    }
-
-
-def _families(checks: Iterable[CheckResult], anchors: Mapping[int, str]) -> list[dict[str, Any]]:
-    checks = list(checks)
-    titles = {c.id: c.title for c in checks}
-    # the checks arrive in report order; a family's chapter opens where its first check stands
-    order = list(dict.fromkeys(c.family for c in checks))
-    family_titles = {c.family: c.family_title for c in checks if c.family_title}
-    out = []
-    for fam in order:
-        members = [_check(c, anchors, titles) for c in checks if c.family == fam]
-        n_findings = {s.value: sum(f["severity"] == s.value for m in members for f in m["findings"])
-                      for s in Severity.ordered()}
-        out.append({
-            "key": fam,
-            "title": family_titles.get(fam, fam.replace("_", " ").capitalize()),
-            "anchor": f"family-{slug(fam)}",
-            "checks": members,
-            "status_counts": {s: sum(m["status"] == s for m in members) for s in STATUS_LABELS},
-            "finding_counts": [{"severity": s, "label": SEVERITY_LABELS[s], "count": n}
-                               for s, n in n_findings.items() if n],
-        })
-    return out
-
+# ---- the model overview's data and the appendices ----------------------------------------------
 
 def _dataset(ds: Any) -> dict[str, Any] | None:
     if ds is None:
         return None
-    return {"path": _text(ds.path), "sha256": _text(ds.sha256), "rows": int(ds.rows), "columns": int(ds.columns)}
+    return {"path": _text(ds.path), "name": _model_name(ds.path), "sha256": _text(ds.sha256), "rows": int(ds.rows),
+            "columns": int(ds.columns)}
 
 
-def _scope(result: Any, checks: list[CheckResult]) -> dict[str, Any]:
+def _scope(result: Any) -> dict[str, Any]:
     i = result.info
     classification = i.task == "classification"
     categorical, protected = set(i.categorical), set(i.protected)
     return {
         "model": {
             "path": _text(i.model_path),
+            "name": _model_name(i.model_path),
             "kind": _text(i.model_kind),
             "sha256": _text(i.model_sha256),
             "sha256_short": _text(i.model_sha256)[:12],
@@ -452,11 +367,7 @@ def _scope(result: Any, checks: list[CheckResult]) -> dict[str, Any]:
             "classes": [_text(str(c)) for c in i.classes],
             "multiclass": classification and len(i.classes) > 2,
         },
-        "data": {
-            "test": _dataset(i.test),
-            "train": _dataset(i.train),
-            "target": _text(i.target),
-        },
+        "data": {"test": _dataset(i.test), "train": _dataset(i.train), "target": _text(i.target)},
         "features": [{"name": _text(f), "categorical": f in categorical, "protected": f in protected}
                      for f in i.features],
         "n_features": len(i.features),
@@ -464,18 +375,21 @@ def _scope(result: Any, checks: list[CheckResult]) -> dict[str, Any]:
         "protected": [{"name": _text(p), "is_feature": p in set(i.features)} for p in i.protected],
         "id_column": _text(i.id_column) if i.id_column else "",
         "reference": [{"column": _text(c), "group": _text(g)} for c, g in i.reference],
-        "expectations": ([{"feature": _text(f), "text": "must not decrease as it grows" if d > 0
-                           else "must not increase as it grows", "kind": "monotone"} for f, d in i.monotone]
+        "expectations": ([{"feature": _text(f), "text": f"the prediction must not {'fall' if d > 0 else 'rise'} as "
+                                                        f"{_text(f)} grows", "kind": "monotone"} for f, d in i.monotone]
                          + [{"feature": _text(f), "text": "immutable (never changed by searches)", "kind": "immutable"}
                             for f in i.immutable]),
-        "checks": [{"id": c.id, "title": _text(c.title) or c.id, "anchor": check_anchor(c.id),
-                    "status": c.status.value, "status_label": STATUS_LABELS[c.status.value],
-                    "duration_s": _float(c.duration_s),
-                    "detail": _text(c.error if c.status is Status.ERROR else c.reason),
-                    "n_findings": len(c.findings)} for c in checks],
-        "samples": [{"id": c.id, "title": _text(c.title) or c.id, "anchor": check_anchor(c.id),
-                     "notes": [_text(n) for n in c.evidence.notes]} for c in checks if c.evidence.notes],
     }
+
+
+def _methods(families: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Appendix A: every check once, in report order: what it measures, its status and its method
+    and sample notes (the detailed results link here instead of repeating them)."""
+    return [{"id": c["id"], "title": c["title"], "number": c["number"], "anchor": c["method_anchor"],
+             "check_anchor": c["anchor"], "status": c["status"], "status_label": c["status_label"],
+             "duration_s": c["duration_s"], "n_findings": len(c["findings"]), "purpose": c["purpose"],
+             "detail": c["error"] if c["status"] == "error" else c["reason"], "notes": c["notes"]}
+            for fam in families for c in fam["checks"]]
 
 
 def _appendix(result: Any) -> dict[str, Any]:
@@ -504,6 +418,9 @@ def _appendix(result: Any) -> dict[str, Any]:
         "config_sha256": _text(i.config_sha256),
         "config_text": _text(i.config_text),
     }
+
+
+_UNUSED = (CheckResult, method_anchor)  # re-exported names kept for callers of the old view module
 
 
 # ---- remediation (Hall's fourth step) ------------------------------------------------------------
