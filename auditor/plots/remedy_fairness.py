@@ -37,7 +37,7 @@ def threshold_figure(sweep: ThresholdSweep, *, current: float, proposed: float, 
     marked; with ``choice_sweep`` the rows the threshold was chosen on are drawn thin."""
     if not sweep.groups or not len(sweep.thresholds):
         return None
-    fig = new_figure(6.4, 4.2)
+    fig = new_figure(6.4, 3.2)
     ax1, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     t = sweep.thresholds
     for j, grp in enumerate(sweep.groups[:MAX_LINES]):

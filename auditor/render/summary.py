@@ -70,13 +70,22 @@ def verdict_sentence(result: Any, issues: list[dict[str, Any]]) -> dict[str, Any
 
 # ---- conditions for an approval ---------------------------------------------------------------------
 
+SAFEGUARDS = ("guard", "anomaly_detector", "monitoring")  # deployed beside the model; they fix no finding
+
+
 def conditions(result: Any, issues: list[dict[str, Any]], remediation: dict[str, Any] | None,
                finding_refs: Mapping[str, dict[str, str]]) -> dict[str, Any]:
     """What would have to change for approval: the verified remedies (title, summary, the findings
     they address and their measured effect), then each gate issue no verified remedy covers, with
     the first thing its most severe finding says to do."""
     items = [it for r in (remediation or {}).get("remedies", ()) for it in r["remediations"]]
-    verified = [it for it in items if it["verified"]]
+    gate_ids = {f["id"] for issue in gate_issues(issues, result.info.fail_on) for f in issue["findings"]}
+    # a condition is a verified remedy of a gate-level finding; the other verified remedies (guard,
+    # monitoring, detector) are deployment safeguards, named in one line
+    verified = [it for it in items if it["verified"] and it["kind"] not in SAFEGUARDS
+                and any(a["id"] in gate_ids for a in it["addresses"])]
+    safeguards = [{"title": it["title"], "anchor": it["anchor"]} for it in items
+                  if it["verified"] and it not in verified]
     remedies = [{"title": it["title"], "summary": it["summary"], "anchor": it["anchor"], "kind": it["kind"],
                  "addresses": [finding_refs.get(a["id"], {"id": a["id"], "title": a["title"], "anchor": a["anchor"]})
                                for a in it["addresses"]],
@@ -94,7 +103,8 @@ def conditions(result: Any, issues: list[dict[str, Any]], remediation: dict[str,
         actions.append({"title": issue["title"], "anchor": issue["anchor"], "severity": issue["severity"],
                         "severity_label": issue["severity_label"], "action": action,
                         "n_findings": len(open_ids)})
-    return {"remedies": remedies, "actions": actions, "n_unverified": len(items) - len(verified),
+    return {"remedies": remedies, "actions": actions, "safeguards": safeguards,
+            "n_unverified": sum(not it["verified"] for it in items),
             "waiver_possible": bool(actions)}
 
 
