@@ -107,7 +107,7 @@ def test_cover_and_summary_say_not_evaluated(model, data) -> None:
     result = _run(model, data, [Boom])
     html = result.to_html()
     assert "Gate not evaluated" in html and "Gate passed" not in html
-    assert "1 check in error" in html
+    assert "1 check ended in an error" in html and "1 in error" in html
     assert 'gate-incomplete' in html
 
 
