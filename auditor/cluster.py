@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import pickle
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -35,8 +34,7 @@ import numpy as np
 
 from .config import DASK_HINT
 from .errors import AuditInputError, ConfigError
-from .findings import CheckResult, Status
-from .parallel import pack_outcome, requested_threads
+from .parallel import failed_outcome, pack_outcome, requested_threads, unpack_reply
 from .runner import Outcome, error_message, execute
 
 if TYPE_CHECKING:
@@ -199,15 +197,9 @@ class DaskExecutor:
         try:
             data = fut.result()
         except Exception as exc:  # noqa: BLE001 - the task failed, or its worker died (KilledWorker)
-            cls = self.registry[check_id]
             message = f"ClusterError: the check's task failed on the Dask cluster: {error_message(exc)}"
-            return Outcome(CheckResult(check_id, cls.title or check_id, cls.family.name, Status.ERROR,
-                                       error=message), traceback=message + "\n")
-        reply = pickle.loads(data)
-        if isinstance(reply, Outcome):
-            return reply
-        again[check_id] = str(reply)
-        return None
+            return failed_outcome(self.registry[check_id], message)
+        return unpack_reply(data, check_id, again)
 
 
 def _shippable(ctx: AuditContext) -> AuditContext:

@@ -49,7 +49,7 @@ from .runner import Outcome, error_message, execute
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
-    from .checks.base import CheckRegistry
+    from .checks.base import Check, CheckRegistry
     from .context import AuditContext
 
 THREADS_ENV = "AUDITOR_THREADS"  # BLAS/OpenMP threads inside model calls (the CLI's default: 1)
@@ -214,15 +214,9 @@ class ForkPool:
         if data is None:
             w.process.join(timeout=5)
             self._replace(w)
-            cls = self.registry[check_id]
             message = f"WorkerDied: the check's worker process {_describe_exit(w.process.exitcode)} while it ran"
-            return Outcome(CheckResult(check_id, cls.title or check_id, cls.family.name, Status.ERROR,
-                                       error=message), traceback=message + "\n")
-        reply = pickle.loads(data)
-        if isinstance(reply, Outcome):
-            return reply
-        again[check_id] = str(reply)  # the worker could not pickle the check's outcome: run it here
-        return None
+            return failed_outcome(self.registry[check_id], message)
+        return unpack_reply(data, check_id, again)
 
     def _replace(self, w: _Worker) -> None:
         with contextlib.suppress(OSError):
@@ -266,6 +260,22 @@ def _worker_main(conn: Connection, parent_end: Connection, ctx: AuditContext, re
         if callable(close):
             with contextlib.suppress(Exception):
                 close()
+
+
+def failed_outcome(cls: type[Check], message: str) -> Outcome:
+    """The ``error`` outcome of a check whose worker (process or cluster task) did not reply."""
+    return Outcome(CheckResult(cls.id, cls.title or cls.id, cls.family.name, Status.ERROR, error=message),
+                   traceback=message + "\n")
+
+
+def unpack_reply(data: bytes, check_id: str, again: dict[str, str]) -> Outcome | None:
+    """A worker's reply: the check's outcome, or None after noting in ``again`` why the outcome
+    could not be pickled (the check then runs again in the audit process)."""
+    reply = pickle.loads(data)
+    if isinstance(reply, Outcome):
+        return reply
+    again[check_id] = str(reply)
+    return None
 
 
 def pack_outcome(outcome: Outcome) -> bytes:

@@ -27,7 +27,17 @@ from ..findings import Evidence, Figure, Table, safe_id
 from ..wording import fixed, pct, plural, sig, signed
 from ._fairness import DI, Proxies, impact_targets, named_proxies, not_measured
 from .base import Artifact, Remediation, Remedy, RemedyInputs, RemedyOutput, artifact_path, budget, setting, threshold
-from .refit import TrainingRows, clone_model, final_prefix, fit, model_object, predict, refit_unavailable, training_rows
+from .refit import (
+    TrainingRows,
+    clone_model,
+    final_prefix,
+    final_step,
+    fit,
+    model_object,
+    predict,
+    refit_unavailable,
+    training_rows,
+)
 
 if TYPE_CHECKING:
     from ..context import AuditContext, Predictions
@@ -39,14 +49,6 @@ class _Spec:
 
     base: CandidateScore
     build: Callable[[], Any]
-
-
-def _final_estimator(obj: Any) -> Any:
-    for _ in range(5):
-        if not hasattr(obj, "steps"):
-            break
-        obj = obj.steps[-1][1]
-    return obj
 
 
 @dataclass
@@ -163,7 +165,7 @@ class AlternativeRemedy(Remedy):
                                               dict(consts)), lambda: wrap(clone_model(ctx))))
         prefix = final_prefix(model_object(ctx))
         if self.regularisation and prefix is not None:
-            final = _final_estimator(clone_model(ctx))
+            final = final_step(clone_model(ctx))
             for i, s in enumerate(regularisation_settings(final.get_params(deep=False))):
                 specs.append(self._reg_spec(ctx, s, i, prefix, neutral, consts, reg_tag, wrap))
         if self.benchmarks:

@@ -33,7 +33,17 @@ from ..checks.sensitivity.partial_dependence import PartialDependenceCheck, Part
 from ..findings import Evidence, Figure, Finding, Severity, Table
 from ..wording import amount, pct, plural, sig, signed
 from .base import Artifact, Remediation, Remedy, RemedyInputs, RemedyOutput, artifact_path, budget
-from .refit import TrainingRows, clone_model, final_prefix, fit, model_object, predict, refit_unavailable, training_rows
+from .refit import (
+    TrainingRows,
+    clone_model,
+    final_prefix,
+    final_step,
+    fit,
+    model_object,
+    predict,
+    refit_unavailable,
+    training_rows,
+)
 
 if TYPE_CHECKING:
     from ..context import AuditContext
@@ -48,15 +58,6 @@ def breaches(inputs: RemedyInputs) -> list[Finding]:
     """The medium-or-high monotonicity findings of the partial-dependence check, most severe first."""
     found = [f for f in inputs.findings_of(PD_ID, "medium") if f.id.startswith(MONOTONE) and f.features]
     return sorted(found, key=lambda f: (-f.severity.rank, f.id))
-
-
-def final_estimator(obj: Any) -> Any:
-    """The estimator a model ends in (the last step of nested pipelines)."""
-    for _ in range(5):
-        if not hasattr(obj, "steps"):
-            break
-        obj = obj.steps[-1][1]
-    return obj
 
 
 def _preprocessing(fitted: Any) -> list[Any]:
@@ -140,7 +141,7 @@ class ConstraintRemedy(Remedy):
         obj = model_object(ctx)
         if final_prefix(obj) is None:
             return "the model is a hyper-parameter search that refits itself; constrain the estimator it searches"
-        final = final_estimator(obj)
+        final = final_step(obj)
         family = estimator_family(final)
         if family is None:
             return f"{UNSUPPORTED}; the model ends in {type(final).__name__}"
@@ -154,7 +155,7 @@ class ConstraintRemedy(Remedy):
         assert isinstance(m, PartialDependenceMeasurement)  # skip_reason
         obj = model_object(ctx)
         prefix = final_prefix(obj) or ""
-        final = final_estimator(obj)
+        final = final_step(obj)
         family = estimator_family(final)
         assert family is not None  # skip_reason
         seeded = {}

@@ -102,3 +102,13 @@ def final_prefix(obj: Any) -> str | None:
         name, obj = obj.steps[-1]
         prefix += f"{name}__"
     return prefix
+
+
+def final_step(obj: Any) -> Any:
+    """The estimator ``final_prefix`` addresses: the last step of nested pipelines (the object
+    itself when it is not a pipeline)."""
+    for _ in range(5):
+        if not hasattr(obj, "steps"):
+            break
+        obj = obj.steps[-1][1]
+    return obj
