@@ -482,7 +482,7 @@ def _run(console: Console, config: AuditConfig, folder: RunFolder, debug: bool) 
 
     with _Steps(console) as step:
         try:
-            written = result.write_into(folder, config.report.formats, step=step)
+            written = result.write_into(folder, config.report.formats, step=step, workers=config.engine.workers)
         except OutputError as exc:
             raise _Fail(str(exc)) from None
     from .outdir import PRIVATE

@@ -268,14 +268,15 @@ class AuditResult:
             return self.write_into(folder, formats)
 
     def write_into(self, folder: RunFolder, formats: tuple[str, ...] = ("html", "pdf", "json"), *,
-                   step: Callable[[str], None] | None = None) -> dict[str, Path]:
+                   step: Callable[[str], None] | None = None, workers: int = 0) -> dict[str, Path]:
         """Write the report into an open ``RunFolder``'s staging folder and swap it into place
-        (``step`` is told which file is being written, for progress lines)."""
+        (``step`` is told which file is being written, for progress lines; ``workers`` processes draw
+        the figures, as ``[engine] workers``: 0 is one per core)."""
         from .outdir import OutputError
         from .render import write_report
 
         try:
-            written = write_report(self, folder.stage, formats, step=step)
+            written = write_report(self, folder.stage, formats, step=step, workers=workers)
         except OSError as exc:
             raise OutputError(f"cannot write the report to {folder.final}: {exc.strerror or type(exc).__name__}"
                               ) from None

@@ -110,7 +110,8 @@ def run_checks(ctx: AuditContext, registry: CheckRegistry, *, progress: Progress
             if check_id in skip:
                 progress.started(check_id, registry[check_id].title or check_id)
                 done(check_id, skipped(check_id))
-        runnable = [c for c in registry.ids() if c not in skip]
+        # the costliest first, so that no worker is left with a long check when the others are done
+        runnable = sorted((c for c in registry.ids() if c not in skip), key=lambda c: -registry[c].cost)
         in_process = executor.run(runnable, started=lambda c: progress.started(c, registry[c].title or c), done=done)
         where = executor.where
     results = [outcomes[c].result for c in registry.ids()]

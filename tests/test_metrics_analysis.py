@@ -381,3 +381,30 @@ def test_the_one_wilson_interval_matches_the_formula() -> None:
         assert lo == pytest.approx(max(0.0, centre - half), abs=1e-9)
         assert hi == pytest.approx(min(1.0, centre + half), abs=1e-9)
     assert all(math.isnan(v) for v in wilson(0, 0))
+
+
+def test_shap_output_builder_is_numpy_and_agrees_with_shaps_own_loop() -> None:
+    """auditor replaces shap's numba-compiled output builder (compiled anew in every process) by the
+    same loop in numpy: installed, and equal to shap's loop (its pure-Python original) on single and
+    multiple outputs, with and without the rows that vary."""
+    from auditor.analysis.importance import _import_shap
+
+    shap = _import_shap()
+    mm = shap.utils._masked_model
+    assert mm._build_fixed_output.__module__ == "auditor.analysis.importance"
+    rng = np.random.default_rng(3)
+    n_rows = 6
+    for out_shape in ((), (3,)):
+        num_varying = np.array([n_rows, 2, 0, 3, n_rows])
+        batch = np.concatenate([[0], np.cumsum(num_varying)])
+        varying = np.array([np.ones(n_rows, bool)] + [rng.permutation(np.arange(n_rows) < k) for k in (2, 0, 3)]
+                           + [np.ones(n_rows, bool)])
+        outputs = rng.normal(size=(int(batch[-1]),) + out_shape)
+        ours = np.zeros((len(num_varying),) + out_shape)
+        theirs = ours.copy()
+        mm._build_fixed_output(ours, np.zeros((n_rows,) + out_shape), outputs, batch, varying, num_varying,
+                               shap.links.identity, None)
+        original = mm._build_fixed_single_output if not out_shape else mm._build_fixed_multi_output
+        original.py_func(theirs, np.zeros((n_rows,) + out_shape), outputs, batch, varying, num_varying,
+                         shap.links.identity.py_func, None)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)

@@ -410,3 +410,25 @@ def test_figure_specs_are_drawn_for_the_report_and_a_broken_one_is_named(tmp_pat
     assert "Empty figure" not in html
     written = write_report(replace(result, checks=tuple(checks)), tmp_path / "json-only", formats=["json"])
     assert list(written) == ["json"]
+
+
+def test_figures_drawn_ahead_in_worker_processes_are_the_ones_drawn_here():
+    """write_report draws the figures in worker processes first (``plots.drawn_ahead``): the report
+    is the same byte for byte as with every figure drawn in this process, broken and empty ones too."""
+    from auditor.plots import drawn_ahead
+    from auditor.render import figure_specs
+
+    result = make_result(errored=False)
+    specs = (_figure(), Figure("broken", "Broken figure", plot="test_render:failing_test_figure"),
+             Figure("empty", "Empty figure", plot="test_render:empty_test_figure"), _figure())
+    checks = [replace(c, evidence=replace(c.evidence, figures=specs)) if c.id == "data.drift" else c
+              for c in result.checks]
+    result = replace(result, checks=tuple(checks))
+    here = render_html(build_view(result))
+    ahead = drawn_ahead(figure_specs(result), 2)
+    with ahead:
+        from auditor import plots
+
+        assert len(plots._AHEAD) == len(figure_specs(result)) >= 4  # drawn in the workers, not here
+        there = render_html(build_view(result))
+    assert there == here and "The figure could not be drawn (ValueError: no such column)." in there

@@ -272,7 +272,88 @@ def _import_shap() -> Any:
     finally:
         if block and sys.modules.get("matplotlib", 0) is None:
             del sys.modules["matplotlib"]
+    _cache_masking_kernels()
+    _build_outputs_with_numpy()
     return shap
+
+
+def _build_outputs_with_numpy() -> None:
+    """Replace ``shap.utils._masked_model._build_fixed_output`` by the same loop in numpy. shap's
+    version is a numba function that takes the link function as an argument, so numba compiles it
+    anew in every process (about five seconds, more than the rest of a small explanation) and cannot
+    cache it. The loop runs once per explained row over that row's masks (a few dozen), so numpy is
+    as fast; it sums in the same order, so the values are shap's to the last bit (the demo's stored
+    findings are unchanged; tests/test_metrics_analysis.py compares it with shap's own loop). Left
+    alone when the function is not there (another shap version)."""
+    import sys
+
+    masked_model = sys.modules.get("shap.utils._masked_model")
+    links = sys.modules.get("shap.links")
+    if masked_model is None or not callable(getattr(masked_model, "_build_fixed_output", None)) \
+            or getattr(masked_model._build_fixed_output, "__module__", "") == __name__:
+        return
+    identity, logit = getattr(links, "identity", None), getattr(links, "logit", None)
+
+    def python_link(link: Any) -> Callable[[Any], Any]:
+        if link is identity:
+            return lambda x: x
+        if link is logit:
+            return lambda x: np.log(x / (1 - x))
+        return link
+
+    def _build_fixed_output(averaged_outs: np.ndarray, last_outs: np.ndarray, outputs: np.ndarray,
+                            batch_positions: np.ndarray, varying_rows: Any, num_varying_rows: np.ndarray,
+                            link: Any, linearizing_weights: np.ndarray | None) -> None:
+        f = python_link(link)
+        sample_count = last_outs.shape[0]
+        for i in range(len(averaged_outs)):
+            start, stop = batch_positions[i], batch_positions[i + 1]
+            if start < stop:
+                if num_varying_rows[i] == sample_count:
+                    last_outs[:] = outputs[start:stop]
+                else:
+                    last_outs[varying_rows[i]] = outputs[start:stop]
+                if linearizing_weights is not None:
+                    averaged_outs[i] = _sequential_mean(linearizing_weights * f(last_outs))
+                else:
+                    averaged_outs[i] = f(_sequential_mean(last_outs))
+            else:
+                averaged_outs[i] = averaged_outs[i - 1]
+
+    masked_model._build_fixed_output = _build_fixed_output  # type: ignore[attr-defined]
+
+
+def _sequential_mean(a: np.ndarray) -> Any:
+    """The mean over the first axis summed in row order, as numba's ``np.mean`` sums (numpy's sums
+    pairwise): the same floating-point result as shap's compiled loop, to the last bit."""
+    return np.cumsum(a, axis=0)[-1] / len(a)
+
+
+CACHED_KERNELS = ("_delta_masking", "_single_delta_mask")  # shap.maskers._tabular: arrays in, arrays out
+NUMBA_CACHE_ENV = "AUDITOR_NUMBA_CACHE"
+
+
+def _cache_masking_kernels() -> None:
+    """Ask numba to keep shap's tabular masking kernels in its on-disk cache. shap compiles them with
+    numba at their first call in every process (several seconds each time: the largest part of a
+    small SHAP explanation); cached, a later process loads them in milliseconds. The cache is numba's
+    own (next to shap's files, or ``NUMBA_CACHE_DIR``, or the user's cache folder when those are
+    read-only), keyed by the source and numba's version like Python's ``.pyc`` files. Only kernels
+    whose arguments are plain arrays are cached (a kernel taking a function argument would be
+    compiled and written again on every run). ``AUDITOR_NUMBA_CACHE=0`` leaves shap as it is."""
+    import contextlib
+    import os
+    import sys
+
+    if os.environ.get(NUMBA_CACHE_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    tabular = sys.modules.get("shap.maskers._tabular")
+    for name in CACHED_KERNELS:
+        kernel = getattr(tabular, name, None)
+        if kernel is None or not hasattr(kernel, "enable_caching") or getattr(kernel, "signatures", None):
+            continue  # not a numba function (another shap version), or compiled already
+        with contextlib.suppress(Exception):  # no cache (e.g. nowhere writable): shap compiles as before
+            kernel.enable_caching()
 
 
 def _checked_group_values(per_group: list[tuple[np.ndarray, np.ndarray] | None], groups: np.ndarray | None,

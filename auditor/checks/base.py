@@ -165,6 +165,7 @@ class Check(Generic[M]):
     title: ClassVar[str] = ""
     family: ClassVar[Family]
     order: ClassVar[int] = 0  # position within its family in the report
+    cost: ClassVar[int] = 1  # rough seconds at the default budgets on UCI Adult: workers start the costliest first
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -133,6 +133,7 @@ class BenchmarkCheck(Check[BenchmarkMeasurement]):
     id: ClassVar[str] = "benchmark.comparison"
     family = BENCHMARK
     order = 1
+    cost = 3
     title: ClassVar[str] = "Benchmark model comparison"
 
     max_train_rows: int = budget(20000, "training rows the benchmarks are trained on (a seeded sample beyond)")

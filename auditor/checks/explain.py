@@ -100,6 +100,7 @@ class ImportanceCheck(Check[ImportanceMeasurement]):
     id: ClassVar[str] = "explain.importance"
     family = EXPLAIN
     order = 1
+    cost = 10
     title: ClassVar[str] = "Feature importance (SHAP)"
 
     rows: int = budget(200, "test rows explained (a seeded, stratified sample)")

@@ -345,6 +345,7 @@ class ModelExtractionCheck(Check[ExtractionMeasurement]):
     id: ClassVar[str] = "security.model_extraction"
     family = SECURITY
     order = 2
+    cost = 2
     title: ClassVar[str] = "Model extraction"
 
     queries: int = budget(2000, "queries each attacker sends (the full budget)")
@@ -652,6 +653,7 @@ class AttributeInferenceCheck(Check[AttributeMeasurement]):
     id: ClassVar[str] = "security.attribute_inference"
     family = SECURITY
     order = 3
+    cost = 3
     title: ClassVar[str] = "Attribute inference"
 
     rows: int = budget(5000, "test rows attacked (a seeded sample when there are more)")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from matplotlib.figure import Figure as MplFigure
@@ -131,6 +133,80 @@ def _unwrap_plain_groups(svg: str) -> str:
 class Uninformative(Exception):
     """Raised by a figure function whose figure would carry no information (a score surface that is
     one colour): the report leaves the figure out and shows the message, one line saying why."""
+
+
+# ---- drawing ahead, in worker processes -------------------------------------------------------------
+# What drawing a spec came to: ("svg", text), ("none", None) when the function had nothing to draw,
+# ("omitted", why) when the figure would carry no information, ("error", "Type: message").
+Outcome = tuple[str, "str | None"]
+_AHEAD: dict[int, tuple[Figure, Outcome]] = {}  # id(spec) -> (spec, its outcome), inside ``drawn_ahead``
+_TO_DRAW: list[Figure] = []  # the specs a forked drawing process reads (inherited, never pickled)
+
+
+def outcome(spec: Figure) -> Outcome:
+    """What drawing ``spec`` comes to: drawn ahead (``drawn_ahead``) or drawn now."""
+    ahead = _AHEAD.get(id(spec))
+    if ahead is not None and ahead[0] is spec:
+        return ahead[1]
+    return _draw_outcome(spec)
+
+
+def _draw_outcome(spec: Figure) -> Outcome:
+    try:
+        svg = draw(spec)
+    except Uninformative as exc:
+        return ("omitted", str(exc))
+    except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the report
+        return ("error", f"{type(exc).__name__}: {exc}")
+    return ("none", None) if svg is None else ("svg", svg)
+
+
+@contextlib.contextmanager
+def drawn_ahead(specs: list[Figure], workers: int) -> Iterator[None]:
+    """Within the block, ``outcome(spec)`` returns the figures of ``specs`` drawn ahead by ``workers``
+    forked processes (Linux; elsewhere, or for one worker, they are drawn when asked for). Drawing
+    is the same function with the same style in every process, so the SVG is the same byte for byte."""
+    import multiprocessing
+    import sys
+
+    n = min(workers, len(specs))
+    if n <= 1 or not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        yield
+        return
+    _TO_DRAW[:] = specs
+    try:
+        with multiprocessing.get_context("fork").Pool(n, initializer=_quiet_drawing_process) as pool:
+            outcomes = pool.map(_draw_nth, range(len(specs)), chunksize=1)
+    except Exception:  # noqa: BLE001 - no worker processes (limits, memory): draw them when asked for
+        outcomes = []
+    finally:
+        _TO_DRAW.clear()
+    _AHEAD.update({id(spec): (spec, out) for spec, out in zip(specs, outcomes)})
+    try:
+        yield
+    finally:
+        _AHEAD.clear()
+
+
+def _draw_nth(i: int) -> Outcome:
+    return _draw_outcome(_TO_DRAW[i])
+
+
+def _quiet_drawing_process() -> None:
+    """A drawing process: Ctrl-C is the parent's, it dies with the parent, and its standard streams are
+    its own (another thread of the parent, a progress display, may have held their locks at the fork)."""
+    import os
+    import signal
+    import sys
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001, S110 - not Linux: the process still ends with the pool
+        pass
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's lifetime
 
 
 def draw(spec: Figure) -> str | None:

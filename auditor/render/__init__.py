@@ -17,10 +17,11 @@ FORMATS: tuple[str, ...] = tuple(FILENAMES)
 
 
 def write_report(result: Any, out_dir: Path, formats: Iterable[str] = ("html", "pdf", "json"), *,
-                 step: Callable[[str], None] | None = None) -> dict[str, Path]:
+                 step: Callable[[str], None] | None = None, workers: int = 0) -> dict[str, Path]:
     """Write the requested formats (see ``FORMATS``) into ``out_dir``; return their paths.
 
-    ``step`` is told what is being written, for progress lines.
+    ``step`` is told what is being written, for progress lines. The figures (html, pdf) are drawn
+    by ``workers`` processes, like ``[engine] workers``: 0 is one per core, 1 draws them here.
     """
     say = step or (lambda _text: None)
     if isinstance(formats, str):
@@ -34,11 +35,13 @@ def write_report(result: Any, out_dir: Path, formats: Iterable[str] = ("html", "
     written: dict[str, Path] = {}
     html = ""  # rendered once, for html and pdf
     if "html" in wanted or "pdf" in wanted:
+        from ..plots import drawn_ahead
         from .html import render_html
         from .view import build_view
 
         say("drawing the figures")
-        html = render_html(build_view(result))
+        with drawn_ahead(figure_specs(result), _drawing_processes(workers)):
+            html = render_html(build_view(result))
     _write_artifacts(result, out, say)
     for fmt in wanted:
         target = out / FILENAMES[fmt]
@@ -65,6 +68,21 @@ def write_report(result: Any, out_dir: Path, formats: Iterable[str] = ("html", "
             target.write_text(render_markdown(result), encoding="utf-8")
             written[fmt] = target
     return written
+
+
+def figure_specs(result: Any) -> list[Any]:
+    """Every figure spec of the result: the checks', the remedies' and their remediations'."""
+    specs = [f for c in result.checks for f in c.evidence.figures]
+    for r in getattr(result, "remedies", ()):
+        specs += list(r.output.evidence.figures)
+        specs += [f for rem in r.output.remediations for f in rem.evidence.figures]
+    return specs
+
+
+def _drawing_processes(workers: int) -> int:
+    from ..parallel import worker_count
+
+    return worker_count(workers)
 
 
 def _write_artifacts(result: Any, out: Path, say: Callable[[str], None]) -> None:

@@ -252,17 +252,16 @@ def figure(fig: Figure, anchor: str, *, printed: bool = True) -> dict[str, Any] 
     """A figure spec drawn for the report; None when it has nothing to draw. A figure that carries no
     information is a one-line ``omitted`` note; one that fails to draw is a note naming the error
     (its check's findings and tables stand)."""
-    from ..plots import Uninformative, draw
+    from ..plots import outcome
 
     out = {"name": _text(fig.name), "title": _text(fig.title), "caption": _text(fig.caption), "anchor": anchor,
            "src": "", "error": "", "omitted": "", "print": printed, "kind": "figure", "print_width_mm": 0.0}
-    try:
-        svg = draw(fig)
-    except Uninformative as exc:
-        out["omitted"] = _text(exc)
+    kind, svg = outcome(fig)
+    if kind == "omitted":
+        out["omitted"] = _text(svg)
         return out
-    except Exception as exc:  # noqa: BLE001 - one broken figure must not lose the report
-        out["error"] = _text(f"The figure could not be drawn ({type(exc).__name__}: {exc}).")
+    if kind == "error":
+        out["error"] = _text(f"The figure could not be drawn ({svg}).")
         return out
     if svg is None:
         return None

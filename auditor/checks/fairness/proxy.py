@@ -99,6 +99,7 @@ class ProxyCheck(GroupedCheck[ProxyMeasurement]):
     id: ClassVar[str] = "fairness.proxy"
     family = FAIRNESS
     order = 3
+    cost = 3
     title: ClassVar[str] = "Proxies for protected attributes"
 
     max_rows: int = budget(5000, "seeded sample of test rows the proxy models are fitted on")

@@ -99,6 +99,7 @@ class ResidualAnalysisCheck(Check[ResidualMeasurement]):
     id: ClassVar[str] = "residual.analysis"
     family = RESIDUAL
     order = 1
+    cost = 4
     title: ClassVar[str] = "Residual analysis"
 
     alpha: float = threshold(0.05, "significance level of every test (tree gain, spread, bias bins, outliers, "

@@ -167,6 +167,7 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
     id: ClassVar[str] = "sensitivity.adversarial"
     family = SENSITIVITY
     order = 2
+    cost = 15
     title: ClassVar[str] = "Adversarial example search"
 
     rows: int = budget(80, "starting rows searched first: prototypes plus a seeded random sample")

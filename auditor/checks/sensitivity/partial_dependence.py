@@ -107,6 +107,7 @@ class PartialDependenceCheck(Check[PartialDependenceMeasurement]):
     id: ClassVar[str] = "sensitivity.partial_dependence"
     family = SENSITIVITY
     order = 1
+    cost = 3
     title: ClassVar[str] = "Partial dependence, ICE and ALE"
 
     rows: int = budget(500, "test rows sampled (seeded) for PDP, ICE and ALE")
