@@ -208,7 +208,7 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
     population: int = budget(32, "genetic search: candidates per row and generation")
     generations: int = budget(5, "genetic search: generations")
     extremes_rows: int = budget(20, "starting rows for the coordinate ascent to the score extremes")
-    hsj_rows: int = budget(5, "rows HopSkipJump attacks")
+    hsj_rows: int = budget(3, "rows HopSkipJump attacks")
     hsj_max_iter: int = budget(5, "HopSkipJump iterations per row")
     hsj_max_eval: int = budget(50, "HopSkipJump evaluations per gradient estimate")
     hsj_init_eval: int = budget(10, "HopSkipJump initial evaluations per gradient estimate")
