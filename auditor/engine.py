@@ -89,7 +89,11 @@ class Audit:
         self.in_process, self.where = out.in_process, out.where
         checks = waive_checks(out.results, self.context.config.waivers, today or now.date())
         done = getattr(progress, "remedy_finished", None)
-        remedies = run_remedies(self.context, checks, out.measurements, done=done if callable(done) else None)
+        from .parallel import ForkPool
+
+        workers = executor.workers if isinstance(executor, ForkPool) else 1  # a local pool: its size
+        remedies = run_remedies(self.context, checks, out.measurements, done=done if callable(done) else None,
+                                workers=workers)
         for r in remedies:
             if r.status is Status.ERROR:
                 self.tracebacks[f"remediation {r.id}"] = r.reason

@@ -285,14 +285,19 @@ def test_the_demo_gives_identical_findings_with_one_and_two_workers() -> None:
     from auditor.config import load_config
 
     config = load_config(ROOT / "sample_models" / "audit.toml")
-    docs = {}
+    docs, remediations, files = {}, {}, {}
     for workers in (1, 2):
         cfg = replace(config, engine=replace(config.engine, workers=workers))
         audit = prepare(cfg)
         result = audit.run()
         assert audit.where == ("in this process" if workers == 1 else "2 worker processes")
-        docs[workers] = _stable(json.loads(json.dumps(result.to_json())))
+        doc = json.loads(json.dumps(result.to_json()))
+        docs[workers] = _stable(doc)
+        remediations[workers] = doc["remediations"]  # the remedies run in the workers too
+        files[workers] = {a.path: a.sha256 for a in result.artifacts}
     assert docs[1] == docs[2]
+    assert remediations[1] == remediations[2] and remediations[1]
+    assert files[1] == files[2] and files[1]
     assert docs[2] == json.loads(BASELINE.read_text())
 
 

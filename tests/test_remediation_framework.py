@@ -4,6 +4,7 @@ their remediations in findings.json and their files under remediation/ with hash
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -83,6 +84,31 @@ def test_remedies_run_in_isolation_and_skip_with_reasons() -> None:
     assert by_id["test_measured"].remediations[0].after == {"rows": 100}
     assert by_id["test_broken"].status is Status.ERROR and "boom" in by_id["test_broken"].error
     assert by_id["test_na"].status is Status.SKIPPED and by_id["test_na"].reason == "no finding of its kind"
+
+
+@dataclass
+class _Dies(Remedy):
+    id: ClassVar[str] = "test_dies"
+    title: ClassVar[str] = "A remedy that kills its process"
+
+    def run(self, inputs: RemedyInputs) -> RemedyOutput:
+        import os
+
+        os._exit(3)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes are forked on Linux only")
+def test_remedies_in_worker_processes_give_the_same_results_and_a_dying_one_is_its_own_error() -> None:
+    train, test, model = _data()
+    audit = prepare_objects(model, test=test, train=train, target="y", checks={}, skip=[])
+    here = run_remedies(audit.context, [], {}, remedies=FAKE)
+    there = run_remedies(audit.context, [], {}, remedies=FAKE, workers=2)
+    assert [(r.id, r.status, r.error, r.output) for r in there] == [(r.id, r.status, r.error, r.output) for r in here]
+    with_death = run_remedies(audit.context, [], {}, remedies={**FAKE, "test_dies": _Dies}, workers=2)
+    by_id = {r.id: r for r in with_death}
+    assert by_id["test_dies"].status is Status.ERROR and "process running this remedy died" in by_id["test_dies"].error
+    assert by_id["test_measured"].status is Status.OK and by_id["test_measured"].remediations[0].after == {"rows": 100}
+    assert by_id["test_broken"].status is Status.ERROR and "boom" in by_id["test_broken"].error
 
 
 def test_remediation_rejects_unlike_before_and_after_and_artifacts_outside_the_folder() -> None:

@@ -173,11 +173,14 @@ def drawn_ahead(specs: list[Figure], workers: int) -> Iterator[None]:
     if n <= 1 or not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
         yield
         return
+    from concurrent.futures import ProcessPoolExecutor
+
     _TO_DRAW[:] = specs
-    try:
-        with multiprocessing.get_context("fork").Pool(n, initializer=_quiet_drawing_process) as pool:
-            outcomes = pool.map(_draw_nth, range(len(specs)), chunksize=1)
-    except Exception:  # noqa: BLE001 - no worker processes (limits, memory): draw them when asked for
+    try:  # an executor, not a multiprocessing.Pool: a drawing process that dies fails the map, never hangs it
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_quiet_drawing_process) as pool:
+            outcomes = list(pool.map(_draw_nth, range(len(specs))))
+    except Exception:  # noqa: BLE001 - no drawing processes (limits, memory, one died): draw when asked for
         outcomes = []
     finally:
         _TO_DRAW.clear()
