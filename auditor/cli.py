@@ -482,7 +482,9 @@ def _run(console: Console, config: AuditConfig, folder: RunFolder, debug: bool) 
 
     with _Steps(console) as step:
         try:
-            written = result.write_into(folder, config.report.formats, step=step, workers=config.engine.workers)
+            # figures drawn by forked processes, as the local workers; not beside a Dask client (its threads)
+            drawing = config.engine.workers if config.engine.backend == "local" else 1
+            written = result.write_into(folder, config.report.formats, step=step, workers=drawing)
         except OutputError as exc:
             raise _Fail(str(exc)) from None
     from .outdir import PRIVATE
