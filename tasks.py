@@ -75,7 +75,9 @@ def main(argv: list[str]) -> int:
             return code
     # the tests in one worker process per core (pytest-xdist); "-n 0" among the arguments runs them
     # in this process, e.g. to debug one test
-    workers = [] if any(a == "-n" or a.startswith("-n") and a[2:].isdigit() for a in rest) else ["-n", "auto"]
+    # (loadgroup: a module marked xdist_group keeps its tests, and its expensive fixtures, in one worker)
+    workers = ([] if any(a == "-n" or a.startswith("-n") and a[2:].isdigit() for a in rest)
+               else ["-n", "auto", "--dist", "loadgroup"])
     return subprocess.run([str(PY), "-m", "pytest", *workers, *rest], cwd=ROOT, env=_env()).returncode
 
 

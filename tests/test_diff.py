@@ -19,6 +19,9 @@ from sklearn.linear_model import LogisticRegression
 
 from auditor.diff import DiffInputError, compare, headline_metrics, load_snapshot, snapshot
 
+# the module's expensive fixtures (whole audits) run once: all its tests in one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("diff")
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)}  # this checkout
 KEPT = ("data.schema", "data.leakage", "performance.metrics")  # quick checks; a target copy trips data.leakage
 

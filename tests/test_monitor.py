@@ -18,6 +18,9 @@ import pytest
 import skops.io as sio
 from conftest import ROOT, SCHEMA, one_line_error
 
+# the module's expensive fixtures (whole audits) run once: all its tests in one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("monitor")
+
 DEMO = ROOT / "sample_models"
 MODEL = DEMO / "credit_model.skops"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(ROOT)}

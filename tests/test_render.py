@@ -21,6 +21,9 @@ from auditor.render.pdf import locked_url_fetcher, render_pdf
 from auditor.render.view import build_view, column_widths
 from auditor.result import AuditInfo, AuditResult, DatasetInfo
 
+# the module's expensive fixtures (whole audits) run once: all its tests in one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("render")
+
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src="file:///etc/hostname">'
 HOSTILE_COL = f"income {SCRIPT}"

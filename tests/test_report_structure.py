@@ -31,6 +31,9 @@ from auditor.render.labels import glossary_terms, humanize, metric_label
 from auditor.render.view import build_view
 from auditor.result import AuditInfo
 
+# the module's expensive fixtures (whole audits) run once: all its tests in one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("report_structure")
+
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 MAX_PAGES = 25  # issue 12: the demo's PDF, appendices included
 DEMO_CONFIG = ROOT / "sample_models" / "audit.toml"

@@ -118,6 +118,9 @@ def _in_workers(job: _Job, todo: list[str], workers: int) -> Iterator[RemedyResu
             for rid, future in zip(todo, futures):
                 try:
                     data = future.result()
+                except KeyboardInterrupt:
+                    executor.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: start no other remedy
+                    raise
                 except BrokenProcessPool:
                     with pool(1) as alone:
                         try:

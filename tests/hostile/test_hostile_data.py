@@ -34,6 +34,9 @@ from auditor.errors import AuditInputError, ConfigError
 from auditor.findings import Status
 from auditor.inputs import load_model, load_table
 
+# the module's expensive fixtures (whole audits) run once: all its tests in one worker (--dist loadgroup)
+pytestmark = pytest.mark.xdist_group("hostile_data")
+
 SAMPLES = ROOT / "sample_models"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
