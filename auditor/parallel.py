@@ -33,17 +33,16 @@ context and its own seeded generator (``AuditContext.rng``), never state left by
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import pickle
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 from .findings import CheckResult, Status
+from .processes import fork_available, quiet_child
 from .runner import Outcome, error_message, execute
 
 if TYPE_CHECKING:
@@ -81,14 +80,6 @@ def worker_threads(workers: int) -> int:
     """BLAS threads per worker process: the requested threads, at most the worker's share of the
     cores, so the workers together do not oversubscribe them."""
     return max(1, min(requested_threads(), cores() // max(1, workers)))
-
-
-def fork_available() -> bool:
-    """Forked workers share the audit's memory copy-on-write. Only on Linux: macOS's system libraries
-    are not safe to use after a fork, and Windows has none; elsewhere the checks run in this process."""
-    import multiprocessing
-
-    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
 def local_executor(ctx: AuditContext, registry: CheckRegistry, n_checks: int) -> ForkPool | None:
@@ -299,15 +290,7 @@ def _picklable(obj: Any) -> bool:
 
 def _after_fork(ctx: AuditContext, threads: int) -> None:
     """What a forked worker must not share with the parent, made its own."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the workers
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)
-    _die_with_parent()
-    # the standard streams' locks may have been held by another thread of the parent at the fork
-    # (the progress display of a replacement worker's parent): new stream objects, new locks
-    devnull = open(os.devnull, "w")  # noqa: SIM115 - the worker's streams for its lifetime
-    sys.stdout = sys.stderr = devnull
-    sys.stdin = io.StringIO()
+    quiet_child()  # signals, death with the parent, its own standard streams
     os.environ[THREADS_ENV] = str(threads)  # a model host started here gets the same limit
     for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[key] = str(threads)
@@ -321,13 +304,3 @@ def _after_fork(ctx: AuditContext, threads: int) -> None:
     after = getattr(ctx.model.adapter, "after_fork", None)
     if callable(after):
         after()
-
-
-def _die_with_parent() -> None:
-    """Linux: the worker is killed when the audit process dies, even in the middle of a check."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - not Linux: the worker still ends when its pipe closes
-        pass

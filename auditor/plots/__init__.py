@@ -167,10 +167,11 @@ def drawn_ahead(specs: list[Figure], workers: int) -> Iterator[None]:
     forked processes (Linux; elsewhere, or for one worker, they are drawn when asked for). Drawing
     is the same function with the same style in every process, so the SVG is the same byte for byte."""
     import multiprocessing
-    import sys
+
+    from ..processes import fork_available, quiet_child
 
     n = min(workers, len(specs))
-    if n <= 1 or not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+    if n <= 1 or not fork_available():
         yield
         return
     from concurrent.futures import ProcessPoolExecutor
@@ -178,7 +179,7 @@ def drawn_ahead(specs: list[Figure], workers: int) -> Iterator[None]:
     _TO_DRAW[:] = specs
     try:  # an executor, not a multiprocessing.Pool: a drawing process that dies fails the map, never hangs it
         with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"),
-                                 initializer=_quiet_drawing_process) as pool:
+                                 initializer=quiet_child) as pool:
             outcomes = list(pool.map(_draw_nth, range(len(specs))))
     except Exception:  # noqa: BLE001 - no drawing processes (limits, memory, one died): draw when asked for
         outcomes = []
@@ -193,23 +194,6 @@ def drawn_ahead(specs: list[Figure], workers: int) -> Iterator[None]:
 
 def _draw_nth(i: int) -> Outcome:
     return _draw_outcome(_TO_DRAW[i])
-
-
-def _quiet_drawing_process() -> None:
-    """A drawing process: Ctrl-C is the parent's, it dies with the parent, and its standard streams are
-    its own (another thread of the parent, a progress display, may have held their locks at the fork)."""
-    import os
-    import signal
-    import sys
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001, S110 - not Linux: the process still ends with the pool
-        pass
-    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the process's lifetime
 
 
 def draw(spec: Figure) -> str | None:

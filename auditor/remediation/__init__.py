@@ -97,7 +97,7 @@ def _in_workers(job: _Job, todo: list[str], workers: int) -> Iterator[RemedyResu
     remedy to run in this process (its result could not be sent back). Nothing when there is one
     worker, one remedy, or no fork. A remedy whose process dies is run again alone in a new one, so
     only the remedy that kills its process is that remedy's ``error``."""
-    from ..parallel import fork_available
+    from ..processes import fork_available
 
     n = min(workers, len(todo))
     if n <= 1 or not fork_available():
