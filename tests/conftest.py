@@ -9,6 +9,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -85,3 +86,54 @@ def svg_of(fig: Any) -> str:
     from auditor.plots import draw
 
     return draw(fig) or ""
+
+
+# ---- the demo, run once per test session --------------------------------------------------------
+
+# Tests that read the demo's whole report (the CLI's end-to-end test, the report-structure tests)
+# share one `auditor demo` run. Mark them xdist_group(DEMO_GROUP) so they land in one worker; the
+# lock makes a worker that gets one anyway wait for the run instead of repeating it.
+DEMO_GROUP = "demo"
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    out: Path  # the report folder (read it, never write into it: other tests read it too)
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """``auditor demo --out <folder>`` through the console entry point, once per test session."""
+    import fcntl
+    import json
+    import sys
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # shared by a session's workers
+    out, record = root / "demo-report", root / "demo-run.json"
+    with open(root / "demo-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.is_file():
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+            proc = subprocess.run([sys.executable, "-m", "auditor", "demo", "--out", str(out)], capture_output=True,
+                                  text=True, cwd=ROOT, env=env, timeout=900)
+            record.write_text(json.dumps({"returncode": proc.returncode, "stdout": proc.stdout,
+                                          "stderr": proc.stderr}))
+    return DemoRun(out, **json.loads(record.read_text()))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Say so when --dist loadgroup did not group (pytest 9.2 broke it, pytest-xdist#1386): the
+    tests still pass, but the demo and other whole audits then run once per worker."""
+    if not getattr(session.config.option, "loadgroup", False):
+        return
+    lost = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        import warnings
+
+        warnings.warn(f"--dist loadgroup did not group {len(lost)} test(s), e.g. {lost[0]}: whole-audit "
+                      "fixtures run in more than one worker (pytest-xdist#1386; pytest<9.2 groups)",
+                      pytest.PytestWarning, stacklevel=1)

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import DEMO_GROUP, ROOT, DemoRun
 from markupsafe import escape
 from test_render import make_result
 
@@ -32,7 +32,7 @@ from auditor.render.view import build_view
 from auditor.result import AuditInfo
 
 # the module's expensive fixtures (whole audits) run once: all its tests in one worker (--dist loadgroup)
-pytestmark = pytest.mark.xdist_group("report_structure")
+pytestmark = pytest.mark.xdist_group(DEMO_GROUP)
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 MAX_PAGES = 25  # issue 12: the demo's PDF, appendices included
@@ -42,12 +42,9 @@ DEMO_CONFIG = ROOT / "sample_models" / "audit.toml"
 # ---- the demo, rendered once --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "report"
-    proc = subprocess.run([sys.executable, "-m", "auditor", "demo", "--out", str(out)], capture_output=True,
-                          text=True, cwd=ROOT, env=ENV, timeout=900)
-    assert proc.returncode in (0, 1), proc.stderr[-3000:]
-    return out
+def demo(demo_run: DemoRun) -> Path:
+    assert demo_run.returncode in (0, 1), demo_run.stderr[-3000:]
+    return demo_run.out
 
 
 @pytest.fixture(scope="module")
