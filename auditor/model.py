@@ -13,7 +13,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-BATCH_ROWS = 50_000
+# Rows per model call: a larger call is split. Tree ensembles walk every row once per tree, so a
+# call whose rows no longer fit in the processor's cache costs more per row: a HistGradientBoosting
+# pipeline on UCI Adult (101 encoded columns) took 15-19 us a row in calls of 4,096 rows and 33-37
+# us in calls of 16,384 or more. Below a few thousand rows the per-call overhead of a pipeline
+# (pandas, column transformers) starts to count instead.
+BATCH_ROWS = 4_096
 
 
 class ModelCallError(Exception):

@@ -154,3 +154,30 @@ def test_notebook_api_audits_and_writes(tmp_path: Path) -> None:
     assert sorted(p.name for p in written.values()) == ["findings.json", "report.html"]
     doc = result.to_json()
     assert doc["inputs"]["test"]["path"].startswith("<in-memory")
+
+
+def test_a_large_model_call_goes_in_pieces_in_order(monkeypatch) -> None:
+    """The adapter splits a call above BATCH_ROWS rows (tree ensembles score cache-sized pieces
+    faster) and puts the pieces back in row order; a call at or below it goes whole."""
+    from auditor.model import PythonModel
+
+    seen: list[int] = []
+
+    class Echo:
+        def predict_proba(self, X):
+            seen.append(len(X))
+            v = X["x"].to_numpy(dtype=float)
+            return np.column_stack([1 - v / 1e4, v / 1e4])
+
+        def predict(self, X):
+            return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    monkeypatch.setattr("auditor.model.BATCH_ROWS", 100)
+    adapter = PythonModel(Echo())
+    X = pd.DataFrame({"x": np.arange(250)})
+    out = adapter.predict_proba(X)
+    assert seen == [100, 100, 50]
+    np.testing.assert_array_equal(out[:, 1], np.arange(250) / 1e4)
+    seen.clear()
+    adapter.predict_proba(X.iloc[:100])
+    assert seen == [100]

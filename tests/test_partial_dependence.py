@@ -386,7 +386,8 @@ def test_pipeline_rejecting_unseen_levels_is_recorded():
     assert any("unseen level" in n and "region" in n for n in r.evidence.notes)
 
 
-def test_predictions_are_batched_per_feature():
+def test_predictions_are_batched_per_feature(monkeypatch):
+    monkeypatch.setattr("auditor.model.BATCH_ROWS", 10**9)  # no call split in pieces (test_model.py)
     df = credit_data()
     train, test = split(df)
     model = ProbaModel(lambda X: sigmoid(lin(X)))

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ... import model as _model
 from .space import Space, plain_value, same_values
 from .values import Change, FailureExample, FlipRule, ScoreFn, ScoreScale, ScoringFailures
 
@@ -114,7 +115,7 @@ class Scorer:
             if not len(idx):
                 continue
             frame = (self.space.decode if decode else self.space.frame)(rows[idx], V[idx])
-            self.calls += 1
+            self.calls += -(-len(idx) // _model.BATCH_ROWS)  # the calls the model gets: a large one is split
             self.rows += len(idx)
             try:
                 with np.errstate(all="ignore"), warnings.catch_warnings():
