@@ -165,27 +165,17 @@ class DaskExecutor:
 
     def run(self, check_ids: list[str], *, started: Callable[[str], None],
             done: Callable[[str, Outcome], None]) -> dict[str, str]:
-        from distributed import as_completed
-
         self.ctx.warm()  # the predictions every check reads, made once and sent with the context
         _ = self.where
         again: dict[str, str] = {}
         try:
             with _quiet():
-                shipped = self.client.scatter(_shippable(self.ctx), broadcast=True, hash=False)
-                token = uuid.uuid4().hex[:8]
-                futures = {}
-                for check_id in check_ids:
-                    started(check_id)
-                    fut = self.client.submit(_run_check, shipped, self.registry[check_id], requested_threads(),
-                                             key=f"auditor-check-{check_id}-{token}", pure=False, retries=0)
-                    futures[fut] = check_id
-                for fut in as_completed(list(futures), loop=self.client.loop):
-                    check_id = futures[fut]
-                    outcome = self._outcome(fut, check_id, again)
-                    if outcome is not None:
-                        done(check_id, outcome)
-                self.client.cancel([shipped, *futures])
+                killed = self._run_all(check_ids, started, done, again)
+                # A task whose workers all died (KilledWorker), or whose context died with them, is
+                # either the check that killed them or one that was on the same worker: each runs
+                # again alone, so only a check that kills its worker by itself is that check's error.
+                for check_id in killed:
+                    self._run_all([check_id], lambda _c: None, done, again, last_try=True)
         finally:
             self.close()
         for check_id in again:
@@ -193,13 +183,48 @@ class DaskExecutor:
             done(check_id, execute(self.ctx, self.registry[check_id]))
         return again
 
-    def _outcome(self, fut: Any, check_id: str, again: dict[str, str]) -> Outcome | None:
-        try:
-            data = fut.result()
-        except Exception as exc:  # noqa: BLE001 - the task failed, or its worker died (KilledWorker)
-            message = f"ClusterError: the check's task failed on the Dask cluster: {error_message(exc)}"
-            return failed_outcome(self.registry[check_id], message)
-        return unpack_reply(data, check_id, again)
+    def _run_all(self, check_ids: list[str], started: Callable[[str], None], done: Callable[[str, Outcome], None],
+                 again: dict[str, str], *, last_try: bool = False) -> list[str]:
+        """Send the context once and ``check_ids`` as tasks; report each outcome as it arrives. Returns
+        the checks whose workers (or whose scattered context) died under them, unreported, unless
+        this is their ``last_try``."""
+        from distributed import KilledWorker, as_completed
+
+        # Scattered once to every worker; a last try carries the context in its task instead, so that
+        # the scheduler can start it again on another worker when the one it ran on dies (scattered
+        # data dies with the workers that held it)
+        ctx = _shippable(self.ctx)
+        shipped = ctx if last_try else self.client.scatter(ctx, broadcast=True, hash=False)
+        token = uuid.uuid4().hex[:8]
+        futures = {}
+        for check_id in check_ids:
+            started(check_id)
+            fut = self.client.submit(_run_check, shipped, self.registry[check_id], requested_threads(),
+                                     key=f"auditor-check-{check_id}-{token}", pure=False, retries=0)
+            futures[fut] = check_id
+        killed: list[str] = []
+        for fut in as_completed(list(futures), loop=self.client.loop):
+            check_id = futures[fut]
+            try:
+                data = fut.result()
+            except Exception as exc:  # noqa: BLE001 - the task failed, or its worker died (KilledWorker)
+                if not last_try and _died_under(exc, KilledWorker):
+                    killed.append(check_id)
+                else:
+                    message = f"ClusterError: the check's task failed on the Dask cluster: {error_message(exc)}"
+                    done(check_id, failed_outcome(self.registry[check_id], message))
+                continue
+            outcome = unpack_reply(data, check_id, again)
+            if outcome is not None:
+                done(check_id, outcome)
+        self.client.cancel([*futures] if last_try else [shipped, *futures])
+        return [c for c in check_ids if c in killed]  # in the order they were sent
+
+
+def _died_under(exc: BaseException, killed_worker: type[BaseException]) -> bool:
+    """The task's workers died under it (KilledWorker), or what it needs or made died with a worker:
+    the context scattered to them, or its result (fetching it then finds the future cancelled)."""
+    return isinstance(exc, killed_worker) or type(exc).__name__ in ("FutureCancelledError", "CancelledError")
 
 
 def _shippable(ctx: AuditContext) -> AuditContext:

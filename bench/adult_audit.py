@@ -15,8 +15,9 @@ prepare, checks, remediation, report), and prints in one run:
   it shares with the audit process);
 - HTML and PDF size;
 - the rows the audit sent to the audited model (every process, every call) and the time those
-  rows take in one batched ``predict_proba`` call (the scoring-bound floor; timed on at most
-  500,000 rows and scaled when there are more);
+  rows take in one batched ``predict_proba`` call, which the model adapter splits into pieces of
+  ``auditor.model.BATCH_ROWS`` rows like every call of the audit (the scoring-bound floor; timed on
+  at most 500,000 rows and scaled when there are more);
 - with ``--scale K`` (K > 1): the same at K = 1 and at K (K copies of train and test, the numeric
   columns of every copy but the first jittered), the model refitted on each, and the K / K=1 ratio
   of the audit's wall time.
@@ -201,9 +202,11 @@ def _peak_mb() -> float:
 
 
 def scoring_floor(work: Path, n_rows: int) -> tuple[float, int]:
-    """Seconds one batched predict_proba takes on ``n_rows`` rows of the test data (repeated), timed on
-    at most FLOOR_MAX_ROWS rows and scaled."""
+    """Seconds one batched predict_proba through the audit's model adapter (pieces of BATCH_ROWS rows)
+    takes on ``n_rows`` rows of the test data (repeated), timed on at most FLOOR_MAX_ROWS rows and scaled."""
     import skops.io as sio
+
+    from auditor.model import PythonModel
 
     model = sio.load(work / "model.skops", trusted=sio.get_untrusted_types(file=work / "model.skops"))
     test = pd.read_csv(work / "test.csv")[CATEGORICAL + NUMERIC]
@@ -213,7 +216,7 @@ def scoring_floor(work: Path, n_rows: int) -> tuple[float, int]:
 
     with threadpool_limits(limits=1):
         t0 = time.perf_counter()
-        model.predict_proba(X)
+        PythonModel(model).predict_proba(X)
         seconds = time.perf_counter() - t0
     return seconds * n_rows / max(n, 1), n
 
@@ -258,7 +261,8 @@ def report(d: dict) -> None:
             print(f"{fmt.upper()} size:        {d['files'][fmt] / 1e6:8.2f} MB" + ("  (target: at most 2 MB)"
                                                                                  if fmt == "html" else ""))
     scaled_note = "" if d["floor_timed_rows"] == d["rows"] else f", timed on {d['floor_timed_rows']:,} rows"
-    print(f"rows to the model: {d['rows']:,} (every process); one batched call on them: {d['floor_s']:.2f} s "
+    print(f"rows to the model: {d['rows']:,} (every process); one batched call on them, in the audit's "
+          f"pieces: {d['floor_s']:.2f} s "
           f"(the scoring floor{scaled_note})")
     total = sum(c[1] for c in d["checks"])
     print(f"checks: {total:.2f} s of check time in {d['phases']['checks']:.2f} s of wall time "

@@ -165,3 +165,36 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(tmp_path: Path, monkeyp
     proc = subprocess.CompletedProcess([], code, "", err)
     assert "cannot reach the Dask scheduler" in one_line_error(proc)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_a_check_that_kills_its_dask_worker_is_its_error_and_the_others_complete(model_and_data) -> None:
+    """A check whose task kills every worker it runs on (the scheduler gives up on it: KilledWorker)
+    is that check's error; the checks beside it, which may have been on a worker it killed, run
+    again alone and come back. Its own cluster: the killed workers are restarted by their nannies,
+    which the module's other tests need not see."""
+    import dask
+    from test_parallel import Killer, Measure, Measure2
+
+    from auditor.engine import prepare_objects
+
+    model, df = model_and_data
+    # the scheduler retries a task whose worker died allowed-failures times (3 by default) before
+    # it gives up with KilledWorker; one retry is enough to see the path
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                     dashboard_address=None) as own:
+        audit = prepare_objects(model, test=df.iloc[200:], train=df.iloc[:200], target="default",
+                                registry=CheckRegistry([Killer, Measure, Measure2]),
+                                engine={"backend": "dask", "address": own.scheduler_address})
+        try:
+            result = audit.run()
+        finally:
+            audit.close()
+    status = {c.id: c for c in result.checks}
+    assert status["test.killer"].status is Status.ERROR
+    assert "KilledWorker" in status["test.killer"].error and "all those workers died" in status["test.killer"].error, \
+        status["test.killer"].error
+    assert status["test.measure"].status is Status.OK, status["test.measure"].error
+    assert status["test.measure2"].status is Status.OK, status["test.measure2"].error
+    assert result.exit_code == 3  # incomplete: a check ended in error
