@@ -92,21 +92,8 @@ class Audit:
         from .parallel import ForkPool
 
         workers = executor.workers if isinstance(executor, ForkPool) else 1  # a local pool: its size
-        drawing = workers > 1 and self.context.config.remediation.enabled and \
-            bool({"html", "pdf"} & set(self.context.config.report.formats))
-        if drawing:  # the checks' figures drawn while the remedies run (the remedies leave a core idle)
-            from .plots import begin_drawing
-
-            begin_drawing([f for c in checks for f in c.evidence.figures], workers)
-        try:
-            remedies = run_remedies(self.context, checks, out.measurements, done=done if callable(done) else None,
-                                    workers=workers)
-        except BaseException:
-            if drawing:
-                from .plots import end_drawing
-
-                end_drawing()
-            raise
+        remedies = run_remedies(self.context, checks, out.measurements, done=done if callable(done) else None,
+                                workers=workers)
         for r in remedies:
             if r.status is Status.ERROR:
                 self.tracebacks[f"remediation {r.id}"] = r.reason

@@ -435,31 +435,3 @@ def test_figures_drawn_ahead_in_worker_processes_are_the_ones_drawn_here():
         assert len(plots._AHEAD) == len(figure_specs(result)) >= 4  # drawn in the workers, not here
         there = render_html(build_view(result))
     assert there == here and "The figure could not be drawn (ValueError: no such column)." in there
-
-
-def test_figures_begun_while_the_audit_goes_on_are_taken_not_drawn_again(monkeypatch):
-    """``plots.begin_drawing`` (the engine starts the checks' figures while the remedies run) draws in
-    forked processes; the next ``drawn_ahead`` takes those outcomes and draws only the other specs,
-    and the report is the same byte for byte as with every figure drawn in this process."""
-    from auditor import plots
-    from auditor.render import figure_specs
-
-    result = make_result(errored=False)
-    specs = (_figure(), Figure("broken", "Broken figure", plot="test_render:failing_test_figure"), _figure())
-    checks = [replace(c, evidence=replace(c.evidence, figures=specs)) if c.id == "data.drift" else c
-              for c in result.checks]
-    result = replace(result, checks=tuple(checks))
-    here = render_html(build_view(result))
-    plots.begin_drawing(list(specs), 2)  # the processes fork now, with the real drawing function
-    assert plots._BEGUN
-    drawn_here: list[str] = []
-    real = plots._draw_outcome
-    monkeypatch.setattr(plots, "_draw_outcome", lambda spec: drawn_here.append(spec.name) or real(spec))
-    with plots.drawn_ahead(figure_specs(result), 1):
-        assert not plots._BEGUN  # taken
-        there = render_html(build_view(result))
-    assert there == here
-    assert "broken" not in drawn_here and len(drawn_here) == len(figure_specs(result)) - len(specs)
-    plots.begin_drawing(list(specs), 2)
-    plots.end_drawing()  # an audit never written: its drawing is stopped, nothing left behind
-    assert not plots._BEGUN and not plots._BEGUN_SPECS

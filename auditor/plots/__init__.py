@@ -164,99 +164,36 @@ def _draw_outcome(spec: Figure) -> Outcome:
 @contextlib.contextmanager
 def drawn_ahead(specs: list[Figure], workers: int) -> Iterator[None]:
     """Within the block, ``outcome(spec)`` returns the figures of ``specs`` drawn ahead by ``workers``
-    forked processes (Linux; elsewhere, or for one worker, they are drawn when asked for), or
-    already drawn by ``begin_drawing``. Drawing is the same function with the same style in every
-    process, so the SVG is the same byte for byte."""
-    begun = _take_begun()
-    rest = [s for s in specs if begun.get(id(s), (None,))[0] is not s]
-    n = min(workers, len(rest))
-    outcomes: list[Outcome] = []
-    if n > 1 and _forking():
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+    forked processes (Linux; elsewhere, or for one worker, they are drawn when asked for). Drawing
+    is the same function with the same style in every process, so the SVG is the same byte for byte."""
+    import multiprocessing
 
-        from ..processes import quiet_child
+    from ..processes import fork_available, quiet_child
 
-        _TO_DRAW[:] = rest
-        try:  # an executor, not a multiprocessing.Pool: a drawing process that dies fails the map, never hangs it
-            with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"),
-                                     initializer=quiet_child) as pool:
-                outcomes = list(pool.map(_draw_nth, range(len(rest))))
-        except Exception:  # noqa: BLE001 - no drawing processes (limits, memory, one died): draw when asked for
-            outcomes = []
-        finally:
-            _TO_DRAW.clear()
-    _AHEAD.update(begun)
-    _AHEAD.update({id(spec): (spec, out) for spec, out in zip(rest, outcomes)})
+    n = min(workers, len(specs))
+    if n <= 1 or not fork_available():
+        yield
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    _TO_DRAW[:] = specs
+    try:  # an executor, not a multiprocessing.Pool: a drawing process that dies fails the map, never hangs it
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=quiet_child) as pool:
+            outcomes = list(pool.map(_draw_nth, range(len(specs))))
+    except Exception:  # noqa: BLE001 - no drawing processes (limits, memory, one died): draw when asked for
+        outcomes = []
+    finally:
+        _TO_DRAW.clear()
+    _AHEAD.update({id(spec): (spec, out) for spec, out in zip(specs, outcomes)})
     try:
         yield
     finally:
         _AHEAD.clear()
 
 
-def _forking() -> bool:
-    from ..processes import fork_available
-
-    return fork_available()
-
-
 def _draw_nth(i: int) -> Outcome:
     return _draw_outcome(_TO_DRAW[i])
-
-
-# ---- drawing begun early, while the audit goes on ---------------------------------------------------
-_BEGUN_SPECS: list[Figure] = []  # the specs the processes of ``begin_drawing`` read (inherited)
-_BEGUN: list[Any] = []  # (executor, futures) of ``begin_drawing``, until ``drawn_ahead`` takes them
-
-
-def begin_drawing(specs: list[Figure], workers: int) -> None:
-    """Start drawing ``specs`` now in ``workers`` forked processes, while the audit goes on (the
-    checks' figures while the remedies run, which leave a core idle); the next ``drawn_ahead``
-    takes what they drew. Nothing is started for one worker, one figure or where there is no fork;
-    a drawing that fails or dies is drawn again when asked for."""
-    end_drawing()  # an earlier audit's, never taken
-    n = min(workers, len(specs))
-    if n <= 1 or not _forking():
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from ..processes import quiet_child
-
-    _BEGUN_SPECS[:] = specs
-    try:  # with fork, the executor starts all its processes at the first submit, before any thread of its own
-        pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=quiet_child)
-        futures = [pool.submit(_draw_begun, i) for i in range(len(specs))]
-    except Exception:  # noqa: BLE001 - no drawing processes (limits, memory): drawn when asked for
-        _BEGUN_SPECS.clear()
-        return
-    _BEGUN.append((pool, futures))
-
-
-def end_drawing() -> None:
-    """Stop the drawing ``begin_drawing`` started, if nothing took it (an audit never written, Ctrl-C)."""
-    while _BEGUN:
-        pool, _futures = _BEGUN.pop()
-        pool.shutdown(wait=True, cancel_futures=True)
-    _BEGUN_SPECS.clear()
-
-
-def _take_begun() -> dict[int, tuple[Figure, Outcome]]:
-    """What ``begin_drawing``'s processes drew (waiting for them), by id(spec); they are then ended."""
-    out: dict[int, tuple[Figure, Outcome]] = {}
-    if _BEGUN:
-        pool, futures = _BEGUN[-1]
-        for spec, future in zip(_BEGUN_SPECS, futures):
-            try:
-                out[id(spec)] = (spec, future.result())
-            except Exception:  # noqa: BLE001 - its process died: drawn when asked for
-                continue
-    end_drawing()
-    return out
-
-
-def _draw_begun(i: int) -> Outcome:
-    return _draw_outcome(_BEGUN_SPECS[i])
 
 
 def draw(spec: Figure) -> str | None:
