@@ -188,7 +188,7 @@ class DaskExecutor:
         """Send the context once and ``check_ids`` as tasks; report each outcome as it arrives. Returns
         the checks whose workers (or whose scattered context) died under them, unreported, unless
         this is their ``last_try``."""
-        from distributed import KilledWorker, as_completed
+        from distributed import as_completed
 
         # Scattered once to every worker; a last try carries the context in its task instead, so that
         # the scheduler can start it again on another worker when the one it ran on dies (scattered
@@ -208,7 +208,7 @@ class DaskExecutor:
             try:
                 data = fut.result()
             except Exception as exc:  # noqa: BLE001 - the task failed, or its worker died (KilledWorker)
-                if not last_try and _died_under(exc, KilledWorker):
+                if not last_try and _died_under(exc):
                     killed.append(check_id)
                 else:
                     message = f"ClusterError: the check's task failed on the Dask cluster: {error_message(exc)}"
@@ -221,10 +221,15 @@ class DaskExecutor:
         return [c for c in check_ids if c in killed]  # in the order they were sent
 
 
-def _died_under(exc: BaseException, killed_worker: type[BaseException]) -> bool:
+def _died_under(exc: BaseException) -> bool:
     """The task's workers died under it (KilledWorker), or what it needs or made died with a worker:
-    the context scattered to them, or its result (fetching it then finds the future cancelled)."""
-    return isinstance(exc, killed_worker) or type(exc).__name__ in ("FutureCancelledError", "CancelledError")
+    the context scattered to them, or its result (fetching it then finds the future cancelled:
+    distributed's FutureCancelledError is a concurrent.futures.CancelledError)."""
+    from concurrent.futures import CancelledError
+
+    from distributed import KilledWorker
+
+    return isinstance(exc, (KilledWorker, CancelledError))
 
 
 def _shippable(ctx: AuditContext) -> AuditContext:
