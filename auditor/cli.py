@@ -656,11 +656,14 @@ def _top_findings(console: Console, findings: list[Any]) -> None:
 
 
 def main() -> None:
+    from .processes import exit_now
+
     try:
         app(prog_name="auditor")
+        code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_INPUT)
-        sys.exit(code)
+    exit_now(code)  # the console script ends here: no second of freeing the audit's heap at exit
 
 
 if __name__ == "__main__":

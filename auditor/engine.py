@@ -19,7 +19,7 @@ from .diff import AuditSnapshot, load_snapshot
 from .findings import Status
 from .inputs import LoadedModel, LoadedTable, load_model, load_table
 from .model import PythonModel
-from .remediation import RemedyResult, discover_remedies, run_remedies
+from .remediation import EarlyRemedies, RemedyResult, discover_remedies, run_remedies
 from .result import AuditInfo, AuditResult, DatasetInfo, environment
 from .runner import Executor, Progress, run_checks
 from .waivers import waive_checks
@@ -36,6 +36,7 @@ class Audit:
     client: Any = None  # [engine] backend = "dask": the connected distributed.Client
     in_process: dict[str, str] = field(default_factory=dict)  # checks run here instead (see RunOutput)
     where: str = ""  # where the last run's checks ran, e.g. "2 worker processes"
+    remedies_beside_checks: tuple[str, ...] = ()  # the last run's remedies that ran in the check workers
     _executor: Executor | None = field(default=None, repr=False)
 
     def executor(self) -> Executor | None:
@@ -84,16 +85,28 @@ class Audit:
         started = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         t0 = time.perf_counter()
         executor = self._executor if self._executor is not None else self.executor()
-        out = run_checks(self.context, self.registry, progress=progress, executor=executor)
-        self.tracebacks = out.tracebacks
-        self.in_process, self.where = out.in_process, out.where
-        checks = waive_checks(out.results, self.context.config.waivers, today or now.date())
-        done = getattr(progress, "remedy_finished", None)
         from .parallel import ForkPool
 
+        on = today or now.date()
+        early = None
+        if isinstance(executor, ForkPool) and self.context.config.remediation.enabled:
+            # the remedies that say which checks they read start in the workers once those are done
+            early = executor.early = EarlyRemedies(self.context, on=on)
+        try:
+            out = run_checks(self.context, self.registry, progress=progress, executor=executor,
+                             follow=early.check_done if early is not None else None,
+                             first=early.awaited if early is not None else frozenset())
+        finally:
+            if early is not None and isinstance(executor, ForkPool):
+                executor.early = None
+        self.tracebacks = out.tracebacks
+        self.in_process, self.where = out.in_process, out.where
+        self.remedies_beside_checks = tuple(early.results) if early is not None else ()
+        checks = waive_checks(out.results, self.context.config.waivers, on)
+        done = getattr(progress, "remedy_finished", None)
         workers = executor.workers if isinstance(executor, ForkPool) else 1  # a local pool: its size
         remedies = run_remedies(self.context, checks, out.measurements, done=done if callable(done) else None,
-                                workers=workers)
+                                workers=workers, early=early.results if early is not None else None)
         for r in remedies:
             if r.status is Status.ERROR:
                 self.tracebacks[f"remediation {r.id}"] = r.reason

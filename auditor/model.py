@@ -121,6 +121,84 @@ def is_tree_model(estimator: Any) -> bool:
     return any(module == m or module.startswith(m + ".") for m in _TREE_MODULES)
 
 
+_OPENMP_PACKAGES = ("lightgbm", "xgboost")
+MAX_MODEL_DEPTH = 8  # nesting levels searched for estimators (search > pipeline > stack > calibration ...)
+
+
+def _inner_objects(obj: Any) -> list[Any]:
+    """The objects an estimator holds: its parameters and fitted attributes, and the items of the
+    lists, tuples and dicts among them (pipeline steps, a stack's estimators, a search's best one)."""
+    try:
+        values = list(vars(obj).values())
+    except TypeError:  # no __dict__ (slots, builtins)
+        return []
+    out: list[Any] = []
+    for v in values:
+        if isinstance(v, dict):
+            out.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            for item in v:
+                out.extend(item if isinstance(item, tuple) else (item,))  # ("name", step[, columns])
+        else:
+            out.append(v)
+    return out
+
+
+def _from_package(obj: Any, packages: tuple[str, ...]) -> bool:
+    module = type(obj).__module__
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def limit_library_threads(obj: Any, threads: int) -> int:
+    """Set the thread count of every LightGBM and XGBoost model inside ``obj`` (itself, pipeline steps,
+    stacked or calibrated estimators, a search's best estimator) to ``threads``; return how many.
+
+    In a forked process this is what keeps a model call from hanging: their scikit-learn wrappers
+    pass their own thread count (LightGBM's ``n_jobs=None`` means every physical core) to the
+    library at each call, past the process's OpenMP limit, and GNU OpenMP asked for more than one
+    thread in a process forked after the parent used its thread pool never returns. Only the thread
+    count changes: the predictions are the same."""
+    seen: set[int] = set()
+    changed = 0
+    todo: list[tuple[Any, int]] = [(obj, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if id(item) in seen or depth > MAX_MODEL_DEPTH or item is None or isinstance(item, (str, bytes, int, float)):
+            continue
+        seen.add(id(item))
+        if _from_package(item, _OPENMP_PACKAGES):
+            changed += _set_threads(item, threads)
+            continue
+        if callable(getattr(item, "get_params", None)) or callable(getattr(item, "predict", None)):
+            todo.extend((inner, depth + 1) for inner in _inner_objects(item))
+    return changed
+
+
+def _set_threads(model: Any, threads: int) -> int:
+    """One LightGBM or XGBoost object: its scikit-learn wrapper's ``n_jobs``, XGBoost's booster."""
+    done = 0
+    try:
+        if "n_jobs" in model.get_params(deep=False):
+            model.set_params(n_jobs=threads)
+            done = 1
+    except Exception:  # noqa: BLE001, S110 - not a scikit-learn wrapper (a raw booster)
+        pass
+    booster = model
+    if callable(getattr(model, "get_booster", None)):
+        try:
+            booster = model.get_booster()
+        except Exception:  # noqa: BLE001 - not fitted
+            booster = None
+    set_param = getattr(booster, "set_param", None)  # xgboost.Booster
+    if callable(set_param):
+        try:
+            set_param({"nthread": threads})
+            done = 1
+        except Exception:  # noqa: BLE001, S110 - a booster that refuses: its own default applies
+            pass
+    return done
+
+
 @dataclass
 class PythonModel:
     """Any object with ``predict`` (and ``predict_proba``) taking a DataFrame: sklearn, LightGBM,
@@ -149,6 +227,11 @@ class PythonModel:
         if out.ndim == 1:  # some objects return P(positive) only
             out = np.column_stack([1.0 - out, out])
         return out
+
+    def limit_threads(self, threads: int) -> None:
+        """In a forked process: LightGBM and XGBoost models inside use ``threads`` threads (see
+        ``limit_library_threads``)."""
+        limit_library_threads(self.obj, threads)
 
     def feature_names(self) -> tuple[str, ...] | None:
         names = getattr(self.obj, "feature_names_in_", None)

@@ -19,7 +19,9 @@ What is not shared with a forked worker:
   later, and a worker replaces its standard streams (whose locks another thread may have held), so it
   never waits on a lock nobody will release. GNU OpenMP (scikit-learn's, LightGBM's) hangs in a forked
   child that asks for more than one thread once the parent has used its thread pool: OpenMP runs one
-  thread per worker; BLAS gets the worker's share of the cores (``worker_threads``).
+  thread per worker, and so do the LightGBM and XGBoost models inside the audited model, whose
+  scikit-learn wrappers ask for their own thread count at each call (``model.limit_library_threads``);
+  BLAS gets the worker's share of the cores (``worker_threads``).
 
 A check whose measurement (or result) cannot be pickled is run again in the parent, after the
 workers, so the remediation step still reads its measurement; ``RunOutput.in_process`` says which and
@@ -97,6 +99,11 @@ class _Worker:
     process: BaseProcess
     conn: Connection
     check_id: str | None = None  # the check it is running
+    task: Any = None  # or the remedy (``remediation.EarlyTask``)
+
+    @property
+    def busy(self) -> bool:
+        return self.check_id is not None or self.task is not None
 
 
 @dataclass
@@ -109,6 +116,8 @@ class ForkPool:
     registry: CheckRegistry
     workers: int
     threads: int = 0  # BLAS threads per worker; 0: ``worker_threads(workers)``
+    # remedies to start beside the checks as the checks they read finish (``remediation.EarlyRemedies``)
+    early: Any = None
     _pool: list[_Worker] = field(default_factory=list, repr=False)
     _opened: bool = field(default=False, repr=False)
 
@@ -140,10 +149,10 @@ class ForkPool:
         """Stop every worker: idle ones are asked to exit, busy ones (an interrupted run) are killed."""
         for w in self._pool:
             with contextlib.suppress(OSError, ValueError):
-                if w.check_id is None and w.process.is_alive():
+                if not w.busy and w.process.is_alive():
                     w.conn.send_bytes(b"")
         for w in self._pool:
-            w.process.join(timeout=2 if w.check_id is None else 0)
+            w.process.join(timeout=0 if w.busy else 2)
             if w.process.is_alive():
                 w.process.kill()
                 w.process.join(timeout=5)
@@ -165,23 +174,38 @@ class ForkPool:
 
     def run(self, check_ids: list[str], *, started: Callable[[str], None],
             done: Callable[[str, Outcome], None]) -> dict[str, str]:
-        """Run every check once in the workers; checks whose outcome cannot come back run here after."""
+        """Run every check once in the workers; checks whose outcome cannot come back run here after.
+        With ``early``, the remedies it makes ready are run in the workers too, each ahead of the
+        checks still waiting (a remedy refits models: the longest tasks go first)."""
         self.open()
-        queue = list(check_ids)
+        queue: list[Any] = list(check_ids)  # check ids and remedy tasks
         again: dict[str, str] = {}  # check id -> why it runs in this process
         try:
-            while queue or any(w.check_id for w in self._pool):
+            while True:
+                if self.early is not None:
+                    queue[:0] = self.early.take()
+                if not queue and not any(w.busy for w in self._pool):
+                    break
                 for w in self._pool:
-                    if w.check_id is None and queue:
-                        w.check_id = queue.pop(0)
-                        started(w.check_id)
-                        w.conn.send_bytes(w.check_id.encode("utf-8"))
-                ready = set(wait([w.conn for w in self._pool if w.check_id]
-                                 + [w.process.sentinel for w in self._pool if w.check_id]))
+                    if not w.busy and queue:
+                        item = queue.pop(0)
+                        if isinstance(item, str):
+                            w.check_id = item
+                            started(item)
+                            w.conn.send_bytes(_CHECK + item.encode("utf-8"))
+                        else:
+                            w.task = item
+                            w.conn.send_bytes(_TASK + pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+                busy = [w for w in self._pool if w.busy]
+                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
                 for w in list(self._pool):
-                    if w.check_id is None or not (w.conn in ready or w.process.sentinel in ready):
+                    if not w.busy or not (w.conn in ready or w.process.sentinel in ready):
                         continue
-                    check_id, w.check_id = w.check_id, None
+                    if w.task is not None:
+                        task, w.task = w.task, None
+                        self.early.task_done(task, self._receive_task(w))
+                        continue
+                    check_id, w.check_id = str(w.check_id), None
                     outcome = self._receive(w, check_id, again)
                     if outcome is not None:
                         done(check_id, outcome)
@@ -208,6 +232,19 @@ class ForkPool:
             message = f"WorkerDied: the check's worker process {_describe_exit(w.process.exitcode)} while it ran"
             return failed_outcome(self.registry[check_id], message)
         return unpack_reply(data, check_id, again)
+
+    def _receive_task(self, w: _Worker) -> Any:
+        """A remedy's result from a worker, or None (the remedy then runs after the checks, in the
+        remedies' own processes): its result could not be pickled, or its worker died (replaced)."""
+        try:
+            data = w.conn.recv_bytes() if w.conn.poll() else None
+        except (EOFError, OSError):
+            data = None
+        if data is None:
+            w.process.join(timeout=5)
+            self._replace(w)
+            return None
+        return pickle.loads(data)
 
     def _replace(self, w: _Worker) -> None:
         with contextlib.suppress(OSError):
@@ -243,7 +280,11 @@ def _worker_main(conn: Connection, parent_end: Connection, ctx: AuditContext, re
                 break
             if not request:
                 break
-            check_id = request.decode("utf-8")
+            kind, body = request[:1], request[1:]
+            if kind == _TASK:
+                conn.send_bytes(_run_task(body, ctx))
+                continue
+            check_id = body.decode("utf-8")
             outcome = execute(ctx, registry[check_id])
             conn.send_bytes(pack_outcome(outcome))
     finally:
@@ -251,6 +292,18 @@ def _worker_main(conn: Connection, parent_end: Connection, ctx: AuditContext, re
         if callable(close):
             with contextlib.suppress(Exception):
                 close()
+
+
+_CHECK, _TASK = b"c", b"t"  # a request: a check id, or a pickled remedy task
+
+
+def _run_task(body: bytes, ctx: AuditContext) -> bytes:
+    """Run a remedy task; its result pickled, or the pickle of None when it cannot be."""
+    result = pickle.loads(body).run(ctx)
+    try:
+        return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 - not picklable: the remedy runs again after the checks
+        return pickle.dumps(None)
 
 
 def failed_outcome(cls: type[Check], message: str) -> Outcome:
@@ -301,6 +354,9 @@ def _after_fork(ctx: AuditContext, threads: int) -> None:
         threadpool_limits(limits=1, user_api="openmp")  # see the module docstring: GNU OpenMP after fork
     except Exception:  # noqa: BLE001 - threadpoolctl finds no library: nothing to limit
         pass
+    limit = getattr(ctx.model.adapter, "limit_threads", None)
+    if callable(limit):
+        limit(1)  # LightGBM and XGBoost pass their own thread count to OpenMP at every call
     after = getattr(ctx.model.adapter, "after_fork", None)
     if callable(after):
         after()

@@ -78,11 +78,15 @@ def _make_check(cls: type[Check], options: dict[str, Any]) -> Check:
 
 
 def run_checks(ctx: AuditContext, registry: CheckRegistry, *, progress: Progress | None = None,
-               clock: Callable[[], float] = time.perf_counter, executor: Executor | None = None) -> RunOutput:
+               clock: Callable[[], float] = time.perf_counter, executor: Executor | None = None,
+               follow: Callable[[str, Outcome], None] | None = None,
+               first: frozenset[str] = frozenset()) -> RunOutput:
     """Run every registered check once. A crashing check is recorded as ``error`` with its message and
     the audit goes on. Without ``executor``, the checks run in this process, one after another, in
     registry order; with one (``auditor.parallel``, ``auditor.cluster``), progress is told of each
-    check as it finishes, and the results are in registry order all the same."""
+    check as it finishes, and the results are in registry order all the same. ``follow`` is told of
+    each outcome as it arrives too (``EarlyRemedies``: the remedies that may start); an executor
+    starts the checks in ``first`` (those the remedies read) before the others."""
     progress = progress or _NoProgress()
     skip = set(ctx.config.checks.skip)
     outcomes: dict[str, Outcome] = {}
@@ -92,6 +96,8 @@ def run_checks(ctx: AuditContext, registry: CheckRegistry, *, progress: Progress
         outcome.result = replace(outcome.result, family_title=cls.family.title)
         outcomes[check_id] = outcome
         progress.finished(outcome.result)
+        if follow is not None:
+            follow(check_id, outcome)
 
     def skipped(check_id: str) -> Outcome:
         cls = registry[check_id]
@@ -110,8 +116,10 @@ def run_checks(ctx: AuditContext, registry: CheckRegistry, *, progress: Progress
             if check_id in skip:
                 progress.started(check_id, registry[check_id].title or check_id)
                 done(check_id, skipped(check_id))
-        # the costliest first, so that no worker is left with a long check when the others are done
-        runnable = sorted((c for c in registry.ids() if c not in skip), key=lambda c: -registry[c].cost)
+        # the costliest first, so that no worker is left with a long check when the others are done;
+        # before them the checks a remedy waits for (a remedy refits models: it is long too)
+        runnable = sorted((c for c in registry.ids() if c not in skip), key=lambda c: (c not in first,
+                                                                                     -registry[c].cost))
         in_process = executor.run(runnable, started=lambda c: progress.started(c, registry[c].title or c), done=done)
         where = executor.where
     results = [outcomes[c].result for c in registry.ids()]

@@ -204,6 +204,14 @@ def waive_checks(checks: Sequence[CheckResult], waivers: Sequence[Waiver], on: d
     return tuple(out)
 
 
+def waive_one(check: CheckResult, waivers: Sequence[Waiver], on: date) -> CheckResult:
+    """One check's result as ``waive_checks`` makes it: a finding's state depends only on its own id
+    and the waivers (the first waiver in force that matches it accepts it)."""
+    if not waivers or not check.findings:
+        return check
+    return replace(check, findings=apply_waivers(list(check.findings), waivers, on).findings)
+
+
 def waivers_result(outcome: WaiverOutcome) -> CheckResult:
     """The ``audit.waivers`` check result: each waiver's state and the findings it accepted."""
     states = outcome.states

@@ -286,7 +286,9 @@ def main() -> int:
     parser.add_argument("--timings", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        return child(args.child, args.workers, args.timings)
+        from auditor.processes import exit_now
+
+        exit_now(child(args.child, args.workers, args.timings))  # as the console script ends
     if args.scale < 1:
         parser.error("--scale must be at least 1")
 

@@ -93,6 +93,46 @@ def svg_of(fig: Any) -> str:
 # Tests that read the demo's whole report (the CLI's end-to-end test, the report-structure tests)
 # share one `auditor demo` run. Mark them xdist_group(DEMO_GROUP) so they land in one worker; the
 # lock makes a worker that gets one anyway wait for the run instead of repeating it.
+BASELINE = ROOT / "tests" / "baseline" / "demo_findings.json"
+# Floats of the baseline may differ from a run in their last bits: a numpy, scipy or BLAS release
+# sums in another order (a fresh install picks up the newest release in the pinned ranges). A
+# finding that moves moves by far more than this.
+FLOAT_REL_TOL = 1e-9
+
+
+def stable(doc: dict) -> dict:
+    """findings.json's checks (without their timings) and findings: what the baseline holds."""
+    checks = [{k: v for k, v in c.items() if k != "duration_s"} for c in doc["checks"]]
+    return {"checks": checks, "findings": doc["findings"]}
+
+
+def json_diff(want: object, got: object, path: str = "") -> list[str]:
+    """Where two JSON documents differ, as readable paths (the first 20); floats equal to
+    ``FLOAT_REL_TOL`` (relative) are the same."""
+    import math
+
+    if isinstance(want, dict) and isinstance(got, dict):
+        out = [f"{path}.{k}: {'missing' if k not in got else 'unexpected'}" for k in sorted(set(want) ^ set(got))]
+        for k in sorted(set(want) & set(got)):
+            out += json_diff(want[k], got[k], f"{path}.{k}")
+        return out[:20]
+    if isinstance(want, list) and isinstance(got, list):
+        if len(want) != len(got):
+            return [f"{path}: {len(want)} items, now {len(got)}"]
+        return [d for i, (a, b) in enumerate(zip(want, got)) for d in json_diff(a, b, f"{path}[{i}]")][:20]
+    if isinstance(want, float) and isinstance(got, float) and math.isclose(want, got, rel_tol=FLOAT_REL_TOL,
+                                                                           abs_tol=1e-15):
+        return []
+    return [] if want == got else [f"{path}: {want!r} -> {got!r}"]
+
+
+def baseline_diff(doc: dict) -> list[str]:
+    """How a demo run's findings.json differs from the stored baseline (empty: it matches)."""
+    import json
+
+    return json_diff(json.loads(BASELINE.read_text()), stable(doc))
+
+
 DEMO_GROUP = "demo"
 
 

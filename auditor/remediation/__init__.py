@@ -12,6 +12,8 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ..findings import CheckResult, Status
@@ -20,8 +22,8 @@ from .base import Artifact, Remediation, Remedy, RemedyInputs, RemedyOutput, Rem
 if TYPE_CHECKING:
     from ..context import AuditContext
 
-__all__ = ["Artifact", "Remediation", "Remedy", "RemedyInputs", "RemedyOutput", "RemedyResult",
-           "discover_remedies", "run_remedies"]
+__all__ = ["Artifact", "EarlyRemedies", "EarlyTask", "Remediation", "Remedy", "RemedyInputs", "RemedyOutput",
+           "RemedyResult", "discover_remedies", "run_remedies"]
 
 
 def _subclasses(cls: type[Remedy]) -> Iterable[type[Remedy]]:
@@ -48,24 +50,30 @@ def discover_remedies() -> dict[str, type[Remedy]]:
 def run_remedies(ctx: AuditContext, checks: Iterable[CheckResult], measurements: Mapping[str, Any], *,
                  remedies: Mapping[str, type[Remedy]] | None = None,
                  done: Callable[[RemedyResult], None] | None = None,
-                 clock: Callable[[], float] = time.perf_counter, workers: int = 1) -> tuple[RemedyResult, ...]:
+                 clock: Callable[[], float] = time.perf_counter, workers: int = 1,
+                 early: Mapping[str, RemedyResult] | None = None) -> tuple[RemedyResult, ...]:
     """Run every remedy once. A remedy that raises is recorded as ``error`` and the others go on.
 
     With ``workers`` > 1 (Linux), the remedies run in that many forked processes, as the checks do
     (``auditor.parallel``): they read only the shared context and the checks' results, each from its
-    own seeded generator, so the results are the same. ``done`` is told of each in report order."""
+    own seeded generator, so the results are the same. ``early`` holds the results of remedies that
+    already ran beside the checks (``EarlyRemedies``); they are not run again. ``done`` is told of
+    each in report order. A remedy that declares its ``reads`` is given only those checks' results."""
     section = ctx.config.remediation
     if not section.enabled:
         return ()
     registry = remedies if remedies is not None else discover_remedies()
+    before = dict(early or {})
     inputs = RemedyInputs(ctx=ctx, checks={c.id: c for c in checks}, measurements=dict(measurements))
-    todo = [rid for rid in registry if rid not in section.skip]
+    todo = [rid for rid in registry if rid not in section.skip and rid not in before]
     job = _Job(registry, inputs, {rid: dict(section.options.get(rid, {})) for rid in todo}, clock)
     ahead = _in_workers(job, todo, workers)
     results: list[RemedyResult] = []
     for rid, cls in registry.items():
         if rid in section.skip:
             result = RemedyResult(rid, cls.title or rid, Status.SKIPPED, reason="skipped by config")
+        elif rid in before:
+            result = before[rid]
         else:
             result = next(ahead, None) or job.run(rid)
         results.append(result)
@@ -83,10 +91,89 @@ class _Job:
         self.registry, self.inputs, self.options, self.clock = registry, inputs, options, clock
 
     def run(self, rid: str) -> RemedyResult:
-        t0 = self.clock()
-        result = _run_one(self.registry[rid], self.inputs, self.options[rid])
-        return RemedyResult(result.id, result.title, result.status, duration_s=self.clock() - t0,
-                            reason=result.reason, error=result.error, output=result.output)
+        cls = self.registry[rid]
+        return timed_run(cls, self.inputs.only(cls.reads), self.options[rid], self.clock)
+
+
+def timed_run(cls: type[Remedy], inputs: RemedyInputs, options: dict[str, Any],
+              clock: Callable[[], float] = time.perf_counter) -> RemedyResult:
+    t0 = clock()
+    result = _run_one(cls, inputs, options)
+    return RemedyResult(result.id, result.title, result.status, duration_s=clock() - t0,
+                        reason=result.reason, error=result.error, output=result.output)
+
+
+# ---- remedies beside the checks ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class EarlyTask:
+    """One remedy sent to a check worker: what it reads travels with it, pickled; the context is the
+    worker's own (forked from the audit process)."""
+
+    remedy: type[Remedy]
+    options: dict[str, Any]
+    checks: dict[str, CheckResult]
+    measurements: dict[str, Any]
+
+    @property
+    def remedy_id(self) -> str:
+        return self.remedy.id
+
+    def run(self, ctx: AuditContext) -> RemedyResult:
+        return timed_run(self.remedy, RemedyInputs(ctx=ctx, checks=self.checks, measurements=self.measurements),
+                         self.options)
+
+
+class EarlyRemedies:
+    """The remedies that declare their ``reads``, started in the check workers as soon as the checks
+    they read are done (``auditor.parallel.ForkPool``), so the slow ones (refits) run beside the
+    remaining checks instead of after all of them. Each is given exactly what ``run_remedies`` would
+    give it: the results of its checks with the config's waivers applied, and their measurements.
+
+    ``run_checks`` tells it of every check as it finishes (``check_done``); the pool takes the tasks
+    that became ready (``take``) and hands back each result (``task_done``). A task that does not come
+    back (its worker died, its result could not be pickled) is left to ``run_remedies``, which runs
+    it after the checks like any other remedy; ``results`` holds the others."""
+
+    def __init__(self, ctx: AuditContext, *, on: date, remedies: Mapping[str, type[Remedy]] | None = None) -> None:
+        section = ctx.config.remediation
+        self.registry = remedies if remedies is not None else discover_remedies()
+        self.waivers, self.on = tuple(ctx.config.waivers), on
+        self.pending = {rid: cls for rid, cls in self.registry.items()
+                        if section.enabled and rid not in section.skip and cls.reads is not None}
+        self.options = {rid: dict(section.options.get(rid, {})) for rid in self.pending}
+        self.checks: dict[str, CheckResult] = {}
+        self.measurements: dict[str, Any] = {}
+        self.results: dict[str, RemedyResult] = {}
+        self._ready: list[EarlyTask] = []
+
+    def check_done(self, check_id: str, outcome: Any) -> None:
+        """``outcome``: the check's ``runner.Outcome`` (its result, and its measurement if measured)."""
+        from ..waivers import waive_one
+
+        self.checks[check_id] = waive_one(outcome.result, self.waivers, self.on)
+        if outcome.measured:
+            self.measurements[check_id] = outcome.measurement
+        for rid, cls in list(self.pending.items()):
+            reads = cls.reads or ()
+            if all(c in self.checks for c in reads):
+                del self.pending[rid]
+                self._ready.append(EarlyTask(cls, self.options[rid],
+                                             {c: self.checks[c] for c in reads},
+                                             {c: self.measurements[c] for c in reads if c in self.measurements}))
+
+    @property
+    def awaited(self) -> frozenset[str]:
+        """The checks the remedies still to start read."""
+        return frozenset(c for cls in self.pending.values() for c in (cls.reads or ()))
+
+    def take(self) -> list[EarlyTask]:
+        """The tasks that became ready since the last call, in report order."""
+        ready, self._ready = self._ready, []
+        return ready
+
+    def task_done(self, task: EarlyTask, result: RemedyResult | None) -> None:
+        if result is not None:
+            self.results[task.remedy_id] = result
 
 
 _JOB: list[_Job] = []  # the job a forked remedy process reads (inherited, never pickled)

@@ -25,7 +25,7 @@ from ..analysis.alternatives import (
 from ..context import same_class
 from ..findings import Evidence, Figure, Table, safe_id
 from ..wording import fixed, pct, plural, sig, signed
-from ._fairness import DI, Proxies, impact_targets, named_proxies, not_measured
+from ._fairness import DI, PROXY, Proxies, impact_targets, named_proxies, not_measured
 from .base import Artifact, Remediation, Remedy, RemedyInputs, RemedyOutput, artifact_path, budget, setting, threshold
 from .refit import (
     TrainingRows,
@@ -67,6 +67,7 @@ class AlternativeRemedy(Remedy):
     title: ClassVar[str] = "Less discriminatory alternative"
     order: ClassVar[int] = 20
     kinds: ClassVar[tuple[str, ...]] = ("retrain",)
+    reads: ClassVar[tuple[str, ...] | None] = (DI, PROXY)
 
     auc_tolerance: float = threshold(0.02, "AUC a candidate may lose against the audited model and still be "
                                            "proposed (accuracy for k classes)")

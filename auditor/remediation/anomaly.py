@@ -25,7 +25,7 @@ from ..findings import Evidence, Figure, Table
 from ..wording import pct, plural
 from .base import Artifact, Remediation, Remedy, RemedyInputs, RemedyOutput, artifact_path, budget, setting, threshold
 from .files import stable_skops
-from .guard import ADVERSARIAL, RANDOM_ATTACK, audit_probes
+from .guard import ADVERSARIAL, PDP, RANDOM_ATTACK, audit_probes
 
 DETECTOR_FILE = artifact_path("anomaly_detector.skops")
 #: the types ``skops.io.get_untrusted_types`` lists for the detector: a numpy dtype and the forest's
@@ -54,6 +54,7 @@ class AnomalyDetectorRemedy(Remedy):
     title: ClassVar[str] = "Anomaly detector"
     order: ClassVar[int] = 41
     kinds: ClassVar[tuple[str, ...]] = ("anomaly_detector",)
+    reads: ClassVar[tuple[str, ...] | None] = (ADVERSARIAL, RANDOM_ATTACK, PDP)  # PDP: through audit_probes
 
     alarm_rate: float = threshold(0.01, "share of the training rows the detector flags (sets its threshold; in (0, "
                                         "0.5])")

@@ -155,6 +155,15 @@ class RemedyInputs:
     def measurement(self, check_id: str) -> Any | None:
         return self.measurements.get(check_id)
 
+    def only(self, check_ids: tuple[str, ...] | None) -> RemedyInputs:
+        """These inputs with only the results and measurements of ``check_ids`` (None: all): what a
+        remedy that declares its ``reads`` is given, whenever and wherever it runs."""
+        if check_ids is None:
+            return self
+        keep = set(check_ids)
+        return RemedyInputs(ctx=self.ctx, checks={k: v for k, v in self.checks.items() if k in keep},
+                            measurements={k: v for k, v in self.measurements.items() if k in keep})
+
 
 @dataclass
 class Remedy:
@@ -165,6 +174,9 @@ class Remedy:
     title: ClassVar[str] = ""
     order: ClassVar[int] = 50
     kinds: ClassVar[tuple[str, ...]] = ()  # the remediation kinds it may return
+    # the checks whose results and measurements it reads (it is given only these); None: every check.
+    # A remedy that declares them may start as soon as those checks are done, beside the other checks.
+    reads: ClassVar[tuple[str, ...] | None] = None
 
     @classmethod
     def options(cls) -> tuple[OptionSpec, ...]:

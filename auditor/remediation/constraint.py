@@ -122,6 +122,7 @@ class ConstraintRemedy(Remedy):
     title: ClassVar[str] = "Monotone constraint"
     order: ClassVar[int] = 40
     kinds: ClassVar[tuple[str, ...]] = ("constraint",)
+    reads: ClassVar[tuple[str, ...] | None] = (PD_ID,)
 
     max_rows: int = budget(20_000, "training rows each refit uses (a seeded sample above this)")
     max_features: int = budget(3, "breached features refitted at most (one refit each, most severe first)")

@@ -68,6 +68,7 @@ class DataRemedy(Remedy):
     title: ClassVar[str] = "More data for weak segments"
     order: ClassVar[int] = 45
     kinds: ClassVar[tuple[str, ...]] = ("data",)
+    reads: ClassVar[tuple[str, ...] | None] = (SEG_ID,)
 
     max_segments: int = budget(2, "weak segments given a learning curve at most (most severe first)")
     max_rows: int = budget(3_000, "training rows outside the segment in each refit (a seeded sample above this)")

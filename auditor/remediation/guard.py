@@ -135,6 +135,7 @@ class GuardRemedy(Remedy):
     title: ClassVar[str] = "Input guard"
     order: ClassVar[int] = 40
     kinds: ClassVar[tuple[str, ...]] = ("guard",)
+    reads: ClassVar[tuple[str, ...] | None] = (RANDOM_ATTACK, ADVERSARIAL, PDP)
 
     min_test_passed: float = threshold(0.99, "share of the scored test rows the guard must pass to be verified")
     max_test_outside: float = threshold(0.01, "share of the test rows breaking a constraint above which the "

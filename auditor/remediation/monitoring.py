@@ -78,6 +78,7 @@ class MonitoringRemedy(Remedy):
     title: ClassVar[str] = "Monitoring baseline"
     order: ClassVar[int] = 90
     kinds: ClassVar[tuple[str, ...]] = ("monitoring",)
+    reads: ClassVar[tuple[str, ...] | None] = WATCHED
 
     rate_warn: float = threshold(0.05, "change of a group's favourable rate that warns in production (when "
                                        "significant)")

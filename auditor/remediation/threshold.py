@@ -101,6 +101,7 @@ class ThresholdRemedy(Remedy):
     title: ClassVar[str] = "Decision threshold"
     order: ClassVar[int] = 10
     kinds: ClassVar[tuple[str, ...]] = ("threshold", "other")
+    reads: ClassVar[tuple[str, ...] | None] = (DI,)
 
     min_ratio: float = threshold(0.8, "adverse impact ratio every judged group of the column must reach (the "
                                       "four-fifths rule)")

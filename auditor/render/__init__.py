@@ -33,7 +33,7 @@ def write_report(result: Any, out_dir: Path, formats: Iterable[str] = ("html", "
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    html = ""  # rendered once, for html and pdf
+    html = paper = ""  # report.html, and the copy of it the PDF paginates (without the screen-only parts)
     if "html" in wanted or "pdf" in wanted:
         from ..plots import drawn_ahead
         from .html import render_html
@@ -41,7 +41,9 @@ def write_report(result: Any, out_dir: Path, formats: Iterable[str] = ("html", "
 
         say("drawing the figures")
         with drawn_ahead(figure_specs(result), _drawing_processes(workers)):
-            html = render_html(build_view(result))
+            view = build_view(result)
+            html = render_html(view) if "html" in wanted else ""
+            paper = render_html(view, paper=True) if "pdf" in wanted else ""
     _write_artifacts(result, out, say)
     for fmt in wanted:
         target = out / FILENAMES[fmt]
@@ -56,7 +58,7 @@ def write_report(result: Any, out_dir: Path, formats: Iterable[str] = ("html", "
         elif fmt == "pdf":
             from .pdf import render_pdf
 
-            written[fmt] = render_pdf(html, target)
+            written[fmt] = render_pdf(paper, target)
         elif fmt == "junit":
             from .junit import render_junit
 
