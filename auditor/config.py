@@ -97,6 +97,9 @@ class ReportSection:
         return tuple((key, str(getattr(self, key)).strip()) for key in REPORT_CONTEXT)
 
 
+DEFAULT_CHECK_TIMEOUT = 1800.0  # seconds: far above any budgeted check on a model of usual speed
+
+
 @dataclass(frozen=True)
 class EngineSection:
     """[engine]: where the checks run (``auditor.parallel``, ``auditor.cluster``). Results are the same
@@ -105,6 +108,9 @@ class EngineSection:
     workers: int = 0  # local: 0 = one worker process per core, 1 = in this process, N = N processes
     backend: str = "local"  # local | dask
     address: str = ""  # dask: the scheduler of an existing cluster, e.g. "tcp://10.0.0.5:8786"
+    # local worker processes: a check (or a remedy beside the checks) still running after this many
+    # seconds is stopped and recorded as an error; 0: no limit
+    check_timeout: float = DEFAULT_CHECK_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -356,6 +362,12 @@ def _check_engine(e: dict[str, Any]) -> None:
     the dask extra installed when it is asked for."""
     if "workers" in e:
         _check_workers("config key 'engine.workers'", e["workers"])
+    if "check_timeout" in e:
+        t = e["check_timeout"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not t >= 0 or t == float("inf"):
+            raise ConfigError("config key 'engine.check_timeout' must be a number of seconds, 0 for no limit; "
+                              f"got {t!r}")
+        e["check_timeout"] = float(t)
     if "backend" in e:
         _check_choice("engine.backend", e["backend"], BACKENDS)
     if "address" in e:

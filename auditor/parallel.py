@@ -26,7 +26,9 @@ What is not shared with a forked worker:
 A check whose measurement (or result) cannot be pickled is run again in the parent, after the
 workers, so the remediation step still reads its measurement; ``RunOutput.in_process`` says which and
 why. A check that crashes its worker (``os._exit``, a segmentation fault, the kernel's out-of-memory
-killer) is that check's ``error``; a new worker is forked for the checks still to run.
+killer) is that check's ``error``; a new worker is forked for the checks still to run. So is a check
+still running after ``[engine] check_timeout`` seconds (the watchdog kills its worker): a model call
+that never returns or a loop in a check's own code stops the audit's progress no longer.
 
 Results are identical whatever the number of workers: a check reads only the shared, read-only
 context and its own seeded generator (``AuditContext.rng``), never state left by another check.
@@ -38,6 +40,7 @@ import contextlib
 import os
 import pickle
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
@@ -100,6 +103,7 @@ class _Worker:
     conn: Connection
     check_id: str | None = None  # the check it is running
     task: Any = None  # or the remedy (``remediation.EarlyTask``)
+    since: float = 0.0  # when it was given its check or task (``time.monotonic``)
 
     @property
     def busy(self) -> bool:
@@ -189,6 +193,7 @@ class ForkPool:
                 for w in self._pool:
                     if not w.busy and queue:
                         item = queue.pop(0)
+                        w.since = time.monotonic()
                         if isinstance(item, str):
                             w.check_id = item
                             started(item)
@@ -197,9 +202,15 @@ class ForkPool:
                             w.task = item
                             w.conn.send_bytes(_TASK + pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
                 busy = [w for w in self._pool if w.busy]
-                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+                limit = self.ctx.config.engine.check_timeout
+                left = max(0.0, min(w.since for w in busy) + limit - time.monotonic()) if limit > 0 else None
+                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=left))
                 for w in list(self._pool):
-                    if not w.busy or not (w.conn in ready or w.process.sentinel in ready):
+                    if not w.busy:
+                        continue
+                    if not (w.conn in ready or w.process.sentinel in ready):
+                        if limit > 0 and time.monotonic() - w.since >= limit:
+                            self._stop_overdue(w, limit, done)
                         continue
                     if w.task is not None:
                         task, w.task = w.task, None
@@ -232,6 +243,25 @@ class ForkPool:
             message = f"WorkerDied: the check's worker process {_describe_exit(w.process.exitcode)} while it ran"
             return failed_outcome(self.registry[check_id], message)
         return unpack_reply(data, check_id, again)
+
+    def _stop_overdue(self, w: _Worker, limit: float, done: Callable[[str, Outcome], None]) -> None:
+        """The watchdog: a worker still on its check (or remedy) after ``[engine] check_timeout`` seconds
+        is killed and replaced; the check (or remedy) is an error that says so, the others go on."""
+        w.process.kill()
+        w.process.join(timeout=5)
+        check_id, task = w.check_id, w.task
+        w.check_id = w.task = None
+        self._replace(w)
+        message = (f"CheckTimeout: stopped after {limit:g} s ([engine] check_timeout), still running: a model "
+                   "call or the code of the {what} did not return; raise check_timeout for a slow model")
+        if task is not None:
+            from .remediation import RemedyResult
+
+            cls = task.remedy
+            self.early.task_done(task, RemedyResult(cls.id, cls.title or cls.id, Status.ERROR,
+                                                    error=message.replace("{what}", "remedy")))
+        elif check_id is not None:
+            done(check_id, failed_outcome(self.registry[check_id], message.replace("{what}", "check")))
 
     def _receive_task(self, w: _Worker) -> Any:
         """A remedy's result from a worker, or None (the remedy then runs after the checks, in the

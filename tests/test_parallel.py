@@ -140,10 +140,13 @@ class Recorder:
         self.finished_ids.append(result.id)
 
 
-def objects_audit(model_and_data, *checks: type[Check], workers: int = 2, **kw):
+def objects_audit(model_and_data, *checks: type[Check], workers: int = 2, check_timeout: float | None = None, **kw):
     model, df = model_and_data
+    engine: dict[str, Any] = {"workers": workers}
+    if check_timeout is not None:
+        engine["check_timeout"] = check_timeout
     return prepare_objects(model, test=df.iloc[200:], train=df.iloc[:200], target="default",
-                           registry=CheckRegistry(checks), engine={"workers": workers}, **kw)
+                           registry=CheckRegistry(checks), engine=engine, **kw)
 
 
 def test_results_come_back_in_registry_order_while_progress_follows_arrival(model_and_data) -> None:
@@ -481,3 +484,64 @@ def test_every_remedy_of_the_package_says_which_checks_it_reads() -> None:
     ids = set(default_registry().ids())
     for rid, cls in discover_remedies().items():
         assert cls.reads is not None and set(cls.reads) <= ids, rid
+
+
+# ---- the watchdog ------------------------------------------------------------------------------------
+@dataclass
+class Loops(Check):
+    """Never returns: a loop in the check's own code."""
+
+    id: ClassVar[str] = "test.loops"
+    family = TEST_FAMILY
+    title: ClassVar[str] = "Loops forever"
+    order = 0
+
+    def measure(self, ctx):
+        while True:
+            time.sleep(0.01)
+
+
+@dataclass
+class LoopsBeside(ReadsMeasure):
+    """A remedy beside the checks that never returns."""
+
+    id: ClassVar[str] = "test_loops_beside"
+
+    def run(self, inputs: RemedyInputs) -> RemedyOutput:
+        while True:
+            time.sleep(0.01)
+
+
+def test_a_check_that_never_returns_is_stopped_by_the_watchdog_and_the_others_complete(model_and_data) -> None:
+    audit = objects_audit(model_and_data, Loops, Measure, Measure2, check_timeout=1.5)
+    t0 = time.monotonic()
+    out = run_checks(audit.context, audit.registry, executor=ForkPool(audit.context, audit.registry, 2))
+    assert time.monotonic() - t0 < 60
+    by_id = {r.id: r for r in out.results}
+    assert by_id["test.loops"].status is Status.ERROR
+    assert by_id["test.loops"].error.startswith("CheckTimeout: stopped after 1.5 s ([engine] check_timeout)")
+    assert by_id["test.measure"].status is Status.OK and by_id["test.measure2"].status is Status.OK
+
+
+def test_a_remedy_beside_the_checks_that_never_returns_is_stopped_and_is_its_error(model_and_data) -> None:
+    from datetime import date
+
+    from auditor.remediation import EarlyRemedies
+
+    audit = objects_audit(model_and_data, Measure, Measure2, check_timeout=1.5)
+    early = EarlyRemedies(audit.context, on=date(2026, 12, 1), remedies={**EARLY, "test_loops_beside": LoopsBeside})
+    with ForkPool(audit.context, audit.registry, 2) as pool:
+        pool.early = early
+        out = run_checks(audit.context, audit.registry, executor=pool, follow=early.check_done, first=early.awaited)
+    assert all(r.status is Status.OK for r in out.results)
+    looped = early.results["test_loops_beside"]
+    assert looped.status is Status.ERROR and looped.error.startswith("CheckTimeout: stopped after 1.5 s")
+    assert "remedy did not return" in looped.error and early.results["test_reads"].status is Status.OK
+
+
+@pytest.mark.parametrize("bad", [-1, "ten", True, float("nan")])
+def test_check_timeout_must_be_a_number_of_seconds(tmp_path: Path, bad: Any) -> None:
+    from auditor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"config key 'engine.check_timeout' must be a number of seconds"):
+        objects_audit((None, data()), Measure, check_timeout=bad)
