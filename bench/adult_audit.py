@@ -179,6 +179,7 @@ def child(work: Path, workers: int | None, timings: Path) -> int:
         "phases": phases, "peaks": peaks, "rows": rows.value, "where": audit.where,
         "checks": [(c.id, c.duration_s, c.status.value) for c in result.checks],
         "remedies": [(r.id, r.duration_s, r.status.value) for r in result.remedies],
+        "beside": list(audit.remedies_beside_checks),
         "status": result.status, "files": {fmt: p.stat().st_size for fmt, p in written.items()},
         "rss_self_mb": _peak_mb(),
         "rss_workers_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
@@ -265,13 +266,16 @@ def report(d: dict) -> None:
           f"pieces: {d['floor_s']:.2f} s "
           f"(the scoring floor{scaled_note})")
     total = sum(c[1] for c in d["checks"])
-    print(f"checks: {total:.2f} s of check time in {d['phases']['checks']:.2f} s of wall time "
-          f"({total / max(d['phases']['checks'], 1e-9):.2f} checks at a time on average)")
+    beside = sum(r[1] for r in d.get("remedies", []) if r[0] in d.get("beside", []))
+    print(f"checks: {total:.2f} s of check time and {beside:.2f} s of the remedies run beside them in "
+          f"{d['phases']['checks']:.2f} s of wall time ({(total + beside) / max(d['phases']['checks'], 1e-9):.2f} "
+          "at a time on average)")
     print("time per check (in its process):")
     for cid, seconds, status in sorted(d["checks"], key=lambda c: -c[1]):
         print(f"  {cid:<34} {seconds:7.2f} s  {status}")
     print("time per remedy: " + ", ".join(f"{rid} {seconds:.2f} s" + ("" if status == "ok" else f" ({status})")
-                                          for rid, seconds, status in d.get("remedies", [])))
+                                          for rid, seconds, status in d.get("remedies", []))
+          + (f"; beside the checks: {', '.join(d['beside'])}" if d.get("beside") else ""))
     print(f"inputs and report in {d['work']}")
 
 
