@@ -435,3 +435,22 @@ def test_figures_drawn_ahead_in_worker_processes_are_the_ones_drawn_here():
         assert len(plots._AHEAD) == len(figure_specs(result)) >= 4  # drawn in the workers, not here
         there = render_html(build_view(result))
     assert there == here and "The figure could not be drawn (ValueError: no such column)." in there
+
+
+def test_the_pdf_copy_leaves_out_only_what_is_screen_only_and_prints_the_same(result, tmp_path):
+    """The PDF paginates a copy of the report without the screen-only elements (WeasyPrint would
+    parse and style them although print CSS hides them): the same pages and text as the full HTML."""
+    import re
+
+    from auditor.render.pdf import render_pdf
+
+    view = build_view(result)
+    full, paper = render_html(view), render_html(view, paper=True)
+    assert "screen-only" in full and not re.search(r'class="[^"]*screen-only', paper)
+    assert len(paper) < len(full)
+    assert '<nav class="toc' not in paper and "More evidence" not in paper  # the sidebar, the folded evidence
+    texts = []
+    for name, doc in (("full", full), ("paper", paper)):
+        render_pdf(doc, tmp_path / f"{name}.pdf")
+        texts.append(_pdftotext(tmp_path / f"{name}.pdf"))
+    assert texts[0] == texts[1]
