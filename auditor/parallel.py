@@ -233,6 +233,14 @@ class ForkPool:
     def _receive(self, w: _Worker, check_id: str, again: dict[str, str]) -> Outcome | None:
         """The outcome a worker sent, or the check's error when the worker died running it (the worker
         is then replaced). None when the check must run again in this process."""
+        data = self._reply(w)
+        if data is None:
+            message = f"WorkerDied: the check's worker process {_describe_exit(w.process.exitcode)} while it ran"
+            return failed_outcome(self.registry[check_id], message)
+        return unpack_reply(data, check_id, again)
+
+    def _reply(self, w: _Worker) -> bytes | None:
+        """What the worker sent back; None when it died instead (it is then replaced by a new one)."""
         try:
             data = w.conn.recv_bytes() if w.conn.poll() else None
         except (EOFError, OSError):
@@ -240,9 +248,7 @@ class ForkPool:
         if data is None:
             w.process.join(timeout=5)
             self._replace(w)
-            message = f"WorkerDied: the check's worker process {_describe_exit(w.process.exitcode)} while it ran"
-            return failed_outcome(self.registry[check_id], message)
-        return unpack_reply(data, check_id, again)
+        return data
 
     def _stop_overdue(self, w: _Worker, limit: float, done: Callable[[str, Outcome], None]) -> None:
         """The watchdog: a worker still on its check (or remedy) after ``[engine] check_timeout`` seconds
@@ -266,15 +272,8 @@ class ForkPool:
     def _receive_task(self, w: _Worker) -> Any:
         """A remedy's result from a worker, or None (the remedy then runs after the checks, in the
         remedies' own processes): its result could not be pickled, or its worker died (replaced)."""
-        try:
-            data = w.conn.recv_bytes() if w.conn.poll() else None
-        except (EOFError, OSError):
-            data = None
-        if data is None:
-            w.process.join(timeout=5)
-            self._replace(w)
-            return None
-        return pickle.loads(data)
+        data = self._reply(w)
+        return None if data is None else pickle.loads(data)
 
     def _replace(self, w: _Worker) -> None:
         with contextlib.suppress(OSError):
