@@ -473,7 +473,7 @@ def _check_rows(name: str, df: pd.DataFrame, target: str, path: str) -> None:
     if df[target].nunique(dropna=True) < 2:
         raise AuditInputError(
             f"target column '{target}' is constant in {name} data {path} "
-            f"(only the value {df[target].dropna().iloc[0]!r}); an audit needs both outcomes")
+            f"(only the value {df[target].dropna().iloc[:1].tolist()[0]!r}); an audit needs both outcomes")
     if n_missing:
         raise AuditInputError(f"target column '{target}' has {n_missing} missing values in {name} data {path}")
 

@@ -130,6 +130,7 @@ def test_constant_target_is_refused(project: Path) -> None:
     df.to_csv(project / "test.csv", index=False)
     line = one_line_error(cli("run", str(project / "audit.toml"), "--out", str(project / "out")))
     assert "constant" in line and "'default'" in line
+    assert "(only the value 0)" in line  # the value as the data holds it, not numpy's repr (np.int64(0))
     assert not (project / "out").exists()
 
 
