@@ -167,7 +167,8 @@ class EarlyRemedies:
         return frozenset(c for cls in self.pending.values() for c in (cls.reads or ()))
 
     def take(self) -> list[EarlyTask]:
-        """The tasks that became ready since the last call, in report order."""
+        """The tasks that became ready since the last call, in the order they became ready (report
+        order among those one check made ready)."""
         ready, self._ready = self._ready, []
         return ready
 
