@@ -255,6 +255,7 @@ class ForkPool:
         is killed and replaced; the check (or remedy) is an error that says so, the others go on."""
         w.process.kill()
         w.process.join(timeout=5)
+        elapsed = time.monotonic() - w.since
         check_id, task = w.check_id, w.task
         w.check_id = w.task = None
         self._replace(w)
@@ -264,10 +265,12 @@ class ForkPool:
             from .remediation import RemedyResult
 
             cls = task.remedy
-            self.early.task_done(task, RemedyResult(cls.id, cls.title or cls.id, Status.ERROR,
+            self.early.task_done(task, RemedyResult(cls.id, cls.title or cls.id, Status.ERROR, duration_s=elapsed,
                                                     error=message.replace("{what}", "remedy")))
         elif check_id is not None:
-            done(check_id, failed_outcome(self.registry[check_id], message.replace("{what}", "check")))
+            outcome = failed_outcome(self.registry[check_id], message.replace("{what}", "check"))
+            outcome.result = replace(outcome.result, duration_s=elapsed)  # the time it ran before it was stopped
+            done(check_id, outcome)
 
     def _receive_task(self, w: _Worker) -> Any:
         """A remedy's result from a worker, or None (the remedy then runs after the checks, in the

@@ -520,6 +520,7 @@ def test_a_check_that_never_returns_is_stopped_by_the_watchdog_and_the_others_co
     by_id = {r.id: r for r in out.results}
     assert by_id["test.loops"].status is Status.ERROR
     assert by_id["test.loops"].error.startswith("CheckTimeout: stopped after 1.5 s ([engine] check_timeout)")
+    assert by_id["test.loops"].duration_s >= 1.5  # the time it ran, as the report shows it
     assert by_id["test.measure"].status is Status.OK and by_id["test.measure2"].status is Status.OK
 
 
