@@ -88,23 +88,24 @@ class Audit:
         from .parallel import ForkPool
 
         on = today or now.date()
+        pool = executor if isinstance(executor, ForkPool) else None
         early = None
-        if isinstance(executor, ForkPool) and self.context.config.remediation.enabled:
+        if pool is not None and self.context.config.remediation.enabled:
             # the remedies that say which checks they read start in the workers once those are done
-            early = executor.early = EarlyRemedies(self.context, on=on)
+            early = pool.early = EarlyRemedies(self.context, on=on)
         try:
             out = run_checks(self.context, self.registry, progress=progress, executor=executor,
                              follow=early.check_done if early is not None else None,
                              first=early.awaited if early is not None else frozenset())
         finally:
-            if early is not None and isinstance(executor, ForkPool):
-                executor.early = None
+            if pool is not None:
+                pool.early = None
         self.tracebacks = out.tracebacks
         self.in_process, self.where = out.in_process, out.where
         self.remedies_beside_checks = tuple(early.results) if early is not None else ()
         checks = waive_checks(out.results, self.context.config.waivers, on)
         done = getattr(progress, "remedy_finished", None)
-        workers = executor.workers if isinstance(executor, ForkPool) else 1  # a local pool: its size
+        workers = pool.workers if pool is not None else 1  # a local pool: its size
         remedies = run_remedies(self.context, checks, out.measurements, done=done if callable(done) else None,
                                 workers=workers, early=early.results if early is not None else None)
         for r in remedies:

@@ -259,16 +259,18 @@ class ForkPool:
         check_id, task = w.check_id, w.task
         w.check_id = w.task = None
         self._replace(w)
-        message = (f"CheckTimeout: stopped after {limit:g} s ([engine] check_timeout), still running: a model "
-                   "call or the code of the {what} did not return; raise check_timeout for a slow model")
+        def message(what: str) -> str:
+            return (f"CheckTimeout: stopped after {limit:g} s ([engine] check_timeout), still running: a model "
+                    f"call or the code of the {what} did not return; raise check_timeout for a slow model")
+
         if task is not None:
             from .remediation import RemedyResult
 
             cls = task.remedy
             self.early.task_done(task, RemedyResult(cls.id, cls.title or cls.id, Status.ERROR, duration_s=elapsed,
-                                                    error=message.replace("{what}", "remedy")))
+                                                    error=message("remedy")))
         elif check_id is not None:
-            outcome = failed_outcome(self.registry[check_id], message.replace("{what}", "check"))
+            outcome = failed_outcome(self.registry[check_id], message("check"))
             outcome.result = replace(outcome.result, duration_s=elapsed)  # the time it ran before it was stopped
             done(check_id, outcome)
 

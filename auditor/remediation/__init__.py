@@ -136,6 +136,7 @@ class EarlyRemedies:
 
     def __init__(self, ctx: AuditContext, *, on: date, remedies: Mapping[str, type[Remedy]] | None = None) -> None:
         section = ctx.config.remediation
+        self.ctx = ctx
         self.registry = remedies if remedies is not None else discover_remedies()
         self.waivers, self.on = tuple(ctx.config.waivers), on
         self.pending = {rid: cls for rid, cls in self.registry.items()
@@ -154,12 +155,10 @@ class EarlyRemedies:
         if outcome.measured:
             self.measurements[check_id] = outcome.measurement
         for rid, cls in list(self.pending.items()):
-            reads = cls.reads or ()
-            if all(c in self.checks for c in reads):
+            if all(c in self.checks for c in cls.reads or ()):
                 del self.pending[rid]
-                self._ready.append(EarlyTask(cls, self.options[rid],
-                                             {c: self.checks[c] for c in reads},
-                                             {c: self.measurements[c] for c in reads if c in self.measurements}))
+                given = RemedyInputs(ctx=self.ctx, checks=self.checks, measurements=self.measurements).only(cls.reads)
+                self._ready.append(EarlyTask(cls, self.options[rid], dict(given.checks), dict(given.measurements)))
 
     @property
     def awaited(self) -> frozenset[str]:
