@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .memo import RowMemo
 from .sampling import level_key
 
 MISSING_CODE = -1.0
@@ -146,7 +147,8 @@ class ShapImportance:
     mean_abs: np.ndarray  # (features,) mean |contribution| (weighted by ``weights``)
     max_evals: int
     n_background: int
-    n_model_rows: int  # rows actually scored by the model
+    n_model_rows: int  # model evaluations the explainer asked for (rows of masked data)
+    n_scored_rows: int = -1  # distinct ones among them: the rows the model scored (-1: not counted)
     weights: np.ndarray | None = None  # (rows,) population rows each explained row stands for (0: not in the sample)
     group_values: np.ndarray | None = None  # (rows, features, groups): contributions against each background group
 
@@ -369,6 +371,47 @@ def _checked_group_values(per_group: list[tuple[np.ndarray, np.ndarray] | None],
     return gv if np.max(np.abs(gv @ share_of - values)) <= 1e-8 * max(scale, 1.0) else None
 
 
+PREFETCH_ROWS = 65_536  # masked rows decoded and scored at a time between the two passes
+
+
+def _pieces(arrays: list[np.ndarray], size: int) -> list[np.ndarray]:
+    """The rows of ``arrays`` stacked, in pieces of about ``size`` rows (whole arrays)."""
+    out: list[np.ndarray] = []
+    group: list[np.ndarray] = []
+    n = 0
+    for a in arrays:
+        group.append(a)
+        n += len(a)
+        if n >= size:
+            out.append(np.vstack(group))
+            group, n = [], 0
+    if group:
+        out.append(np.vstack(group))
+    return out
+
+
+def _masked_rows_asked(shap: Any, masker: Any, Z: np.ndarray, *, seed: int, max_evals: int,
+                       features: Sequence[str]) -> list[np.ndarray]:
+    """The masked rows shap's permutation explainer asks for on each row of ``Z``, in order,
+    collected by a stand-in model that answers 0 (the masks do not depend on the answers).
+
+    shap asks for each explained row's masked rows in a call of its own, and one call per row is
+    what a model with a fixed cost per call (a pipeline's column transformer) pays for most. So a
+    first pass collects them, the model scores the distinct ones in large batched calls, and the
+    second pass, whose values are kept, finds every answer in the memo. A row it did not find
+    would be scored then: the values never depend on the first pass."""
+    asked: list[np.ndarray] = []
+
+    def stand_in(z: np.ndarray) -> np.ndarray:
+        asked.append(np.array(z, dtype=float))
+        return np.zeros(len(z))
+
+    explainer = shap.PermutationExplainer(stand_in, masker, seed=int(seed), feature_names=list(features))
+    for i in range(len(Z)):  # one row per call, as in the pass that keeps its values (see there)
+        explainer(Z[i:i + 1], max_evals=max_evals, batch_size=min_max_evals(len(features)), silent=True)
+    return asked
+
+
 def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFrame, background: pd.DataFrame,
                     *, coder: FeatureCoder, max_evals: int | None = None, seed: int = 0,
                     weights: np.ndarray | None = None, background_groups: np.ndarray | None = None) -> ShapImportance:
@@ -390,11 +433,10 @@ def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFra
     Z = coder.encode(X[list(features)])
     B = coder.encode(background[list(features)])
     me = max(int(max_evals or 0), min_max_evals(len(features)))
-    calls = {"rows": 0}
+    memo = RowMemo()  # masked rows repeat (a row and a background row agreeing on the switched features)
 
     def f(z: np.ndarray) -> np.ndarray:
-        calls["rows"] += len(z)
-        return np.asarray(predict(coder.decode(z)), dtype=float)
+        return memo(z, lambda positions: np.asarray(predict(coder.decode(z[positions])), dtype=float))
 
     groups = None if background_groups is None else np.asarray(background_groups, dtype=int)
     if groups is not None and len(groups) != len(B):
@@ -411,7 +453,14 @@ def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFra
     state = np.random.get_state()
     rows = []
     per_group: list[tuple[np.ndarray, np.ndarray] | None] = []
+    n_evaluated = 0
     try:
+        # first pass: the masked rows, scored in large calls; the second finds them in the memo
+        asked = _masked_rows_asked(shap, masker, Z, seed=seed, max_evals=me, features=features)
+        n_evaluated = sum(len(a) for a in asked)
+        for part in _pieces(asked, PREFETCH_ROWS):
+            f(part)
+        del asked
         explainer = shap.PermutationExplainer(explained, masker, seed=int(seed), feature_names=list(features))
         # One row per call: shap 0.51's Explainer.__call__ passes its (growing) list of main effects
         # as the ``main_effects`` flag, which from the second row of a batch on doubles the model
@@ -431,7 +480,7 @@ def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFra
         if rows else np.empty((0, len(features)))
     base = np.array([float(np.asarray(r.base_values, dtype=float).reshape(-1)[0]) for r in rows])
     group_values = _checked_group_values(per_group, groups, values)
-    outputs = f(Z)  # the explained output itself, to check additivity against
+    outputs = np.asarray(predict(coder.decode(Z)), dtype=float)  # the explained output itself, for additivity
     w = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=float)
     if len(w) != len(values):
         raise ValueError(f"{len(w)} weights for {len(values)} explained rows")
@@ -439,7 +488,8 @@ def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFra
     return ShapImportance(
         features=tuple(features), values=values, base_values=base, outputs=outputs,
         data=X[list(features)].reset_index(drop=True), mean_abs=mean_abs,
-        max_evals=me, n_background=len(B), n_model_rows=int(calls["rows"]), weights=w, group_values=group_values,
+        max_evals=me, n_background=len(B), n_model_rows=int(n_evaluated), n_scored_rows=int(memo.scored), weights=w,
+        group_values=group_values,
     )
 
 

@@ -273,7 +273,8 @@ class ImportanceCheck(Check[ImportanceMeasurement]):
             "top_share_low": m.share[top].low, "top_share_high": m.share[top].high,
             "base_value": float(np.mean(s.base_values)) if len(s.base_values) else float("nan"),
             "n_rows": len(s.values), "n_sample": int(m.sample.positions.size), "n_background": s.n_background,
-            "max_evals": s.max_evals, "n_model_rows": s.n_model_rows, "additivity_max_error": additivity,
+            "max_evals": s.max_evals, "n_evaluations": s.n_model_rows, "n_model_rows": s.n_scored_rows,
+            "additivity_max_error": additivity,
         }
         if m.task == "classification":
             headline["explained_class"] = m.explained_class
@@ -313,7 +314,9 @@ class ImportanceCheck(Check[ImportanceMeasurement]):
                     "importance" if extra else f", which includes the {len(m.cases)} decisions shown")
                  + f") against {s.n_background} background rows from {m.background_split}; max_evals "
                  f"{s.max_evals} per row ({len(s.features)} features, minimum 2 x {len(s.features)} + 1); "
-                 f"{s.n_model_rows:,} rows scored by the model."]
+                 f"{s.n_model_rows:,} masked rows evaluated, {s.n_scored_rows:,} of them distinct and scored by "
+                 "the model (a masked row that repeats, where a row and a background row agree on the features "
+                 "switched, is scored once)."]
         if m.task == "classification":
             if m.multiclass:
                 notes.append(f"k-class model: the explained output is the predicted probability of class "

@@ -74,6 +74,7 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "median_flip_distance": ("Median flip distance", ""), "min_flip_distance": ("Smallest flip distance", ""),
     "swing_rows": ("Rows with a score swing", ""), "knife_edge_features": ("Knife-edge features", ""),
     "queries": ("Model queries (rows)", ""), "model_calls": ("Model calls", ""),
+    "model_rows": ("Distinct rows scored", ""),
     "hsj_rows": ("Rows checked with HopSkipJump", ""), "hsj_median_distance": ("HopSkipJump median distance", ""),
     "score_max_reached": ("Highest score reached", ""), "score_min_reached": ("Lowest score reached", ""),
     "confident_small_flips": ("Confident rows flipped", ""),
@@ -163,7 +164,8 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "top_feature": ("Most important feature", ""), "top_share": ("Its share of the attributions", PCT),
     "base_value": ("Base value", ""), "n_rows": ("Rows explained", ""), "n_sample": ("Rows sampled", ""),
     "n_background": ("Background rows", ""), "max_evals": ("Model evaluations per row", ""),
-    "n_model_rows": ("Rows scored by the model", ""), "additivity_max_error": ("Largest additivity error", ""),
+    "n_model_rows": ("Rows scored by the model", ""),
+    "n_evaluations": ("Model evaluations asked for", ""), "additivity_max_error": ("Largest additivity error", ""),
     "explained_class": ("Explained class", ""), "share": ("Share", PCT), "mean_abs_shap": ("Mean |SHAP|", ""),
     "second_share": ("Share of the second feature", PCT),
     # waivers

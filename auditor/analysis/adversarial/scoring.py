@@ -4,13 +4,15 @@ counted, and the tracker that keeps each row's smallest flip and largest swings.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from ... import model as _model
+from ..memo import RowMemo
 from .space import Space, plain_value, same_values
 from .values import Change, FailureExample, FlipRule, ScoreFn, ScoreScale, ScoringFailures
 
@@ -49,14 +51,30 @@ class Scorer:
         self.k_class, self.probability = k_class, probability
         self.labels = list(labels) if labels is not None else [str(i) for i in range(space.V0.shape[0])]
         self.max_split_calls, self.max_examples = int(max_split_calls), int(max_examples)
-        self.calls = 0
-        self.rows = 0
+        self.calls = 0  # calls the model got (a large one split in pieces of BATCH_ROWS counts each)
+        self.rows = 0  # rows asked for: what the query budget counts
+        # a candidate asked for again (same start row, same axis values) is not sent to the model again
+        self._memo = {False: RowMemo(), True: RowMemo()}
         self.c0: np.ndarray | None = None
         self.bad: dict[tuple[int, float], None] = {}
         self.raised = self.unresolved = self.skipped = self.non_finite = 0
         self.in_domain_raised = self.in_domain_non_finite = self.start_rows = self.split_calls = 0
         self.messages: dict[str, None] = {}
         self.examples: list[tuple[str, bool, int, np.ndarray, str]] = []
+
+    @property
+    def scored(self) -> int:
+        """Rows the model scored: the distinct candidates among those asked for."""
+        return sum(m.scored for m in self._memo.values())
+
+    def _scoring(self, frame: pd.DataFrame) -> Callable[[np.ndarray], np.ndarray]:
+        def score(positions: np.ndarray) -> np.ndarray:
+            self.calls += -(-len(positions) // _model.BATCH_ROWS)
+            part = frame if len(positions) == len(frame) and np.array_equal(positions, np.arange(len(frame))) \
+                else frame.iloc[positions]
+            return np.asarray(self.fn(part), dtype=float)
+
+        return score
 
     @property
     def remaining(self) -> int:
@@ -115,12 +133,11 @@ class Scorer:
             if not len(idx):
                 continue
             frame = (self.space.decode if decode else self.space.frame)(rows[idx], V[idx])
-            self.calls += -(-len(idx) // _model.BATCH_ROWS)  # the calls the model gets: a large one is split
             self.rows += len(idx)
             try:
                 with np.errstate(all="ignore"), warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # log(0) and the like: counted below
-                    raw = np.asarray(self.fn(frame), dtype=float)
+                    raw = self._memo[decode](np.column_stack([rows[idx], V[idx]]), self._scoring(frame))
             except OutOfBudget:
                 raise
             except Exception as exc:  # noqa: BLE001 - a failing model is evidence, not an error

@@ -84,7 +84,8 @@ def adversarial_search(score_fn: ScoreFn, rows: pd.DataFrame, *, labels: Sequenc
         rule=rule, scale=scale, axes=axes, importance=importance,
         searched=tuple(axes[j].name for j in searched_j), fixed=fixed_t, rows=outcomes,
         knife_edges=tuple(sorted(_relabel(knives, labels), key=lambda k: (k.feature, -k.jump, k.label))),
-        hop_skip_jump=hsj, queries=scorer.rows, calls=scorer.calls, max_queries=options.max_queries,
+        hop_skip_jump=hsj, queries=scorer.rows, calls=scorer.calls, scored=scorer.scored,
+        max_queries=options.max_queries,
         small_distance=options.small_distance, notes=tuple(phase.notes), failures=failures)
 
 
@@ -175,6 +176,7 @@ def merge_results(first: AdversarialResult, more: AdversarialResult) -> Adversar
                    knife_edges=tuple(sorted(first.knife_edges + more.knife_edges,
                                             key=lambda k: (k.feature, -k.jump, k.label))),
                    queries=first.queries + more.queries, calls=first.calls + more.calls,
+                   scored=first.scored + more.scored if min(first.scored, more.scored) >= 0 else -1,
                    max_queries=first.max_queries + more.max_queries, notes=notes,
                    failures=first.failures.merged(more.failures))
 

@@ -41,4 +41,4 @@ def score_surface(score_fn: ScoreFn, base: pd.DataFrame, x: Axis, y: Axis | None
         z=tuple(tuple(float(v) for v in row) for row in z), x_observed=observed(x), y_observed=observed(y),
         base_label=label, base_x=plain_value(base[x.name].iloc[0]),
         base_y=None if y is None else plain_value(base[y.name].iloc[0]), base_score=base_score, failed=failed,
-        queries=scorer.rows, calls=scorer.calls)
+        queries=scorer.rows, calls=scorer.calls, scored=scorer.scored)

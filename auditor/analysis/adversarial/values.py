@@ -248,6 +248,7 @@ class AdversarialResult:
     small_distance: float
     notes: tuple[str, ...] = ()
     failures: ScoringFailures = ScoringFailures()
+    scored: int = -1  # distinct candidates among the queries: the rows the model scored (-1: not counted)
 
 
 @dataclass(frozen=True)
@@ -272,5 +273,6 @@ class ScoreSurface:
     base_y: Any
     base_score: float
     failed: int = 0  # grid points the model could not score (drawn as gaps)
-    queries: int = 0  # rows scored, including re-scored parts of failing batches
+    queries: int = 0  # rows asked for, including re-asked parts of failing batches
     calls: int = 0
+    scored: int = 0  # distinct rows among them, the rows the model scored

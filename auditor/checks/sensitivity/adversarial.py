@@ -796,6 +796,7 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
             "knife_edge_features": len({k.feature for k in res.knife_edges if k.jump >= self.knife_jump}),
             "queries": res.queries + m.surface_queries,
             "model_calls": res.calls + (m.surface.calls if m.surface else 0),
+            "model_rows": res.scored + (m.surface.scored if m.surface else 0),
             "hsj_rows": len(res.hop_skip_jump.rows),
             "hsj_median_distance": float(np.median(hsj)) if hsj else None,
         }
@@ -820,8 +821,9 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
             f"Starting rows: {len(res.rows)} of {m.n_test} test rows: "
             + ", ".join(f"{kinds[k]} {_kind_name(k, task)}" for k in ("high", "low", "near", "random") if kinds[k])
             + f" (seeded). Shares are over the {len(st['sample'])} randomly sampled rows.",
-            f"Model queries: {metrics['queries']:,} rows in {metrics['model_calls']:,} batched calls "
-            f"(budget {m.per_row_budget:,} rows per searched row, {self.max_queries:,} rows at most).",
+            f"Model queries: {metrics['queries']:,} rows (budget {m.per_row_budget:,} rows per searched row, "
+            f"{self.max_queries:,} rows at most); {metrics['model_rows']:,} of them distinct, scored by the model "
+            f"in {metrics['model_calls']:,} batched calls (a candidate asked for again is not scored again).",
             f"Searched features (most important first): {', '.join(res.searched) or 'none'}; bounds: observed range "
             f"plus {pct(self.margin, 0)} of the span, integers kept whole, categorical features limited to known "
             "levels.",
