@@ -32,7 +32,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PYTHON
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as c:
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0") as c:
         yield c
 
 
@@ -177,7 +177,7 @@ def test_a_check_that_kills_its_dask_worker_is_its_error_and_the_others_complete
     # it gives up with KilledWorker; one retry is enough to see the path
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
             distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                     dashboard_address=None) as own:
+                                     dashboard_address=":0") as own:
         audit = prepare_objects(model, test=df.iloc[200:], train=df.iloc[:200], target="default",
                                 registry=CheckRegistry([Killer, Measure, Measure2]),
                                 engine={"backend": "dask", "address": own.scheduler_address})
