@@ -314,9 +314,7 @@ class ImportanceCheck(Check[ImportanceMeasurement]):
                     "importance" if extra else f", which includes the {len(m.cases)} decisions shown")
                  + f") against {s.n_background} background rows from {m.background_split}; max_evals "
                  f"{s.max_evals} per row ({len(s.features)} features, minimum 2 x {len(s.features)} + 1); "
-                 f"{s.n_model_rows:,} masked rows evaluated, {s.n_scored_rows:,} of them distinct and scored by "
-                 "the model (a masked row that repeats, where a row and a background row agree on the features "
-                 "switched, is scored once)."]
+                 f"{s.n_model_rows:,} masked rows evaluated; the model scored the {s.n_scored_rows:,} distinct ones."]
         if m.task == "classification":
             if m.multiclass:
                 notes.append(f"k-class model: the explained output is the predicted probability of class "

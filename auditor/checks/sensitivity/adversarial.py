@@ -822,8 +822,8 @@ class AdversarialCheck(Check[AdversarialMeasurement]):
             + ", ".join(f"{kinds[k]} {_kind_name(k, task)}" for k in ("high", "low", "near", "random") if kinds[k])
             + f" (seeded). Shares are over the {len(st['sample'])} randomly sampled rows.",
             f"Model queries: {metrics['queries']:,} rows (budget {m.per_row_budget:,} rows per searched row, "
-            f"{self.max_queries:,} rows at most); {metrics['model_rows']:,} of them distinct, scored by the model "
-            f"in {metrics['model_calls']:,} batched calls (a candidate asked for again is not scored again).",
+            f"{self.max_queries:,} rows at most); the model scored the {metrics['model_rows']:,} distinct ones in "
+            f"{metrics['model_calls']:,} batched calls.",
             f"Searched features (most important first): {', '.join(res.searched) or 'none'}; bounds: observed range "
             f"plus {pct(self.margin, 0)} of the span, integers kept whole, categorical features limited to known "
             "levels.",
