@@ -148,7 +148,7 @@ class ShapImportance:
     max_evals: int
     n_background: int
     n_model_rows: int  # model evaluations the explainer asked for (rows of masked data)
-    n_scored_rows: int = -1  # distinct ones among them: the rows the model scored (-1: not counted)
+    n_scored_rows: int  # distinct ones among them: the rows the model scored
     weights: np.ndarray | None = None  # (rows,) population rows each explained row stands for (0: not in the sample)
     group_values: np.ndarray | None = None  # (rows, features, groups): contributions against each background group
 
@@ -453,7 +453,6 @@ def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFra
     state = np.random.get_state()
     rows = []
     per_group: list[tuple[np.ndarray, np.ndarray] | None] = []
-    n_evaluated = 0
     try:
         # first pass: the masked rows, scored in large calls; the second finds them in the memo
         asked = _masked_rows_asked(shap, masker, Z, seed=seed, max_evals=me, features=features)
@@ -480,7 +479,7 @@ def shap_importance(predict: Callable[[pd.DataFrame], np.ndarray], X: pd.DataFra
         if rows else np.empty((0, len(features)))
     base = np.array([float(np.asarray(r.base_values, dtype=float).reshape(-1)[0]) for r in rows])
     group_values = _checked_group_values(per_group, groups, values)
-    outputs = np.asarray(predict(coder.decode(Z)), dtype=float)  # the explained output itself, for additivity
+    outputs = f(Z)  # the explained output itself, to check additivity against (the memo holds it: a full mask)
     w = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=float)
     if len(w) != len(values):
         raise ValueError(f"{len(w)} weights for {len(values)} explained rows")

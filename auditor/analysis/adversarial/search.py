@@ -176,7 +176,7 @@ def merge_results(first: AdversarialResult, more: AdversarialResult) -> Adversar
                    knife_edges=tuple(sorted(first.knife_edges + more.knife_edges,
                                             key=lambda k: (k.feature, -k.jump, k.label))),
                    queries=first.queries + more.queries, calls=first.calls + more.calls,
-                   scored=first.scored + more.scored if min(first.scored, more.scored) >= 0 else -1,
+                   scored=first.scored + more.scored,
                    max_queries=first.max_queries + more.max_queries, notes=notes,
                    failures=first.failures.merged(more.failures))
 

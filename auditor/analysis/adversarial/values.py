@@ -248,7 +248,7 @@ class AdversarialResult:
     small_distance: float
     notes: tuple[str, ...] = ()
     failures: ScoringFailures = ScoringFailures()
-    scored: int = -1  # distinct candidates among the queries: the rows the model scored (-1: not counted)
+    scored: int = 0  # distinct candidates among the queries: the rows the model scored
 
 
 @dataclass(frozen=True)
